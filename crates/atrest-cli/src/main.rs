@@ -1,0 +1,2 @@
+//! `atrest`: the command line.
+fn main() {}
