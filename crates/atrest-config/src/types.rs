@@ -237,3 +237,60 @@ impl GoDuration {
         GoDuration { nanos: secs * 1_000_000_000 }
     }
 }
+
+/// Why a key's `secret` text does not decode.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretDecodeError {
+    /// Not valid padded standard base64 (Go's `base64.StdEncoding`).
+    #[error("illegal base64 data at input byte {offset}")]
+    IllegalBase64 {
+        /// Byte offset as Go reports it (after `\r`/`\n` removal).
+        offset: usize,
+    },
+}
+
+impl Key {
+    /// Decodes the secret as upstream does (`base64.StdEncoding.DecodeString`): padded standard
+    /// alphabet, `\r` and `\n` ignored, non-canonical trailing bits accepted.
+    ///
+    /// Mirrors k8s.io/apiserver pkg/server/options/encryptionconfig/config.go
+    /// (`aesPrefixTransformer`, `secretboxPrefixTransformer`).
+    pub fn decode_secret(&self) -> Result<KeyBytes, SecretDecodeError> {
+        decode_std_base64(self.secret.expose()).map(KeyBytes::new)
+    }
+}
+
+/// Go `base64.StdEncoding.DecodeString` semantics, including its error offsets.
+pub fn decode_std_base64(text: &str) -> Result<Vec<u8>, SecretDecodeError> {
+    use base64::Engine as _;
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    const GO_STD: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new()
+            .with_decode_allow_trailing_bits(true)
+            .with_decode_padding_mode(DecodePaddingMode::RequireCanonical),
+    );
+    let cleaned: Zeroizing<Vec<u8>> =
+        Zeroizing::new(text.bytes().filter(|b| *b != b'\r' && *b != b'\n').collect());
+    GO_STD.decode(&*cleaned).map_err(|err| SecretDecodeError::IllegalBase64 {
+        offset: go_base64_error_offset(&cleaned, &err),
+    })
+}
+
+/// Go reports the offset of the first byte that makes the input invalid; for a truncated final
+/// quantum it reports the input length (rounded as Go's decoder does).
+fn go_base64_error_offset(input: &[u8], err: &base64::DecodeError) -> usize {
+    match err {
+        base64::DecodeError::InvalidByte(offset, _) => *offset,
+        base64::DecodeError::InvalidLastSymbol(offset, _) => *offset,
+        base64::DecodeError::InvalidLength(len) => {
+            // Go: a final quantum of 1 symbol fails at its start; 2 or 3 symbols without padding
+            // fail at the end of the input.
+            let rem = len % 4;
+            if rem == 1 { len - 1 } else { *len }
+        }
+        base64::DecodeError::InvalidPadding => {
+            input.iter().position(|b| *b == b'=').unwrap_or(input.len())
+        }
+    }
+}
