@@ -11,7 +11,8 @@
 //! Maps are spelled as `repeated` entry messages (the map wire format) because gogo always writes
 //! both the key and the value of an entry, while prost's map encoder skips empty ones.
 //! prost-derive writes fields in tag order, which is the order the Go marshalers produce.
-//! [`crate::codec`] converts between these and the object model in [`crate::model`].
+//! [`crate::decode_stored`] and [`crate::encode_secret`] convert between these and the object
+//! model ([`crate::Secret`], [`crate::ObjectMeta`], ...).
 
 use std::fmt;
 
