@@ -1,2 +1,142 @@
-//! See <https://github.com/matklad/cargo-xtask>.
-fn main() {}
+//! Project automation in the cargo-xtask style (see <https://github.com/matklad/cargo-xtask>).
+//!
+//! `cargo xtask test` is the README's test command: it provisions what the tests need on this
+//! machine and runs every layer that can run here.
+//! `cargo xtask ci` adds the formatting, lint and bench-compile gates.
+//! Any other subcommand (`check-config`, `decrypt`, `encrypt`, `keygen`, ...) is a user command
+//! and is forwarded to the `atrest` binary, so users and xtask take the same code path.
+//!
+//! The xtask stays cheap to compile: std, anyhow and clap only; it never links the engine.
+
+#![expect(clippy::print_stdout, clippy::print_stderr, reason = "xtask talks to the terminal")]
+
+use std::env;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Parser, Subcommand};
+
+mod oracle;
+mod tools;
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "atrest project automation", version)]
+struct Xtask {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Install what the tests need (cargo-nextest, the Go oracle) and run every test layer.
+    Test {
+        /// Extra arguments passed to `cargo nextest run`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        nextest_args: Vec<String>,
+    },
+    /// What CI runs: fmt check, clippy, `test`, doc tests, bench compilation.
+    Ci,
+    /// Build the Go oracle (upstream k8s.io/apiserver code) and print its directory.
+    Oracle {
+        /// Regenerate the golden files from the oracle and fail if any changed.
+        #[arg(long)]
+        check_goldens: bool,
+    },
+    /// A user command: forwarded to the `atrest` binary (`cargo xtask check-config FILE` runs
+    /// `atrest check-config FILE`).
+    #[command(external_subcommand)]
+    Atrest(Vec<OsString>),
+}
+
+fn main() -> ExitCode {
+    let xtask = Xtask::parse();
+    let result = match xtask.command {
+        Cmd::Test { nextest_args } => test(&nextest_args),
+        Cmd::Ci => ci(),
+        Cmd::Oracle { check_goldens } => oracle_cmd(check_goldens),
+        Cmd::Atrest(args) => return forward_to_atrest(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root, resolved from this crate's manifest directory.
+pub(crate) fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the root")
+        .to_path_buf()
+}
+
+/// `cargo` as the caller invoked it (respects `CARGO` set by cargo itself).
+pub(crate) fn cargo() -> Command {
+    let mut cmd = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(project_root());
+    cmd
+}
+
+/// Runs a command to completion, failing with its rendering when it does not succeed.
+pub(crate) fn run(cmd: &mut Command) -> Result<()> {
+    let shown = format!("{cmd:?}");
+    eprintln!("xtask: $ {shown}");
+    let status = cmd.status().with_context(|| format!("starting {shown}"))?;
+    if !status.success() {
+        bail!("{shown} failed with {status}");
+    }
+    Ok(())
+}
+
+fn forward_to_atrest(args: &[OsString]) -> ExitCode {
+    // `cargo run` keeps the caller's working directory, so relative paths in args still work.
+    let status = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .args(["run", "--quiet", "--manifest-path"])
+        .arg(project_root().join("Cargo.toml"))
+        .args(["--package", "atrest-cli", "--bin", "atrest", "--"])
+        .args(args)
+        .status();
+    match status {
+        // Keep atrest's own exit code (0 ok, 1 findings, 2 usage or harness error).
+        Ok(status) => ExitCode::from(status.code().and_then(|c| u8::try_from(c).ok()).unwrap_or(2)),
+        Err(err) => {
+            eprintln!("xtask: error: starting cargo run: {err}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn test(nextest_args: &[String]) -> Result<()> {
+    tools::ensure_nextest()?;
+    let oracle_dir = oracle::build()?;
+    let profile = if env::var_os("CI").is_some() { "ci" } else { "default" };
+    run(cargo()
+        .args(["nextest", "run", "--workspace", "--profile", profile])
+        .args(nextest_args)
+        .env("ATREST_ORACLE_DIR", &oracle_dir))?;
+    run(cargo().args(["test", "--workspace", "--doc"]))?;
+    oracle::check_goldens(&oracle_dir)?;
+    Ok(())
+}
+
+fn ci() -> Result<()> {
+    run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    test(&[])?;
+    run(cargo().args(["bench", "--workspace", "--no-run"]))?;
+    Ok(())
+}
+
+fn oracle_cmd(check_goldens: bool) -> Result<()> {
+    let dir = oracle::build()?;
+    if check_goldens {
+        oracle::check_goldens(&dir)?;
+    }
+    println!("{}", dir.display());
+    Ok(())
+}
