@@ -5,7 +5,6 @@
 //! `kmsPrefixTransformer`, `envelopePrefixTransformer`).
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::sync::Arc;
 
 use atrest_config::{AesConfiguration, Key, KmsConfiguration, ProviderConfiguration};
@@ -277,44 +276,5 @@ fn kms_entry(
             name: cfg.name.clone(),
             api_version: other.to_string(),
         }),
-    }
-}
-
-/// Something that reads and writes for one resource: a built chain or the bare identity.
-#[derive(Clone)]
-pub enum ResourceTransformer {
-    /// The resource's configured providers.
-    Chain(Arc<ProviderChain>),
-    /// No rule matched: the bare identity (plaintext writes, refuses `k8s:enc:` reads).
-    BareIdentity,
-}
-
-impl fmt::Debug for ResourceTransformer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ResourceTransformer::Chain(_) => f.write_str("ResourceTransformer::Chain"),
-            ResourceTransformer::BareIdentity => f.write_str("ResourceTransformer::BareIdentity"),
-        }
-    }
-}
-
-impl Transformer for ResourceTransformer {
-    fn append_to_storage(
-        &self,
-        plaintext: &[u8],
-        ctx: &[u8],
-        out: &mut Vec<u8>,
-    ) -> Result<(), TransformError> {
-        match self {
-            ResourceTransformer::Chain(c) => c.append_to_storage(plaintext, ctx, out),
-            ResourceTransformer::BareIdentity => Identity.append_to_storage(plaintext, ctx, out),
-        }
-    }
-
-    fn from_storage(&self, stored: &[u8], ctx: &[u8]) -> Result<(Vec<u8>, bool), TransformError> {
-        match self {
-            ResourceTransformer::Chain(c) => c.from_storage(stored, ctx),
-            ResourceTransformer::BareIdentity => Identity.from_storage(stored, ctx),
-        }
     }
 }

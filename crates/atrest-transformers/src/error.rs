@@ -181,7 +181,7 @@ impl TransformError {
     }
 
     /// A multi-line explanation naming the transformer behind every failure, e.g.
-    /// `tried k8s:enc:aescbc:v1: > key1: : invalid padding on input`.
+    /// `tried k8s:enc:aescbc:v1: key1: => invalid padding on input`.
     pub fn explain(&self) -> String {
         let mut lines = Vec::new();
         explain_into(self, &mut Vec::new(), &mut lines);
@@ -217,7 +217,7 @@ fn explain_into(err: &TransformError, path: &mut Vec<String>, lines: &mut Vec<St
             if path.is_empty() {
                 lines.push(other.to_string());
             } else {
-                lines.push(format!("tried {}: {other}", path.join(" > ")));
+                lines.push(format!("tried {} => {other}", path.join(" ")));
             }
         }
     }

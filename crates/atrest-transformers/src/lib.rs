@@ -27,6 +27,7 @@ mod kms_v1;
 mod kms_v2;
 mod prefix;
 mod random;
+mod resources;
 
 mod secretbox;
 mod transformer;
@@ -37,7 +38,7 @@ pub use crate::aes::{
 };
 pub use crate::chain::{
     AESCBC_PREFIX, AESGCM_PREFIX, KMS_V1_PREFIX, KMS_V2_PREFIX, KmsPlugins, ProviderChain,
-    ResourceTransformer, SECRETBOX_PREFIX,
+    SECRETBOX_PREFIX,
 };
 pub use crate::envelope::{Envelope, KmsV2Header};
 pub use crate::error::{Attempt, BuildError, CipherKind, ProtoError, TransformError};
@@ -53,6 +54,7 @@ pub use crate::kms_v2::{
 };
 pub use crate::prefix::{PrefixEntry, PrefixTransformers};
 pub use crate::random::{OsRandom, RandomError, RandomSource, ScriptedRandom, SeededRandom};
+pub use crate::resources::ResourceTransformers;
 
 pub use crate::secretbox::{SECRETBOX_NONCE_SIZE, SECRETBOX_OVERHEAD, Secretbox};
 pub use crate::transformer::{ENCRYPTED_PREFIX, Identity, Transformer};

@@ -20,6 +20,10 @@ pub trait Transformer: Send + Sync + fmt::Debug {
 
     /// Decrypts `stored` (with this transformer's prefix already stripped). The flag is
     /// upstream's `stale`: the value should be rewritten even if unchanged.
+    #[expect(
+        clippy::wrong_self_convention,
+        reason = "the name mirrors upstream's TransformFromStorage and the brief's API"
+    )]
     fn from_storage(&self, stored: &[u8], ctx: &[u8]) -> Result<(Vec<u8>, bool), TransformError>;
 
     /// The storage form of `plaintext`.

@@ -4,7 +4,7 @@
 //
 // Usage: transform-oracle <output dir>
 //
-// It writes three files:
+// It writes four files:
 //   - kat.json: known-answer vectors with fixed keys, IVs and nonces, encrypted with Go's
 //     crypto primitives and checked by decrypting with the upstream transformers.
 //   - upstream_random.json: values written by upstream's own transformers (random nonces,
@@ -12,6 +12,8 @@
 //   - chain.json: full upstream prefix chains built by encryptionconfig.LoadEncryptionConfig
 //     from a config file, fed with valid, mutated, truncated and foreign values; records the
 //     result or the exact error text.
+//   - kmsv2_legacy.json: upstream's two KMS v2 golden values (legacy.go), decoded, validated
+//     and decrypted by upstream code.
 //
 // Everything except the random values is deterministic: re-running it gives identical
 // kat.json and identical expectations in chain.json for the fixed inputs.
@@ -464,6 +466,7 @@ type Expect struct {
 
 type ChainRead struct {
 	What   string `json:"what"`
+	AAD    string `json:"aad_hex"`
 	Stored string `json:"stored_hex"`
 	Expect Expect `json:"expect"`
 }
@@ -601,7 +604,7 @@ func chains(dir string) []ChainCase {
 			panic("write prefix mismatch for " + c.name)
 		}
 		add := func(what string, stored []byte, readAAD []byte) {
-			cc.Reads = append(cc.Reads, ChainRead{What: what, Stored: h(stored), Expect: expectOf(t, stored, readAAD)})
+			cc.Reads = append(cc.Reads, ChainRead{What: what, AAD: h(readAAD), Stored: h(stored), Expect: expectOf(t, stored, readAAD)})
 		}
 		add("own", own, aad)
 		add("own-other-aad", own, otherAAD)
@@ -663,4 +666,5 @@ func main() {
 	writeJSON(dir, "kat.json", kats())
 	writeJSON(dir, "upstream_random.json", randoms())
 	writeJSON(dir, "chain.json", chains(tmp))
+	writeJSON(dir, "kmsv2_legacy.json", legacy())
 }

@@ -1,0 +1,68 @@
+//! Per-resource transformers from a resolved configuration plan.
+//!
+//! Mirrors k8s.io/apiserver pkg/server/options/encryptionconfig/config.go
+//! (`getTransformerOverridesAndKMSPluginProbes`, `transformerFromOverrides`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use atrest_config::ProviderConfiguration;
+use atrest_config::resolve::{GroupResource, Lookup, ResourcePlan};
+
+use crate::chain::{KmsPlugins, ProviderChain};
+use crate::random::{OsRandom, RandomSource};
+use crate::{BuildError, Identity, Transformer};
+
+/// The transformer of every configured rule, built once, plus the bare identity for
+/// resources the configuration does not mention.
+#[derive(Debug, Clone)]
+pub struct ResourceTransformers {
+    plan: ResourcePlan,
+    chains: HashMap<GroupResource, Arc<ProviderChain>>,
+}
+
+impl ResourceTransformers {
+    /// Builds a chain per rule of `plan` with OS randomness.
+    pub fn new(plan: &ResourcePlan, kms: &KmsPlugins) -> Result<Self, BuildError> {
+        Self::with_random(plan, kms, Arc::new(OsRandom))
+    }
+
+    /// [`ResourceTransformers::new`] with an injected random source.
+    pub fn with_random(
+        plan: &ResourcePlan,
+        kms: &KmsPlugins,
+        random: Arc<dyn RandomSource>,
+    ) -> Result<Self, BuildError> {
+        let mut chains = HashMap::new();
+        for (rule, providers) in plan.entries() {
+            let providers: Vec<&ProviderConfiguration> = providers;
+            let chain = ProviderChain::build_with_random(&providers, kms, random.clone())?;
+            chains.insert(rule.clone(), Arc::new(chain));
+        }
+        Ok(ResourceTransformers { plan: plan.clone(), chains })
+    }
+
+    /// The transformer for `gr`: exact rule, then `<group>.*`, then `*.*`, else the bare
+    /// identity (plaintext writes, `identity transformer tried to read encrypted data`).
+    pub fn for_resource(&self, gr: &GroupResource) -> &dyn Transformer {
+        static BARE_IDENTITY: Identity = Identity;
+        match self.plan.lookup(gr) {
+            Lookup::BareIdentity => &BARE_IDENTITY,
+            Lookup::Providers(_) => self
+                .plan
+                .matched_rule(gr)
+                .and_then(|rule| self.chains.get(rule))
+                .map_or(&BARE_IDENTITY as &dyn Transformer, |c| c.as_ref() as &dyn Transformer),
+        }
+    }
+
+    /// Whether `gr` falls back to the bare identity (no rule matches).
+    pub fn is_bare_identity(&self, gr: &GroupResource) -> bool {
+        matches!(self.plan.lookup(gr), Lookup::BareIdentity)
+    }
+
+    /// Every built chain by rule.
+    pub fn chains(&self) -> impl Iterator<Item = (&GroupResource, &Arc<ProviderChain>)> {
+        self.chains.iter()
+    }
+}
