@@ -2,5 +2,6 @@
 //! (tests/data/objects.json, produced by xtask/go/oracle/cmd/object-oracle) and property tests.
 
 mod cases;
+mod kms_golden;
 mod oracle;
 mod props;
