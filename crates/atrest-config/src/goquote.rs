@@ -162,7 +162,7 @@ pub(crate) fn go_json_quote_char(b: u8) -> String {
 
 /// Go's `json.Marshal(float64)` text.
 /// `None` for NaN and infinities, which Go refuses (`json: unsupported value: NaN`).
-pub(crate) fn go_json_float(f: f64) -> Option<String> {
+pub fn go_json_float(f: f64) -> Option<String> {
     if !f.is_finite() {
         return None;
     }
@@ -186,7 +186,7 @@ pub(crate) fn go_json_float(f: f64) -> Option<String> {
 
 /// Go's `strconv.FormatFloat(f, 'g', -1, bits)` (also the `%v` spelling of a float): shortest
 /// round-trip digits, exponent form when the exponent is below -4 or at least 6.
-pub(crate) fn go_format_float_g(f: f64, bits: u32) -> String {
+pub fn go_format_float_g(f: f64, bits: u32) -> String {
     if f.is_nan() {
         return "NaN".to_owned();
     }
