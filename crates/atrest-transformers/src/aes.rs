@@ -8,9 +8,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use aes::cipher::consts::{U12, U16};
-use aes::cipher::{BlockCipherDecrypt, BlockCipherEncrypt, BlockModeDecrypt, InnerIvInit, KeyInit};
+use aes::cipher::{
+    BlockCipherDecrypt, BlockCipherEncrypt, BlockModeDecrypt, BlockModeEncrypt, InnerIvInit,
+    KeyInit,
+};
 use aes::{Aes128, Aes192, Aes256};
 use aes_gcm::aead::AeadInOut;
+use aes_gcm::aead::inout::InOutBuf;
 use aes_gcm::{AesGcm, Nonce, Tag};
 use hkdf::Hkdf;
 use sha2::Sha256;
@@ -52,21 +56,16 @@ impl AesBlock {
     }
 
     fn cbc_encrypt(&self, iv: &[u8; BLOCK_SIZE], buf: &mut [u8]) {
-        // CBC encryption is inherently serial: one block at a time, chained.
-        fn run<C: BlockCipherEncrypt<BlockSize = U16>>(
+        // The cbc crate keeps the round keys in registers across blocks; the key schedule is
+        // cloned, not re-expanded.
+        fn run<C: BlockCipherEncrypt<BlockSize = U16> + Clone>(
             c: &C,
             iv: &[u8; BLOCK_SIZE],
             buf: &mut [u8],
         ) {
-            let mut prev = *iv;
-            for chunk in buf.chunks_exact_mut(BLOCK_SIZE) {
-                for (b, p) in chunk.iter_mut().zip(prev.iter()) {
-                    *b ^= p;
-                }
-                let block: &mut aes::Block = chunk.try_into().expect("chunks_exact gives 16 bytes");
-                c.encrypt_block(block);
-                prev.copy_from_slice(chunk);
-            }
+            let (blocks, _) = aes::Block::slice_as_chunks_mut(buf);
+            let mut mode = cbc::Encryptor::<C>::inner_iv_init(c.clone(), &aes::Block::from(*iv));
+            mode.encrypt_blocks(blocks);
         }
         match self {
             AesBlock::A128(c) => run(c, iv, buf),
@@ -75,22 +74,26 @@ impl AesBlock {
         }
     }
 
-    fn cbc_decrypt(&self, iv: &[u8; BLOCK_SIZE], buf: &mut [u8]) {
+    /// Decrypts whole blocks from `input` into `output` (same length) in one pass.
+    fn cbc_decrypt(&self, iv: &[u8; BLOCK_SIZE], input: &[u8], output: &mut [u8]) {
         // The cbc crate decrypts several blocks in parallel; the key schedule is cloned, not
         // re-expanded.
         fn run<C: BlockCipherDecrypt<BlockSize = U16> + Clone>(
             c: &C,
             iv: &[u8; BLOCK_SIZE],
-            buf: &mut [u8],
+            input: &[u8],
+            output: &mut [u8],
         ) {
-            let (blocks, _) = aes::Block::slice_as_chunks_mut(buf);
+            let (in_blocks, _) = aes::Block::slice_as_chunks(input);
+            let (out_blocks, _) = aes::Block::slice_as_chunks_mut(output);
             let mut mode = cbc::Decryptor::<C>::inner_iv_init(c.clone(), &aes::Block::from(*iv));
-            mode.decrypt_blocks(blocks);
+            let buf = InOutBuf::new(in_blocks, out_blocks).expect("equal lengths");
+            mode.decrypt_blocks_inout(buf);
         }
         match self {
-            AesBlock::A128(c) => run(c, iv, buf),
-            AesBlock::A192(c) => run(c, iv, buf),
-            AesBlock::A256(c) => run(c, iv, buf),
+            AesBlock::A128(c) => run(c, iv, input, output),
+            AesBlock::A192(c) => run(c, iv, input, output),
+            AesBlock::A256(c) => run(c, iv, input, output),
         }
     }
 }
@@ -163,8 +166,8 @@ fn cbc_open(block: &AesBlock, stored: &[u8]) -> Result<Vec<u8>, TransformError> 
         // Upstream panics here (index -1); see `TransformError::EmptyCbcCiphertext`.
         return Err(TransformError::EmptyCbcCiphertext);
     }
-    let mut result = data.to_vec();
-    block.cbc_decrypt(iv, &mut result);
+    let mut result = vec![0u8; data.len()];
+    block.cbc_decrypt(iv, data, &mut result);
     let c = result[result.len() - 1];
     let pad = usize::from(c);
     if pad == 0 || pad > result.len() {
@@ -179,49 +182,80 @@ fn cbc_open(block: &AesBlock, stored: &[u8]) -> Result<Vec<u8>, TransformError> 
 }
 
 /// An AES-GCM AEAD of any key size, with its key schedule and GHASH key computed once.
-#[derive(Clone)]
+///
+/// AES-128 and AES-256 use ring (one stitched pass of AES-NI + PCLMULQDQ); AES-192, which ring
+/// lacks, uses RustCrypto's aes-gcm.
 enum Gcm {
-    A128(Box<AesGcm<Aes128, U12>>),
+    Ring(Box<ring::aead::LessSafeKey>),
     A192(Box<AesGcm<Aes192, U12>>),
-    A256(Box<AesGcm<Aes256, U12>>),
 }
 
 impl Gcm {
     fn new(key: &[u8]) -> Result<Self, TransformError> {
-        let invalid = |_| TransformError::InvalidAesKeySize { len: key.len() };
-        Ok(match key.len() {
-            16 => Gcm::A128(Box::new(AesGcm::new_from_slice(key).map_err(invalid)?)),
-            24 => Gcm::A192(Box::new(AesGcm::new_from_slice(key).map_err(invalid)?)),
-            32 => Gcm::A256(Box::new(AesGcm::new_from_slice(key).map_err(invalid)?)),
-            len => return Err(TransformError::InvalidAesKeySize { len }),
-        })
-    }
-
-    fn seal_in_place(&self, nonce: &[u8; GCM_NONCE_SIZE], aad: &[u8], buf: &mut [u8]) -> Tag {
-        let nonce = Nonce::<U12>::from(*nonce);
-        let result = match self {
-            Gcm::A128(c) => c.encrypt_inout_detached(&nonce, aad, buf.into()),
-            Gcm::A192(c) => c.encrypt_inout_detached(&nonce, aad, buf.into()),
-            Gcm::A256(c) => c.encrypt_inout_detached(&nonce, aad, buf.into()),
+        let invalid = || TransformError::InvalidAesKeySize { len: key.len() };
+        let ring_key = |alg| {
+            ring::aead::UnboundKey::new(alg, key)
+                .map(|k| Gcm::Ring(Box::new(ring::aead::LessSafeKey::new(k))))
+                .map_err(|_| invalid())
         };
-        // aes-gcm only fails for messages over 64 GiB or AAD over 2^61 bytes, which a
-        // `Vec` in an etcd value cannot reach.
-        result.expect("AES-GCM input within size limits")
+        match key.len() {
+            16 => ring_key(&ring::aead::AES_128_GCM),
+            24 => Ok(Gcm::A192(Box::new(AesGcm::new_from_slice(key).map_err(|_| invalid())?))),
+            32 => ring_key(&ring::aead::AES_256_GCM),
+            _ => Err(invalid()),
+        }
     }
 
-    fn open_in_place(
+    fn seal_in_place(
         &self,
         nonce: &[u8; GCM_NONCE_SIZE],
         aad: &[u8],
         buf: &mut [u8],
-        tag: &[u8; GCM_TAG_SIZE],
-    ) -> Result<(), aes_gcm::Error> {
-        let nonce = Nonce::<U12>::from(*nonce);
-        let tag = Tag::from(*tag);
+    ) -> [u8; GCM_TAG_SIZE] {
+        // Both libraries only fail for messages over 64 GiB, which an etcd value cannot reach.
         match self {
-            Gcm::A128(c) => c.decrypt_inout_detached(&nonce, aad, buf.into(), &tag),
-            Gcm::A192(c) => c.decrypt_inout_detached(&nonce, aad, buf.into(), &tag),
-            Gcm::A256(c) => c.decrypt_inout_detached(&nonce, aad, buf.into(), &tag),
+            Gcm::Ring(k) => {
+                let nonce = ring::aead::Nonce::assume_unique_for_key(*nonce);
+                let tag = k
+                    .seal_in_place_separate_tag(nonce, ring::aead::Aad::from(aad), buf)
+                    .expect("AES-GCM input within size limits");
+                tag.as_ref().try_into().expect("ring tags are 16 bytes")
+            }
+            Gcm::A192(c) => c
+                .encrypt_inout_detached(&Nonce::<U12>::from(*nonce), aad, buf.into())
+                .expect("AES-GCM input within size limits")
+                .into(),
+        }
+    }
+
+    /// Authenticates `input` and decrypts it into `output` (same length).
+    fn open_into(
+        &self,
+        nonce: &[u8; GCM_NONCE_SIZE],
+        aad: &[u8],
+        input: &[u8],
+        output: &mut [u8],
+        tag: &[u8; GCM_TAG_SIZE],
+    ) -> Result<(), TagMismatch> {
+        match self {
+            Gcm::Ring(k) => {
+                output.copy_from_slice(input);
+                let nonce = ring::aead::Nonce::assume_unique_for_key(*nonce);
+                k.open_in_place_separate_tag(
+                    nonce,
+                    ring::aead::Aad::from(aad),
+                    ring::aead::Tag::from(*tag),
+                    output,
+                    0..,
+                )
+                .map(drop)
+                .map_err(|_| TagMismatch)
+            }
+            Gcm::A192(c) => {
+                let buf = InOutBuf::new(input, output).map_err(|_| TagMismatch)?;
+                c.decrypt_inout_detached(&Nonce::<U12>::from(*nonce), aad, buf, &Tag::from(*tag))
+                    .map_err(|_| TagMismatch)
+            }
         }
     }
 
@@ -254,21 +288,22 @@ impl Gcm {
         let Some((body, tag)) = rest.split_last_chunk::<GCM_TAG_SIZE>() else {
             return Err(TransformError::Authentication { cipher: kind });
         };
-        let mut plain = body.to_vec();
-        self.open_in_place(nonce, aad, &mut plain, tag)
+        let mut plain = vec![0u8; body.len()];
+        self.open_into(nonce, aad, body, &mut plain, tag)
             .map_err(|_| TransformError::Authentication { cipher: kind })?;
         Ok(plain)
     }
 }
 
+/// GCM tag verification failed.
+struct TagMismatch;
+
 impl fmt::Debug for Gcm {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let bits = match self {
-            Gcm::A128(_) => 128,
-            Gcm::A192(_) => 192,
-            Gcm::A256(_) => 256,
-        };
-        write!(f, "Aes{bits}Gcm(REDACTED)")
+        match self {
+            Gcm::Ring(k) => write!(f, "Gcm({:?}, REDACTED)", k.algorithm()),
+            Gcm::A192(_) => f.write_str("Gcm(AES_192_GCM, REDACTED)"),
+        }
     }
 }
 

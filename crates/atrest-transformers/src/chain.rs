@@ -87,7 +87,7 @@ impl ProviderChain {
         providers: &[&ProviderConfiguration],
         kms: &KmsPlugins,
     ) -> Result<ProviderChain, BuildError> {
-        Self::build_with_random(providers, kms, Arc::new(OsRandom))
+        Self::build_with_random(providers, kms, Arc::new(OsRandom::new()))
     }
 
     /// [`ProviderChain::build`] with an injected random source.

@@ -28,12 +28,58 @@ pub enum RandomError {
 }
 
 /// The operating system's generator (`getrandom`), as Go's `crypto/rand`.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct OsRandom;
+///
+/// Small requests (IVs, nonces, DEKs) are served from a 4 KiB buffer refilled by one
+/// `getrandom` call, because a system call per 12-byte nonce costs more than encrypting a
+/// 1 KiB value. Served bytes are zeroed in the buffer.
+#[derive(Default)]
+pub struct OsRandom {
+    pool: Mutex<Pool>,
+}
+
+struct Pool {
+    bytes: Box<[u8; POOL_SIZE]>,
+    /// Index of the first unserved byte; `POOL_SIZE` means empty.
+    next: usize,
+}
+
+const POOL_SIZE: usize = 4096;
+
+impl Default for Pool {
+    fn default() -> Self {
+        Pool { bytes: Box::new([0; POOL_SIZE]), next: POOL_SIZE }
+    }
+}
+
+impl fmt::Debug for OsRandom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OsRandom")
+    }
+}
+
+impl OsRandom {
+    /// A buffered OS generator.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
 
 impl RandomSource for OsRandom {
     fn fill(&self, buf: &mut [u8]) -> Result<(), RandomError> {
-        getrandom::fill(buf).map_err(RandomError::Os)
+        if buf.len() > POOL_SIZE / 4 {
+            return getrandom::fill(buf).map_err(RandomError::Os);
+        }
+        let mut pool = lock(&self.pool);
+        if POOL_SIZE - pool.next < buf.len() {
+            getrandom::fill(pool.bytes.as_mut()).map_err(RandomError::Os)?;
+            pool.next = 0;
+        }
+        let start = pool.next;
+        let served = &mut pool.bytes[start..start + buf.len()];
+        buf.copy_from_slice(served);
+        served.fill(0);
+        pool.next += buf.len();
+        Ok(())
     }
 }
 

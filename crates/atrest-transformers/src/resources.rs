@@ -24,7 +24,7 @@ pub struct ResourceTransformers {
 impl ResourceTransformers {
     /// Builds a chain per rule of `plan` with OS randomness.
     pub fn new(plan: &ResourcePlan, kms: &KmsPlugins) -> Result<Self, BuildError> {
-        Self::with_random(plan, kms, Arc::new(OsRandom))
+        Self::with_random(plan, kms, Arc::new(OsRandom::new()))
     }
 
     /// [`ResourceTransformers::new`] with an injected random source.

@@ -75,7 +75,7 @@ proptest! {
         let chain = chain_for(kind, &key[..key_len(kind, pick)], seed);
         let stored = chain.to_storage(&plaintext, &aad).expect("write");
         prop_assert_eq!(chain.from_storage(&stored, &aad).expect("read"), (plaintext.clone(), false));
-        if kind != "identity" {
+        if kind != "identity" && !plaintext.is_empty() {
             prop_assert_ne!(&stored[stored.len().saturating_sub(plaintext.len())..], &plaintext[..]);
         }
     }
