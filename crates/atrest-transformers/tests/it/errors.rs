@@ -106,3 +106,73 @@ fn kms_texts() {
         "failed to perform status section of the healthz check for KMS Provider p, error: rpc error: code = FailedPrecondition desc = failed precondition - key disabled"
     );
 }
+
+/// `ValidateEncryptedObject` texts (spec §1.8, from kmsv2/envelope.go) and the DEK/seed size
+/// texts of aes_extended_nonce.go and Go's `aes.KeySizeError`.
+#[test]
+fn kms_v2_validation_and_dek_texts() {
+    use atrest_transformers::{EncryptedObject, validate_encrypted_object};
+    let ok = || EncryptedObject {
+        encrypted_data: vec![1],
+        key_id: "1".into(),
+        encrypted_dek_source: b"c2VlZA==".to_vec(),
+        annotations: [("local-kek.kms.kubernetes.io".to_string(), b"x".to_vec())].into(),
+        encrypted_dek_source_type: 1,
+    };
+    assert_eq!(validate_encrypted_object(&ok()), Ok(()));
+    let cases: Vec<(EncryptedObject, &str)> = vec![
+        (
+            EncryptedObject { encrypted_dek_source_type: 7, ..ok() },
+            "unknown encryptedDEKSourceType: 7",
+        ),
+        (EncryptedObject { encrypted_data: vec![], ..ok() }, "encrypted data is empty"),
+        (
+            EncryptedObject { encrypted_dek_source: vec![], ..ok() },
+            "failed to validate encrypted DEK source: encrypted DEK source is empty",
+        ),
+        (
+            EncryptedObject { encrypted_dek_source: vec![b'A'; 1025], ..ok() },
+            "failed to validate encrypted DEK source: encrypted DEK source is 1025 bytes, which exceeds the max size of 1024",
+        ),
+        (
+            EncryptedObject { key_id: String::new(), ..ok() },
+            "failed to validate key id: keyID is empty",
+        ),
+        (
+            EncryptedObject { key_id: "k".repeat(1025), ..ok() },
+            "failed to validate key id: keyID is 1025 bytes, which exceeds the max size of 1024",
+        ),
+        (
+            EncryptedObject {
+                annotations: [("a.b".to_string(), vec![0; 32 * 1024])].into(),
+                ..ok()
+            },
+            "failed to validate annotations: total size of annotations is 32771, which exceeds the max size of 32768",
+        ),
+    ];
+    for (obj, text) in cases {
+        assert_eq!(validate_encrypted_object(&obj).expect_err(text).to_string(), text);
+    }
+
+    // A seed shorter than 32 bytes and an AES key of a bad size, as returned by the plugin.
+    let envelope = KmsV2Envelope::new(
+        "kms-provider",
+        Arc::new(Base64Plugin::new()),
+        Arc::new(atrest_transformers::SeededRandom::new(1)),
+        true,
+    );
+    envelope.probe().expect("probe");
+    for (source_type, dek_len, text) in [
+        (1, 16, "invalid seed length 16 used for key generation"),
+        (0, 20, "crypto/aes: invalid key size 20"),
+    ] {
+        let obj = EncryptedObject {
+            encrypted_dek_source: crate::support::b64(&vec![3; dek_len]).into_bytes(),
+            encrypted_dek_source_type: source_type,
+            encrypted_data: vec![0; 64],
+            ..ok()
+        };
+        let err = envelope.from_storage(&obj.encode_go(), b"aad").expect_err(text);
+        assert_eq!(err.to_string(), text);
+    }
+}

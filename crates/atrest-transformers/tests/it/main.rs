@@ -8,4 +8,5 @@ mod errors;
 mod kat;
 mod legacy;
 mod props;
+mod resources;
 mod support;
