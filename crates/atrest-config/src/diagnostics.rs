@@ -57,13 +57,13 @@ pub fn from_load_error(err: &LoadError, file: &str) -> Vec<Diagnostic> {
             .collect(),
         LoadError::Decode { source, position, .. } => one(*position, source.to_string()),
         LoadError::Build { source, spans } => {
-            let position = match source {
+            let position = match source.as_ref() {
                 crate::resolve::BuildError::Masked { entry, index, .. } => {
                     spans.get(&format!("resources[{entry}].resources[{index}]"))
                 }
-                crate::resolve::BuildError::KmsV1Disabled { entry, provider } => {
-                    spans.nearest(&format!("resources[{entry}].providers[{provider}].kms.apiVersion")).map(|(_, p)| p)
-                }
+                crate::resolve::BuildError::KmsV1Disabled { entry, provider } => spans
+                    .nearest(&format!("resources[{entry}].providers[{provider}].kms.apiVersion"))
+                    .map(|(_, p)| p),
                 _ => None,
             };
             one(position, source.to_string())

@@ -79,11 +79,11 @@ impl GoDuration {
         const LIMIT: u64 = 1 << 63;
         let mut s = text.as_bytes();
         let mut neg = false;
-        if let Some(&c) = s.first() {
-            if c == b'-' || c == b'+' {
-                neg = c == b'-';
-                s = &s[1..];
-            }
+        if let Some(&c) = s.first()
+            && (c == b'-' || c == b'+')
+        {
+            neg = c == b'-';
+            s = &s[1..];
         }
         if s == b"0" {
             return Ok(GoDuration { nanos: 0 });
@@ -174,7 +174,10 @@ impl GoDuration {
             }
         }
         if neg {
-            #[expect(clippy::cast_possible_wrap, reason = "d <= 2^63, and -2^63 is representable")]
+            #[expect(
+                clippy::cast_possible_wrap,
+                reason = "d <= 2^63, and -2^63 is representable"
+            )]
             return Ok(GoDuration { nanos: (d as i64).wrapping_neg() });
         }
         i64::try_from(d).map(|nanos| GoDuration { nanos }).map_err(|_| invalid())

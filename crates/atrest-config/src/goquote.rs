@@ -206,7 +206,7 @@ pub fn go_format_float_g(f: f64, bits: u32) -> String {
     let Ok(exp) = exp.parse::<i32>() else {
         return plain;
     };
-    if exp < -4 || exp >= 6 {
+    if !(-4..6).contains(&exp) {
         let sign = if exp < 0 { '-' } else { '+' };
         format!("{mantissa}e{sign}{:02}", exp.unsigned_abs())
     } else {

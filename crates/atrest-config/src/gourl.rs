@@ -187,7 +187,11 @@ fn parse_host(scheme: &str, host: &str) -> Result<(), String> {
                 let last = host.rfind(':').unwrap_or(first);
                 // Only http and https enforce a single colon (Go issue 75223); everyone else
                 // takes the last one as the port separator.
-                let i = if last != first && scheme != "http" && scheme != "https" { last } else { first };
+                let i = if last != first && scheme != "http" && scheme != "https" {
+                    last
+                } else {
+                    first
+                };
                 let colon_port = &host[i..];
                 if !valid_optional_port(colon_port) {
                     return Err(format!("invalid port {} after host", go_quote(colon_port)));
@@ -246,7 +250,9 @@ fn unescape(s: &str, mode: Mode) -> Result<String, String> {
     while i < b.len() {
         match b[i] {
             b'%' => {
-                if i + 2 >= b.len() || !b[i + 1].is_ascii_hexdigit() || !b[i + 2].is_ascii_hexdigit()
+                if i + 2 >= b.len()
+                    || !b[i + 1].is_ascii_hexdigit()
+                    || !b[i + 2].is_ascii_hexdigit()
                 {
                     let end = (i + 3).min(b.len());
                     return Err(escape_error(&b[i..end]));

@@ -161,7 +161,8 @@ pub fn lint(cfg: &EncryptionConfiguration) -> Vec<Lint> {
                 }
             }
         }
-        let kinds: Vec<Option<ProviderKind>> = entry.providers.iter().map(ProviderConfiguration::kind).collect();
+        let kinds: Vec<Option<ProviderKind>> =
+            entry.providers.iter().map(ProviderConfiguration::kind).collect();
         let encrypts = kinds.iter().flatten().any(|k| *k != ProviderKind::Identity);
         any_provider |= !kinds.is_empty();
         all_identity &= !encrypts;
@@ -195,14 +196,14 @@ pub fn lint(cfg: &EncryptionConfiguration) -> Vec<Lint> {
                     "aesgcm uses random 96-bit nonces: rotate each key before about 200,000 writes, or use kms v2 or secretbox".to_owned(),
                 );
             }
-            if let Some(kms) = &p.kms {
-                if kms.api_version.is_empty() || kms.api_version == "v1" {
-                    push(
+            if let Some(kms) = &p.kms
+                && (kms.api_version.is_empty() || kms.api_version == "v1")
+            {
+                push(
                         LintCode::KmsV1Deprecated,
                         format!("{pp}.kms.apiVersion"),
                         "KMS v1 is deprecated since 1.28 and disabled by default since 1.29 (KMSv1 feature gate); use apiVersion v2".to_owned(),
                     );
-                }
             }
             for (kind, keys) in key_lists(p) {
                 let kp = format!("{pp}.{kind}.keys");
@@ -218,13 +219,16 @@ pub fn lint(cfg: &EncryptionConfiguration) -> Vec<Lint> {
         );
     }
     let covered = ResourcePlan::build(cfg)
-        .map(|plan| !matches!(plan.lookup(&GroupResource::new("", "secrets")), Lookup::BareIdentity))
+        .map(|plan| {
+            !matches!(plan.lookup(&GroupResource::new("", "secrets")), Lookup::BareIdentity)
+        })
         .unwrap_or(true);
     if !covered {
         push(
             LintCode::SecretsNotCovered,
             "resources".to_owned(),
-            "no entry covers secrets (nor '*.' or '*.*'), so Secrets are written in plaintext".to_owned(),
+            "no entry covers secrets (nor '*.' or '*.*'), so Secrets are written in plaintext"
+                .to_owned(),
         );
     }
     out
@@ -277,7 +281,9 @@ fn lint_keys(
             push(
                 LintCode::ReusedKeyMaterial,
                 secret_path.clone(),
-                format!("same key bytes as {other}: one compromise exposes both, and rotating to it changes nothing"),
+                format!(
+                    "same key bytes as {other}: one compromise exposes both, and rotating to it changes nothing"
+                ),
             );
         } else {
             material.push((Zeroizing::new(bytes.expose().to_vec()), secret_path.clone()));
@@ -286,7 +292,9 @@ fn lint_keys(
             push(
                 LintCode::LowEntropyKey,
                 secret_path,
-                format!("key bytes {why}, so the key looks human-chosen; generate keys with a CSPRNG (head -c 32 /dev/urandom | base64)"),
+                format!(
+                    "key bytes {why}, so the key looks human-chosen; generate keys with a CSPRNG (head -c 32 /dev/urandom | base64)"
+                ),
             );
         }
     }

@@ -93,12 +93,12 @@ fn go_io_text(e: &io::Error) -> (&'static str, String) {
             _ => return None,
         })
     };
-    if let Some(n) = e.raw_os_error() {
-        if let Some(text) = errno_text(n) {
-            // EISDIR comes from read(2): open(2) succeeds on a directory.
-            let op = if n == 21 { "read" } else { "open" };
-            return (op, text.to_owned());
-        }
+    if let Some(n) = e.raw_os_error()
+        && let Some(text) = errno_text(n)
+    {
+        // EISDIR comes from read(2): open(2) succeeds on a directory.
+        let op = if n == 21 { "read" } else { "open" };
+        return (op, text.to_owned());
     }
     match e.kind() {
         io::ErrorKind::NotFound => ("open", "no such file or directory".to_owned()),
@@ -141,7 +141,7 @@ pub enum LoadError {
         /// The path as given.
         path: String,
         /// The decode failure.
-        source: DecodeError,
+        source: Box<DecodeError>,
         /// Where, when known (atrest diagnostics; upstream prints no position).
         position: Option<decode::Position>,
     },
@@ -151,7 +151,7 @@ pub enum LoadError {
         /// The path as given.
         path: String,
         /// [`DecodeError::UnexpectedConfigType`].
-        source: DecodeError,
+        source: Box<DecodeError>,
     },
     /// Validation failed.
     #[error("error while parsing file: {errors}")]
@@ -165,7 +165,7 @@ pub enum LoadError {
     #[error("error while building transformers: {source}")]
     Build {
         /// The build failure.
-        source: BuildError,
+        source: Box<BuildError>,
         /// Field positions.
         spans: SpanMap,
     },
@@ -242,26 +242,26 @@ pub fn load(
     let hash = content_hash(&bytes);
     let decoded = decode::decode_with(&bytes, &opts.budget).map_err(|source| match source {
         DecodeError::UnexpectedConfigType { .. } => {
-            LoadError::UnexpectedConfigType { path: path.to_owned(), source }
+            LoadError::UnexpectedConfigType { path: path.to_owned(), source: Box::new(source) }
         }
         source => {
             let position = source.position();
-            LoadError::Decode { path: path.to_owned(), source, position }
+            LoadError::Decode { path: path.to_owned(), source: Box::new(source), position }
         }
     })?;
     let mut config = decoded.config;
     if !decoded.internal_version {
         defaults::apply(&mut config);
     }
-    let vopts = ValidateOptions {
-        reload: opts.reload,
-        empty_key_lists: decoded.empty_key_lists.clone(),
-    };
+    let vopts =
+        ValidateOptions { reload: opts.reload, empty_key_lists: decoded.empty_key_lists.clone() };
     if let Err(errors) = validate::validate_with(&config, &vopts) {
         return Err(LoadError::Validate { errors, spans: decoded.spans });
     }
     let bopts = BuildOptions { kmsv1_enabled: opts.kmsv1_enabled, check_kmsv1_gate: true };
-    let plan = ResourcePlan::build_with(&config, &bopts)
-        .map_err(|source| LoadError::Build { source, spans: decoded.spans.clone() })?;
+    let plan = ResourcePlan::build_with(&config, &bopts).map_err(|source| LoadError::Build {
+        source: Box::new(source),
+        spans: decoded.spans.clone(),
+    })?;
     Ok(Loaded { config, content_hash: hash, plan, spans: decoded.spans, format: decoded.format })
 }

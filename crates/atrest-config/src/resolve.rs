@@ -150,7 +150,9 @@ pub enum BuildError {
         source: SecretDecodeError,
     },
     /// An AES key of a size `crypto/aes` refuses (validation normally rejects it first).
-    #[error("error while creating cipher for named key {name}: crypto/aes: invalid key size {size}")]
+    #[error(
+        "error while creating cipher for named key {name}: crypto/aes: invalid key size {size}"
+    )]
     AesKeySize {
         /// The key name.
         name: String,
@@ -223,14 +225,18 @@ impl ResourcePlan {
             for (j, provider) in entry.providers.iter().enumerate() {
                 check_provider(provider, i, j, opts)?;
             }
-            let refs: Vec<ProviderRef> = (0..entry.providers.len())
-                .map(|j| ProviderRef { entry: i, provider: j })
-                .collect();
+            let refs: Vec<ProviderRef> =
+                (0..entry.providers.len()).map(|j| ProviderRef { entry: i, provider: j }).collect();
             for (k, name) in entry.resources.iter().enumerate() {
                 let gr = GroupResource::parse(name);
                 let group_rule = GroupResource::new(gr.group.clone(), "*");
                 if providers.contains_key(&group_rule) {
-                    return Err(BuildError::Masked { resource: gr, rule: group_rule, entry: i, index: k });
+                    return Err(BuildError::Masked {
+                        resource: gr,
+                        rule: group_rule,
+                        entry: i,
+                        index: k,
+                    });
                 }
                 if providers.contains_key(&any) {
                     return Err(BuildError::Masked { resource: gr, rule: any, entry: i, index: k });
@@ -500,16 +506,13 @@ const BUILTIN_STORAGE_PATHS: &[(&str, &str, &str)] = &[
 pub fn group_resource_for_etcd_key(key: &str, etcd_prefix: &str) -> Option<GroupResource> {
     let prefix = etcd_prefix.trim_matches('/');
     let rest = key.strip_prefix('/')?;
-    let rest = if prefix.is_empty() {
-        rest
-    } else {
-        rest.strip_prefix(prefix)?.strip_prefix('/')?
-    };
+    let rest =
+        if prefix.is_empty() { rest } else { rest.strip_prefix(prefix)?.strip_prefix('/')? };
     for (path, group, resource) in BUILTIN_STORAGE_PATHS {
-        if let Some(after) = rest.strip_prefix(path) {
-            if after.is_empty() || after.starts_with('/') {
-                return Some(GroupResource::new(*group, *resource));
-            }
+        if let Some(after) = rest.strip_prefix(path)
+            && (after.is_empty() || after.starts_with('/'))
+        {
+            return Some(GroupResource::new(*group, *resource));
         }
     }
     let mut segments = rest.split('/');

@@ -131,7 +131,11 @@ fn keys_json(keys: &[Key], explicit_empty: bool) -> String {
         .iter()
         .map(|k| {
             let secret = if k.secret.is_empty() { String::new() } else { "REDACTED".to_owned() };
-            format!("{{\"Name\":{},\"Secret\":{}}}", go_json_string(&k.name), go_json_string(&secret))
+            format!(
+                "{{\"Name\":{},\"Secret\":{}}}",
+                go_json_string(&k.name),
+                go_json_string(&secret)
+            )
         })
         .collect();
     format!("[{}]", items.join(","))
@@ -228,10 +232,10 @@ impl fmt::Display for FieldError {
     /// `<path>: <Type>[: <value>][: <detail>]`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.field, self.error_type)?;
-        if !self.error_type.omits_value() {
-            if let Some(v) = &self.value {
-                write!(f, ": {v}")?;
-            }
+        if !self.error_type.omits_value()
+            && let Some(v) = &self.value
+        {
+            write!(f, ": {v}")?;
         }
         if !self.detail.is_empty() {
             write!(f, ": {}", self.detail)?;
@@ -305,7 +309,10 @@ pub fn validate(cfg: &EncryptionConfiguration, reload: bool) -> Result<(), Field
 }
 
 /// [`validate`] with options.
-pub fn validate_with(cfg: &EncryptionConfiguration, opts: &ValidateOptions) -> Result<(), FieldErrors> {
+pub fn validate_with(
+    cfg: &EncryptionConfiguration,
+    opts: &ValidateOptions,
+) -> Result<(), FieldErrors> {
     match FieldErrors::from_list(validate_list(cfg, opts)) {
         Some(errs) => Err(errs),
         None => Ok(()),
@@ -444,9 +451,13 @@ fn validate_single_provider(
 ) {
     let found = p.kinds().len();
     let detail = match found {
-        0 => "provider does not contain any of the expected providers: KMS, AESGCM, AESCBC, Secretbox, Identity",
+        0 => {
+            "provider does not contain any of the expected providers: KMS, AESGCM, AESCBC, Secretbox, Identity"
+        }
         1 => return,
-        _ => "more than one provider specified in a single element, should split into different list elements",
+        _ => {
+            "more than one provider specified in a single element, should split into different list elements"
+        }
     };
     let value = FieldValue::Provider(Box::new(p.clone()), render_hints(path, opts));
     errs.push(FieldError::invalid(path, value, detail));
@@ -460,7 +471,10 @@ fn validate_keys(keys: &[Key], path: &str, sizes: &[usize], errs: &mut Vec<Field
     for (i, key) in keys.iter().enumerate() {
         let kp = format!("{path}[{i}]");
         if key.name.is_empty() {
-            errs.push(FieldError::required(format!("{kp}.name"), "name is a mandatory field for a key"));
+            errs.push(FieldError::required(
+                format!("{kp}.name"),
+                "name is a mandatory field for a key",
+            ));
         }
         if key.secret.is_empty() {
             errs.push(FieldError::required(
@@ -546,21 +560,24 @@ fn validate_kms(
             Ok(scheme) if scheme != "unix" => errs.push(FieldError::invalid(
                 &endpoint_path,
                 FieldValue::Str(c.endpoint.clone()),
-                format!("unsupported scheme {} for KMS provider, only unix is supported", go_quote(&scheme)),
+                format!(
+                    "unsupported scheme {} for KMS provider, only unix is supported",
+                    go_quote(&scheme)
+                ),
             )),
             Ok(_) => {}
         }
     }
     // Cache size.
     let cache_path = format!("{path}.cachesize");
-    if c.api_version != "v1" {
-        if let Some(size) = c.cachesize {
-            errs.push(FieldError::invalid(
-                &cache_path,
-                FieldValue::Int(i64::from(size)),
-                "cachesize is not supported in v2",
-            ));
-        }
+    if c.api_version != "v1"
+        && let Some(size) = c.cachesize
+    {
+        errs.push(FieldError::invalid(
+            &cache_path,
+            FieldValue::Int(i64::from(size)),
+            "cachesize is not supported in v2",
+        ));
     }
     if c.api_version == "v1" && c.cachesize.unwrap_or(0) == 0 {
         errs.push(FieldError::invalid(

@@ -190,7 +190,9 @@ impl Scanner {
                 }
             }
             Step::InStringEsc => match c {
-                b'b' | b'f' | b'n' | b'r' | b't' | b'\\' | b'/' | b'"' => self.step = Step::InString,
+                b'b' | b'f' | b'n' | b'r' | b't' | b'\\' | b'/' | b'"' => {
+                    self.step = Step::InString
+                }
                 b'u' => self.step = Step::InStringEscU(0),
                 _ => self.error(c, "in string escape code"),
             },
@@ -242,8 +244,11 @@ impl Scanner {
             }
             Step::Lit(word, i, name) => {
                 if word.get(i) == Some(&c) {
-                    self.step =
-                        if i + 1 == word.len() { Step::EndValue } else { Step::Lit(word, i + 1, name) };
+                    self.step = if i + 1 == word.len() {
+                        Step::EndValue
+                    } else {
+                        Step::Lit(word, i + 1, name)
+                    };
                 } else {
                     let expecting = word.get(i).copied().map(char::from).unwrap_or('?');
                     self.error(c, &format!("in literal {name} (expecting '{expecting}')"));
@@ -344,7 +349,10 @@ impl TreeParser<'_> {
 
     fn value(&mut self, depth: usize) -> Result<JNode, DecodeError> {
         if depth > self.budget.max_depth {
-            return Err(DecodeError::Budget { what: "nesting depth", limit: self.budget.max_depth });
+            return Err(DecodeError::Budget {
+                what: "nesting depth",
+                limit: self.budget.max_depth,
+            });
         }
         self.nodes += 1;
         if self.nodes > self.budget.max_nodes {
@@ -422,10 +430,9 @@ impl TreeParser<'_> {
                 JVal::Null
             }
             _ => {
-                while self
-                    .peek()
-                    .is_some_and(|c| c.is_ascii_digit() || matches!(c, b'-' | b'+' | b'.' | b'e' | b'E'))
-                {
+                while self.peek().is_some_and(|c| {
+                    c.is_ascii_digit() || matches!(c, b'-' | b'+' | b'.' | b'e' | b'E')
+                }) {
                     self.pos += 1;
                 }
                 JVal::Num(String::from_utf8_lossy(&self.data[start..self.pos]).into_owned())

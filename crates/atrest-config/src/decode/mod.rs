@@ -28,8 +28,8 @@ mod yaml;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use crate::goquote::go_quote;
 use crate::duration::DurationError;
+use crate::goquote::go_quote;
 use crate::types::{EncryptionConfiguration, TypeMeta};
 use tree::{JNode, JVal};
 
@@ -133,7 +133,7 @@ impl Default for Budget {
     fn default() -> Self {
         Budget {
             max_bytes: 4 << 20,
-            max_depth: 128,
+            max_depth: 100,
             max_nodes: 200_000,
             max_expanded_nodes: 1_000_000,
         }
@@ -296,6 +296,8 @@ pub enum DecodeError {
         context: Option<(String, String)>,
         /// Go type, e.g. `[]v1.Key`.
         go_type: String,
+        /// Where the offending value is (atrest diagnostics).
+        at: Option<Position>,
     },
     /// A `timeout` that `time.ParseDuration` rejects.
     #[error(transparent)]
@@ -363,6 +365,7 @@ impl DecodeError {
         match self {
             DecodeError::Yaml { at, .. } => *at,
             DecodeError::JsonSyntax { at, .. } => Some(*at),
+            DecodeError::TypeMismatch { at, .. } => *at,
             DecodeError::MetaInterpret { source } => source.position(),
             DecodeError::Strict { positions, .. } => positions.iter().flatten().next().copied(),
             _ => None,
@@ -372,9 +375,8 @@ impl DecodeError {
     /// Whether upstream's text for this error would contain key material that ours redacts.
     pub fn upstream_prints_key_material(&self) -> bool {
         match self {
-            DecodeError::MissingKind { source_text } | DecodeError::MissingVersion { source_text } => {
-                source_text.redactions > 0
-            }
+            DecodeError::MissingKind { source_text }
+            | DecodeError::MissingVersion { source_text } => source_text.redactions > 0,
             _ => false,
         }
     }
@@ -467,7 +469,8 @@ fn is_json_buffer(bytes: &[u8]) -> bool {
 /// What go-yaml's reader makes of the bytes: BOM handling, UTF-8 validation and its
 /// "control characters are not allowed" rule (checked over the whole input).
 fn yaml_text(bytes: &[u8]) -> Result<String, DecodeError> {
-    let reader = |problem: &str| DecodeError::Yaml { line: None, problem: problem.to_owned(), at: None };
+    let reader =
+        |problem: &str| DecodeError::Yaml { line: None, problem: problem.to_owned(), at: None };
     let text = if let Some(rest) = bytes.strip_prefix(&[0xff, 0xfe]) {
         utf16(rest, u16::from_le_bytes).ok_or_else(|| reader("incomplete UTF-16 character"))?
     } else if let Some(rest) = bytes.strip_prefix(&[0xfe, 0xff]) {
@@ -487,7 +490,7 @@ fn yaml_text(bytes: &[u8]) -> Result<String, DecodeError> {
 }
 
 fn utf16(bytes: &[u8], conv: fn([u8; 2]) -> u16) -> Option<String> {
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return None;
     }
     let units = bytes.chunks_exact(2).map(|c| conv([c[0], c[1]]));
@@ -553,6 +556,7 @@ fn interpret(root: &JNode) -> Result<(String, String), DecodeError> {
                 value: other.go_kind().to_owned(),
                 context: None,
                 go_type: FIND_KIND_TYPE.to_owned(),
+                at: Some(root.pos),
             }));
         }
     };
@@ -575,6 +579,7 @@ fn interpret(root: &JNode) -> Result<(String, String), DecodeError> {
                     value: other.go_kind().to_owned(),
                     context: Some((String::new(), name.to_owned())),
                     go_type: "string".to_owned(),
+                    at: Some(m.value.pos),
                 });
             }
         }
@@ -624,7 +629,11 @@ fn parse_group_version(gv: &str) -> Result<(String, String), DecodeError> {
 /// `config-oracle kinds`), with their top-level JSON field names. Decoding them succeeds (unless a
 /// field is unknown) and the loader then rejects the type. The unversioned meta kinds match on the
 /// kind alone, whatever the group and version.
-fn other_registered_kind(group: &str, version: &str, kind: &str) -> Option<&'static [&'static str]> {
+fn other_registered_kind(
+    group: &str,
+    version: &str,
+    kind: &str,
+) -> Option<&'static [&'static str]> {
     const OPTIONS: &[&str] = &[
         "labelSelector",
         "fieldSelector",
@@ -726,7 +735,8 @@ fn echo(bytes: &[u8]) -> EchoedSource {
         };
         out.extend_from_slice(&bytes[i..value.start]);
         let raw = &bytes[value.clone()];
-        let quoted = raw.len() >= 2 && matches!(raw[0], b'"' | b'\'') && raw[raw.len() - 1] == raw[0];
+        let quoted =
+            raw.len() >= 2 && matches!(raw[0], b'"' | b'\'') && raw[raw.len() - 1] == raw[0];
         if quoted {
             out.push(raw[0]);
             out.extend_from_slice(b"REDACTED");

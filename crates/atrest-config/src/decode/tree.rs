@@ -80,8 +80,11 @@ impl LineIndex {
         let line_start = self.starts.get(line).copied().unwrap_or(0);
         let end = offset.min(self.text.len());
         let (memo_offset, memo_line, memo_col) = self.memo.get();
-        let (from, base) =
-            if memo_line == line && memo_offset <= end { (memo_offset, memo_col) } else { (line_start, 0) };
+        let (from, base) = if memo_line == line && memo_offset <= end {
+            (memo_offset, memo_col)
+        } else {
+            (line_start, 0)
+        };
         let counted = self
             .text
             .get(from..end)

@@ -12,9 +12,9 @@ use std::collections::{BTreeSet, HashSet};
 use super::tree::{JMember, JNode, JVal};
 use super::{DecodeError, FieldSpan, Position, SpanMap, StrictError};
 use crate::types::{
-    AesConfiguration, EncryptionConfiguration, GoDuration, IdentityConfiguration, Key,
-    KmsConfiguration, KeySecret, ProviderConfiguration, ResourceConfiguration,
-    SecretboxConfiguration, TypeMeta,
+    AesConfiguration, EncryptionConfiguration, GoDuration, IdentityConfiguration, Key, KeySecret,
+    KmsConfiguration, ProviderConfiguration, ResourceConfiguration, SecretboxConfiguration,
+    TypeMeta,
 };
 
 /// Which Go type the document decodes into.
@@ -140,17 +140,23 @@ impl Typed {
         }
     }
 
-    fn save_type_error(&mut self, value: String, go_type: String) {
+    fn save_type_error(&mut self, node: &JNode, value: String, go_type: String) {
         if self.saved.is_some() {
             return;
         }
         let context = self.err_struct.map(|s| (s.to_owned(), self.err_fields.join(".")));
-        self.saved = Some(DecodeError::TypeMismatch { value, context, go_type });
+        self.saved =
+            Some(DecodeError::TypeMismatch { value, context, go_type, at: Some(node.pos) });
     }
 
-    fn abort_with_context(&self, value: &str, go_type: &str) -> DecodeError {
+    fn abort_with_context(&self, node: &JNode, value: &str, go_type: &str) -> DecodeError {
         let context = self.err_struct.map(|s| (s.to_owned(), self.err_fields.join(".")));
-        DecodeError::TypeMismatch { value: value.to_owned(), context, go_type: go_type.to_owned() }
+        DecodeError::TypeMismatch {
+            value: value.to_owned(),
+            context,
+            go_type: go_type.to_owned(),
+            at: Some(node.pos),
+        }
     }
 
     fn strict_error(&mut self, err: StrictError, at: Position) {
@@ -177,7 +183,7 @@ impl Typed {
             JVal::Null => return,
             other => {
                 let go_type = self.go_type(&format!("v1.{go_struct}"));
-                self.save_type_error(other.go_kind().to_owned(), go_type);
+                self.save_type_error(node, other.go_kind().to_owned(), go_type);
                 return;
             }
         };
@@ -216,10 +222,8 @@ impl Typed {
         self.err_fields.push(name);
         self.strict_path = Self::child_path(&self.strict_path, name);
         self.span_path = Self::child_path(&self.span_path, names.0);
-        self.spans.insert(
-            self.span_path.clone(),
-            FieldSpan { key: Some(m.key_pos), value: m.value.pos },
-        );
+        self.spans
+            .insert(self.span_path.clone(), FieldSpan { key: Some(m.key_pos), value: m.value.pos });
         decode(self);
         self.err_struct = saved_struct;
         self.err_fields.truncate(saved_fields);
@@ -234,7 +238,8 @@ impl Typed {
         self.err_struct = Some("EncryptionConfiguration");
         self.err_fields.push("TypeMeta");
         self.err_fields.push(json_name);
-        self.spans.insert(json_name.to_owned(), FieldSpan { key: Some(m.key_pos), value: m.value.pos });
+        self.spans
+            .insert(json_name.to_owned(), FieldSpan { key: Some(m.key_pos), value: m.value.pos });
         let _ = self.string(&m.value);
         self.err_struct = saved_struct;
         self.err_fields.truncate(saved_fields);
@@ -255,7 +260,7 @@ impl Typed {
                 } else {
                     self.go_type(&format!("[]v1.{elem}"))
                 };
-                self.save_type_error(other.go_kind().to_owned(), go_type);
+                self.save_type_error(node, other.go_kind().to_owned(), go_type);
                 return Vec::new();
             }
         };
@@ -281,7 +286,7 @@ impl Typed {
             JVal::Str(s) => s.clone(),
             JVal::Null => String::new(),
             other => {
-                self.save_type_error(other.go_kind().to_owned(), "string".to_owned());
+                self.save_type_error(node, other.go_kind().to_owned(), "string".to_owned());
                 String::new()
             }
         }
@@ -425,12 +430,12 @@ impl Typed {
             JVal::Num(text) => match text.parse::<i64>().ok().and_then(|n| i32::try_from(n).ok()) {
                 Some(n) => Some(n),
                 None => {
-                    self.save_type_error(format!("number {text}"), "int32".to_owned());
+                    self.save_type_error(node, format!("number {text}"), "int32".to_owned());
                     Some(0)
                 }
             },
             other => {
-                self.save_type_error(other.go_kind().to_owned(), "int32".to_owned());
+                self.save_type_error(node, other.go_kind().to_owned(), "int32".to_owned());
                 Some(0)
             }
         }
@@ -449,7 +454,7 @@ impl Typed {
                 }
             },
             other => {
-                self.abort = Some(self.abort_with_context(other.go_kind(), "string"));
+                self.abort = Some(self.abort_with_context(node, other.go_kind(), "string"));
                 None
             }
         }

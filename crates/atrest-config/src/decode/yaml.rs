@@ -96,7 +96,10 @@ pub(crate) fn to_json(text: &str, budget: &Budget) -> Result<YamlJson, DecodeErr
     let (nodes, root) = parse_first_document(text, &index, budget)?;
     let Some(root) = root else {
         let pos = Position { line: 1, column: 1 };
-        return Ok(YamlJson { root: JNode { v: JVal::Null, pos, span: 0..0 }, strict_lines: Vec::new() });
+        return Ok(YamlJson {
+            root: JNode { v: JVal::Null, pos, span: 0..0 },
+            strict_lines: Vec::new(),
+        });
     };
     let mut lax = Decoder::new(&nodes, false, budget);
     let value = lax.document(root)?;
@@ -120,10 +123,7 @@ fn parse_first_document(
     // Open containers: (node index, pending anchor-less key count is implicit in the vector).
     let mut stack: Vec<usize> = Vec::new();
     let mut root = None;
-    loop {
-        let Some(next) = parser.next_event() else {
-            break;
-        };
+    while let Some(next) = parser.next_event() {
         let (event, span) = match next {
             Ok(ok) => ok,
             // saphyr checks what follows a finished document; go-yaml never looks past the first
@@ -134,6 +134,11 @@ fn parse_first_document(
                     && e.info().ends_with("did not find expected <document start>") =>
             {
                 break;
+            }
+            // saphyr counts flow nesting in a u8; go-yaml has no limit (Go's JSON decoder stops
+            // at 10000). Either way it is a resource limit, not a syntax error.
+            Err(e) if e.info() == "recursion limit exceeded" => {
+                return Err(DecodeError::Budget { what: "nested flow collections", limit: 255 });
             }
             Err(e) => return Err(map_scan_error(&e, text, index)),
         };
@@ -171,12 +176,19 @@ fn parse_first_document(
             Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
                 let is_seq = matches!(event, Event::SequenceStart(..));
                 let id = nodes.len();
-                nodes.push(new_node(if is_seq { Kind::Seq(Vec::new()) } else { Kind::Map(Vec::new()) }));
+                nodes.push(new_node(if is_seq {
+                    Kind::Seq(Vec::new())
+                } else {
+                    Kind::Map(Vec::new())
+                }));
                 if anchor != 0 {
                     anchors.insert(anchor, id);
                 }
                 if stack.len() >= budget.max_depth {
-                    return Err(DecodeError::Budget { what: "nesting depth", limit: budget.max_depth });
+                    return Err(DecodeError::Budget {
+                        what: "nesting depth",
+                        limit: budget.max_depth,
+                    });
                 }
                 attach(&mut nodes, &stack, &mut root, id);
                 stack.push(id);
@@ -700,12 +712,11 @@ fn resolve_plain(tag: &str, input: &str) -> (&'static str, GoVal) {
             if let Some(u) = go_parse_uint(&plain) {
                 return (INT_TAG, GoVal::Uint(u));
             }
-            if is_yaml_style_float(&plain) {
-                if let Ok(f) = plain.parse::<f64>() {
-                    if f.is_finite() {
-                        return (FLOAT_TAG, GoVal::Float(f));
-                    }
-                }
+            if is_yaml_style_float(&plain)
+                && let Ok(f) = plain.parse::<f64>()
+                && f.is_finite()
+            {
+                return (FLOAT_TAG, GoVal::Float(f));
             }
             if let Some(bin) = plain.strip_prefix("0b") {
                 if let Some(i) = parse_radix_i64(bin, 2, false) {
@@ -714,10 +725,10 @@ fn resolve_plain(tag: &str, input: &str) -> (&'static str, GoVal) {
                 if let Some(u) = parse_radix_u64(bin, 2) {
                     return (INT_TAG, GoVal::Uint(u));
                 }
-            } else if let Some(bin) = plain.strip_prefix("-0b") {
-                if let Some(i) = parse_radix_i64(bin, 2, true) {
-                    return (INT_TAG, GoVal::Int(i));
-                }
+            } else if let Some(bin) = plain.strip_prefix("-0b")
+                && let Some(i) = parse_radix_i64(bin, 2, true)
+            {
+                return (INT_TAG, GoVal::Int(i));
             }
         }
         _ => {}
@@ -825,11 +836,7 @@ fn parse_radix_u64(digits: &str, radix: u32) -> Option<u64> {
 fn parse_radix_i64(digits: &str, radix: u32, neg: bool) -> Option<i64> {
     let u = parse_radix_u64(digits, radix)?;
     if neg {
-        if u <= i64::MAX as u64 + 1 {
-            Some((u as i128).wrapping_neg() as i64)
-        } else {
-            None
-        }
+        if u <= i64::MAX as u64 + 1 { Some((u as i128).wrapping_neg() as i64) } else { None }
     } else {
         i64::try_from(u).ok()
     }
