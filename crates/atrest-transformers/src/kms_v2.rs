@@ -9,7 +9,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex, RwLock};
 
-use prost::Message as _;
 use zeroize::Zeroizing;
 
 use crate::aes::{AesGcmTransformer, HkdfGcmTransformer, KDF_INFO_SIZE};
@@ -68,9 +67,59 @@ pub struct EncryptedObject {
 }
 
 impl EncryptedObject {
-    /// Encodes as Go's `proto.Marshal` does (zero values omitted, fields in number order).
+    /// Encodes as Go's `proto.Marshal` does: fields in number order, zero scalars omitted,
+    /// but map entries always carry both key and value (prost's `encode` omits empty ones,
+    /// so this is written by hand). Annotations are sorted by key; Go's order is random for
+    /// more than one entry unless `Deterministic` is set, where it is also sorted.
     pub fn encode_go(&self) -> Vec<u8> {
-        self.encode_to_vec()
+        let mut out = Vec::with_capacity(self.encoded_len_hint());
+        self.encode_go_into(&mut out);
+        out
+    }
+
+    fn encoded_len_hint(&self) -> usize {
+        let annotations: usize = self.annotations.iter().map(|(k, v)| k.len() + v.len() + 8).sum();
+        self.encrypted_data.len()
+            + self.key_id.len()
+            + self.encrypted_dek_source.len()
+            + annotations
+            + 32
+    }
+
+    /// [`EncryptedObject::encode_go`] appending to `out`.
+    pub fn encode_go_into(&self, out: &mut Vec<u8>) {
+        fn varint(out: &mut Vec<u8>, mut v: u64) {
+            while v >= 0x80 {
+                out.push((v as u8) | 0x80);
+                v >>= 7;
+            }
+            out.push(v as u8);
+        }
+        fn bytes_field(out: &mut Vec<u8>, tag: u8, data: &[u8]) {
+            out.push(tag);
+            varint(out, data.len() as u64);
+            out.extend_from_slice(data);
+        }
+        if !self.encrypted_data.is_empty() {
+            bytes_field(out, 0x0a, &self.encrypted_data);
+        }
+        if !self.key_id.is_empty() {
+            bytes_field(out, 0x12, self.key_id.as_bytes());
+        }
+        if !self.encrypted_dek_source.is_empty() {
+            bytes_field(out, 0x1a, &self.encrypted_dek_source);
+        }
+        for (k, v) in &self.annotations {
+            let mut entry = Vec::with_capacity(k.len() + v.len() + 6);
+            bytes_field(&mut entry, 0x0a, k.as_bytes());
+            bytes_field(&mut entry, 0x12, v);
+            bytes_field(out, 0x22, &entry);
+        }
+        if self.encrypted_dek_source_type != 0 {
+            out.push(0x28);
+            // int32 enums are sign-extended to 64 bits, as Go does.
+            varint(out, i64::from(self.encrypted_dek_source_type) as u64);
+        }
     }
 
     /// Decodes with the acceptance rules of Go's `google.golang.org/protobuf`: a known field
@@ -687,7 +736,7 @@ impl Transformer for KmsV2Envelope {
         };
         state.writer.append_to_storage(plaintext, ctx, &mut obj.encrypted_data)?;
         validate_encrypted_object(&obj).map_err(TransformError::InvalidEncryptedObject)?;
-        obj.encode(out).expect("a Vec grows as needed");
+        obj.encode_go_into(out);
         Ok(())
     }
 
