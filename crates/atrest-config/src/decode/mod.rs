@@ -401,7 +401,7 @@ pub fn decode_with(bytes: &[u8], budget: &Budget) -> Result<Decoded, DecodeError
         })?;
         (SourceFormat::Json, json::parse(bytes, budget)?, Vec::new())
     } else {
-        let text = yaml_text(bytes)?;
+        let text = tabs_after_simple_keys(yaml_text(bytes)?);
         let out = yaml::to_json(&text, budget)?;
         (SourceFormat::Yaml, out.root, out.strict_lines)
     };
@@ -464,6 +464,32 @@ fn strict_error(yaml_lines: Vec<String>, fields: Vec<(StrictError, Position)>) -
 fn is_json_buffer(bytes: &[u8]) -> bool {
     let text = String::from_utf8_lossy(bytes.get(..bytes.len().min(4096)).unwrap_or_default());
     text.trim_start().starts_with('{')
+}
+
+/// libyaml (YAML 1.1) accepts a tab as the separator after a mapping key's `:`; saphyr does not.
+/// For a line that is just `key:<tab>value` with a plain key, the tab is separation whitespace in
+/// both readings, so it is replaced by a space (one character for one: positions do not move).
+fn tabs_after_simple_keys(text: String) -> String {
+    if !text.contains(":\t") {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_start_matches(' ');
+        let body = body.strip_prefix("- ").unwrap_or(body);
+        let simple_key = body.find(":\t").is_some_and(|i| {
+            i > 0
+                && body[..i]
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        });
+        if simple_key {
+            out.push_str(&line.replacen(":\t", ": ", 1));
+        } else {
+            out.push_str(line);
+        }
+    }
+    out
 }
 
 /// What go-yaml's reader makes of the bytes: BOM handling, UTF-8 validation and its

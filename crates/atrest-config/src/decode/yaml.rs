@@ -275,7 +275,22 @@ fn map_scan_error(e: &ScanError, text: &str, index: &LineIndex) -> DecodeError {
         | "did not find expected <document start>"
         | "did not find expected <stream-start>" => (Style::Parser, tail.to_owned()),
         "expected ',' or ']'" => (Style::Parser, "did not find expected ',' or ']'".to_owned()),
-        "misplaced bracket" => (Style::Parser, "did not find expected node content".to_owned()),
+        "misplaced bracket" => {
+            // libyaml's message depends on what the parser expected: a bracket that starts a
+            // line after earlier content sits where a mapping key goes.
+            let at = index.offset(saphyr_line, 0);
+            let line_start = text.get(at..).unwrap_or_default();
+            let first_on_line = line_start.trim_start_matches([' ', '\t']).starts_with([']', '}']);
+            let content_before = text.get(..at).unwrap_or_default().lines().any(|l| {
+                let t = l.trim_start();
+                !t.is_empty() && !t.starts_with('#') && t != "---"
+            });
+            if first_on_line && content_before {
+                (Style::Parser, "did not find expected key".to_owned())
+            } else {
+                (Style::Parser, "did not find expected node content".to_owned())
+            }
+        }
         "invalid trailing content after double-quoted scalar" => {
             (Style::Parser, "did not find expected key".to_owned())
         }

@@ -7,6 +7,7 @@
 mod data;
 mod decode_api;
 mod diagnostics;
+mod exceptions;
 mod keygen;
 mod lints;
 mod props;
