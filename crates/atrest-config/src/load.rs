@@ -22,14 +22,12 @@ use crate::types::EncryptionConfiguration;
 use crate::validate::{self, FieldErrors, ValidateOptions};
 
 /// Options for [`load`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LoadOptions {
     /// `reload`: the automatic-reload path (KMS v1 names must be unique too).
     pub reload: bool,
     /// The `KMSv1` feature gate (off by default since 1.29).
     pub kmsv1_enabled: bool,
-    /// Decoding limits.
-    pub budget: Budget,
 }
 
 /// A loaded configuration.
@@ -226,11 +224,21 @@ pub fn content_hash(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
-/// Runs the whole pipeline on what the caller read from `path`.
+/// Runs the whole pipeline on what the caller read from `path`, with the default [`Budget`].
 pub fn load(
     path: &str,
     read: Result<Vec<u8>, io::Error>,
     opts: &LoadOptions,
+) -> Result<Loaded, LoadError> {
+    load_with_budget(path, read, opts, &Budget::default())
+}
+
+/// [`load`] with explicit decoding limits.
+pub fn load_with_budget(
+    path: &str,
+    read: Result<Vec<u8>, io::Error>,
+    opts: &LoadOptions,
+    budget: &Budget,
 ) -> Result<Loaded, LoadError> {
     let bytes = read.map_err(|e| LoadError::Read {
         path: path.to_owned(),
@@ -240,7 +248,7 @@ pub fn load(
         return Err(LoadError::Empty { path: path.to_owned() });
     }
     let hash = content_hash(&bytes);
-    let decoded = decode::decode_with(&bytes, &opts.budget).map_err(|source| match source {
+    let decoded = decode::decode_with(&bytes, budget).map_err(|source| match source {
         DecodeError::UnexpectedConfigType { .. } => {
             LoadError::UnexpectedConfigType { path: path.to_owned(), source: Box::new(source) }
         }
