@@ -11,11 +11,7 @@ use crate::data_dir;
 
 /// Options come from the file name, as in the oracle: `+reload`, `+kmsv1`.
 fn options_for(name: &str) -> LoadOptions {
-    LoadOptions {
-        reload: name.contains("+reload"),
-        kmsv1_enabled: name.contains("+kmsv1"),
-        ..LoadOptions::default()
-    }
+    LoadOptions { reload: name.contains("+reload"), kmsv1_enabled: name.contains("+kmsv1") }
 }
 
 /// Every base64 `secret` value written in a file (to redact the upstream text where upstream

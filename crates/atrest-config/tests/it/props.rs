@@ -23,7 +23,7 @@ const JSON_SEED: &str = r#"{"apiVersion":"apiserver.config.k8s.io/v1","kind":"En
 
 fn exercise(bytes: &[u8]) {
     let _decoded = decode(bytes);
-    let opts = LoadOptions { reload: true, kmsv1_enabled: true, ..LoadOptions::default() };
+    let opts = LoadOptions { reload: true, kmsv1_enabled: true };
     match load("p.yaml", Ok(bytes.to_vec()), &opts) {
         Ok(loaded) => {
             let _lints = lint(&loaded.config);
