@@ -2,7 +2,7 @@
 //!
 //! Mirrors Go's strconv/quote.go (`Quote`, `%q`), encoding/json/encode.go (string encoding with
 //! HTML escaping) and encoding/json/scanner.go (`quoteChar`). Printability comes from
-//! [`crate::go_tables`], generated from Go's own `unicode.IsPrint`, so the Unicode version matches
+//! `src/go_tables.rs`, generated from Go's own `unicode.IsPrint`, so the Unicode version matches
 //! the Go toolchain that built kube-apiserver.
 
 use std::fmt::Write as _;

@@ -5,7 +5,7 @@
 //! k8s.io/apimachinery's strict `UniversalDecoder`):
 //!
 //! 1. Input whose first non-space character is `{` is JSON; everything else is YAML, converted
-//!    to JSON by sigs.k8s.io/yaml (see [`yaml`](self) internals: YAML 1.1 scalars, sorted keys,
+//!    to JSON by sigs.k8s.io/yaml (YAML 1.1 scalars, sorted keys,
 //!    first document only).
 //! 2. `apiVersion`/`kind` are read case-insensitively with Go's encoding/json
 //!    (`SimpleMetaFactory.Interpret`); errors there read `couldn't get version/kind; json parse

@@ -27,6 +27,8 @@ pub(crate) enum JVal {
     /// Members in JSON order: document order for JSON input, sorted keys for YAML input (Go's
     /// `json.Marshal` of a map).
     Obj(Vec<JMember>),
+    /// A YAML float JSON cannot hold (`NaN`, `+Inf`, `-Inf`); never reaches typed decoding.
+    Unsupported(String),
 }
 
 /// One object member.
@@ -43,7 +45,7 @@ impl JVal {
         match self {
             JVal::Null => "null",
             JVal::Bool(_) => "bool",
-            JVal::Num(_) => "number",
+            JVal::Num(_) | JVal::Unsupported(_) => "number",
             JVal::Str(_) => "string",
             JVal::Arr(_) => "array",
             JVal::Obj(_) => "object",

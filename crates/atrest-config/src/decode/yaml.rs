@@ -106,6 +106,9 @@ pub(crate) fn to_json(text: &str, budget: &Budget) -> Result<YamlJson, DecodeErr
     let mut strict = Decoder::new(&nodes, true, budget);
     strict.document(root)?;
     let json = to_jsonable(value)?;
+    if let Some(value) = first_unsupported(&json) {
+        return Err(DecodeError::JsonUnsupportedValue { value: value.to_owned() });
+    }
     Ok(YamlJson { root: json, strict_lines: strict.terrors })
 }
 
@@ -950,6 +953,16 @@ fn go_sharp_v(v: &GoVal, nested: bool) -> String {
 // ----------------------------------------------------------------------------------------------
 // interface{} → JSON (convertToJSONableObject + json.Marshal).
 
+/// The first value `json.Marshal` refuses, in its (sorted-key) order.
+fn first_unsupported(n: &JNode) -> Option<&str> {
+    match &n.v {
+        JVal::Unsupported(v) => Some(v),
+        JVal::Arr(items) => items.iter().find_map(first_unsupported),
+        JVal::Obj(members) => members.iter().find_map(|m| first_unsupported(&m.value)),
+        _ => None,
+    }
+}
+
 fn to_jsonable(n: GoNode) -> Result<JNode, DecodeError> {
     let GoNode { v, pos, span } = n;
     let v = match v {
@@ -957,11 +970,11 @@ fn to_jsonable(n: GoNode) -> Result<JNode, DecodeError> {
         GoVal::Bool(b) => JVal::Bool(b),
         GoVal::Int(i) => JVal::Num(i.to_string()),
         GoVal::Uint(u) => JVal::Num(u.to_string()),
+        // NaN and infinities fail in json.Marshal, which runs after the whole conversion and
+        // walks keys in sorted order: mark them here, report the first in that order below.
         GoVal::Float(f) => match go_json_float(f) {
             Some(text) => JVal::Num(text),
-            None => {
-                return Err(DecodeError::JsonUnsupportedValue { value: go_format_float_g(f, 64) });
-            }
+            None => JVal::Unsupported(go_format_float_g(f, 64)),
         },
         GoVal::Str(s) => JVal::Str(s),
         GoVal::Seq(items) => {
