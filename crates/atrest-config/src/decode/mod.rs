@@ -377,6 +377,10 @@ impl DecodeError {
         match self {
             DecodeError::MissingKind { source_text }
             | DecodeError::MissingVersion { source_text } => source_text.redactions > 0,
+            // Composition errors print YAML values with `%#v`; ours redact key-like strings.
+            DecodeError::Yaml { problem, .. } | DecodeError::YamlToJson { message: problem } => {
+                problem.contains("\"REDACTED\"")
+            }
             _ => false,
         }
     }
@@ -754,6 +758,12 @@ fn echo(bytes: &[u8]) -> EchoedSource {
     let mut redactions = 0;
     let mut i = 0;
     while i < bytes.len() {
+        if let Some(token) = key_token_at(bytes, i) {
+            out.extend_from_slice(b"REDACTED");
+            redactions += 1;
+            i = token.end;
+            continue;
+        }
         let Some(value) = secret_value_at(bytes, i) else {
             out.push(bytes[i]);
             i += 1;
@@ -774,6 +784,26 @@ fn echo(bytes: &[u8]) -> EchoedSource {
         i = value.end;
     }
     EchoedSource { text: String::from_utf8_lossy(&out).into_owned(), redactions }
+}
+
+/// Whether a string looks like base64 key material: at least 24 characters, decodes (Go's rules)
+/// to 16 bytes or more, and holds a digit, `+`, `/` or `=` (so plain words do not qualify).
+pub(crate) fn looks_like_key_material(s: &str) -> bool {
+    s.len() >= 24
+        && s.bytes().any(|b| b.is_ascii_digit() || matches!(b, b'+' | b'/' | b'='))
+        && crate::types::decode_std_base64(s).is_ok_and(|b| b.len() >= 16)
+}
+
+/// The byte range of a key-looking base64 token starting at `i` (delimited like a YAML or JSON
+/// scalar), for echoes of the source.
+fn key_token_at(b: &[u8], i: usize) -> Option<std::ops::Range<usize>> {
+    let is_b64 = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=');
+    if i > 0 && is_b64(b[i - 1]) {
+        return None;
+    }
+    let end = i + b.get(i..)?.iter().take_while(|c| is_b64(**c)).count();
+    let token = std::str::from_utf8(b.get(i..end)?).ok()?;
+    looks_like_key_material(token).then_some(i..end)
 }
 
 /// If a `secret` key (bare or quoted) starts at `i`, the byte range of its non-empty value.

@@ -925,8 +925,10 @@ fn is_timestamp(s: &str) -> bool {
 }
 
 /// Go's `%#v` of a decoded YAML value (used in `invalid map key` and duplicate-key errors).
+/// Strings that look like key material print as `"REDACTED"` (upstream prints them).
 fn go_sharp_v(v: &GoVal, nested: bool) -> String {
     match v {
+        GoVal::Str(s) if super::looks_like_key_material(s) => go_quote("REDACTED"),
         GoVal::Nil if nested => "interface {}(nil)".to_owned(),
         GoVal::Nil => "<nil>".to_owned(),
         GoVal::Bool(b) => b.to_string(),
@@ -941,7 +943,14 @@ fn go_sharp_v(v: &GoVal, nested: bool) -> String {
         GoVal::Map(entries) => {
             let mut inner: Vec<(String, String)> = entries
                 .iter()
-                .map(|e| (go_sharp_v(&e.key, true), go_sharp_v(&e.value.v, true)))
+                .map(|e| {
+                    let secret_key = matches!(&e.key, GoVal::Str(k) if k.to_ascii_lowercase().contains("secret"));
+                    let value = match &e.value.v {
+                        GoVal::Str(_) if secret_key => go_quote("REDACTED"),
+                        other => go_sharp_v(other, true),
+                    };
+                    (go_sharp_v(&e.key, true), value)
+                })
                 .collect();
             inner.sort();
             let inner: Vec<String> = inner.into_iter().map(|(k, v)| format!("{k}:{v}")).collect();
