@@ -135,7 +135,7 @@ impl Default for Budget {
             max_bytes: 4 << 20,
             max_depth: 100,
             max_nodes: 200_000,
-            max_expanded_nodes: 1_000_000,
+            max_expanded_nodes: 200_000,
         }
     }
 }
