@@ -1,2 +1,109 @@
-//! `atrest`: the command line.
-fn main() {}
+//! `atrest`: the command line over the atrest model.
+//!
+//! This is the binary edge: it reads files, installs the tracing subscriber (`ATREST_LOG`),
+//! uses `anyhow` for its own plumbing, and maps outcomes to exit codes:
+//! 0 fine, 1 findings or a failed operation, 2 usage or harness error.
+
+#![expect(clippy::print_stdout, clippy::print_stderr, reason = "the CLI talks to the terminal")]
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+mod check_config;
+mod crypt;
+mod input;
+mod keygen;
+mod yaml;
+
+/// Exit codes shared by every subcommand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Everything held (exit 0).
+    Ok,
+    /// A finding or a failed operation (exit 1).
+    Failed,
+    /// Usage or harness error (exit 2).
+    Error,
+}
+
+impl From<Outcome> for ExitCode {
+    fn from(o: Outcome) -> ExitCode {
+        match o {
+            Outcome::Ok => ExitCode::SUCCESS,
+            Outcome::Failed => ExitCode::from(1),
+            Outcome::Error => ExitCode::from(2),
+        }
+    }
+}
+
+/// Test harness and simulator for Kubernetes Secrets encryption at rest.
+#[derive(Parser, Debug)]
+#[command(name = "atrest", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Check EncryptionConfiguration files as kube-apiserver would load them, plus lints.
+    ///
+    /// Exit 0: every file would be accepted (warnings allowed). Exit 1: some file would make
+    /// kube-apiserver exit (or has warnings, with --deny-warnings). Exit 2: usage error.
+    CheckConfig(check_config::Args),
+    /// Decrypt one raw etcd value exactly as kube-apiserver would read it.
+    Decrypt(crypt::DecryptArgs),
+    /// Encrypt a plaintext value exactly as kube-apiserver would store it (first provider,
+    /// first key).
+    Encrypt(crypt::EncryptArgs),
+    /// Generate a key from the OS CSPRNG and print a ready key entry.
+    Keygen(keygen::Args),
+}
+
+/// Output format for reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub(crate) enum Format {
+    /// Human-readable text.
+    #[default]
+    Text,
+    /// Machine-readable JSON.
+    Json,
+}
+
+fn main() -> ExitCode {
+    // Usage errors exit 2, help and version 0 (clap's defaults).
+    let cli = Cli::parse();
+    init_tracing();
+    let outcome = match cli.command {
+        Command::CheckConfig(args) => check_config::run(&args),
+        Command::Decrypt(args) => crypt::decrypt(&args),
+        Command::Encrypt(args) => crypt::encrypt(&args),
+        Command::Keygen(args) => keygen::run(&args),
+    };
+    match outcome {
+        Ok(outcome) => outcome.into(),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            Outcome::Error.into()
+        }
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("ATREST_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::Cli;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,114 @@
+//! Reading a raw etcd value: plain bytes, or `etcdctl get -w json` output.
+
+use std::io::Read as _;
+use std::path::Path;
+
+use anyhow::{Context as _, Result, bail};
+use base64::Engine as _;
+use clap::ValueEnum;
+
+/// How `--in` is to be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub(crate) enum InputFormat {
+    /// `etcdctl get -w json` output when it looks like it, raw bytes otherwise.
+    #[default]
+    Auto,
+    /// The exact value bytes.
+    Raw,
+    /// `etcdctl get KEY -w json` output (key and value base64 in `kvs[0]`).
+    EtcdctlJson,
+}
+
+/// A value read from the user, with the etcd key when the input carried one.
+#[derive(Debug)]
+pub(crate) struct RawInput {
+    /// The value bytes.
+    pub(crate) value: Vec<u8>,
+    /// The key from `etcdctl -w json` output.
+    pub(crate) key: Option<String>,
+}
+
+/// Reads `path` (`-` or `None` for stdin).
+pub(crate) fn read_bytes(path: Option<&Path>) -> Result<Vec<u8>> {
+    match path {
+        None => read_stdin(),
+        Some(p) if p.as_os_str() == "-" => read_stdin(),
+        Some(p) => std::fs::read(p).with_context(|| format!("reading {}", p.display())),
+    }
+}
+
+fn read_stdin() -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    std::io::stdin().read_to_end(&mut buf).context("reading standard input")?;
+    Ok(buf)
+}
+
+/// Interprets the bytes per `format`.
+pub(crate) fn parse(bytes: Vec<u8>, format: InputFormat) -> Result<RawInput> {
+    match format {
+        InputFormat::Raw => Ok(RawInput { value: bytes, key: None }),
+        InputFormat::EtcdctlJson => parse_etcdctl_json(&bytes)?
+            .ok_or_else(|| anyhow::anyhow!("input is not `etcdctl get -w json` output")),
+        InputFormat::Auto => Ok(parse_etcdctl_json(&bytes)
+            .ok()
+            .flatten()
+            .unwrap_or(RawInput { value: bytes, key: None })),
+    }
+}
+
+/// `{"header":{…},"kvs":[{"key":"<b64>","value":"<b64>",…}],"count":1}`; `Ok(None)` when the
+/// document is JSON but not etcdctl output (a custom resource stored in plaintext is JSON too).
+fn parse_etcdctl_json(bytes: &[u8]) -> Result<Option<RawInput>> {
+    let doc: serde_json::Value = serde_json::from_slice(bytes).context("parsing etcdctl JSON")?;
+    if doc.get("header").is_none() {
+        return Ok(None);
+    }
+    // etcdctl omits `kvs` when nothing matched.
+    let kvs = doc.get("kvs").and_then(|k| k.as_array()).map(Vec::as_slice).unwrap_or_default();
+    let kv = match kvs {
+        [kv] => kv,
+        [] => bail!("etcdctl output holds no key (count 0): the key does not exist"),
+        more => bail!("etcdctl output holds {} keys; pass one value at a time", more.len()),
+    };
+    let b64 = |field: &str| -> Result<Vec<u8>> {
+        let text = kv
+            .get(field)
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| anyhow::anyhow!("etcdctl output: kvs[0].{field} is missing"))?;
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .with_context(|| format!("etcdctl output: kvs[0].{field} is not base64"))
+    };
+    let key = String::from_utf8(b64("key")?).context("etcdctl output: the key is not UTF-8")?;
+    Ok(Some(RawInput { value: b64("value")?, key: Some(key) }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etcdctl_json_is_recognized() {
+        let doc = r#"{"header":{"cluster_id":1,"member_id":2,"revision":7,"raft_term":2},
+            "kvs":[{"key":"L3JlZ2lzdHJ5L3NlY3JldHMvZGVmYXVsdC9zMQ==","create_revision":5,
+            "mod_revision":5,"version":1,"value":"azhzOmVuYzo="}],"count":1}"#;
+        let input = parse(doc.as_bytes().to_vec(), InputFormat::Auto).unwrap();
+        assert_eq!(input.key.as_deref(), Some("/registry/secrets/default/s1"));
+        assert_eq!(input.value, b"k8s:enc:");
+    }
+
+    #[test]
+    fn plaintext_custom_resource_json_stays_raw() {
+        let doc = br#"{"apiVersion":"cr.bar.com/v1","kind":"Foo","metadata":{"name":"a"}}"#;
+        let input = parse(doc.to_vec(), InputFormat::Auto).unwrap();
+        assert_eq!(input.key, None);
+        assert_eq!(input.value, doc);
+    }
+
+    #[test]
+    fn empty_etcdctl_result_is_explained() {
+        let doc = r#"{"header":{"revision":7}}"#;
+        let err = parse(doc.as_bytes().to_vec(), InputFormat::EtcdctlJson).unwrap_err();
+        assert!(err.to_string().contains("does not exist"), "{err}");
+    }
+}

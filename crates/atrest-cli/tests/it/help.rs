@@ -1,0 +1,25 @@
+//! `--help` snapshots: the CLI surface is reviewed like any other golden output.
+
+use crate::{atrest, stdout};
+
+#[test]
+fn help_texts() {
+    for cmd in [&[][..], &["check-config"], &["decrypt"], &["encrypt"], &["keygen"]] {
+        let mut args = cmd.to_vec();
+        args.push("--help");
+        let out = atrest(&args, b"");
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        let name = if cmd.is_empty() { "atrest".to_owned() } else { cmd.join("-") };
+        insta::assert_snapshot!(format!("help-{name}"), stdout(&out));
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let out = atrest(&["check-config"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    let out = atrest(&["no-such-command"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    let out = atrest(&["keygen", "--provider", "rot13", "--name", "k"], b"");
+    assert_eq!(out.status.code(), Some(2));
+}
