@@ -386,6 +386,63 @@ impl DecodeError {
     }
 }
 
+/// What `sigs.k8s.io/yaml` makes of a YAML document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct YamlToJson {
+    /// `YAMLToJSON`'s output (compact JSON, keys sorted).
+    pub json: String,
+    /// `YAMLToJSONStrict`'s complaint (duplicate keys), if any.
+    pub strict_error: Option<StrictError>,
+}
+
+/// `sigs.k8s.io/yaml.YAMLToJSON` (and the strict variant's duplicate-key check): go-yaml v2's
+/// YAML 1.1 reading of the first document, as the JSON the strict decoder sees. Useful to show
+/// why a value has the type it has (`yes` is `true`, `0x1F` is `31`).
+pub fn yaml_to_json(bytes: &[u8], budget: &Budget) -> Result<YamlToJson, DecodeError> {
+    if bytes.len() > budget.max_bytes {
+        return Err(DecodeError::Budget { what: "bytes", limit: budget.max_bytes });
+    }
+    let text = tabs_after_simple_keys(yaml_text(bytes)?);
+    let out = yaml::to_json(&text, budget)?;
+    let mut json = String::new();
+    write_json(&out.root, &mut json);
+    let strict_error = (!out.strict_lines.is_empty())
+        .then_some(StrictError::YamlDuplicateKeys { lines: out.strict_lines });
+    Ok(YamlToJson { json, strict_error })
+}
+
+/// Go's compact `json.Marshal` of the tree.
+fn write_json(n: &JNode, out: &mut String) {
+    match &n.v {
+        JVal::Null => out.push_str("null"),
+        JVal::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        JVal::Num(t) | JVal::Unsupported(t) => out.push_str(t),
+        JVal::Str(s) => out.push_str(&crate::goquote::go_json_string(s)),
+        JVal::Arr(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_json(item, out);
+            }
+            out.push(']');
+        }
+        JVal::Obj(members) => {
+            out.push('{');
+            for (i, m) in members.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&crate::goquote::go_json_string(&m.key));
+                out.push(':');
+                write_json(&m.value, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
 /// Decodes with the default [`Budget`].
 pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
     decode_with(bytes, &Budget::default())

@@ -108,3 +108,22 @@ fn url_parse_matches_net_url() {
         }
     }
 }
+
+#[test]
+fn yaml_to_json_matches_sigs_k8s_io_yaml() {
+    use atrest_config::decode::{Budget, yaml_to_json};
+    for (input, output, error) in vectors("yaml_to_json") {
+        let s = text(&input);
+        match yaml_to_json(&input, &Budget::default()) {
+            Ok(out) => {
+                assert_eq!(out.json, output, "{s:?}");
+                let strict = out.strict_error.map(|e| format!("strict: {e}")).unwrap_or_default();
+                assert_eq!(strict, error, "{s:?}");
+            }
+            Err(e) => {
+                assert!(output.is_empty(), "{s:?}: failed ({e}), Go says {output}");
+                assert_eq!(e.to_string(), error, "{s:?}");
+            }
+        }
+    }
+}

@@ -41,6 +41,7 @@ import (
 	"k8s.io/apiserver/pkg/server/options/encryptionconfig"
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
 	"k8s.io/klog/v2"
+	sigsyaml "sigs.k8s.io/yaml"
 )
 
 func main() {
@@ -210,6 +211,23 @@ var urlInputs = []string{
 	"unix://a<b/x", "unix://a>b/x", "unix://a\\b/x", "unix://_a/x", "unix://a=b/x",
 }
 
+// yamlInputs are whole documents for sigs.k8s.io/yaml's YAMLToJSON (and YAMLToJSONStrict).
+var yamlInputs = []string{
+	"v: yes", "v: no", "v: on", "v: Off", "v: y", "v: N", "v: true", "v: ~", "v: null", "v: Null",
+	"v:", "v: ''", "v: \"null\"", "v: 0x1F", "v: 0o17", "v: 017", "v: 0b101", "v: -0b11",
+	"v: 1_000", "v: 1e3", "v: 1.5", "v: .5", "v: -.inf", "v: .nan", "v: +12", "v: -0",
+	"v: 2021-01-01", "v: 2021-1-1 10:00:00", "v: 2021-13-01", "v: 12:30", "v: !!str 5",
+	"v: !!int 5", "v: !!int x", "v: !!float 1", "v: !!bool yes", "v: !!null ~", "v: !!binary aGk=",
+	"v: !foo bar", "v: 3s", "v: 9223372036854775807", "v: 9223372036854775808",
+	"v: 18446744073709551616", "v: -9223372036854775809", "v: 1e400", "v: 1e21", "v: 1e-7",
+	"v: 123456789.123", "v: 0.1", "v: 0x", "v: 0b", "v: 1__0", "v: +.5", "v: '01'", "v: 08",
+	"v: 0o8", "v: 1:20", "b: 1\na: 2\nc: [3, {z: 1, y: 2}]", "1: a\ntrue: b\n1.5: c\n~x: d",
+	"a: &x {k: v}\nb: *x", "a: &x {k: v}\nb:\n  <<: *x\n  j: w", "a: [&y 1, *y]", "'a': \"b\"",
+	"a: |\n  x\n  y\n", "a: >\n  x\n  y\n", "a: \"\\u00e9\\t<&>\"", "- 1\n- two",
+	"hello", "", "# c", "a: 1\na: 2", "a: {b: 1, b: 2}", "? [1, 2]\n: x", "~: x", "a: *nope",
+	"a: &s [*s]", "a: !!binary '%%%'", "a: [1, .inf]",
+}
+
 var jsonStringInputs = []string{
 	"", "a", "\"", "\\", "/", "<>&", "\u2028\u2029", "\x00\x01\x1f", "\x7f", "é", "\xff", "a\xc3",
 	"\t\n\r\b\f", "😀", "\ufffd", "\xed\xa0\x80",
@@ -279,6 +297,22 @@ func vectors(dir string) {
 		vs = append(vs, vector{InputHex: hexOf(s), Output: string(data)})
 	}
 	writeVectors(dir, "json_string", vs)
+
+	vs = nil
+	for _, s := range yamlInputs {
+		v := vector{InputHex: hexOf(s)}
+		out, err := sigsyaml.YAMLToJSON([]byte(s))
+		if err != nil {
+			v.Error = err.Error()
+		} else {
+			v.Output = string(out)
+			if _, serr := sigsyaml.YAMLToJSONStrict([]byte(s)); serr != nil {
+				v.Error = "strict: " + serr.Error()
+			}
+		}
+		vs = append(vs, v)
+	}
+	writeVectors(dir, "yaml_to_json", vs)
 
 	vs = nil
 	for _, f := range []float64{0, 1, -1, 1.5, 1000, 1e20, 1e21, 1e-6, 1e-7, 123456789012345678, 0.1, 3e9, -2.5e-10} {
