@@ -114,51 +114,147 @@ impl Fnv64 {
     }
 }
 
-/// A golden file that an oracle program regenerates deterministically.
-struct Golden {
-    program: &'static str,
-    args: &'static [&'static str],
-    path: &'static str,
-}
-
-/// Every deterministic golden file and the oracle command that produces it.
-/// Goldens holding upstream's random output (fresh nonces) are not listed: they are checked by
-/// decrypting them, not by comparing bytes.
-const GOLDENS: &[Golden] = &[Golden {
-    program: "object-oracle",
-    args: &[],
-    path: "crates/atrest-objects/tests/data/objects.json",
-}];
-
 /// Re-runs every oracle program and fails when a committed golden file differs from what
-/// upstream code prints today.
+/// upstream code produces today.
+///
+/// Goldens that hold upstream's random output (fresh IVs, nonces and DEKs: the transformers'
+/// `upstream_random.json` and `chain.json`) cannot be compared byte for byte; the transformer
+/// tests decrypt them instead.
 pub(crate) fn check_goldens(oracle_dir: &Path) -> Result<()> {
     let root = project_root();
+    let scratch = tempdir("goldens")?;
     let mut stale = Vec::new();
-    for golden in GOLDENS {
-        let out = Command::new(oracle_dir.join(golden.program))
-            .args(golden.args)
-            .current_dir(&root)
-            .output()
-            .with_context(|| format!("running {}", golden.program))?;
-        anyhow::ensure!(
-            out.status.success(),
-            "{} {:?} failed: {}",
-            golden.program,
-            golden.args,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let committed =
-            fs::read(root.join(golden.path)).with_context(|| format!("reading {}", golden.path))?;
-        if committed != out.stdout {
-            stale.push(golden.path);
+    let mut compared = 0;
+
+    // Objects: the oracle prints the whole corpus.
+    let out = oracle(oracle_dir, "object-oracle", &[], &root)?;
+    compared += 1;
+    compare_bytes(&root, "crates/atrest-objects/tests/data/objects.json", &out, &mut stale)?;
+
+    // Transformers: the oracle writes every file into a directory.
+    let dir = scratch.join("transformers");
+    oracle(oracle_dir, "transform-oracle", &[dir.to_str().context("utf-8 temp dir")?], &root)?;
+    for name in ["kat.json", "kmsv2_legacy.json", "kmsv2_proto.json"] {
+        let fresh = fs::read(dir.join(name)).with_context(|| format!("reading fresh {name}"))?;
+        compared += 1;
+        compare_bytes(
+            &root,
+            &format!("crates/atrest-transformers/tests/data/{name}"),
+            &fresh,
+            &mut stale,
+        )?;
+    }
+
+    // Config: texts embed the relative path the loader saw, so regenerate in a copy of the
+    // crate's test data with the same relative layout.
+    let config_dir = root.join("crates/atrest-config");
+    let copy = scratch.join("config");
+    copy_tree(&config_dir.join("tests/data"), &copy.join("tests/data"))?;
+    let mut inputs = Vec::new();
+    for sub in ["invalid", "valid", "exceptions"] {
+        let mut names: Vec<String> = fs::read_dir(copy.join("tests/data").join(sub))
+            .with_context(|| format!("listing tests/data/{sub}"))?
+            .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect::<Result<_, _>>()?;
+        names.sort();
+        for name in names {
+            let path = copy.join("tests/data").join(sub).join(&name);
+            if name.ends_with(".expected") || name.ends_with(".decoded") {
+                fs::remove_file(&path)?;
+            } else if name.ends_with(".yaml") || name.ends_with(".json") || name.ends_with(".d") {
+                inputs.push(format!("tests/data/{sub}/{name}"));
+            }
         }
     }
+    // The missing-file case names a path that must not exist.
+    inputs.push("tests/data/invalid/read-missing-file.yaml".to_owned());
+    let mut args = vec!["load", "-write"];
+    args.extend(inputs.iter().map(String::as_str));
+    oracle(oracle_dir, "config-oracle", &args, &copy)?;
+    oracle(oracle_dir, "config-oracle", &["vectors", "tests/data/vectors"], &copy)?;
+    let tables = oracle(oracle_dir, "config-oracle", &["tables"], &copy)?;
+    compared += 1;
+    compare_bytes(&root, "crates/atrest-config/src/go_tables.rs", &tables, &mut stale)?;
+    for sub in ["invalid", "valid", "exceptions", "vectors"] {
+        let fresh_dir = copy.join("tests/data").join(sub);
+        let mut names: Vec<String> = fs::read_dir(&fresh_dir)?
+            .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect::<Result<_, _>>()?;
+        names.sort();
+        for name in names {
+            let generated = sub == "vectors"
+                || name.ends_with(".expected")
+                || (name.ends_with(".decoded") && sub != "exceptions");
+            if !generated {
+                continue;
+            }
+            let fresh = fs::read(fresh_dir.join(&name))?;
+            compared += 1;
+            compare_bytes(
+                &root,
+                &format!("crates/atrest-config/tests/data/{sub}/{name}"),
+                &fresh,
+                &mut stale,
+            )?;
+        }
+    }
+
+    fs::remove_dir_all(&scratch).ok();
     anyhow::ensure!(
         stale.is_empty(),
-        "golden files differ from what upstream code prints now (regenerate them with the \
-         oracle, see each data README): {stale:?}"
+        "golden files differ from what upstream code produces now; regenerate them as each data \
+         folder's README says, review the diff, and commit: {stale:#?}"
     );
-    eprintln!("xtask: {} golden files match the oracle", GOLDENS.len());
+    eprintln!("xtask: {compared} golden files match the upstream oracle");
+    Ok(())
+}
+
+/// Runs one oracle program in `cwd` and returns its standard output.
+fn oracle(oracle_dir: &Path, program: &str, args: &[&str], cwd: &Path) -> Result<Vec<u8>> {
+    let out = Command::new(oracle_dir.join(program))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .with_context(|| format!("running {program}"))?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{program} {} failed ({}): {}",
+        args.first().copied().unwrap_or_default(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(out.stdout)
+}
+
+fn compare_bytes(root: &Path, rel: &str, fresh: &[u8], stale: &mut Vec<String>) -> Result<()> {
+    match fs::read(root.join(rel)) {
+        Ok(committed) if committed == fresh => {}
+        Ok(_) => stale.push(rel.to_owned()),
+        Err(err) => stale.push(format!("{rel} ({err})")),
+    }
+    Ok(())
+}
+
+fn tempdir(what: &str) -> Result<PathBuf> {
+    let dir = env::temp_dir().join(format!("atrest-xtask-{what}-{}", std::process::id()));
+    if dir.exists() {
+        fs::remove_dir_all(&dir)?;
+    }
+    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
+    for entry in fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            fs::copy(entry.path(), &target)
+                .with_context(|| format!("copying {}", entry.path().display()))?;
+        }
+    }
     Ok(())
 }
