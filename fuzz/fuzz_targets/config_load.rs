@@ -10,7 +10,7 @@ fuzz_target!(|data: &[u8]| {
         let options = LoadOptions { reload, kmsv1_enabled };
         match load("/etc/kubernetes/enc/enc.yaml", Ok(data.to_vec()), &options) {
             Ok(loaded) => {
-                let _ = atrest_config::lint::lint(loaded.config());
+                let _ = atrest_config::lint::lint(&loaded.config);
             }
             Err(err) => {
                 let _ = err.to_string();
