@@ -6,7 +6,11 @@
 //! Any other subcommand (`check-config`, `decrypt`, `encrypt`, `keygen`, ...) is a user command
 //! and is forwarded to the `atrest` binary, so users and xtask take the same code path.
 //!
-//! The xtask stays cheap to compile: std, anyhow and clap only; it never links the engine.
+//! `cargo xtask setup` builds the real control plane (kube-apiserver, etcd) for the `process`
+//! backend and installs the Debian packages the build needs.
+//!
+//! The xtask stays cheap to compile: std, anyhow, clap, indicatif and sha2; it never links the
+//! engine.
 
 #![expect(clippy::print_stdout, clippy::print_stderr, reason = "xtask talks to the terminal")]
 
@@ -18,6 +22,7 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
 
+mod controlplane;
 mod oracle;
 mod tools;
 
@@ -30,11 +35,22 @@ struct Xtask {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Install what the tests need (cargo-nextest, the Go oracle) and run every test layer.
+    /// Install what the tests need (cargo-nextest, protoc, the control plane, the Go oracle)
+    /// and run every test layer.
     Test {
         /// Extra arguments passed to `cargo nextest run`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         nextest_args: Vec<String>,
+    },
+    /// Build kube-apiserver and etcd from the committed Go recipes (cached; a second run is a
+    /// no-op) and install protoc; prints the binaries' directory as the last stdout line.
+    ///
+    /// `ATREST_ASSETS` or `KUBEBUILDER_ASSETS` naming a directory that holds both binaries is
+    /// used instead of building.
+    Setup {
+        /// Rebuild even when a cached build or an assets directory exists.
+        #[arg(long)]
+        force: bool,
     },
     /// What CI runs: fmt check, clippy, `test`, doc tests, bench compilation.
     Ci,
@@ -54,6 +70,7 @@ fn main() -> ExitCode {
     let xtask = Xtask::parse();
     let result = match xtask.command {
         Cmd::Test { nextest_args } => test(&nextest_args),
+        Cmd::Setup { force } => setup_cmd(force),
         Cmd::Ci => ci(),
         Cmd::Oracle { check_goldens } => oracle_cmd(check_goldens),
         Cmd::Atrest(args) => return forward_to_atrest(&args),
@@ -113,19 +130,26 @@ fn forward_to_atrest(args: &[OsString]) -> ExitCode {
 
 fn test(nextest_args: &[String]) -> Result<()> {
     tools::ensure_nextest()?;
+    // The etcd-client crate's build script needs protoc.
+    tools::ensure_protoc()?;
+    let assets = controlplane::setup(false)?;
     let oracle_dir = oracle::build()?;
     let profile = if env::var_os("CI").is_some() { "ci" } else { "default" };
+    // Real-backend tests (atrest-process) find the binaries through ATREST_ASSETS.
     run(cargo()
         .args(["nextest", "run", "--workspace", "--profile", profile])
         .args(nextest_args)
-        .env("ATREST_ORACLE_DIR", &oracle_dir))?;
-    run(cargo().args(["test", "--workspace", "--doc"]))?;
+        .env("ATREST_ORACLE_DIR", &oracle_dir)
+        .env("ATREST_ASSETS", &assets))?;
+    run(cargo().args(["test", "--workspace", "--doc"]).env("ATREST_ASSETS", &assets))?;
     oracle::check_goldens(&oracle_dir)?;
     Ok(())
 }
 
 fn ci() -> Result<()> {
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    // Clippy builds the etcd-client crate, whose build script needs protoc.
+    tools::ensure_protoc()?;
     run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
     test(&[])?;
     run(cargo().args(["bench", "--workspace", "--no-run"]))?;
@@ -137,6 +161,14 @@ fn oracle_cmd(check_goldens: bool) -> Result<()> {
     if check_goldens {
         oracle::check_goldens(&dir)?;
     }
+    println!("{}", dir.display());
+    Ok(())
+}
+
+fn setup_cmd(force: bool) -> Result<()> {
+    tools::ensure_protoc()?;
+    let dir = controlplane::setup(force)?;
+    // Last stdout line, so scripts can `ASSETS=$(cargo xtask setup | tail -n1)`.
     println!("{}", dir.display());
     Ok(())
 }
