@@ -328,8 +328,8 @@ fn build(recipe: &Recipe, out_dir: &Path, log: &Path) -> Result<()> {
         .append(true)
         .open(log)
         .with_context(|| format!("opening {}", log.display()))?;
-    writeln!(log_file, "$ (cd {} && {}) {cmd:?}", recipe.module, env_prefix())
-        .with_context(|| format!("writing {}", log.display()))?;
+    // Command's Debug rendering shows the directory and the environment too.
+    writeln!(log_file, "$ {cmd:?}").with_context(|| format!("writing {}", log.display()))?;
     let stderr = log_file.try_clone().with_context(|| format!("opening {}", log.display()))?;
     cmd.stdout(log_file).stderr(stderr);
 
@@ -370,12 +370,16 @@ fn build(recipe: &Recipe, out_dir: &Path, log: &Path) -> Result<()> {
     Ok(())
 }
 
-fn env_prefix() -> String {
-    GO_ENV.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
-}
-
-/// Checks that `binary --version` prints the recipe's version line.
+/// Checks that `binary --version` prints the recipe's version line and that the binary is
+/// static (it goes unchanged into `docker import` images, control-plane.md §2.6).
 fn verify(recipe: &Recipe, binary: &Path) -> Result<()> {
+    let head = read_head(binary, 4096)?;
+    if elf_interpreter(&head) != Some(false) {
+        bail!(
+            "{} is not a static ELF executable (it has a program interpreter, or is not ELF64)",
+            binary.display()
+        );
+    }
     let out = Command::new(binary)
         .arg("--version")
         .stdin(Stdio::null())
@@ -392,6 +396,36 @@ fn verify(recipe: &Recipe, binary: &Path) -> Result<()> {
         );
     }
     Ok(())
+}
+
+fn read_head(path: &Path, max: u64) -> Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut head = Vec::new();
+    File::open(path)
+        .and_then(|f| f.take(max).read_to_end(&mut head))
+        .with_context(|| format!("reading {}", path.display()))?;
+    Ok(head)
+}
+
+/// Whether a little-endian ELF64 file (its first bytes in `head`) has a `PT_INTERP` program
+/// header, i.e. is dynamically linked; `None` when `head` is not such a file or is too short.
+fn elf_interpreter(head: &[u8]) -> Option<bool> {
+    const PT_INTERP: u32 = 3;
+    // EI_CLASS 2 = ELF64, EI_DATA 1 = little endian.
+    if head.get(..6)? != b"\x7fELF\x02\x01" {
+        return None;
+    }
+    let u16_at = |at: usize| Some(u16::from_le_bytes(head.get(at..at + 2)?.try_into().ok()?));
+    let phoff = usize::try_from(u64::from_le_bytes(head.get(0x20..0x28)?.try_into().ok()?)).ok()?;
+    let phentsize = usize::from(u16_at(0x36)?);
+    let phnum = usize::from(u16_at(0x38)?);
+    let mut found = false;
+    for i in 0..phnum {
+        let at = phoff.checked_add(i.checked_mul(phentsize)?)?;
+        let p_type = u32::from_le_bytes(head.get(at..at + 4)?.try_into().ok()?);
+        found |= p_type == PT_INTERP;
+    }
+    Some(found)
 }
 
 /// The last `n` lines of a log file, for error messages (CI shows no terminal history).
@@ -468,6 +502,36 @@ mod tests {
         }
         assert!(complete(&dir));
         fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
+
+    /// A minimal ELF64 header with the given program header types.
+    fn elf(types: &[u32]) -> Vec<u8> {
+        let mut head = vec![0u8; 64];
+        head[..6].copy_from_slice(b"\x7fELF\x02\x01");
+        head[0x20..0x28].copy_from_slice(&64u64.to_le_bytes());
+        head[0x36..0x38].copy_from_slice(&56u16.to_le_bytes());
+        head[0x38..0x3a].copy_from_slice(&u16::try_from(types.len()).unwrap_or(0).to_le_bytes());
+        for t in types {
+            let mut ph = vec![0u8; 56];
+            ph[..4].copy_from_slice(&t.to_le_bytes());
+            head.extend(ph);
+        }
+        head
+    }
+
+    #[test]
+    fn elf_interpreter_detection() -> Result<()> {
+        // PT_LOAD (1), PT_NOTE (4), GNU_STACK: static; with PT_INTERP (3): dynamic.
+        assert_eq!(elf_interpreter(&elf(&[1, 4, 0x6474_e551])), Some(false));
+        assert_eq!(elf_interpreter(&elf(&[6, 3, 1])), Some(true));
+        assert_eq!(elf_interpreter(b"#!/bin/sh\n"), None);
+        let mut truncated = elf(&[1, 3]);
+        truncated.truncate(64 + 56 + 2);
+        assert_eq!(elf_interpreter(&truncated), None);
+        // This test binary is a dynamically linked Rust executable.
+        let me = read_head(&env::current_exe()?, 4096)?;
+        assert_eq!(elf_interpreter(&me), Some(true));
         Ok(())
     }
 
