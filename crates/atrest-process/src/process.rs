@@ -1,0 +1,400 @@
+//! Child processes that cannot outlive the harness.
+//!
+//! Each child runs in its own process group (so a terminal's Ctrl-C reaches the harness, not the
+//! child, and the harness decides how to stop it), writes stdout and stderr to files in an
+//! instance directory, and is stopped with SIGTERM to the group, then SIGKILL after a deadline,
+//! on [`ManagedProcess::shutdown`] and on drop. PR_SET_PDEATHSIG kills it when the harness dies.
+//!
+//! Lessons from controller-runtime envtest (`pkg/internal/testing/process/process.go`) and its
+//! bug reports: children in their own group outlive an interrupted `go test` (cluster-api#4278),
+//! so the group is killed explicitly, and the death signal covers the harness being SIGKILLed.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io;
+use std::net::{Ipv4Addr, TcpListener};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, mpsc};
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tempfile::TempDir;
+use tokio::sync::watch;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct ProcessSpec {
+    /// Short name, used for log file names and errors (`etcd`, `kube-apiserver-0`).
+    pub name: String,
+    /// The executable.
+    pub program: PathBuf,
+    /// Its arguments.
+    pub args: Vec<OsString>,
+    /// Working directory; the log directory when `None`.
+    pub cwd: Option<PathBuf>,
+    /// How long SIGTERM may take before SIGKILL.
+    pub stop_timeout: Duration,
+}
+
+impl ProcessSpec {
+    /// A spec with no arguments, the log directory as working directory and a 10 s stop timeout.
+    pub fn new(name: impl Into<String>, program: impl Into<PathBuf>) -> ProcessSpec {
+        ProcessSpec {
+            name: name.into(),
+            program: program.into(),
+            args: Vec::new(),
+            cwd: None,
+            stop_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// Appends arguments.
+    #[must_use]
+    pub fn args<I, S>(mut self, args: I) -> ProcessSpec
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+}
+
+/// Starting a child failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    /// A log file could not be created.
+    #[error("cannot create log file {}", path.display())]
+    Log {
+        /// The log file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// The executable could not be started.
+    #[error("cannot start {}", program.display())]
+    Exec {
+        /// The executable.
+        program: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// The thread that owns the child could not be created.
+    #[error("cannot create the waiter thread for {name}")]
+    Thread {
+        /// The process name.
+        name: String,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// How a child ended, as the harness saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exit {
+    /// The exit status.
+    pub status: ExitStatus,
+    /// Whether the harness had asked it to stop (SIGTERM or SIGKILL sent by us).
+    pub requested: bool,
+}
+
+impl Exit {
+    /// The exit code, if it exited normally.
+    pub fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+
+    /// The terminating signal, if a signal ended it.
+    pub fn signal(&self) -> Option<i32> {
+        self.status.signal()
+    }
+}
+
+/// Shared between the waiter thread and the handle.
+#[derive(Debug)]
+struct ExitState {
+    status: Mutex<Option<ExitStatus>>,
+    cond: Condvar,
+    watch: watch::Sender<Option<ExitStatus>>,
+}
+
+impl ExitState {
+    fn get(&self) -> Option<ExitStatus> {
+        *self.status.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn set(&self, status: ExitStatus) {
+        *self.status.lock().unwrap_or_else(PoisonError::into_inner) = Some(status);
+        self.cond.notify_all();
+        self.watch.send_replace(Some(status));
+    }
+
+    /// Blocks until the child exited or `timeout` passed (used by `Drop`, which cannot await).
+    fn wait_blocking(&self, timeout: Duration) -> Option<ExitStatus> {
+        let guard = self.status.lock().unwrap_or_else(PoisonError::into_inner);
+        let (guard, _) = self
+            .cond
+            .wait_timeout_while(guard, timeout, |s| s.is_none())
+            .unwrap_or_else(PoisonError::into_inner);
+        *guard
+    }
+}
+
+/// A running (or exited) child in its own process group. Dropping it stops it.
+#[derive(Debug)]
+pub struct ManagedProcess {
+    name: String,
+    pid: u32,
+    stdout_log: PathBuf,
+    stderr_log: PathBuf,
+    stop_timeout: Duration,
+    state: Arc<ExitState>,
+    stop_requested: bool,
+}
+
+impl ManagedProcess {
+    /// Starts `spec` with stdout and stderr going to `<log_dir>/<name>.stdout.log` and
+    /// `<name>.stderr.log`.
+    ///
+    /// The child is spawned by a dedicated thread that then waits for it: PR_SET_PDEATHSIG fires
+    /// when the *thread* that forked the child ends, so the forking thread must live exactly as
+    /// long as the child, whatever the caller's threads (tokio's blocking pool retires idle
+    /// threads) do.
+    pub fn spawn(spec: &ProcessSpec, log_dir: &Path) -> Result<ManagedProcess, SpawnError> {
+        let stdout_log = log_dir.join(format!("{}.stdout.log", spec.name));
+        let stderr_log = log_dir.join(format!("{}.stderr.log", spec.name));
+        let open = |path: &Path| {
+            File::create(path).map_err(|source| SpawnError::Log { path: path.to_owned(), source })
+        };
+        let stdout = open(&stdout_log)?;
+        let stderr = open(&stderr_log)?;
+
+        let mut cmd = Command::new(&spec.program);
+        cmd.args(&spec.args)
+            .current_dir(spec.cwd.as_deref().unwrap_or(log_dir))
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .process_group(0);
+        set_parent_death_signal(&mut cmd);
+
+        let (watch_tx, _) = watch::channel(None);
+        let state =
+            Arc::new(ExitState { status: Mutex::new(None), cond: Condvar::new(), watch: watch_tx });
+        let (started_tx, started_rx) = mpsc::channel::<io::Result<u32>>();
+        let thread_state = Arc::clone(&state);
+        std::thread::Builder::new()
+            .name(format!("atrest-proc-{}", spec.name))
+            .spawn(move || {
+                let mut child = match cmd.spawn() {
+                    Ok(child) => child,
+                    Err(e) => {
+                        // The receiver only goes away if the spawning caller panicked.
+                        let _ = started_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let _ = started_tx.send(Ok(child.id()));
+                match child.wait() {
+                    Ok(status) => thread_state.set(status),
+                    // `wait` only fails if the child was already reaped, which nothing else does;
+                    // report it as killed so that waiters do not hang.
+                    Err(_) => thread_state.set(ExitStatus::from_raw(sigkill_wait_status())),
+                }
+            })
+            .map_err(|source| SpawnError::Thread { name: spec.name.clone(), source })?;
+        let pid = match started_rx.recv() {
+            Ok(Ok(pid)) => pid,
+            Ok(Err(source)) => {
+                return Err(SpawnError::Exec { program: spec.program.clone(), source });
+            }
+            Err(_) => {
+                return Err(SpawnError::Thread {
+                    name: spec.name.clone(),
+                    source: io::Error::other("waiter thread ended before spawning"),
+                });
+            }
+        };
+        tracing::debug!(name = %spec.name, pid, "started");
+        Ok(ManagedProcess {
+            name: spec.name.clone(),
+            pid,
+            stdout_log,
+            stderr_log,
+            stop_timeout: spec.stop_timeout,
+            state,
+            stop_requested: false,
+        })
+    }
+
+    /// The name given in the spec.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The child's pid (also its process group id).
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Where stdout goes.
+    pub fn stdout_log(&self) -> &Path {
+        &self.stdout_log
+    }
+
+    /// Where stderr goes (klog writes here).
+    pub fn stderr_log(&self) -> &Path {
+        &self.stderr_log
+    }
+
+    /// The exit, if the child has exited; never blocks.
+    pub fn exit(&self) -> Option<Exit> {
+        self.state.get().map(|status| Exit { status, requested: self.stop_requested })
+    }
+
+    /// Waits until the child exits, however long that takes.
+    pub async fn exited(&self) -> Exit {
+        let mut rx = self.state.watch.subscribe();
+        let status = match rx.wait_for(Option::is_some).await {
+            Ok(status) => *status,
+            // The sender lives in `self.state`, which we hold: it cannot be dropped.
+            Err(_) => self.state.get(),
+        };
+        Exit {
+            status: status.unwrap_or_else(|| ExitStatus::from_raw(sigkill_wait_status())),
+            requested: self.stop_requested,
+        }
+    }
+
+    /// Stops the child: SIGTERM to its group, SIGKILL once the stop timeout has passed.
+    /// Returns how it ended (at once if it had already exited).
+    pub async fn shutdown(mut self) -> Exit {
+        self.stop().await
+    }
+
+    /// [`ManagedProcess::shutdown`] without giving up the handle (for restarts).
+    pub async fn stop(&mut self) -> Exit {
+        if let Some(exit) = self.exit() {
+            return exit;
+        }
+        self.stop_requested = true;
+        self.signal(Signal::SIGTERM);
+        if let Ok(exit) = tokio::time::timeout(self.stop_timeout, self.exited()).await {
+            return exit;
+        }
+        tracing::warn!(name = %self.name, pid = self.pid, "did not stop after SIGTERM, killing");
+        self.signal(Signal::SIGKILL);
+        self.exited().await
+    }
+
+    /// Sends `signal` to the child's process group unless the child is known to have exited
+    /// (then its pid may be reused).
+    fn signal(&self, signal: Signal) {
+        if self.state.get().is_some() {
+            return;
+        }
+        let Ok(pgid) = i32::try_from(self.pid) else { return };
+        if let Err(e) = killpg(Pid::from_raw(pgid), signal) {
+            tracing::debug!(name = %self.name, pid = self.pid, %e, "killpg failed");
+        }
+    }
+}
+
+impl Drop for ManagedProcess {
+    fn drop(&mut self) {
+        if self.state.get().is_some() {
+            return;
+        }
+        self.stop_requested = true;
+        self.signal(Signal::SIGTERM);
+        if self.state.wait_blocking(self.stop_timeout).is_some() {
+            return;
+        }
+        self.signal(Signal::SIGKILL);
+        // SIGKILL cannot be ignored; the bound only guards against a child stuck in the kernel.
+        if self.state.wait_blocking(Duration::from_secs(10)).is_none() {
+            tracing::warn!(name = %self.name, pid = self.pid, "still running after SIGKILL");
+        }
+    }
+}
+
+/// The raw wait status of a process killed by SIGKILL.
+fn sigkill_wait_status() -> i32 {
+    Signal::SIGKILL as i32
+}
+
+/// Makes the kernel SIGKILL the child when the thread that spawned it ends, i.e. when the
+/// harness dies (its waiter threads end with it).
+fn set_parent_death_signal(cmd: &mut Command) {
+    let parent = nix::unistd::getpid();
+    let hook = move || -> io::Result<()> {
+        // Both calls are plain syscalls: async-signal-safe, no allocation, as required between
+        // fork and exec. The errors are `Errno` values, converted without allocating.
+        nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(io::Error::from)?;
+        // The parent may have died between fork and prctl; then no signal will ever come.
+        if nix::unistd::getppid() != parent {
+            return Err(io::Error::from(nix::errno::Errno::ESRCH));
+        }
+        Ok(())
+    };
+    #[expect(
+        unsafe_code,
+        reason = "PR_SET_PDEATHSIG must be set in the child between fork and exec; the hook only \
+                  makes two async-signal-safe syscalls and touches no shared state"
+    )]
+    // SAFETY: the closure runs in the forked child before exec. It calls prctl(2) and getppid(2)
+    // only, allocates nothing and takes no locks, which is what `pre_exec` requires.
+    unsafe {
+        cmd.pre_exec(hook);
+    }
+}
+
+/// A free TCP port on 127.0.0.1, found by binding port 0. The port is released before it is
+/// returned, so another process may take it first; starts that fail on a taken port are retried
+/// by callers.
+pub fn free_port() -> io::Result<u16> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// A per-instance temporary directory: removed on drop unless [`InstanceDir::keep`] was called
+/// (on failure, so that its logs can be read).
+#[derive(Debug)]
+pub struct InstanceDir {
+    dir: Option<TempDir>,
+    path: PathBuf,
+}
+
+impl InstanceDir {
+    /// Creates `atrest-<name>-XXXXXX` under the system temp directory.
+    pub fn new(name: &str) -> io::Result<InstanceDir> {
+        let dir = tempfile::Builder::new().prefix(&format!("atrest-{name}-")).tempdir()?;
+        let path = dir.path().to_owned();
+        Ok(InstanceDir { dir: Some(dir), path })
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Keeps the directory on disk after drop; returns its path.
+    pub fn keep(&mut self) -> &Path {
+        if let Some(dir) = self.dir.take() {
+            // Disarms removal; the path stays valid.
+            let _ = dir.keep();
+        }
+        &self.path
+    }
+
+    /// Whether the directory will be kept.
+    pub fn is_kept(&self) -> bool {
+        self.dir.is_none()
+    }
+}

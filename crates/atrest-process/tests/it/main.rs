@@ -1,0 +1,3 @@
+//! atrest-process integration tests: one binary, one module per area.
+
+mod process;

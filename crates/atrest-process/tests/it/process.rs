@@ -1,0 +1,217 @@
+//! Process hygiene with ordinary programs (`sh`, `sleep`): groups, logs, stop, drop, death signal.
+
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use atrest_process::{InstanceDir, ManagedProcess, ProcessSpec, free_port, wait_until};
+
+const SIGTERM: i32 = 15;
+const SIGKILL: i32 = 9;
+
+/// Whether `pid` is gone (no /proc entry) or a zombie nobody reaped yet (a container's PID 1
+/// may not reap orphans).
+fn is_dead(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => {
+            stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+        }
+    }
+}
+
+fn sh(name: &str, script: &str) -> ProcessSpec {
+    let mut spec = ProcessSpec::new(name, "/bin/sh").args(["-c", script]);
+    spec.stop_timeout = Duration::from_millis(500);
+    spec
+}
+
+/// Waits (up to 10 s) until `path` holds a complete line, and returns the text.
+async fn read_line_from(path: &Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    wait_until(deadline, Duration::from_millis(20), || async {
+        match std::fs::read_to_string(path) {
+            Ok(text) if text.ends_with('\n') => ControlFlow::Break(text),
+            Ok(text) => ControlFlow::Continue(text),
+            Err(e) => ControlFlow::Continue(e.to_string()),
+        }
+    })
+    .await
+    .unwrap_or_else(|t| panic!("{}: no line after {:?}: {:?}", path.display(), t.waited, t.last))
+}
+
+#[tokio::test]
+async fn logs_go_to_files_and_shutdown_terminates_the_group() {
+    let dir = InstanceDir::new("proc-test").expect("temp dir");
+    // The grandchild `sleep` is in the same group; `wait` keeps sh alive.
+    let script = "echo to-stderr >&2; sleep 1000 & echo $!; wait";
+    let child = ManagedProcess::spawn(&sh("group", script), dir.path()).expect("spawn");
+    let grandchild: u32 = read_line_from(child.stdout_log()).await.trim().parse().expect("pid");
+    assert_eq!(read_line_from(child.stderr_log()).await, "to-stderr\n");
+    assert!(child.exit().is_none());
+    let pid = child.pid();
+
+    let exit = child.shutdown().await;
+    assert_eq!(exit.signal(), Some(SIGTERM), "{exit:?}");
+    assert!(exit.requested);
+    assert!(is_dead(pid));
+    // The grandchild got the group's SIGTERM too; it is reaped by whoever adopted it.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    wait_until(deadline, Duration::from_millis(20), || async {
+        if is_dead(grandchild) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("grandchild {grandchild} survived the group's SIGTERM"));
+}
+
+#[tokio::test]
+async fn sigkill_after_the_stop_timeout() {
+    let dir = InstanceDir::new("proc-test").expect("temp dir");
+    let child = ManagedProcess::spawn(
+        &sh("stubborn", "trap '' TERM; echo ready; while :; do :; done"),
+        dir.path(),
+    )
+    .expect("spawn");
+    read_line_from(child.stdout_log()).await;
+    let started = Instant::now();
+    let exit = child.shutdown().await;
+    assert_eq!(exit.signal(), Some(SIGKILL), "{exit:?}");
+    // The stop timeout is 500 ms: SIGKILL comes after it, not long after.
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(500) && took < Duration::from_secs(5), "{took:?}");
+}
+
+#[tokio::test]
+async fn drop_stops_the_child() {
+    let dir = InstanceDir::new("proc-test").expect("temp dir");
+    let child = ManagedProcess::spawn(&sh("dropped", "echo ready; exec sleep 1000"), dir.path())
+        .expect("spawn");
+    read_line_from(child.stdout_log()).await;
+    let pid = child.pid();
+    assert!(!is_dead(pid));
+    drop(child);
+    assert!(is_dead(pid), "pid {pid} still alive after drop");
+}
+
+#[tokio::test]
+async fn early_exit_is_observed_with_its_code() {
+    let dir = InstanceDir::new("proc-test").expect("temp dir");
+    let child = ManagedProcess::spawn(&sh("fails", "exit 3"), dir.path()).expect("spawn");
+    let exit = child.exited().await;
+    assert_eq!(exit.code(), Some(3));
+    assert!(!exit.requested);
+    assert_eq!(child.exit(), Some(exit));
+    // Shutting down an exited child returns its exit and signals nothing.
+    assert_eq!(child.shutdown().await.code(), Some(3));
+}
+
+#[test]
+fn spawn_error_names_the_program() {
+    let dir = InstanceDir::new("proc-test").expect("temp dir");
+    let err = ManagedProcess::spawn(&ProcessSpec::new("nope", "/nonexistent/bin"), dir.path())
+        .expect_err("must fail");
+    assert_eq!(err.to_string(), "cannot start /nonexistent/bin");
+}
+
+/// The harness is SIGKILLed: its child must die too (PR_SET_PDEATHSIG). The test re-runs this
+/// very test binary as the "harness" (`ATREST_PDEATHSIG_ROLE=harness`), which starts `sleep`,
+/// writes its pid to a file and blocks; this side kills the harness and watches the `sleep`.
+#[tokio::test]
+async fn child_dies_with_the_harness() {
+    if let Ok(pid_file) = std::env::var("ATREST_PDEATHSIG_HARNESS_PIDFILE") {
+        let dir = InstanceDir::new("proc-harness").expect("temp dir");
+        let child =
+            ManagedProcess::spawn(&sh("orphan", "exec sleep 1000"), dir.path()).expect("spawn");
+        std::fs::write(&pid_file, format!("{}\n", child.pid())).expect("write pid file");
+        // Block until killed by the outer test.
+        let exit = child.exited().await;
+        panic!("the child exited before the harness was killed: {exit:?}");
+    }
+
+    let dir = InstanceDir::new("proc-test").expect("temp dir");
+    let pid_file = dir.path().join("child.pid");
+    let exe = std::env::current_exe().expect("current exe");
+    let mut harness = ProcessSpec::new("harness", exe).args([
+        "process::child_dies_with_the_harness",
+        "--exact",
+        "--nocapture",
+    ]);
+    harness.stop_timeout = Duration::from_millis(100);
+    let mut harness_cmd = std::process::Command::new(&harness.program);
+    harness_cmd
+        .args(&harness.args)
+        .env("ATREST_PDEATHSIG_HARNESS_PIDFILE", &pid_file)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut harness_child = harness_cmd.spawn().expect("spawn harness");
+    let child: u32 = read_line_from(&pid_file).await.trim().parse().expect("pid");
+    assert!(!is_dead(child));
+
+    harness_child.kill().expect("SIGKILL the harness");
+    let status = harness_child.wait().expect("reap harness");
+    assert!(!status.success());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    wait_until(deadline, Duration::from_millis(20), || async {
+        if is_dead(child) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("child {child} outlived its SIGKILLed harness"));
+}
+
+#[tokio::test]
+async fn wait_until_returns_the_value_or_the_last_observation() {
+    let mut n = 0u32;
+    let got = wait_until(Instant::now() + Duration::from_secs(5), Duration::from_millis(1), || {
+        n += 1;
+        let n = n;
+        async move { if n == 3 { ControlFlow::Break("done") } else { ControlFlow::Continue(n) } }
+    })
+    .await;
+    assert_eq!(got, Ok("done"));
+
+    let mut n = 0u32;
+    let timed_out =
+        wait_until(Instant::now() + Duration::from_millis(50), Duration::from_millis(5), || {
+            n += 1;
+            let n = n;
+            async move { ControlFlow::<(), u32>::Continue(n) }
+        })
+        .await
+        .expect_err("never ready");
+    assert!(timed_out.attempts >= 2, "{timed_out:?}");
+    assert_eq!(timed_out.last, Some(timed_out.attempts));
+    assert!(timed_out.waited >= Duration::from_millis(50));
+
+    // A probe that hangs is cancelled at the deadline; nothing was observed.
+    let hung =
+        wait_until(Instant::now() + Duration::from_millis(30), Duration::from_millis(5), || {
+            std::future::pending::<ControlFlow<(), ()>>()
+        })
+        .await
+        .expect_err("hangs");
+    assert_eq!((hung.last, hung.attempts), (None, 1));
+}
+
+#[test]
+fn instance_dirs_are_removed_unless_kept() {
+    let dir = InstanceDir::new("proc-test").expect("temp dir");
+    let path = dir.path().to_owned();
+    assert!(path.is_dir());
+    assert!(path.file_name().is_some_and(|n| n.to_string_lossy().starts_with("atrest-proc-test-")));
+    drop(dir);
+    assert!(!path.exists());
+
+    let mut dir = InstanceDir::new("proc-test").expect("temp dir");
+    let kept = dir.keep().to_owned();
+    assert!(dir.is_kept());
+    drop(dir);
+    assert!(kept.is_dir());
+    std::fs::remove_dir_all(&kept).expect("clean up");
+}
+
+#[test]
+fn free_ports_are_bindable() {
+    let port = free_port().expect("port");
+    assert_ne!(port, 0);
+    std::net::TcpListener::bind(("127.0.0.1", port)).expect("the port is free");
+}
