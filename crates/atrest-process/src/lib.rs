@@ -4,13 +4,30 @@
 //! - [`process`]: [`ManagedProcess`] (own process group, logs to files, SIGTERM then SIGKILL on
 //!   shutdown and drop, PR_SET_PDEATHSIG), [`InstanceDir`] (kept on failure), [`free_port`].
 //! - [`wait_until`]: polling against a deadline that returns the last observation on timeout.
+//! - [`Assets`]: where the binaries are (`ATREST_ASSETS` / `KUBEBUILDER_ASSETS`).
+//! - [`certs`]: rcgen CAs, serving and client certificates, service-account keys.
+//! - [`ApiServer`]: kube-apiserver with generated PKI ([`ClusterPki`]), readiness against a
+//!   deadline, [`StartError::Exited`] with the `"command failed"` text ([`klog`]), stop / start
+//!   again / restart.
 //!
 //! Unsafe code: one `pre_exec` block (`process.rs`) sets PR_SET_PDEATHSIG in the forked child;
 //! this crate therefore denies `unsafe_code` instead of forbidding it, and that block carries an
 //! `#[expect]` with its reason.
 
+mod apiserver;
+mod assets;
+pub mod certs;
+mod control_plane;
+mod etcd;
+pub mod klog;
+mod launch;
 pub mod process;
 mod wait;
 
+pub use apiserver::{ApiServer, ApiServerOptions, ClusterPki, EtcdClientTls, EtcdEndpoint};
+pub use assets::{Assets, AssetsError};
+pub use control_plane::ControlPlane;
+pub use etcd::{Etcd, EtcdClientCredentials, EtcdOptions};
+pub use launch::StartError;
 pub use process::{Exit, InstanceDir, ManagedProcess, ProcessSpec, SpawnError, free_port};
 pub use wait::{TimedOut, wait_until};

@@ -11,7 +11,7 @@ const SIGKILL: i32 = 9;
 
 /// Whether `pid` is gone (no /proc entry) or a zombie nobody reaped yet (a container's PID 1
 /// may not reap orphans).
-fn is_dead(pid: u32) -> bool {
+pub(crate) fn is_dead(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Err(_) => true,
         Ok(stat) => {
@@ -119,9 +119,10 @@ fn spawn_error_names_the_program() {
 #[tokio::test]
 async fn child_dies_with_the_harness() {
     if let Ok(pid_file) = std::env::var("ATREST_PDEATHSIG_HARNESS_PIDFILE") {
-        let dir = InstanceDir::new("proc-harness").expect("temp dir");
+        // Logs go next to the pid file: the outer test's directory, which it removes.
+        let log_dir = Path::new(&pid_file).parent().expect("pid file has a directory");
         let child =
-            ManagedProcess::spawn(&sh("orphan", "exec sleep 1000"), dir.path()).expect("spawn");
+            ManagedProcess::spawn(&sh("orphan", "exec sleep 1000"), log_dir).expect("spawn");
         std::fs::write(&pid_file, format!("{}\n", child.pid())).expect("write pid file");
         // Block until killed by the outer test.
         let exit = child.exited().await;

@@ -1,0 +1,374 @@
+//! kube-apiserver as a child process (control-plane.md §5): generated PKI, the minimum flag set,
+//! readiness by polling `/readyz` against a deadline while watching for an early exit, and a
+//! typed error carrying the `"command failed" err="…"` text when it exits.
+//!
+//! Mirrors the envtest model (controller-runtime `pkg/internal/testing/controlplane/apiserver.go`)
+//! and the in-tree test server (kubernetes `cmd/kube-apiserver/app/testing/testserver.go`).
+
+use std::ffi::OsString;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use k8s_openapi::api::core::v1::Namespace;
+
+use crate::certs::{CertAuthority, CertError, CertPair, ServiceAccountKey, write_file};
+use crate::launch::{StartError, launch};
+use crate::process::{Exit, InstanceDir, ManagedProcess, ProcessSpec, free_port};
+
+/// How many times a start is retried when the chosen port was taken in the meantime.
+const PORT_RETRIES: usize = 3;
+
+/// Where the apiserver's storage is, and how to authenticate to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcdEndpoint {
+    /// `https://127.0.0.1:<port>` (or `http://` without TLS).
+    pub url: String,
+    /// Client TLS: CA, client certificate and key files (`--etcd-cafile`, `--etcd-certfile`,
+    /// `--etcd-keyfile`).
+    pub tls: Option<EtcdClientTls>,
+}
+
+/// Files for a TLS etcd client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcdClientTls {
+    /// The etcd CA certificate.
+    pub ca_file: PathBuf,
+    /// The client certificate.
+    pub cert_file: PathBuf,
+    /// Its key.
+    pub key_file: PathBuf,
+}
+
+impl EtcdEndpoint {
+    /// A plain-HTTP endpoint (no TLS).
+    pub fn plain(url: impl Into<String>) -> EtcdEndpoint {
+        EtcdEndpoint { url: url.into(), tls: None }
+    }
+}
+
+/// The identities shared by every apiserver of one cluster: the cluster CA (serving
+/// certificates and client certificates, as kubeadm's `ca.crt`), the admin client certificate
+/// (group `system:masters`) and the service-account signing key.
+#[derive(Debug)]
+pub struct ClusterPki {
+    /// The cluster CA.
+    pub ca: CertAuthority,
+    /// `admin`, in `system:masters`.
+    pub admin: CertPair,
+    /// The service-account key.
+    pub service_account: ServiceAccountKey,
+}
+
+impl ClusterPki {
+    /// Generates all of it.
+    pub fn generate() -> Result<ClusterPki, CertError> {
+        let ca = CertAuthority::new("atrest-kubernetes-ca")?;
+        let admin = ca.client("admin", &["system:masters"])?;
+        Ok(ClusterPki { ca, admin, service_account: ServiceAccountKey::generate()? })
+    }
+
+    /// An admin kubeconfig for `server`, with all credentials inline (the shape envtest writes).
+    pub fn admin_kubeconfig(&self, server: &str) -> String {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: atrest\n  cluster:\n    server: {server}\n    \
+             certificate-authority-data: {}\nusers:\n- name: atrest-admin\n  user:\n    \
+             client-certificate-data: {}\n    client-key-data: {}\ncontexts:\n- name: atrest\n  \
+             context:\n    cluster: atrest\n    user: atrest-admin\n    namespace: default\n\
+             current-context: atrest\n",
+            STANDARD.encode(self.ca.cert_pem()),
+            STANDARD.encode(&self.admin.cert_pem),
+            STANDARD.encode(self.admin.key_pem()),
+        )
+    }
+}
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct ApiServerOptions {
+    /// Used for the instance directory and log names (`kube-apiserver-0`).
+    pub name: String,
+    /// `--encryption-provider-config`, passed as given (relative paths resolve against the
+    /// instance directory). May name a missing file: a scenario can point it anywhere.
+    pub encryption_config: Option<PathBuf>,
+    /// `--encryption-provider-config-automatic-reload=true`.
+    pub automatic_reload: bool,
+    /// Appended after the built-in flags (a later flag wins for single-valued flags).
+    pub extra_args: Vec<String>,
+    /// How long to wait for `/readyz` (and the `default` namespace).
+    pub start_timeout: Duration,
+    /// SIGTERM → SIGKILL grace.
+    pub stop_timeout: Duration,
+}
+
+impl ApiServerOptions {
+    /// Defaults: no encryption config, envtest's 20 s start timeout, 10 s stop timeout.
+    pub fn new(name: impl Into<String>) -> ApiServerOptions {
+        ApiServerOptions {
+            name: name.into(),
+            encryption_config: None,
+            automatic_reload: false,
+            extra_args: Vec::new(),
+            start_timeout: Duration::from_secs(20),
+            stop_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A running kube-apiserver. Dropping it stops the process; its directory is removed unless a
+/// start failed.
+pub struct ApiServer {
+    binary: PathBuf,
+    opts: ApiServerOptions,
+    args: Vec<OsString>,
+    dir: InstanceDir,
+    port: u16,
+    process: Option<ManagedProcess>,
+    client: kube::Client,
+    kubeconfig: String,
+    started_in: Duration,
+}
+
+impl fmt::Debug for ApiServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiServer")
+            .field("name", &self.opts.name)
+            .field("port", &self.port)
+            .field("dir", &self.dir.path())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ApiServer {
+    /// Starts `binary` against `etcd` and waits for three outcomes at once: ready (`/readyz`
+    /// answers 200 and namespace `default` exists), exited early ([`StartError::Exited`] with the
+    /// `"command failed"` text), or the deadline ([`StartError::TimedOut`] with the last
+    /// observation). On failure the process is stopped and its instance directory kept.
+    pub async fn start(
+        binary: &Path,
+        etcd: &EtcdEndpoint,
+        pki: &ClusterPki,
+        opts: ApiServerOptions,
+    ) -> Result<ApiServer, StartError> {
+        let name = opts.name.clone();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match ApiServer::start_once(binary, etcd, pki, opts.clone()).await {
+                Err(e) if attempt < PORT_RETRIES && e.port_taken() => {
+                    tracing::debug!(%name, attempt, "port taken, retrying");
+                    if let Some(dir) = e.instance_dir() {
+                        let _ = std::fs::remove_dir_all(dir);
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn start_once(
+        binary: &Path,
+        etcd: &EtcdEndpoint,
+        pki: &ClusterPki,
+        opts: ApiServerOptions,
+    ) -> Result<ApiServer, StartError> {
+        let name = opts.name.clone();
+        let dir = InstanceDir::new(&name)
+            .map_err(|source| StartError::Dir { name: name.clone(), source })?;
+        let port = free_port().map_err(|source| StartError::Port { name: name.clone(), source })?;
+        let args = write_pki_and_args(dir.path(), port, etcd, pki, &opts)?;
+        let server = format!("https://127.0.0.1:{port}");
+        let kubeconfig = pki.admin_kubeconfig(&server);
+        write_file(&dir.path().join("kubeconfig"), kubeconfig.as_bytes(), 0o600)?;
+        let client = client_from_kubeconfig(&kubeconfig)
+            .await
+            .map_err(|source| StartError::Client { name: name.clone(), source })?;
+        let mut apiserver = ApiServer {
+            binary: binary.to_owned(),
+            opts,
+            args,
+            dir,
+            port,
+            process: None,
+            client,
+            kubeconfig,
+            started_in: Duration::ZERO,
+        };
+        apiserver.launch().await?;
+        Ok(apiserver)
+    }
+
+    /// Spawns the process with the stored arguments and waits for readiness.
+    async fn launch(&mut self) -> Result<(), StartError> {
+        let mut spec = ProcessSpec::new(self.opts.name.clone(), &self.binary);
+        spec.args = self.args.clone();
+        spec.stop_timeout = self.opts.stop_timeout;
+        let client = self.client.clone();
+        let (process, took) =
+            launch(&spec, &mut self.dir, self.opts.start_timeout, || probe_ready(client.clone()))
+                .await?;
+        self.process = Some(process);
+        self.started_in = took;
+        Ok(())
+    }
+
+    /// `https://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+
+    /// The secure port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// An admin client (`system:masters`).
+    pub fn client(&self) -> kube::Client {
+        self.client.clone()
+    }
+
+    /// The admin kubeconfig (credentials inline); also written to `<dir>/kubeconfig`.
+    pub fn kubeconfig(&self) -> &str {
+        &self.kubeconfig
+    }
+
+    /// The instance directory (certificates, kubeconfig, logs).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The stderr log of the current (or last) process.
+    pub fn log(&self) -> PathBuf {
+        self.dir.path().join(format!("{}.stderr.log", self.opts.name))
+    }
+
+    /// How long the last start took from spawn to ready.
+    pub fn started_in(&self) -> Duration {
+        self.started_in
+    }
+
+    /// The pid of the running process.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(ManagedProcess::pid)
+    }
+
+    /// Whether the process is running (started and not exited).
+    pub fn is_running(&self) -> bool {
+        self.process.as_ref().is_some_and(|p| p.exit().is_none())
+    }
+
+    /// Stops the process (SIGTERM, then SIGKILL); the directory and port stay for
+    /// [`ApiServer::start_again`]. Returns `None` if it was not running.
+    pub async fn stop(&mut self) -> Option<Exit> {
+        match self.process.take() {
+            Some(process) => Some(process.shutdown().await),
+            None => None,
+        }
+    }
+
+    /// Starts the stopped process again with the same flags, port and certificates, re-reading
+    /// the encryption configuration.
+    pub async fn start_again(&mut self) -> Result<(), StartError> {
+        self.stop().await;
+        self.launch().await
+    }
+
+    /// [`ApiServer::stop`] then [`ApiServer::start_again`].
+    pub async fn restart(&mut self) -> Result<(), StartError> {
+        self.start_again().await
+    }
+
+    /// Stops the process and removes the instance directory.
+    pub async fn shutdown(mut self) -> Option<Exit> {
+        self.stop().await
+    }
+}
+
+/// One readiness observation: `/readyz` answers 200 and namespace `default` exists.
+async fn probe_ready(client: kube::Client) -> ControlFlow<(), String> {
+    let request = match http::Request::get("/readyz?verbose").body(Vec::new()) {
+        Ok(request) => request,
+        Err(e) => return ControlFlow::Continue(e.to_string()),
+    };
+    if let Err(e) = client.request_text(request).await {
+        return ControlFlow::Continue(format!("/readyz: {e}"));
+    }
+    let namespaces: kube::Api<Namespace> = kube::Api::all(client);
+    match namespaces.get_opt("default").await {
+        Ok(Some(_)) => ControlFlow::Break(()),
+        Ok(None) => ControlFlow::Continue("namespace default not created yet".to_owned()),
+        Err(e) => ControlFlow::Continue(format!("namespace default: {e}")),
+    }
+}
+
+/// A kube client from a kubeconfig text.
+pub(crate) async fn client_from_kubeconfig(
+    kubeconfig: &str,
+) -> Result<kube::Client, Box<dyn std::error::Error + Send + Sync>> {
+    let kc = kube::config::Kubeconfig::from_yaml(kubeconfig)?;
+    let config =
+        kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+            .await?;
+    Ok(kube::Client::try_from(config)?)
+}
+
+/// Writes the serving certificate, client CA and service-account keys into `dir` and returns
+/// the flags of control-plane.md §5.1.
+fn write_pki_and_args(
+    dir: &Path,
+    port: u16,
+    etcd: &EtcdEndpoint,
+    pki: &ClusterPki,
+    opts: &ApiServerOptions,
+) -> Result<Vec<OsString>, StartError> {
+    let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let serving =
+        pki.ca.server("kube-apiserver", &[loopback], &["localhost", "kubernetes"], false)?;
+    let (tls_cert, tls_key) = serving.write(dir, "apiserver")?;
+    let client_ca = dir.join("client-ca.crt");
+    write_file(&client_ca, pki.ca.cert_pem().as_bytes(), 0o644)?;
+    let (sa_key, sa_pub) = pki.service_account.write(dir)?;
+
+    let mut args: Vec<OsString> = Vec::new();
+    let mut flag = |name: &str, value: &dyn AsRef<std::ffi::OsStr>| {
+        let mut arg = OsString::from(format!("--{name}="));
+        arg.push(value.as_ref());
+        args.push(arg);
+    };
+    flag("etcd-servers", &etcd.url);
+    if let Some(tls) = &etcd.tls {
+        flag("etcd-cafile", &tls.ca_file);
+        flag("etcd-certfile", &tls.cert_file);
+        flag("etcd-keyfile", &tls.key_file);
+    }
+    flag("bind-address", &"127.0.0.1");
+    flag("advertise-address", &"127.0.0.1");
+    // v1.37 refuses a loopback advertise address for the endpoint reconcilers ("cannot use
+    // public IP 127.0.0.1 with endpoint reconciler: … may not be in the loopback range"), and a
+    // harness has no other address to offer; the `kubernetes` Service then has no endpoints.
+    flag("endpoint-reconciler-type", &"none");
+    flag("secure-port", &port.to_string());
+    flag("cert-dir", &dir);
+    flag("tls-cert-file", &tls_cert);
+    flag("tls-private-key-file", &tls_key);
+    flag("client-ca-file", &client_ca);
+    flag("service-cluster-ip-range", &"10.0.0.0/24");
+    flag("authorization-mode", &"RBAC");
+    flag("allow-privileged", &"true");
+    flag("disable-admission-plugins", &"ServiceAccount");
+    flag("service-account-issuer", &format!("https://127.0.0.1:{port}/"));
+    flag("service-account-key-file", &sa_pub);
+    flag("service-account-signing-key-file", &sa_key);
+    if let Some(config) = &opts.encryption_config {
+        flag("encryption-provider-config", config);
+    }
+    if opts.automatic_reload {
+        flag("encryption-provider-config-automatic-reload", &"true");
+    }
+    args.extend(opts.extra_args.iter().map(OsString::from));
+    Ok(args)
+}

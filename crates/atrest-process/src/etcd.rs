@@ -1,0 +1,253 @@
+//! etcd as a child process, with TLS and client-certificate auth the way kubeadm runs it
+//! (control-plane.md §6; kubeadm's `etcd.yaml` static pod): its own CA, a server certificate
+//! for 127.0.0.1, peer TLS with client auth, `--client-cert-auth`, and a plain-HTTP metrics
+//! listener whose `/health` is the readiness probe (kubeadm's liveness probe uses it too).
+
+use std::ffi::OsString;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::apiserver::{EtcdClientTls, EtcdEndpoint};
+use crate::certs::{CertAuthority, CertPair, write_file};
+use crate::launch::{StartError, http_get, launch};
+use crate::process::{Exit, InstanceDir, ManagedProcess, ProcessSpec, free_port};
+
+/// How many times a start is retried when a chosen port was taken in the meantime.
+const PORT_RETRIES: usize = 3;
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct EtcdOptions {
+    /// Member name, instance directory and log names.
+    pub name: String,
+    /// How long to wait for `/health`.
+    pub start_timeout: Duration,
+    /// SIGTERM → SIGKILL grace.
+    pub stop_timeout: Duration,
+    /// Appended after the built-in flags.
+    pub extra_args: Vec<String>,
+}
+
+impl EtcdOptions {
+    /// Defaults: 20 s start timeout, 10 s stop timeout.
+    pub fn new(name: impl Into<String>) -> EtcdOptions {
+        EtcdOptions {
+            name: name.into(),
+            start_timeout: Duration::from_secs(20),
+            stop_timeout: Duration::from_secs(10),
+            extra_args: Vec::new(),
+        }
+    }
+}
+
+/// Client credentials for etcd: the CA and a client certificate, PEM.
+#[derive(Clone)]
+pub struct EtcdClientCredentials {
+    /// The etcd CA certificate.
+    pub ca_pem: String,
+    /// The client certificate and key.
+    pub client: CertPair,
+}
+
+impl fmt::Debug for EtcdClientCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EtcdClientCredentials").finish_non_exhaustive()
+    }
+}
+
+/// A running single-member etcd. Dropping it stops the process and removes its data.
+pub struct Etcd {
+    binary: PathBuf,
+    opts: EtcdOptions,
+    dir: InstanceDir,
+    args: Vec<OsString>,
+    client_port: u16,
+    metrics_port: u16,
+    endpoint: EtcdEndpoint,
+    credentials: EtcdClientCredentials,
+    process: Option<ManagedProcess>,
+    started_in: Duration,
+}
+
+impl fmt::Debug for Etcd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Etcd")
+            .field("name", &self.opts.name)
+            .field("client_port", &self.client_port)
+            .field("dir", &self.dir.path())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Etcd {
+    /// Starts etcd and waits for its `/health` to say `"health":"true"`, for an early exit, or
+    /// for the deadline.
+    pub async fn start(binary: &Path, opts: EtcdOptions) -> Result<Etcd, StartError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match Etcd::start_once(binary, opts.clone()).await {
+                Err(e) if attempt < PORT_RETRIES && e.port_taken() => {
+                    tracing::debug!(name = %opts.name, attempt, "port taken, retrying");
+                    if let Some(dir) = e.instance_dir() {
+                        let _ = std::fs::remove_dir_all(dir);
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn start_once(binary: &Path, opts: EtcdOptions) -> Result<Etcd, StartError> {
+        let name = opts.name.clone();
+        let dir = InstanceDir::new(&name)
+            .map_err(|source| StartError::Dir { name: name.clone(), source })?;
+        let port = || free_port().map_err(|source| StartError::Port { name: name.clone(), source });
+        let (client_port, peer_port, metrics_port) = (port()?, port()?, port()?);
+
+        let pki = dir.path().join("pki");
+        std::fs::create_dir(&pki)
+            .map_err(|source| StartError::Dir { name: name.clone(), source })?;
+        let ca = CertAuthority::new("atrest-etcd-ca")?;
+        let loopback = [IpAddr::V4(Ipv4Addr::LOCALHOST)];
+        let server = ca.server(&name, &loopback, &["localhost"], true)?;
+        let peer = ca.server(&name, &loopback, &["localhost"], true)?;
+        // kubeadm's apiserver-etcd-client certificate: O=system:masters, CN=kube-apiserver-etcd-client.
+        let apiserver_client = ca.client("kube-apiserver-etcd-client", &["system:masters"])?;
+        let harness_client = ca.client("atrest-etcd-client", &[])?;
+        let ca_file = pki.join("ca.crt");
+        write_file(&ca_file, ca.cert_pem().as_bytes(), 0o644)?;
+        let (server_crt, server_key) = server.write(&pki, "server")?;
+        let (peer_crt, peer_key) = peer.write(&pki, "peer")?;
+        let (client_crt, client_key) = apiserver_client.write(&pki, "apiserver-etcd-client")?;
+
+        let client_url = format!("https://127.0.0.1:{client_port}");
+        let peer_url = format!("https://127.0.0.1:{peer_port}");
+        let data_dir = dir.path().join("data");
+        let mut args: Vec<OsString> = Vec::new();
+        let mut flag = |name: &str, value: &dyn AsRef<std::ffi::OsStr>| {
+            let mut arg = OsString::from(format!("--{name}="));
+            arg.push(value.as_ref());
+            args.push(arg);
+        };
+        flag("name", &name);
+        flag("data-dir", &data_dir);
+        flag("listen-client-urls", &client_url);
+        flag("advertise-client-urls", &client_url);
+        flag("listen-peer-urls", &peer_url);
+        flag("initial-advertise-peer-urls", &peer_url);
+        flag("initial-cluster", &format!("{name}={peer_url}"));
+        flag("listen-metrics-urls", &format!("http://127.0.0.1:{metrics_port}"));
+        flag("cert-file", &server_crt);
+        flag("key-file", &server_key);
+        flag("trusted-ca-file", &ca_file);
+        flag("client-cert-auth", &"true");
+        flag("peer-cert-file", &peer_crt);
+        flag("peer-key-file", &peer_key);
+        flag("peer-trusted-ca-file", &ca_file);
+        flag("peer-client-cert-auth", &"true");
+        flag("snapshot-count", &"10000");
+        // Test data only: fsync makes every write wait for the disk (etcd ≥ 3.5).
+        flag("unsafe-no-fsync", &"true");
+        args.extend(opts.extra_args.iter().map(OsString::from));
+
+        let endpoint = EtcdEndpoint {
+            url: client_url,
+            tls: Some(EtcdClientTls { ca_file, cert_file: client_crt, key_file: client_key }),
+        };
+        let credentials =
+            EtcdClientCredentials { ca_pem: ca.cert_pem().to_owned(), client: harness_client };
+        let mut etcd = Etcd {
+            binary: binary.to_owned(),
+            opts,
+            dir,
+            args,
+            client_port,
+            metrics_port,
+            endpoint,
+            credentials,
+            process: None,
+            started_in: Duration::ZERO,
+        };
+        etcd.launch().await?;
+        Ok(etcd)
+    }
+
+    async fn launch(&mut self) -> Result<(), StartError> {
+        let mut spec = ProcessSpec::new(self.opts.name.clone(), &self.binary);
+        spec.args = self.args.clone();
+        spec.stop_timeout = self.opts.stop_timeout;
+        let port = self.metrics_port;
+        let (process, took) =
+            launch(&spec, &mut self.dir, self.opts.start_timeout, || probe_health(port)).await?;
+        self.process = Some(process);
+        self.started_in = took;
+        Ok(())
+    }
+
+    /// How the apiserver reaches it (`--etcd-servers`, `--etcd-cafile`, …).
+    pub fn endpoint(&self) -> &EtcdEndpoint {
+        &self.endpoint
+    }
+
+    /// `https://127.0.0.1:<client port>`.
+    pub fn client_url(&self) -> &str {
+        &self.endpoint.url
+    }
+
+    /// CA and a client certificate for the harness's own etcd client.
+    pub fn credentials(&self) -> &EtcdClientCredentials {
+        &self.credentials
+    }
+
+    /// The instance directory (data, certificates, logs).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// How long the last start took from spawn to healthy.
+    pub fn started_in(&self) -> Duration {
+        self.started_in
+    }
+
+    /// The pid of the running process.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(ManagedProcess::pid)
+    }
+
+    /// Whether the process is running.
+    pub fn is_running(&self) -> bool {
+        self.process.as_ref().is_some_and(|p| p.exit().is_none())
+    }
+
+    /// Stops the process; the data directory stays for [`Etcd::start_again`].
+    pub async fn stop(&mut self) -> Option<Exit> {
+        match self.process.take() {
+            Some(process) => Some(process.shutdown().await),
+            None => None,
+        }
+    }
+
+    /// Starts the stopped member again on the same ports and data.
+    pub async fn start_again(&mut self) -> Result<(), StartError> {
+        self.stop().await;
+        self.launch().await
+    }
+
+    /// Stops the process and removes the instance directory.
+    pub async fn shutdown(mut self) -> Option<Exit> {
+        self.stop().await
+    }
+}
+
+/// One readiness observation of etcd's `/health` on the metrics listener.
+async fn probe_health(metrics_port: u16) -> ControlFlow<(), String> {
+    match http_get(metrics_port, "/health").await {
+        Ok((200, body)) if body.contains("\"health\":\"true\"") => ControlFlow::Break(()),
+        Ok((status, body)) => ControlFlow::Continue(format!("/health {status}: {}", body.trim())),
+        Err(e) => ControlFlow::Continue(format!("/health: {e}")),
+    }
+}

@@ -1,0 +1,199 @@
+//! Start a child and wait on three outcomes at once: ready, exited early, deadline
+//! (control-plane.md §5.4 and §7.1).
+
+use std::future::Future;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::klog;
+use crate::process::{Exit, InstanceDir, ManagedProcess, ProcessSpec, SpawnError};
+use crate::wait::{TimedOut, wait_until};
+
+/// How often readiness is polled (envtest and the in-tree test server use 100 ms).
+pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// A component (etcd or kube-apiserver) did not become ready.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// It exited before becoming ready (an invalid encryption config, a bad flag, no etcd…).
+    #[error(
+        "{name} exited before becoming ready ({}){}; log: {}",
+        describe_exit(.code, .signal),
+        .command_failed.as_ref().map(|e| format!(": {e}")).unwrap_or_default(),
+        .log.display()
+    )]
+    Exited {
+        /// The process name.
+        name: String,
+        /// The exit code, if it exited normally.
+        code: Option<i32>,
+        /// The signal that ended it, if any.
+        signal: Option<i32>,
+        /// The `err` of kube-apiserver's `"command failed"` klog line, unescaped.
+        command_failed: Option<String>,
+        /// Its stderr log (kept on disk).
+        log: PathBuf,
+    },
+    /// The deadline passed; the last observation says why it was not ready.
+    #[error(
+        "{name} not ready after {waited:?} (last: {}); log: {}",
+        .last.as_deref().unwrap_or("nothing observed"),
+        .log.display()
+    )]
+    TimedOut {
+        /// The process name.
+        name: String,
+        /// How long it waited.
+        waited: Duration,
+        /// The last readiness observation.
+        last: Option<String>,
+        /// Its stderr log (kept on disk).
+        log: PathBuf,
+    },
+    /// The instance directory could not be created.
+    #[error("cannot create an instance directory for {name}")]
+    Dir {
+        /// The process name.
+        name: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// No free port could be found.
+    #[error("cannot find a free port for {name}")]
+    Port {
+        /// The process name.
+        name: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Certificates could not be minted or written.
+    #[error("cannot prepare certificates")]
+    Certs(#[from] crate::certs::CertError),
+    /// The process could not be started.
+    #[error("cannot start the process")]
+    Spawn(#[from] SpawnError),
+    /// The admin client could not be built.
+    #[error("cannot build a client for {name}")]
+    Client {
+        /// The process name.
+        name: String,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl StartError {
+    /// The kept instance directory holding the logs, when the process got as far as starting.
+    pub fn instance_dir(&self) -> Option<&Path> {
+        match self {
+            StartError::Exited { log, .. } | StartError::TimedOut { log, .. } => log.parent(),
+            _ => None,
+        }
+    }
+
+    /// Whether the start failed because another process took a port chosen for it (the race
+    /// control-plane.md §7.3 describes); such starts are retried with new ports.
+    pub(crate) fn port_taken(&self) -> bool {
+        match self {
+            StartError::Exited { log, .. } => std::fs::read(log)
+                .is_ok_and(|b| String::from_utf8_lossy(&b).contains("address already in use")),
+            _ => false,
+        }
+    }
+}
+
+fn describe_exit(code: &Option<i32>, signal: &Option<i32>) -> String {
+    match (code, signal) {
+        (Some(code), _) => format!("exit code {code}"),
+        (None, Some(sig)) => format!("signal {sig}"),
+        (None, None) => "unknown status".to_owned(),
+    }
+}
+
+/// Spawns `spec` in `dir` and waits until `probe` breaks, the process exits, or `timeout`
+/// passes. On failure the process is stopped and `dir` kept.
+pub(crate) async fn launch<F, Fut>(
+    spec: &ProcessSpec,
+    dir: &mut InstanceDir,
+    timeout: Duration,
+    probe: F,
+) -> Result<(ManagedProcess, Duration), StartError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ControlFlow<(), String>>,
+{
+    let started = Instant::now();
+    let process = ManagedProcess::spawn(spec, dir.path())?;
+    let ready = wait_until(started + timeout, POLL_INTERVAL, probe);
+    let outcome = tokio::select! {
+        biased;
+        exit = process.exited() => Err(Failure::Exited(exit)),
+        ready = ready => ready.map_err(Failure::TimedOut),
+    };
+    match outcome {
+        Ok(()) => {
+            let took = started.elapsed();
+            tracing::debug!(name = %spec.name, ?took, "ready");
+            Ok((process, took))
+        }
+        Err(failure) => {
+            dir.keep();
+            Err(fail(process, failure).await)
+        }
+    }
+}
+
+/// Why a start did not become ready.
+enum Failure {
+    Exited(Exit),
+    TimedOut(TimedOut<String>),
+}
+
+/// Stops a process that did not become ready and builds the error.
+async fn fail(process: ManagedProcess, failure: Failure) -> StartError {
+    let name = process.name().to_owned();
+    let log = process.stderr_log().to_owned();
+    let exit = match failure {
+        Failure::Exited(exit) => exit,
+        Failure::TimedOut(timed_out) => {
+            let exit = process.shutdown().await;
+            if exit.requested {
+                return StartError::TimedOut {
+                    name,
+                    waited: timed_out.waited,
+                    last: timed_out.last,
+                    log,
+                };
+            }
+            // It exited on its own just as the deadline passed: that is the better answer.
+            exit
+        }
+    };
+    let text = std::fs::read(&log).map(|b| String::from_utf8_lossy(&b).into_owned());
+    StartError::Exited {
+        name,
+        code: exit.code(),
+        signal: exit.signal(),
+        command_failed: text.ok().as_deref().and_then(klog::command_failed_err),
+        log,
+    }
+}
+
+/// `GET http://127.0.0.1:<port><path>` over plain HTTP/1.0: the status code and body. Enough
+/// for etcd's metrics listener; no client library needed.
+pub(crate) async fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes()).await?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await?;
+    let text = String::from_utf8_lossy(&response);
+    let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "malformed HTTP response");
+    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(bad)?;
+    let status = head.split(' ').nth(1).and_then(|s| s.parse::<u16>().ok()).ok_or_else(bad)?;
+    Ok((status, body.to_owned()))
+}

@@ -1,0 +1,99 @@
+//! etcd with TLS and client-certificate auth, apiservers with generated PKI: start, stop, start
+//! again while etcd keeps its data, several apiservers on one etcd.
+
+use std::collections::BTreeMap;
+
+use atrest_process::{ApiServerOptions, ControlPlane};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Api;
+use kube::api::PostParams;
+
+use crate::{all_dead, assets};
+
+fn secret(name: &str, value: &str) -> Secret {
+    Secret {
+        metadata: ObjectMeta { name: Some(name.to_owned()), ..ObjectMeta::default() },
+        data: Some(BTreeMap::from([("k".to_owned(), ByteString(value.as_bytes().to_vec()))])),
+        ..Secret::default()
+    }
+}
+
+fn data_of(s: &Secret) -> Option<Vec<u8>> {
+    s.data.as_ref().and_then(|d| d.get("k")).map(|b| b.0.clone())
+}
+
+#[tokio::test]
+async fn stop_start_again_and_restart_keep_etcd_data() {
+    let mut plane = ControlPlane::start(&assets(), vec![ApiServerOptions::new("kube-apiserver")])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let etcd_took = plane.etcd().started_in();
+    let apiserver = plane.apiserver(0).expect("apiserver 0");
+    eprintln!("etcd ready in {etcd_took:?}, kube-apiserver ready in {:?}", apiserver.started_in());
+    let dirs = [plane.etcd().dir().to_owned(), apiserver.dir().to_owned()];
+    let mut pids = vec![plane.etcd().pid(), apiserver.pid()];
+
+    let secrets: Api<Secret> = Api::namespaced(apiserver.client(), "default");
+    secrets.create(&PostParams::default(), &secret("before", "one")).await.expect("create");
+
+    let apiserver = plane.apiserver_mut(0).expect("apiserver 0");
+    let exit = apiserver.stop().await.expect("was running");
+    assert!(exit.requested && !apiserver.is_running(), "{exit:?}");
+    // Stopped means stopped: the client cannot reach it.
+    assert!(secrets.get("before").await.is_err());
+
+    apiserver.start_again().await.unwrap_or_else(|e| panic!("{e}"));
+    pids.push(apiserver.pid());
+    eprintln!("kube-apiserver started again in {:?}", apiserver.started_in());
+    let secrets: Api<Secret> = Api::namespaced(apiserver.client(), "default");
+    let got = secrets.get("before").await.expect("get after start again");
+    assert_eq!(data_of(&got).as_deref(), Some(&b"one"[..]));
+
+    apiserver.restart().await.unwrap_or_else(|e| panic!("{e}"));
+    pids.push(apiserver.pid());
+    let got = secrets.get("before").await.expect("get after restart");
+    assert_eq!(data_of(&got).as_deref(), Some(&b"one"[..]));
+
+    plane.shutdown().await;
+    for dir in dirs {
+        assert!(!dir.exists(), "{} left behind", dir.display());
+    }
+    all_dead(&pids);
+}
+
+#[tokio::test]
+async fn several_apiservers_share_one_etcd() {
+    let plane = ControlPlane::start(
+        &assets(),
+        vec![ApiServerOptions::new("kube-apiserver-0"), ApiServerOptions::new("kube-apiserver-1")],
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let [a, b] = [0, 1].map(|i| plane.apiserver(i).expect("apiserver"));
+    assert_ne!(a.port(), b.port());
+    let on_a: Api<Secret> = Api::namespaced(a.client(), "default");
+    let on_b: Api<Secret> = Api::namespaced(b.client(), "default");
+    on_a.create(&PostParams::default(), &secret("shared", "from-a")).await.expect("create on a");
+    let got = on_b.get("shared").await.expect("read on b");
+    assert_eq!(data_of(&got).as_deref(), Some(&b"from-a"[..]));
+    let pids = [plane.etcd().pid(), a.pid(), b.pid()];
+    plane.shutdown().await;
+    all_dead(&pids);
+}
+
+#[tokio::test]
+async fn drop_stops_everything() {
+    let plane = ControlPlane::start(&assets(), vec![ApiServerOptions::new("kube-apiserver")])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let apiserver = plane.apiserver(0).expect("apiserver 0");
+    let dirs = [plane.etcd().dir().to_owned(), apiserver.dir().to_owned()];
+    let pids = [plane.etcd().pid(), apiserver.pid()];
+    drop(plane);
+    for dir in dirs {
+        assert!(!dir.exists(), "{} left behind", dir.display());
+    }
+    all_dead(&pids);
+}
