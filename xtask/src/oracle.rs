@@ -168,36 +168,41 @@ pub(crate) fn check_goldens(oracle_dir: &Path) -> Result<()> {
     }
     // The missing-file case names a path that must not exist.
     inputs.push("tests/data/invalid/read-missing-file.yaml".to_owned());
+    // Generated files are removed from the copy first, so a file the oracle no longer writes
+    // shows up as missing instead of comparing equal to itself.
+    fs::remove_dir_all(copy.join("tests/data/vectors"))?;
     let mut args = vec!["load", "-write"];
     args.extend(inputs.iter().map(String::as_str));
     oracle(oracle_dir, "config-oracle", &args, &copy)?;
+    fs::create_dir_all(copy.join("tests/data/vectors"))?;
     oracle(oracle_dir, "config-oracle", &["vectors", "tests/data/vectors"], &copy)?;
     let tables = oracle(oracle_dir, "config-oracle", &["tables"], &copy)?;
     compared += 1;
     compare_bytes(&root, "crates/atrest-config/src/go_tables.rs", &tables, &mut stale)?;
     for sub in ["invalid", "valid", "exceptions", "vectors"] {
-        let fresh_dir = copy.join("tests/data").join(sub);
-        let mut names: Vec<String> = fs::read_dir(&fresh_dir)?
-            .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
-            .collect::<Result<_, _>>()?;
-        names.sort();
-        for name in names {
-            let generated = sub == "vectors"
+        let generated = |name: &str| {
+            sub == "vectors"
                 || name.ends_with(".expected")
-                || (name.ends_with(".decoded") && sub != "exceptions");
-            if !generated {
-                continue;
-            }
-            let fresh = fs::read(fresh_dir.join(&name))?;
+                || (name.ends_with(".decoded") && sub != "exceptions")
+        };
+        let committed = generated_names(&config_dir.join("tests/data").join(sub), &generated)?;
+        let fresh = generated_names(&copy.join("tests/data").join(sub), &generated)?;
+        for name in committed.difference(&fresh) {
+            stale.push(format!("crates/atrest-config/tests/data/{sub}/{name} (no longer generated)"));
+        }
+        for name in &fresh {
+            let bytes = fs::read(copy.join("tests/data").join(sub).join(name))?;
             compared += 1;
             compare_bytes(
                 &root,
                 &format!("crates/atrest-config/tests/data/{sub}/{name}"),
-                &fresh,
+                &bytes,
                 &mut stale,
             )?;
         }
     }
+    // A broken oracle run that writes nothing must not pass as "everything matches".
+    anyhow::ensure!(compared > 200, "only {compared} golden files were regenerated");
 
     fs::remove_dir_all(&scratch).ok();
     anyhow::ensure!(
@@ -224,6 +229,21 @@ fn oracle(oracle_dir: &Path, program: &str, args: &[&str], cwd: &Path) -> Result
         String::from_utf8_lossy(&out.stderr)
     );
     Ok(out.stdout)
+}
+
+/// The sorted names in `dir` that `generated` selects.
+fn generated_names(
+    dir: &Path,
+    generated: &dyn Fn(&str) -> bool,
+) -> Result<std::collections::BTreeSet<String>> {
+    let mut names = std::collections::BTreeSet::new();
+    for entry in fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if generated(&name) {
+            names.insert(name);
+        }
+    }
+    Ok(names)
 }
 
 fn compare_bytes(root: &Path, rel: &str, fresh: &[u8], stale: &mut Vec<String>) -> Result<()> {

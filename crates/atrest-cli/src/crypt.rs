@@ -94,20 +94,27 @@ impl Loaded {
     }
 }
 
-fn load(common: &CommonArgs) -> Result<Loaded> {
+/// Loads the config as kube-apiserver would; `None` when it would refuse to start (the reason is
+/// printed: upstream's text first, as for any other failure).
+fn load(common: &CommonArgs) -> Result<Option<Loaded>> {
     let path = common.config.to_string_lossy().into_owned();
     let read = std::fs::read(&common.config);
     let options = atrest_config::load::LoadOptions { reload: false, kmsv1_enabled: common.kmsv1 };
     let loaded = match atrest_config::load::load(&path, read, &options) {
         Ok(loaded) => loaded,
-        Err(err) => bail!(
-            "kube-apiserver would not start with {path}: {err}\n(run `atrest check-config {path}` for details)"
-        ),
+        Err(err) => {
+            eprintln!("{err}");
+            eprintln!(
+                "note: kube-apiserver would exit with this error at start-up, so it never reads \
+                 or writes a value with {path}; `atrest check-config {path}` explains it"
+            );
+            return Ok(None);
+        }
     };
     let (kms, unreachable_kms) = kms_plugins(&loaded.config, &common.kms_plugin, common.kmsv1)?;
     let transformers = ResourceTransformers::new(&loaded.plan, &kms)
         .with_context(|| format!("building transformers for {path}"))?;
-    Ok(Loaded { transformers, unreachable_kms })
+    Ok(Some(Loaded { transformers, unreachable_kms }))
 }
 
 /// Registers a plugin for every KMS provider: the Base64 mock where asked, otherwise one that
@@ -212,7 +219,7 @@ pub(crate) fn decrypt(args: &DecryptArgs) -> Result<Outcome> {
         }
     };
     let gr = resource_for(&key, &common.etcd_prefix)?;
-    let loaded = load(common)?;
+    let Some(loaded) = load(common)? else { return Ok(Outcome::Failed) };
     let transformer = loaded.transformers.for_resource(&gr);
     let (plaintext, stale) = match transformer.from_storage(&raw.value, key.as_bytes()) {
         Ok(ok) => ok,
@@ -271,7 +278,7 @@ pub(crate) fn encrypt(args: &EncryptArgs) -> Result<Outcome> {
     };
     let gr = resource_for(key, &common.etcd_prefix)?;
     let plaintext = input::read_bytes(Some(&common.input))?;
-    let loaded = load(common)?;
+    let Some(loaded) = load(common)? else { return Ok(Outcome::Failed) };
     match loaded.transformers.for_resource(&gr).to_storage(&plaintext, key.as_bytes()) {
         Ok(stored) => {
             write_stdout(&stored)?;

@@ -20,12 +20,21 @@ pub(crate) enum InputFormat {
 }
 
 /// A value read from the user, with the etcd key when the input carried one.
-#[derive(Debug)]
 pub(crate) struct RawInput {
     /// The value bytes.
     pub(crate) value: Vec<u8>,
     /// The key from `etcdctl -w json` output.
     pub(crate) key: Option<String>,
+}
+
+impl std::fmt::Debug for RawInput {
+    /// The value may be a plaintext Secret (identity): print its size only.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawInput")
+            .field("value", &format_args!("<{} bytes>", self.value.len()))
+            .field("key", &self.key)
+            .finish()
+    }
 }
 
 /// Reads `path` (`-` or `None` for stdin).
@@ -103,6 +112,14 @@ mod tests {
         let input = parse(doc.to_vec(), InputFormat::Auto).unwrap();
         assert_eq!(input.key, None);
         assert_eq!(input.value, doc);
+    }
+
+    #[test]
+    fn debug_never_shows_the_value() {
+        let input = RawInput { value: b"k8s\0plaintext-password".to_vec(), key: None };
+        let shown = format!("{input:?}");
+        assert!(!shown.contains("password"), "{shown}");
+        assert!(shown.contains("<22 bytes>"), "{shown}");
     }
 
     #[test]

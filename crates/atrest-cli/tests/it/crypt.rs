@@ -67,6 +67,22 @@ fn decrypt_failure_prints_the_upstream_text_and_exits_1() {
 }
 
 #[test]
+fn a_config_the_apiserver_rejects_fails_with_its_exit_text() {
+    let out = atrest(
+        &["decrypt", "--config", "scenarios/configs/tutorial-step1.yaml", "--etcd-key", SECRET_KEY],
+        b"k8s:enc:aescbc:v1:key1:0123456789abcdef0123456789abcdef",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    // The same text check-config reports as `apiserver_error` (pinned against upstream there).
+    let check =
+        atrest(&["check-config", "--format", "json", "scenarios/configs/tutorial-step1.yaml"], b"");
+    let report: Value = serde_json::from_str(&stdout(&check)).unwrap();
+    let upstream = report["files"][0]["apiserver_error"].as_str().unwrap();
+    assert_eq!(stderr(&out).lines().next(), Some(upstream));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
 fn decrypt_reads_etcdctl_json_and_renders_yaml() {
     let plaintext = stored_secret();
     let config = "scenarios/configs/secretbox.yaml";
