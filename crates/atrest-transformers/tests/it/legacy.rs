@@ -3,13 +3,14 @@
 //! 6f137b77b15db02ba928582345afbcfe1faa9bd1), written by v1.27.0 (`AES_GCM_KEY`) and v1.28.0
 //! (HKDF seed) with the Base64 mock. The bytes in tests/data/kmsv2_legacy.json come from the
 //! Go string literals compiled by Go (xtask/go/oracle/cmd/transform-oracle/legacy.go), which
-//! also decrypted them with upstream's transformer.
+//! also decrypted them with upstream's transformer. Also `EncryptedObject` encoding and
+//! decoding against Go's protobuf library (kmsv2_proto.json, kmsv2_decode.json).
 
 use std::sync::Arc;
 
 use atrest_transformers::{
-    Base64Plugin, DekSourceType, EncryptedObject, Envelope, KmsPlugins, ProviderChain, Transformer,
-    validate_encrypted_object,
+    Base64Plugin, DekSourceType, EncryptedObject, Envelope, KmsPlugins, KmsV2Envelope, OsRandom,
+    ProviderChain, Transformer, validate_encrypted_object,
 };
 use serde::Deserialize;
 
@@ -97,5 +98,68 @@ fn encrypted_object_encoding_matches_go() {
         };
         assert_eq!(hex::encode(obj.encode_go()), c.wire_hex, "{}: encode", c.name);
         assert_eq!(EncryptedObject::decode_go(&unhex(&c.wire_hex)), Ok(obj), "{}: decode", c.name);
+    }
+}
+
+#[derive(Deserialize)]
+struct DecodePart {
+    hex: String,
+    count: usize,
+}
+
+#[derive(Deserialize)]
+struct Expect {
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct DecodeCase {
+    name: String,
+    parts: Vec<DecodePart>,
+    unmarshal_error: String,
+    read: Expect,
+}
+
+/// Hostile `EncryptedObject` bytes (tests/data/kmsv2_decode.json): megabytes of start-group
+/// tags and groups nested just below and above protowire's recursion limit. Decoding must
+/// neither overflow the stack nor differ from Go's `proto.Unmarshal`; the transformer and
+/// `Envelope::parse` must give upstream's read error.
+#[test]
+fn hostile_group_nesting_matches_go() {
+    let cases: Vec<DecodeCase> = data("kmsv2_decode.json");
+    assert_eq!(cases.len(), 12);
+    let names: Vec<&str> = cases.iter().map(|c| c.name.as_str()).collect();
+    for want in ["start-groups-1MiB", "nested-groups-10001", "nested-groups-10002"] {
+        assert!(names.contains(&want), "{want} missing from kmsv2_decode.json");
+    }
+    let env =
+        KmsV2Envelope::new("p", Arc::new(Base64Plugin::new()), Arc::new(OsRandom::new()), true);
+    env.probe().expect("probe with the Base64 mock");
+    for c in &cases {
+        let mut body = Vec::new();
+        for p in &c.parts {
+            body.extend(unhex(&p.hex).repeat(p.count));
+        }
+        let decoded = EncryptedObject::decode_go(&body);
+        match &decoded {
+            Ok(_) => assert_eq!(c.unmarshal_error, "", "{}: Go fails, we decode", c.name),
+            Err(e) => assert_eq!(e.to_string(), c.unmarshal_error, "{}", c.name),
+        }
+        let want = c.read.error.as_deref().expect("every case fails to read upstream");
+        let err = env.from_storage(&body, b"aad").expect_err(&c.name);
+        assert_eq!(err.to_string(), want, "{}: read", c.name);
+
+        let mut stored = b"k8s:enc:kms:v2:p:".to_vec();
+        stored.extend_from_slice(&body);
+        match Envelope::parse(&stored) {
+            Envelope::KmsV2 { provider, object } => {
+                assert_eq!(provider.as_deref(), Some("p"), "{}", c.name);
+                match object {
+                    Ok(_) => assert_eq!(c.unmarshal_error, "", "{}", c.name),
+                    Err(e) => assert_eq!(e, c.unmarshal_error, "{}", c.name),
+                }
+            }
+            other => panic!("{}: {other:?}", c.name),
+        }
     }
 }

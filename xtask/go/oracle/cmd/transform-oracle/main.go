@@ -4,7 +4,7 @@
 //
 // Usage: transform-oracle <output dir>
 //
-// It writes five files:
+// It writes six files:
 //   - kat.json: known-answer vectors with fixed keys, IVs and nonces, encrypted with Go's
 //     crypto primitives and checked by decrypting with the upstream transformers.
 //   - upstream_random.json: values written by upstream's own transformers (random nonces,
@@ -15,6 +15,8 @@
 //   - kmsv2_legacy.json: upstream's two KMS v2 golden values (legacy.go), decoded, validated
 //     and decrypted by upstream code.
 //   - kmsv2_proto.json: EncryptedObject wire encodings from upstream's type and proto.Marshal.
+//   - kmsv2_decode.json: hostile EncryptedObject bytes (deeply nested groups) and what
+//     upstream's proto.Unmarshal and KMS v2 transformer make of them.
 //
 // Everything except the random values is deterministic: re-running it gives identical
 // kat.json and identical expectations in chain.json for the fixed inputs.
@@ -669,4 +671,5 @@ func main() {
 	writeJSON(dir, "chain.json", chains(tmp))
 	writeJSON(dir, "kmsv2_legacy.json", legacy())
 	writeJSON(dir, "kmsv2_proto.json", protoCases())
+	writeJSON(dir, "kmsv2_decode.json", decodeCases())
 }

@@ -1,6 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"encoding/hex"
+	"strings"
+
 	"google.golang.org/protobuf/proto"
 
 	kmstypes "k8s.io/apiserver/pkg/storage/value/encrypt/envelope/kmsv2/v2"
@@ -44,4 +48,74 @@ func protoCases() []ProtoCase {
 			Annotations: ann, SourceType: int32(c.obj.EncryptedDEKSourceType), Wire: h(wire)})
 	}
 	return out
+}
+
+// DecodePart is a byte string repeated Count times; a decode case's input is its parts in order.
+type DecodePart struct {
+	Hex   string `json:"hex"`
+	Count int    `json:"count"`
+}
+
+// DecodeCase records what upstream does with hand-made (often hostile) EncryptedObject bytes:
+// the error of proto.Unmarshal into upstream's generated type (empty when it decodes), and
+// the full result of reading "k8s:enc:kms:v2:p:" + the bytes through upstream's KMS v2
+// transformer with the Base64 mock.
+type DecodeCase struct {
+	Name           string       `json:"name"`
+	Parts          []DecodePart `json:"parts"`
+	UnmarshalError string       `json:"unmarshal_error"`
+	Read           Expect       `json:"read"`
+}
+
+func decodeCases() []DecodeCase {
+	group := func(n int) []DecodePart { // n nested, closed field-1 groups
+		return []DecodePart{{"0b", n}, {"0c", n}}
+	}
+	inMap := func(n int) []DecodePart { // the same nesting inside one annotations map entry
+		return []DecodePart{{protowireBytes(0x22, 2*n), 1}, {"0b", n}, {"0c", n}}
+	}
+	cases := []struct {
+		name  string
+		parts []DecodePart
+	}{
+		{"start-groups-2000000", []DecodePart{{"0b", 2000000}}},
+		{"start-groups-1MiB", []DecodePart{{"0b", 1 << 20}}},
+		{"nested-groups-9999", group(9999)},
+		{"nested-groups-10000", group(10000)},
+		{"nested-groups-10001", group(10001)},
+		{"nested-groups-10002", group(10002)},
+		{"nested-groups-10003", group(10003)},
+		{"nested-groups-100000", group(100000)},
+		{"map-nested-groups-10001", inMap(10001)},
+		{"map-nested-groups-10002", inMap(10002)},
+		{"unclosed-group", []DecodePart{{"0b", 3}, {"0c", 2}}},
+		{"mismatched-end-group", []DecodePart{{"0b", 1}, {"14", 1}}},
+	}
+	env := kmsV2Transformer("p", &base64V2{keyID: "1"}, true)
+	var out []DecodeCase
+	for _, c := range cases {
+		var body []byte
+		for _, p := range c.parts {
+			b, err := hex.DecodeString(p.Hex)
+			must(err)
+			body = append(body, bytes.Repeat(b, p.Count)...)
+		}
+		var uerr string
+		if err := proto.Unmarshal(body, &kmstypes.EncryptedObject{}); err != nil {
+			uerr = strings.ReplaceAll(err.Error(), "proto:\u00a0", "proto: ")
+		}
+		stored := append([]byte("k8s:enc:kms:v2:p:"), body...)
+		out = append(out, DecodeCase{Name: c.name, Parts: c.parts, UnmarshalError: uerr, Read: expectOf(env, stored, []byte("aad"))})
+	}
+	return out
+}
+
+// protowireBytes is a tag byte and a varint length, hex encoded.
+func protowireBytes(tag byte, n int) string {
+	b := []byte{tag}
+	for n >= 0x80 {
+		b = append(b, byte(n)|0x80)
+		n >>= 7
+	}
+	return h(append(b, byte(n)))
 }
