@@ -10,6 +10,7 @@ use std::sync::Mutex;
 
 use base64::Engine as _;
 
+use crate::kms_v2::{ByteCount, key_id_hash};
 use crate::random::lock;
 
 /// A gRPC status code, named as grpc-go prints it.
@@ -87,8 +88,8 @@ pub struct StatusResponse {
     pub key_id: String,
 }
 
-/// KMS v2 `Encrypt` response.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// KMS v2 `Encrypt` response. `Debug` shows sizes only (a mock's ciphertext is the DEK).
+#[derive(Clone, PartialEq, Eq)]
 pub struct EncryptResponse {
     /// The wrapped DEK or seed.
     pub ciphertext: Vec<u8>,
@@ -98,8 +99,8 @@ pub struct EncryptResponse {
     pub annotations: BTreeMap<String, Vec<u8>>,
 }
 
-/// KMS v2 `Decrypt` request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// KMS v2 `Decrypt` request. `Debug` shows sizes only.
+#[derive(Clone, PartialEq, Eq)]
 pub struct DecryptRequest<'a> {
     /// The wrapped DEK or seed.
     pub ciphertext: &'a [u8],
@@ -107,6 +108,34 @@ pub struct DecryptRequest<'a> {
     pub key_id: &'a str,
     /// Annotations stored with the object.
     pub annotations: &'a BTreeMap<String, Vec<u8>>,
+}
+
+fn redacted_kms_fields(
+    f: &mut fmt::Formatter<'_>,
+    name: &str,
+    ciphertext: &[u8],
+    key_id: &str,
+    annotations: &BTreeMap<String, Vec<u8>>,
+) -> fmt::Result {
+    let annotations: BTreeMap<&str, ByteCount> =
+        annotations.iter().map(|(k, v)| (k.as_str(), ByteCount(v.len()))).collect();
+    f.debug_struct(name)
+        .field("ciphertext", &ByteCount(ciphertext.len()))
+        .field("key_id_hash", &key_id_hash(key_id))
+        .field("annotations", &annotations)
+        .finish()
+}
+
+impl fmt::Debug for EncryptResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        redacted_kms_fields(f, "EncryptResponse", &self.ciphertext, &self.key_id, &self.annotations)
+    }
+}
+
+impl fmt::Debug for DecryptRequest<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        redacted_kms_fields(f, "DecryptRequest", self.ciphertext, self.key_id, self.annotations)
+    }
 }
 
 /// A KMS v2 plugin.

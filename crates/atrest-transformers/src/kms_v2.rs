@@ -47,7 +47,12 @@ impl DekSourceType {
 
 /// The KMS v2 storage message (`kmsv2/v2/api.proto`), written by hand without protoc.
 /// Fields are declared in field-number order, which is the order Go's `proto.Marshal` uses.
+///
+/// `Debug` prints sizes, the key ID's hash (what upstream logs) and annotation keys, never the
+/// wrapped DEK/seed, annotation values or ciphertext: with a mock plugin the "wrapped" DEK is
+/// the DEK itself.
 #[derive(Clone, PartialEq, prost::Message)]
+#[prost(skip_debug)]
 pub struct EncryptedObject {
     /// 1: the payload (layout depends on the source type).
     #[prost(bytes = "vec", tag = "1")]
@@ -64,6 +69,29 @@ pub struct EncryptedObject {
     /// 5: [`DekSourceType`] as an open enum (any int32 decodes; validation rejects others).
     #[prost(enumeration = "DekSourceType", tag = "5")]
     pub encrypted_dek_source_type: i32,
+}
+
+impl fmt::Debug for EncryptedObject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let annotations: BTreeMap<&str, ByteCount> =
+            self.annotations.iter().map(|(k, v)| (k.as_str(), ByteCount(v.len()))).collect();
+        f.debug_struct("EncryptedObject")
+            .field("encrypted_data", &ByteCount(self.encrypted_data.len()))
+            .field("key_id_hash", &key_id_hash(&self.key_id))
+            .field("encrypted_dek_source", &ByteCount(self.encrypted_dek_source.len()))
+            .field("annotations", &annotations)
+            .field("encrypted_dek_source_type", &self.encrypted_dek_source_type)
+            .finish()
+    }
+}
+
+/// Debug-prints as `<n bytes>`: the size of a secret without its contents.
+pub(crate) struct ByteCount(pub(crate) usize);
+
+impl fmt::Debug for ByteCount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{} bytes>", self.0)
+    }
 }
 
 impl EncryptedObject {

@@ -85,9 +85,17 @@ impl RandomSource for OsRandom {
 
 /// Replays scripted bytes in order, then fails with [`RandomError::Exhausted`]. For
 /// known-answer tests (the exact IV/nonce/DEK sequence is given) and failure tests.
-#[derive(Debug, Default)]
+///
+/// `Debug` prints only how many bytes remain: the script is future IVs, DEKs and seeds.
+#[derive(Default)]
 pub struct ScriptedRandom {
     bytes: Mutex<VecDeque<u8>>,
+}
+
+impl fmt::Debug for ScriptedRandom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScriptedRandom").field("remaining", &self.remaining()).finish()
+    }
 }
 
 impl ScriptedRandom {
@@ -123,9 +131,16 @@ impl RandomSource for ScriptedRandom {
 
 /// A deterministic, seeded generator (SplitMix64). Not cryptographic: for tests and the
 /// simulator's reproducible runs only.
-#[derive(Debug)]
+///
+/// `Debug` prints no state: the seed determines every DEK and seed it will produce.
 pub struct SeededRandom {
     state: Mutex<u64>,
+}
+
+impl fmt::Debug for SeededRandom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SeededRandom").finish_non_exhaustive()
+    }
 }
 
 impl SeededRandom {

@@ -8,5 +8,6 @@ mod errors;
 mod kat;
 mod legacy;
 mod props;
+mod redaction;
 mod resources;
 mod support;
