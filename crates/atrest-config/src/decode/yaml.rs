@@ -88,6 +88,9 @@ pub(crate) struct YamlJson {
     pub(crate) root: JNode,
     /// `yaml: unmarshal errors:` lines from the strict pass (duplicate keys), if any.
     pub(crate) strict_lines: Vec<String>,
+    /// Byte ranges (in the text) of every value written under a `secret` key, aliased anchors
+    /// and duplicate keys included, for redacting texts that echo the source.
+    pub(crate) secret_spans: Vec<std::ops::Range<usize>>,
 }
 
 /// YAML bytes → the JSON tree `YAMLToJSON` would produce, plus `YAMLToJSONStrict`'s complaints.
@@ -99,6 +102,7 @@ pub(crate) fn to_json(text: &str, budget: &Budget) -> Result<YamlJson, DecodeErr
         return Ok(YamlJson {
             root: JNode { v: JVal::Null, pos, span: 0..0 },
             strict_lines: Vec::new(),
+            secret_spans: Vec::new(),
         });
     };
     let mut lax = Decoder::new(&nodes, false, budget);
@@ -109,7 +113,41 @@ pub(crate) fn to_json(text: &str, budget: &Budget) -> Result<YamlJson, DecodeErr
     if let Some(value) = first_unsupported(&json) {
         return Err(DecodeError::JsonUnsupportedValue { value: value.to_owned() });
     }
-    Ok(YamlJson { root: json, strict_lines: strict.terrors })
+    Ok(YamlJson { root: json, strict_lines: strict.terrors, secret_spans: secret_spans(&nodes) })
+}
+
+/// The source ranges of the values of every `secret` key in the parsed nodes. Taken from the
+/// node arena rather than the decoded tree so that values a later duplicate key or a merge
+/// overrides are covered too; an alias value also covers its anchored node.
+fn secret_spans(nodes: &[Node]) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    for n in nodes {
+        let Kind::Map(children) = &n.kind else {
+            continue;
+        };
+        for pair in children.chunks(2) {
+            let [k, v] = pair else {
+                continue;
+            };
+            let is_secret = matches!(
+                nodes.get(*k).map(|k| &k.kind),
+                Some(Kind::Scalar { value, .. }) if super::go_fold_eq(value, "secret")
+            );
+            if !is_secret {
+                continue;
+            }
+            let Some(value) = nodes.get(*v) else {
+                continue;
+            };
+            out.push(value.span.clone());
+            if let Kind::Alias { target, .. } = &value.kind
+                && let Some(t) = nodes.get(*target)
+            {
+                out.push(t.span.clone());
+            }
+        }
+    }
+    out
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -667,22 +705,19 @@ fn resolve(tag: &str, input: &str) -> Result<(String, GoVal), DecodeError> {
             #[expect(clippy::cast_precision_loss, reason = "Go converts the int the same way")]
             let f = match out {
                 GoVal::Int(i) => i as f64,
-                GoVal::Uint(u) => return Err(tag_mismatch(rtag, input, tag, u)),
+                GoVal::Uint(_) => return Err(tag_mismatch(rtag, input, tag)),
                 _ => 0.0,
             };
             Ok((FLOAT_TAG.to_owned(), GoVal::Float(f)))
         }
-        _ => Err(yaml_err(format!(
-            "cannot decode {} `{}` as a {}",
-            short_tag(rtag),
-            input,
-            short_tag(tag)
-        ))),
+        _ => Err(tag_mismatch(rtag, input, tag)),
     }
 }
 
-fn tag_mismatch(rtag: &str, input: &str, tag: &str, _u: u64) -> DecodeError {
-    yaml_err(format!("cannot decode {} `{}` as a {}", short_tag(rtag), input, short_tag(tag)))
+/// go-yaml prints the scalar verbatim; key material prints as `REDACTED` (upstream prints it).
+fn tag_mismatch(rtag: &str, input: &str, tag: &str) -> DecodeError {
+    let shown = if super::looks_like_key_material_loose(input) { "REDACTED" } else { input };
+    yaml_err(format!("cannot decode {} `{}` as a {}", short_tag(rtag), shown, short_tag(tag)))
 }
 
 fn resolve_plain(tag: &str, input: &str) -> (&'static str, GoVal) {
@@ -928,7 +963,7 @@ fn is_timestamp(s: &str) -> bool {
 /// Strings that look like key material print as `"REDACTED"` (upstream prints them).
 fn go_sharp_v(v: &GoVal, nested: bool) -> String {
     match v {
-        GoVal::Str(s) if super::looks_like_key_material(s) => go_quote("REDACTED"),
+        GoVal::Str(s) if super::looks_like_key_material_loose(s) => go_quote("REDACTED"),
         GoVal::Nil if nested => "interface {}(nil)".to_owned(),
         GoVal::Nil => "<nil>".to_owned(),
         GoVal::Bool(b) => b.to_string(),
@@ -947,6 +982,12 @@ fn go_sharp_v(v: &GoVal, nested: bool) -> String {
                     let secret_key = matches!(&e.key, GoVal::Str(k) if k.to_ascii_lowercase().contains("secret"));
                     let value = match &e.value.v {
                         GoVal::Str(_) if secret_key => go_quote("REDACTED"),
+                        // Digit-only base64 resolves to a number.
+                        GoVal::Int(_) | GoVal::Uint(_) | GoVal::Float(_)
+                            if matches!(&e.key, GoVal::Str(k) if super::go_fold_eq(k, "secret")) =>
+                        {
+                            go_quote("REDACTED")
+                        }
                         other => go_sharp_v(other, true),
                     };
                     (go_sharp_v(&e.key, true), value)

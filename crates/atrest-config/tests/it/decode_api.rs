@@ -83,3 +83,138 @@ fn missing_kind_echo_redacts_every_secret() {
     assert!(text.contains("secret: 'REDACTED'"), "{text}");
     assert!(err.upstream_prints_key_material());
 }
+
+/// A 32-byte test key ("0123456789abcdef" twice) and the two halves of its base64 text, as a
+/// multi-line value splits it.
+const KEY_B64: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+const KEY_HEAD: &str = "MDEyMzQ1Njc4OWFiY2RlZj";
+const KEY_TAIL: &str = "AxMjM0NTY3ODlhYmNkZWY=";
+
+fn assert_no_key_material(err: &DecodeError, case: &str) {
+    let text = err.to_string();
+    for needle in [KEY_B64, KEY_HEAD, KEY_TAIL] {
+        assert!(!text.contains(needle), "{case}: {needle} printed in {text}");
+    }
+    assert!(err.upstream_prints_key_material(), "{case}: flag not set for {text}");
+}
+
+/// Every way of writing a `secret` value over one or more lines, each after `secret:`.
+fn multi_line_secret_values() -> Vec<(&'static str, String)> {
+    assert_eq!(format!("{KEY_HEAD}{KEY_TAIL}"), KEY_B64);
+    let ind = "          ";
+    vec![
+        ("literal strip", format!("|-\n{ind}{KEY_HEAD}\n{ind}{KEY_TAIL}")),
+        ("literal clip", format!("|\n{ind}{KEY_HEAD}\n{ind}{KEY_TAIL}")),
+        ("literal keep with comment", format!("|+ # note\n{ind}{KEY_HEAD}\n\n{ind}{KEY_TAIL}\n")),
+        ("folded", format!(">\n{ind}{KEY_HEAD}\n{ind}{KEY_TAIL}")),
+        ("folded strip", format!(">-\n{ind}{KEY_HEAD}\n\n{ind}{KEY_TAIL}")),
+        ("plain multi-line", format!("{KEY_HEAD}\n{ind}{KEY_TAIL}")),
+        ("plain on the next line", format!("\n{ind}{KEY_HEAD}\n{ind}{KEY_TAIL}")),
+        ("double-quoted multi-line", format!("\"{KEY_HEAD}\n{ind}{KEY_TAIL}\"")),
+        ("single-quoted multi-line", format!("'{KEY_HEAD}\n{ind}{KEY_TAIL}'")),
+        ("double-quoted escaped break", format!("\"{KEY_HEAD}\\\n{ind}{KEY_TAIL}\"")),
+        ("one line", KEY_B64.to_owned()),
+    ]
+}
+
+fn keys_doc(value: &str) -> String {
+    format!(
+        "apiVersion: apiserver.config.k8s.io/v1\nresources:\n- resources: [secrets]\n  providers:\n  - aescbc:\n      keys:\n      - name: key1\n        secret: {value}\n      - name: key2\n        secret: c2VjcmV0IGlzIHNlY3VyZQ==\n"
+    )
+}
+
+#[test]
+fn missing_kind_echo_redacts_multi_line_secrets() {
+    for (case, value) in multi_line_secret_values() {
+        let doc = keys_doc(&value);
+        let err = decode(doc.as_bytes()).expect_err(case);
+        assert!(matches!(err, DecodeError::MissingKind { .. }), "{case}: {err}");
+        assert_no_key_material(&err, case);
+        let text = err.to_string();
+        // Only the values go: the structure around them is still echoed.
+        assert!(text.contains("- name: key2\n        secret: REDACTED\n'"), "{case}: {text}");
+        assert!(text.contains("- name: key1\n        secret: "), "{case}: {text}");
+        // Same with a byte order mark (the parser's offsets are in the text without it).
+        let with_bom = [&[0xef, 0xbb, 0xbf][..], doc.as_bytes()].concat();
+        let err = decode(&with_bom).expect_err(case);
+        assert_no_key_material(&err, &format!("{case} after a BOM"));
+    }
+}
+
+#[test]
+fn missing_kind_echo_redacts_secrets_in_later_documents() {
+    // Only the first document is parsed: later ones rely on the text scan.
+    for (case, value) in multi_line_secret_values() {
+        let doc =
+            format!("apiVersion: v1\n---\nkeys:\n- name: key1\n  secret: {value}\n- name: key2\n");
+        let err = decode(doc.as_bytes()).expect_err(case);
+        assert!(matches!(err, DecodeError::MissingKind { .. }), "{case}: {err}");
+        assert_no_key_material(&err, case);
+        assert!(err.to_string().contains("\n- name: key2\n"), "{case}: {err}");
+    }
+}
+
+#[test]
+fn missing_version_echo_redacts_aliased_and_duplicate_secrets() {
+    let ind = "    ";
+    let doc = format!(
+        "kind: EncryptionConfiguration\nx-key: &k |-\n{ind}{KEY_HEAD}\n{ind}{KEY_TAIL}\nkeys:\n- name: a\n  secret: *k\n- name: b\n  secret: >-\n{ind}{KEY_TAIL}\n{ind}{KEY_HEAD}\n  secret: other\n"
+    );
+    let err = decode(doc.as_bytes()).expect_err("no apiVersion");
+    assert!(matches!(err, DecodeError::MissingVersion { .. }), "{err}");
+    assert_no_key_material(&err, "alias and duplicate");
+}
+
+#[test]
+fn missing_kind_echo_redacts_json_secrets_with_escapes() {
+    // Two characters written as `\u00XX` escapes: the text holds no key-looking token, only the
+    // parsed value is the key. `Secret` matches the field case-insensitively, as in Go.
+    let escape = |i: usize| format!("\\u{:04x}", KEY_B64.as_bytes()[i]);
+    let pieces = [&KEY_B64[..14], &KEY_B64[15..29], &KEY_B64[30..]];
+    let value = format!("{}{}{}{}{}", pieces[0], escape(14), pieces[1], escape(29), pieces[2]);
+    let doc =
+        format!("{{\"apiVersion\":\"v1\",\"keys\":[{{\"name\":\"a\",\"Secret\":\"{value}\"}}]}}");
+    let err = decode(doc.as_bytes()).expect_err("no kind");
+    assert!(matches!(err, DecodeError::MissingKind { .. }), "{err}");
+    assert_no_key_material(&err, "json escape");
+    for piece in pieces {
+        assert!(!err.to_string().contains(piece), "{piece} in {err}");
+    }
+    assert!(err.to_string().contains("\"Secret\":\"REDACTED\""), "{err}");
+}
+
+#[test]
+fn other_errors_never_print_multi_line_secrets() {
+    let head = "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\n";
+    // A tag mismatch prints the scalar.
+    let doc = format!("{head}resources: !!int |-\n  {KEY_HEAD}\n  {KEY_TAIL}\n");
+    let err = decode(doc.as_bytes()).expect_err("tag mismatch");
+    assert!(matches!(err, DecodeError::Yaml { .. }), "{err}");
+    assert_no_key_material(&err, "tag mismatch");
+    // An invalid map key prints the key map with `%#v`, folded and quoted values included.
+    for value in [format!("\"{KEY_HEAD}\n    {KEY_TAIL}\""), KEY_B64.to_owned()] {
+        let doc = format!("{head}keys:\n- ? {{name: a, secret: {value}}}\n  : oops\n");
+        let err = decode(doc.as_bytes()).expect_err("invalid map key");
+        assert!(err.to_string().contains("invalid map key"), "{err}");
+        assert_no_key_material(&err, "invalid map key");
+    }
+    let doc = format!("{head}keys:\n- ? [{KEY_HEAD}\n    {KEY_TAIL}]\n  : oops\n");
+    let err = decode(doc.as_bytes()).expect_err("invalid map key");
+    assert_no_key_material(&err, "invalid map key, folded flow scalar");
+    // Strict errors print field names: key material pasted as a key.
+    let doc = format!("{head}resources:\n- resources: [secrets]\n  {KEY_B64}: x\n");
+    let err = decode(doc.as_bytes()).expect_err("unknown field");
+    assert!(matches!(err, DecodeError::Strict { .. }), "{err}");
+    assert_no_key_material(&err, "unknown field");
+    let doc = format!("{head}{KEY_B64}: 1\n{KEY_B64}: 2\n");
+    let err = decode(doc.as_bytes()).expect_err("duplicate key");
+    assert!(matches!(err, DecodeError::Strict { .. }), "{err}");
+    assert_no_key_material(&err, "duplicate key");
+    // A type error names the JSON kind, never the value.
+    let doc = format!(
+        "{head}resources:\n- resources: [secrets]\n  providers:\n  - aescbc:\n      keys:\n      - name: a\n        secret: [{KEY_B64}]\n"
+    );
+    let err = decode(doc.as_bytes()).expect_err("type error");
+    assert!(matches!(err, DecodeError::TypeMismatch { .. }), "{err}");
+    assert!(!err.to_string().contains(KEY_HEAD), "{err}");
+}
