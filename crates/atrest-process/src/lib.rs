@@ -9,6 +9,14 @@
 //! - [`ApiServer`]: kube-apiserver with generated PKI ([`ClusterPki`]), readiness against a
 //!   deadline, [`StartError::Exited`] with the `"command failed"` text ([`klog`]), stop / start
 //!   again / restart.
+//! - [`Etcd`]: etcd with TLS and client-certificate auth as kubeadm runs it, readiness on its
+//!   metrics listener's `/health`; [`RawEtcd`] reads and writes `/registry/...` keys with
+//!   etcd-client over TLS.
+//! - [`ControlPlane`]: etcd plus one or more apiservers on it, stopped in the right order.
+//!
+//! Clients: [`ApiServer::client`] is a kube-rs client (rustls + ring) with the admin
+//! certificate. The crate enables `k8s-openapi`'s `v1_37` feature because it runs exactly that
+//! apiserver line; a binary that enables another version must use the same one.
 //!
 //! Unsafe code: one `pre_exec` block (`process.rs`) sets PR_SET_PDEATHSIG in the forked child;
 //! this crate therefore denies `unsafe_code` instead of forbidding it, and that block carries an
@@ -22,6 +30,7 @@ mod etcd;
 pub mod klog;
 mod launch;
 pub mod process;
+mod raw_etcd;
 mod wait;
 
 pub use apiserver::{ApiServer, ApiServerOptions, ClusterPki, EtcdClientTls, EtcdEndpoint};
@@ -30,4 +39,5 @@ pub use control_plane::ControlPlane;
 pub use etcd::{Etcd, EtcdClientCredentials, EtcdOptions};
 pub use launch::StartError;
 pub use process::{Exit, InstanceDir, ManagedProcess, ProcessSpec, SpawnError, free_port};
+pub use raw_etcd::{RawEtcd, RawEtcdError, RawValue};
 pub use wait::{TimedOut, wait_until};

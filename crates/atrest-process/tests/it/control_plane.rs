@@ -97,3 +97,37 @@ async fn drop_stops_everything() {
     }
     all_dead(&pids);
 }
+
+/// etcd serves TLS only and requires a client certificate signed by its CA (kubeadm's
+/// `--client-cert-auth=true`); the harness's certificate works.
+#[tokio::test]
+async fn etcd_requires_client_certificates() {
+    use atrest_process::{Etcd, EtcdOptions, RawEtcd};
+    use etcd_client::{Certificate, Client, ConnectOptions, TlsOptions};
+
+    let etcd = Etcd::start(&assets().etcd, EtcdOptions::new("etcd"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(etcd.client_url().starts_with("https://127.0.0.1:"));
+
+    let raw = RawEtcd::connect(&etcd).await.unwrap_or_else(|e| panic!("{e}"));
+    let revision = raw.put("/atrest/probe", b"v".to_vec()).await.expect("put with client cert");
+    let got = raw.get("/atrest/probe").await.expect("get").expect("exists");
+    assert_eq!((got.value.as_slice(), got.mod_revision), (&b"v"[..], revision));
+    assert_eq!(raw.list_keys("/atrest/").await.expect("list"), ["/atrest/probe"]);
+    assert_eq!(raw.delete("/atrest/probe").await.expect("delete"), 1);
+
+    // The right CA but no client certificate: the handshake or the first request fails.
+    let tls = TlsOptions::new().ca_certificate(Certificate::from_pem(&etcd.credentials().ca_pem));
+    let anonymous =
+        match Client::connect([etcd.client_url()], Some(ConnectOptions::new().with_tls(tls))).await
+        {
+            Ok(mut client) => client.get("/atrest/probe", None).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+    assert!(anonymous.is_err(), "etcd accepted a client without a certificate");
+
+    let pid = etcd.pid();
+    etcd.shutdown().await;
+    all_dead(&[pid]);
+}

@@ -4,6 +4,7 @@
 //! `KUBEBUILDER_ASSETS`) and fail with instructions when they are missing: they never skip.
 
 mod control_plane;
+mod encryption;
 mod process;
 mod start_failures;
 
