@@ -11,7 +11,7 @@
 //! | `AT003` | warning | `aescbc` provider | CBC without authentication is open to padding-oracle attacks; prefer kms v2, secretbox, or aesgcm with automated rotation |
 //! | `AT004` | warning | `aesgcm` provider | random 96-bit nonces: each key must be rotated before about 200,000 writes |
 //! | `AT005` | warning | two keys with the same name in one provider | they share the `<name>:` prefix; reads try both, only the first writes |
-//! | `AT006` | warning | the same key bytes under two names or providers | one compromise exposes both, and rotation does not change the key |
+//! | `AT006` | warning | the same key bytes under two key names, under two provider kinds, or twice in one provider | one compromise exposes both, and rotation does not change the key (the same key, same name and kind, shared by several entries is fine) |
 //! | `AT007` | warning | low-entropy key material (printable ASCII, repeated or sequential bytes) | the key looks human-chosen rather than random |
 //! | `AT008` | warning | KMS `apiVersion: v1` | deprecated since 1.28, disabled by default since 1.29 (`KMSv1` gate); use v2 |
 //! | `AT009` | warning | a resource named in two entries | the later entry only adds read fallbacks to the earlier one (upstream quirk) |
@@ -140,8 +140,8 @@ pub fn lint(cfg: &EncryptionConfiguration) -> Vec<Lint> {
     let mut any_provider = false;
     // First place each GroupResource was named: (entry, index).
     let mut named: HashMap<GroupResource, (usize, usize)> = HashMap::new();
-    // Decoded key bytes seen so far → where.
-    let mut material: Vec<(Zeroizing<Vec<u8>>, String)> = Vec::new();
+    // Every decoded key seen so far.
+    let mut material: Vec<SeenKey> = Vec::new();
     for (i, entry) in cfg.resources.iter().enumerate() {
         let entry_path = format!("resources[{i}]");
         for (k, name) in entry.resources.iter().enumerate() {
@@ -207,7 +207,7 @@ pub fn lint(cfg: &EncryptionConfiguration) -> Vec<Lint> {
             }
             for (kind, keys) in key_lists(p) {
                 let kp = format!("{pp}.{kind}.keys");
-                lint_keys(keys, &kp, &mut material, &mut push);
+                lint_keys(keys, (kind, (i, j)), &kp, &mut material, &mut push);
             }
         }
     }
@@ -248,10 +248,43 @@ fn key_lists(p: &ProviderConfiguration) -> Vec<(&'static str, &[Key])> {
     out
 }
 
+/// A decoded key and where it was configured, for AT006.
+struct SeenKey {
+    bytes: Zeroizing<Vec<u8>>,
+    name: String,
+    /// Provider kind (`aescbc`, …).
+    kind: &'static str,
+    /// (entry, provider) indices.
+    provider: (usize, usize),
+    /// Field path of the `secret`.
+    path: String,
+}
+
+/// Why reusing `earlier`'s bytes for a key named `name` in provider `kind` at `provider` is a
+/// problem, if it is: the same key (name, kind, bytes) shared by several entries is the normal
+/// way to encrypt several resources with one key.
+fn reuse_problem(
+    earlier: &SeenKey,
+    name: &str,
+    kind: &str,
+    provider: (usize, usize),
+) -> Option<&'static str> {
+    if earlier.provider == provider {
+        Some("in the same provider")
+    } else if earlier.kind != kind {
+        Some("under another provider kind")
+    } else if earlier.name != name {
+        Some("under another key name")
+    } else {
+        None
+    }
+}
+
 fn lint_keys(
     keys: &[Key],
+    (kind, provider): (&'static str, (usize, usize)),
     path: &str,
-    material: &mut Vec<(Zeroizing<Vec<u8>>, String)>,
+    material: &mut Vec<SeenKey>,
     push: &mut impl FnMut(LintCode, String, String),
 ) {
     let mut names: HashMap<&str, usize> = HashMap::new();
@@ -277,17 +310,28 @@ fn lint_keys(
             continue;
         }
         let secret_path = format!("{kp}.secret");
-        if let Some((_, other)) = material.iter().find(|(m, _)| m.as_slice() == bytes.expose()) {
+        let reuse = material.iter().find_map(|m| {
+            (m.bytes.as_slice() == bytes.expose())
+                .then(|| reuse_problem(m, &key.name, kind, provider).map(|why| (m, why)))
+                .flatten()
+        });
+        if let Some((other, why)) = reuse {
             push(
                 LintCode::ReusedKeyMaterial,
                 secret_path.clone(),
                 format!(
-                    "same key bytes as {other}: one compromise exposes both, and rotating to it changes nothing"
+                    "same key bytes as {} ({why}): one compromise exposes both, and rotating to it changes nothing",
+                    other.path
                 ),
             );
-        } else {
-            material.push((Zeroizing::new(bytes.expose().to_vec()), secret_path.clone()));
         }
+        material.push(SeenKey {
+            bytes: Zeroizing::new(bytes.expose().to_vec()),
+            name: key.name.clone(),
+            kind,
+            provider,
+            path: secret_path.clone(),
+        });
         if let Some(why) = low_entropy(bytes.expose()) {
             push(
                 LintCode::LowEntropyKey,

@@ -56,3 +56,79 @@ fn every_code_fires_somewhere() {
     let seen: Vec<String> = seen.into_iter().map(str::to_owned).collect();
     assert_eq!(seen, all);
 }
+
+/// Lints of an inline configuration (must load).
+fn lints_of(yaml: &str) -> Vec<atrest_config::lint::Lint> {
+    let opts = LoadOptions { kmsv1_enabled: true, ..LoadOptions::default() };
+    let loaded = load("inline.yaml", Ok(yaml.as_bytes().to_vec()), &opts).expect("valid config");
+    lint(&loaded.config)
+}
+
+/// (code, field) of every finding with `code`.
+fn fields_with(lints: &[atrest_config::lint::Lint], code: &str) -> Vec<String> {
+    lints.iter().filter(|l| l.code.code() == code).map(|l| l.field.clone()).collect()
+}
+
+const KEY_A: &str = "5Xw0m8Qpv3fK9zT2bR7yH1cN4jL6dS0aE8gU2iO5kP0=";
+
+/// One entry per `(resource, provider kind, key name)`, all with the same key bytes.
+fn entries_sharing_key(entries: &[(&str, &str, &[&str])]) -> String {
+    let mut out = String::from(
+        "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n",
+    );
+    for (resource, kind, names) in entries {
+        out.push_str(&format!(
+            "- resources: [{resource}]\n  providers:\n  - {kind}:\n      keys:\n"
+        ));
+        for name in *names {
+            out.push_str(&format!("      - name: {name}\n        secret: {KEY_A}\n"));
+        }
+        out.push_str("  - identity: {}\n");
+    }
+    out
+}
+
+#[test]
+fn reused_key_material_only_for_a_different_name_kind_or_the_same_provider() {
+    // The tutorial's production example: one key for secrets and configmaps.
+    let lints = lints_of(&entries_sharing_key(&[
+        ("secrets", "aescbc", &["key3"]),
+        ("configmaps", "aescbc", &["key3"]),
+    ]));
+    assert_eq!(fields_with(&lints, "AT006"), Vec::<String>::new());
+    // Another name for the same bytes.
+    let lints = lints_of(&entries_sharing_key(&[
+        ("secrets", "aescbc", &["key3"]),
+        ("configmaps", "aescbc", &["key4"]),
+    ]));
+    assert_eq!(fields_with(&lints, "AT006"), ["resources[1].providers[0].aescbc.keys[0].secret"]);
+    // Another provider kind for the same bytes (and name).
+    let lints = lints_of(&entries_sharing_key(&[
+        ("secrets", "aescbc", &["key3"]),
+        ("configmaps", "secretbox", &["key3"]),
+    ]));
+    assert_eq!(
+        fields_with(&lints, "AT006"),
+        ["resources[1].providers[0].secretbox.keys[0].secret"]
+    );
+    // Twice in one provider, under one name or two.
+    for names in [&["key3", "key3"][..], &["key3", "key4"][..]] {
+        let lints = lints_of(&entries_sharing_key(&[("secrets", "aesgcm", names)]));
+        assert_eq!(
+            fields_with(&lints, "AT006"),
+            ["resources[0].providers[0].aesgcm.keys[1].secret"],
+            "{names:?}"
+        );
+    }
+    // A legitimate share does not hide a later misuse, reported once against the first key.
+    let lints = lints_of(&entries_sharing_key(&[
+        ("secrets", "aescbc", &["key3"]),
+        ("configmaps", "aescbc", &["key3"]),
+        ("deployments.apps", "aescbc", &["key4"]),
+    ]));
+    let reuse: Vec<_> = lints.iter().filter(|l| l.code.code() == "AT006").collect();
+    assert_eq!(reuse.len(), 1, "{reuse:?}");
+    assert_eq!(reuse[0].field, "resources[2].providers[0].aescbc.keys[0].secret");
+    assert!(reuse[0].message.contains("resources[0].providers[0].aescbc.keys[0].secret"));
+    assert!(!reuse[0].message.contains(KEY_A));
+}
