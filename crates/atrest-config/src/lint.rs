@@ -16,7 +16,7 @@
 //! | `AT008` | warning | KMS `apiVersion: v1` | deprecated since 1.28, disabled by default since 1.29 (`KMSv1` gate); use v2 |
 //! | `AT009` | warning | a resource named in two entries | the later entry only adds read fallbacks to the earlier one (upstream quirk) |
 //! | `AT010` | warning | every provider is `identity` | the configuration encrypts nothing |
-//! | `AT011` | warning | Secrets are not covered by any entry | Secrets are written in plaintext |
+//! | `AT011` | warning | the providers that apply to Secrets (exact rule or wildcard) are none, identity only, or start with identity (unless `AT001`/`AT010` already report that) | Secrets are written in plaintext |
 
 use std::collections::HashMap;
 use std::fmt;
@@ -24,7 +24,7 @@ use std::fmt;
 use zeroize::Zeroizing;
 
 use crate::goquote::go_quote;
-use crate::resolve::{GroupResource, Lookup, ResourcePlan};
+use crate::resolve::{GroupResource, ResourcePlan};
 use crate::types::{EncryptionConfiguration, Key, ProviderConfiguration, ProviderKind};
 
 /// A lint code.
@@ -218,20 +218,52 @@ pub fn lint(cfg: &EncryptionConfiguration) -> Vec<Lint> {
             "every provider is identity: nothing is encrypted at rest".to_owned(),
         );
     }
-    let covered = ResourcePlan::build(cfg)
-        .map(|plan| {
-            !matches!(plan.lookup(&GroupResource::new("", "secrets")), Lookup::BareIdentity)
+    if let Some((field, message)) = secrets_in_plaintext(cfg)
+        && !out.iter().any(|l| {
+            // AT001 on that very provider, or AT010 (everything is identity): same cause.
+            (l.code == LintCode::IdentityFirst && l.field == field)
+                || l.code == LintCode::IdentityOnly
         })
-        .unwrap_or(true);
-    if !covered {
-        push(
-            LintCode::SecretsNotCovered,
+    {
+        out.push(Lint { code: LintCode::SecretsNotCovered, field, message });
+    }
+    out
+}
+
+/// AT011: where and why Secrets (`GroupResource{"", "secrets"}`, as the apiserver looks them up,
+/// wildcards included) are written in plaintext, if they are.
+fn secrets_in_plaintext(cfg: &EncryptionConfiguration) -> Option<(String, String)> {
+    let plan = ResourcePlan::build(cfg).ok()?;
+    let secrets = GroupResource::new("", "secrets");
+    let Some(rule) = plan.matched_rule(&secrets) else {
+        return Some((
             "resources".to_owned(),
             "no entry covers secrets (nor '*.' or '*.*'), so Secrets are written in plaintext"
                 .to_owned(),
-        );
+        ));
+    };
+    let refs = plan.provider_refs(rule);
+    let first = *refs.first()?;
+    if plan.provider(first).and_then(ProviderConfiguration::kind) != Some(ProviderKind::Identity) {
+        return None;
     }
-    out
+    let field = format!("resources[{}].providers[{}].identity", first.entry, first.provider);
+    let rule = rule.yaml_string();
+    let identity_only = refs.iter().all(|r| {
+        plan.provider(*r).and_then(ProviderConfiguration::kind) == Some(ProviderKind::Identity)
+    });
+    let message = if identity_only {
+        format!(
+            "secrets resolve (through {}) to identity only, so Secrets are written in plaintext",
+            go_quote(&rule)
+        )
+    } else {
+        format!(
+            "identity is the first provider for secrets (through {}; later entries only add read fallbacks), so Secrets are written in plaintext",
+            go_quote(&rule)
+        )
+    };
+    Some((field, message))
 }
 
 fn key_lists(p: &ProviderConfiguration) -> Vec<(&'static str, &[Key])> {

@@ -132,3 +132,55 @@ fn reused_key_material_only_for_a_different_name_kind_or_the_same_provider() {
     assert!(reuse[0].message.contains("resources[0].providers[0].aescbc.keys[0].secret"));
     assert!(!reuse[0].message.contains(KEY_A));
 }
+
+fn config(entries: &[(&str, &[&str])]) -> String {
+    let mut out = String::from(
+        "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n",
+    );
+    for (resources, providers) in entries {
+        out.push_str(&format!("- resources: [{resources}]\n  providers:\n"));
+        for p in *providers {
+            match *p {
+                "identity" => out.push_str("  - identity: {}\n"),
+                kind => out.push_str(&format!(
+                    "  - {kind}:\n      keys:\n      - name: k\n        secret: {KEY_A}\n"
+                )),
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn secrets_written_in_plaintext_warns_once() {
+    let at011 = |entries: &[(&str, &[&str])]| {
+        let lints = lints_of(&config(entries));
+        (fields_with(&lints, "AT011"), fields_with(&lints, "AT001"), fields_with(&lints, "AT010"))
+    };
+    let none = Vec::<String>::new;
+    let first = || vec!["resources[0].providers[0].identity".to_owned()];
+    // Secrets identity-only while another resource is encrypted.
+    let (w, a1, a10) =
+        at011(&[("secrets", &["identity"]), ("configmaps", &["aescbc", "identity"])]);
+    assert_eq!((w, a1, a10), (first(), none(), none()));
+    // Through the wildcards.
+    for rule in ["'*.*'", "'*.'"] {
+        let (w, _, _) = at011(&[("configmaps", &["secretbox"]), (rule, &["identity"])]);
+        assert_eq!(w, ["resources[1].providers[0].identity"], "{rule}");
+    }
+    // Identity first through a second entry for secrets (appended read fallbacks).
+    let (w, a1, _) = at011(&[("secrets", &["identity"]), ("secrets", &["aesgcm"])]);
+    assert_eq!((w, a1), (first(), none()));
+    // AT001 already reports identity first in the Secrets entry: no second finding.
+    let (w, a1, _) = at011(&[("secrets", &["identity", "aescbc"])]);
+    assert_eq!((w, a1), (none(), first()));
+    // AT010 already reports that nothing is encrypted.
+    let (w, _, a10) = at011(&[("secrets", &["identity"]), ("configmaps", &["identity"])]);
+    assert_eq!((w, a10), (none(), vec!["resources".to_owned()]));
+    // Covered and written encrypted: nothing, even when a wildcard is identity.
+    let (w, _, _) = at011(&[("secrets", &["secretbox", "identity"]), ("'*.*'", &["identity"])]);
+    assert_eq!(w, none());
+    // Not covered at all (the bare identity).
+    let (w, _, _) = at011(&[("configmaps", &["secretbox", "identity"])]);
+    assert_eq!(w, ["resources"]);
+}
