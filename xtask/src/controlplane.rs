@@ -53,6 +53,8 @@ struct Recipe {
     package: &'static str,
     /// A line `<binary> --version` must print.
     expected_version_line: String,
+    /// What a cold build costs, for the progress line.
+    cold_cost: &'static str,
 }
 
 /// Returns a directory holding `kube-apiserver` and `etcd`, building them when needed.
@@ -133,6 +135,7 @@ fn recipes() -> Result<Vec<Recipe>> {
             args: build_args(&["-tags=selinux,notest".to_owned(), format!("-ldflags={ldflags}")]),
             package: "k8s.io/kubernetes/cmd/kube-apiserver",
             expected_version_line: format!("Kubernetes {kube}"),
+            cold_cost: "15-20 minutes",
             version: kube,
         },
         Recipe {
@@ -144,6 +147,7 @@ fn recipes() -> Result<Vec<Recipe>> {
             )]),
             package: "go.etcd.io/etcd/server/v3",
             expected_version_line: format!("etcd Version: {etcd_bare}"),
+            cold_cost: "1-2 minutes",
             version: etcd,
         },
     ])
@@ -336,8 +340,8 @@ fn build(recipe: &Recipe, out_dir: &Path, log: &Path) -> Result<()> {
     // Go reports no percentage: a spinner with the elapsed time, plus plain lines for logs
     // (indicatif draws nothing when stderr is not a terminal, as in CI).
     eprintln!(
-        "xtask: building {} {} (a cold build of kube-apiserver takes about 15 minutes on 2 cores)",
-        recipe.binary, recipe.version
+        "xtask: building {} {} (cold Go build cache: {} on 2 cores; warm: under a minute)",
+        recipe.binary, recipe.version, recipe.cold_cost
     );
     let started = Instant::now();
     let spinner = ProgressBar::new_spinner();
