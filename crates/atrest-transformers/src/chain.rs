@@ -11,7 +11,7 @@ use atrest_config::{AesConfiguration, Key, KmsConfiguration, ProviderConfigurati
 
 use crate::aes::{AesCbc, AesGcmTransformer};
 use crate::kms::{KmsV1Plugin, KmsV2Plugin};
-use crate::kms_v1::KmsV1Envelope;
+use crate::kms_v1::{KMS_V1_DEFAULT_CACHE_SIZE, KmsV1Envelope};
 use crate::kms_v2::KmsV2Envelope;
 use crate::prefix::{PrefixEntry, PrefixTransformers};
 use crate::random::{OsRandom, RandomSource};
@@ -250,7 +250,11 @@ fn kms_entry(
             let plugin = kms.v1.get(&cfg.name).ok_or_else(missing)?;
             Ok(PrefixEntry {
                 prefix: format!("{KMS_V1_PREFIX}{}:", cfg.name).into_bytes(),
-                transformer: Arc::new(KmsV1Envelope::new(plugin.clone(), random.clone())),
+                transformer: Arc::new(KmsV1Envelope::with_cache_size(
+                    plugin.clone(),
+                    random.clone(),
+                    cfg.cachesize.unwrap_or(KMS_V1_DEFAULT_CACHE_SIZE),
+                )),
             })
         }
         "v2" => {

@@ -53,7 +53,7 @@ pub use crate::kms::{
     Base64Plugin, DecryptRequest, EncryptResponse, GrpcCode, KmsV1Plugin, KmsV2Plugin,
     MOCK_ANNOTATION_KEY, MOCK_ANNOTATION_VALUE, PluginError, StatusResponse,
 };
-pub use crate::kms_v1::{KMS_V1_DEK_SIZE, KmsV1Envelope};
+pub use crate::kms_v1::{KMS_V1_DEFAULT_CACHE_SIZE, KMS_V1_DEK_SIZE, KmsV1Envelope};
 pub use crate::kms_v2::{
     ANNOTATIONS_MAX_SIZE, AnnotationProblem, DekSourceType, ENCRYPTED_DEK_SOURCE_MAX_SIZE,
     EncryptedObject, EncryptedObjectError, KEY_ID_MAX_SIZE, KmsV2Envelope, KmsV2ProbeError,

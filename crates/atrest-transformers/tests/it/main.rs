@@ -6,6 +6,7 @@ mod chain;
 mod envelope;
 mod errors;
 mod kat;
+mod kms_cache;
 mod legacy;
 mod props;
 mod redaction;
