@@ -99,15 +99,22 @@ impl ProviderChain {
         if providers.is_empty() {
             return Err(BuildError::NoProviders);
         }
-        let mut entries = Vec::with_capacity(providers.len());
-        let mut kms_v2 = Vec::new();
-        for (index, provider) in providers.iter().enumerate() {
-            entries.push(build_provider(provider, index, kms, &random, &mut kms_v2)?);
+        let list = ProviderList::build(providers, kms, &random)?;
+        Ok(ProviderChain::concat([&list]))
+    }
+
+    /// One prefix list over several entries' built providers, in order. The transformers
+    /// (and KMS v2 write state) are shared with every other chain built from the same lists.
+    pub(crate) fn concat<'a>(lists: impl IntoIterator<Item = &'a ProviderList>) -> ProviderChain {
+        let (mut entries, mut kms_v2) = (Vec::new(), Vec::new());
+        for list in lists {
+            entries.extend(list.entries.iter().cloned());
+            kms_v2.extend(list.kms_v2.iter().cloned());
         }
-        Ok(ProviderChain {
+        ProviderChain {
             list: PrefixTransformers::new(TransformError::NoMatchingPrefix, entries),
             kms_v2,
-        })
+        }
     }
 
     /// The KMS v2 envelopes of this chain (to probe or inspect their write state).
@@ -142,6 +149,31 @@ impl Transformer for ProviderChain {
 
     fn from_storage(&self, stored: &[u8], ctx: &[u8]) -> Result<(Vec<u8>, bool), TransformError> {
         self.list.from_storage(stored, ctx)
+    }
+}
+
+/// The built providers of one `resources[i]` entry (upstream's `prefixTransformersAndProbes`
+/// result): every resource of the entry uses these same transformers, so a KMS v2 provider has
+/// one service and one DEK/seed per entry (`TestKMSv2SingleService`).
+#[derive(Debug, Clone)]
+pub(crate) struct ProviderList {
+    entries: Vec<PrefixEntry>,
+    kms_v2: Vec<Arc<KmsV2Envelope>>,
+}
+
+impl ProviderList {
+    /// Builds each provider once, in order.
+    pub(crate) fn build(
+        providers: &[&ProviderConfiguration],
+        kms: &KmsPlugins,
+        random: &Arc<dyn RandomSource>,
+    ) -> Result<ProviderList, BuildError> {
+        let mut entries = Vec::with_capacity(providers.len());
+        let mut kms_v2 = Vec::new();
+        for (index, provider) in providers.iter().enumerate() {
+            entries.push(build_provider(provider, index, kms, random, &mut kms_v2)?);
+        }
+        Ok(ProviderList { entries, kms_v2 })
     }
 }
 

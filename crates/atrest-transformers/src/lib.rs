@@ -9,7 +9,8 @@
 //! - [`PrefixTransformers`] and [`ProviderChain`]: the `k8s:enc:<provider>:v<n>:<key>:`
 //!   framing, written with the first provider's first key and read by every matching one.
 //!   [`ProviderChain::build`] turns configuration into ciphers once;
-//!   [`ResourceTransformers`] does it for every rule of an `atrest_config::resolve::ResourcePlan`.
+//!   [`ResourceTransformers`] does it once per configuration entry of an
+//!   `atrest_config::resolve::ResourcePlan` and shares the result among the entry's rules.
 //! - [`TransformError`]: `Display` is upstream's text; [`TransformError::Failed`] keeps which
 //!   transformer produced which error.
 //! - KMS plugin traits [`KmsV1Plugin`] / [`KmsV2Plugin`] and upstream's [`Base64Plugin`] mock.

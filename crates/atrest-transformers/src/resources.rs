@@ -9,12 +9,13 @@ use std::sync::Arc;
 use atrest_config::ProviderConfiguration;
 use atrest_config::resolve::{GroupResource, Lookup, ResourcePlan};
 
-use crate::chain::{KmsPlugins, ProviderChain};
+use crate::chain::{KmsPlugins, ProviderChain, ProviderList};
 use crate::random::{OsRandom, RandomSource};
 use crate::{BuildError, Identity, Transformer};
 
-/// The transformer of every configured rule, built once, plus the bare identity for
-/// resources the configuration does not mention.
+/// The transformer of every configured rule, plus the bare identity for resources the
+/// configuration does not mention. Providers are built once per configuration entry and
+/// shared (through `Arc`) by all rules of that entry.
 #[derive(Debug, Clone)]
 pub struct ResourceTransformers {
     plan: ResourcePlan,
@@ -22,22 +23,40 @@ pub struct ResourceTransformers {
 }
 
 impl ResourceTransformers {
-    /// Builds a chain per rule of `plan` with OS randomness.
+    /// Builds each entry's providers once and a chain per rule of `plan`, with OS randomness.
     pub fn new(plan: &ResourcePlan, kms: &KmsPlugins) -> Result<Self, BuildError> {
         Self::with_random(plan, kms, Arc::new(OsRandom::new()))
     }
 
     /// [`ResourceTransformers::new`] with an injected random source.
+    ///
+    /// As upstream, the providers of each `resources[i]` entry are built once, in entry order,
+    /// and shared by every resource of that entry; a rule named in several entries reads
+    /// through all of their lists, concatenated in entry order.
     pub fn with_random(
         plan: &ResourcePlan,
         kms: &KmsPlugins,
         random: Arc<dyn RandomSource>,
     ) -> Result<Self, BuildError> {
+        let mut lists = Vec::with_capacity(plan.config().resources.len());
+        for entry in &plan.config().resources {
+            let providers: Vec<&ProviderConfiguration> = entry.providers.iter().collect();
+            lists.push(ProviderList::build(&providers, kms, &random)?);
+        }
         let mut chains = HashMap::new();
-        for (rule, providers) in plan.entries() {
-            let providers: Vec<&ProviderConfiguration> = providers;
-            let chain = ProviderChain::build_with_random(&providers, kms, random.clone())?;
-            chains.insert(rule.clone(), Arc::new(chain));
+        for (rule, _) in plan.entries() {
+            // The plan appends an entry's whole provider list each time the entry names the
+            // rule, so every run of refs starts at provider 0.
+            let runs: Vec<&ProviderList> = plan
+                .provider_refs(rule)
+                .iter()
+                .filter(|r| r.provider == 0)
+                .filter_map(|r| lists.get(r.entry))
+                .collect();
+            if runs.is_empty() {
+                return Err(BuildError::NoProviders);
+            }
+            chains.insert(rule.clone(), Arc::new(ProviderChain::concat(runs)));
         }
         Ok(ResourceTransformers { plan: plan.clone(), chains })
     }
