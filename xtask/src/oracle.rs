@@ -134,7 +134,7 @@ pub(crate) fn check_goldens(oracle_dir: &Path) -> Result<()> {
     // Transformers: the oracle writes every file into a directory.
     let dir = scratch.join("transformers");
     oracle(oracle_dir, "transform-oracle", &[dir.to_str().context("utf-8 temp dir")?], &root)?;
-    for name in ["kat.json", "kmsv2_legacy.json", "kmsv2_proto.json"] {
+    for name in ["kat.json", "kmsv2_legacy.json", "kmsv2_proto.json", "kmsv2_decode.json"] {
         let fresh = fs::read(dir.join(name)).with_context(|| format!("reading fresh {name}"))?;
         compared += 1;
         compare_bytes(
@@ -188,7 +188,9 @@ pub(crate) fn check_goldens(oracle_dir: &Path) -> Result<()> {
         let committed = generated_names(&config_dir.join("tests/data").join(sub), &generated)?;
         let fresh = generated_names(&copy.join("tests/data").join(sub), &generated)?;
         for name in committed.difference(&fresh) {
-            stale.push(format!("crates/atrest-config/tests/data/{sub}/{name} (no longer generated)"));
+            stale.push(format!(
+                "crates/atrest-config/tests/data/{sub}/{name} (no longer generated)"
+            ));
         }
         for name in &fresh {
             let bytes = fs::read(copy.join("tests/data").join(sub).join(name))?;
