@@ -17,7 +17,7 @@ use base64::engine::general_purpose::STANDARD;
 use k8s_openapi::api::core::v1::Namespace;
 
 use crate::certs::{CertAuthority, CertError, CertPair, ServiceAccountKey, write_file};
-use crate::launch::{StartError, launch};
+use crate::launch::{POLL_INTERVAL, StartError, launch};
 use crate::process::{Exit, InstanceDir, ManagedProcess, ProcessSpec, free_port};
 
 /// How many times a start is retried when the chosen port was taken in the meantime.
@@ -209,8 +209,10 @@ impl ApiServer {
         spec.stop_timeout = self.opts.stop_timeout;
         let client = self.client.clone();
         let (process, took) =
-            launch(&spec, &mut self.dir, self.opts.start_timeout, || probe_ready(client.clone()))
-                .await?;
+            launch(&spec, &mut self.dir, self.opts.start_timeout, POLL_INTERVAL, || {
+                probe_ready(client.clone())
+            })
+            .await?;
         self.process = Some(process);
         self.started_in = took;
         Ok(())

@@ -10,7 +10,7 @@ use crate::klog;
 use crate::process::{Exit, InstanceDir, ManagedProcess, ProcessSpec, SpawnError};
 use crate::wait::{TimedOut, wait_until};
 
-/// How often readiness is polled (envtest and the in-tree test server use 100 ms).
+/// How often kube-apiserver readiness is polled (envtest and the in-tree test server use 100 ms).
 pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 /// A component (etcd or kube-apiserver) did not become ready.
@@ -114,12 +114,13 @@ fn describe_exit(code: &Option<i32>, signal: &Option<i32>) -> String {
     }
 }
 
-/// Spawns `spec` in `dir` and waits until `probe` breaks, the process exits, or `timeout`
-/// passes. On failure the process is stopped and `dir` kept.
+/// Spawns `spec` in `dir` and waits until `probe` (run every `interval`) breaks, the process
+/// exits, or `timeout` passes. On failure the process is stopped and `dir` kept.
 pub(crate) async fn launch<F, Fut>(
     spec: &ProcessSpec,
     dir: &mut InstanceDir,
     timeout: Duration,
+    interval: Duration,
     probe: F,
 ) -> Result<(ManagedProcess, Duration), StartError>
 where
@@ -128,7 +129,7 @@ where
 {
     let started = Instant::now();
     let process = ManagedProcess::spawn(spec, dir.path())?;
-    let ready = wait_until(started + timeout, POLL_INTERVAL, probe);
+    let ready = wait_until(started + timeout, interval, probe);
     let outcome = tokio::select! {
         biased;
         exit = process.exited() => Err(Failure::Exited(exit)),
