@@ -267,7 +267,12 @@ impl Key {
 /// required, non-zero trailing bits are accepted, and the reported offset is an index into the
 /// original text (newlines included).
 pub fn decode_std_base64(text: &str) -> Result<Vec<u8>, SecretDecodeError> {
-    let src = text.as_bytes();
+    decode_std_base64_bytes(text.as_bytes())
+}
+
+/// [`decode_std_base64`] over bytes (Go's `base64.StdEncoding.Decode`), e.g. a KMS plugin's
+/// ciphertext.
+pub fn decode_std_base64_bytes(src: &[u8]) -> Result<Vec<u8>, SecretDecodeError> {
     let mut out = Zeroizing::new(Vec::with_capacity(src.len() / 4 * 3));
     let mut si = 0;
     while si < src.len() {

@@ -224,88 +224,11 @@ impl Base64Plugin {
     }
 
     fn decode(ciphertext: &[u8]) -> Result<Vec<u8>, PluginError> {
-        go_base64_decode(ciphertext).map_err(|offset| {
-            PluginError::status(
-                GrpcCode::Unknown,
-                format!("illegal base64 data at input byte {offset}"),
-            )
-        })
+        // The mock's ciphertext is base64 of the plaintext, decoded with Go's exact rules and
+        // error offsets.
+        atrest_config::decode_std_base64_bytes(ciphertext)
+            .map_err(|err| PluginError::status(GrpcCode::Unknown, err.to_string()))
     }
-}
-
-/// Go's `base64.StdEncoding.Decode`, including its error offsets, which index the original
-/// input (line breaks included). A port of `decodeQuantum` from Go's encoding/base64; the
-/// 8-byte fast path only speeds up runs of valid symbols and changes no result.
-fn go_base64_decode(src: &[u8]) -> Result<Vec<u8>, usize> {
-    fn symbol(c: u8) -> Option<u8> {
-        match c {
-            b'A'..=b'Z' => Some(c - b'A'),
-            b'a'..=b'z' => Some(c - b'a' + 26),
-            b'0'..=b'9' => Some(c - b'0' + 52),
-            b'+' => Some(62),
-            b'/' => Some(63),
-            _ => None,
-        }
-    }
-    let is_newline = |c: u8| c == b'\n' || c == b'\r';
-    let mut out = Vec::with_capacity(src.len() / 4 * 3);
-    let mut si = 0;
-    while si < src.len() {
-        let mut dbuf = [0u8; 4];
-        let mut j = 0;
-        let mut trailing = None;
-        while j < 4 {
-            if si == src.len() {
-                if j == 0 {
-                    return Ok(out);
-                }
-                // StdEncoding pads, so any partial quantum at the end is corrupt.
-                return Err(si - j);
-            }
-            let c = src[si];
-            si += 1;
-            if let Some(v) = symbol(c) {
-                dbuf[j] = v;
-                j += 1;
-                continue;
-            }
-            if is_newline(c) {
-                continue;
-            }
-            if c != b'=' || j < 2 {
-                return Err(si - 1);
-            }
-            if j == 2 {
-                while si < src.len() && is_newline(src[si]) {
-                    si += 1;
-                }
-                if si == src.len() {
-                    return Err(src.len());
-                }
-                if src[si] != b'=' {
-                    return Err(si - 1);
-                }
-                si += 1;
-            }
-            while si < src.len() && is_newline(src[si]) {
-                si += 1;
-            }
-            if si < src.len() {
-                trailing = Some(si);
-            }
-            break;
-        }
-        let val = (u32::from(dbuf[0]) << 18)
-            | (u32::from(dbuf[1]) << 12)
-            | (u32::from(dbuf[2]) << 6)
-            | u32::from(dbuf[3]);
-        let bytes = val.to_be_bytes();
-        out.extend_from_slice(&bytes[1..j]);
-        if let Some(offset) = trailing {
-            return Err(offset);
-        }
-    }
-    Ok(out)
 }
 
 impl KmsV1Plugin for Base64Plugin {
