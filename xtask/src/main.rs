@@ -134,14 +134,14 @@ fn test(nextest_args: &[String]) -> Result<()> {
     tools::ensure_protoc()?;
     let assets = controlplane::setup(false)?;
     let oracle_dir = oracle::build()?;
+    // Doc tests first: the run then closes on nextest's summary of every test.
+    run(cargo().args(["test", "--workspace", "--doc"]).env("ATREST_ASSETS", &assets))?;
     let profile = if env::var_os("CI").is_some() { "ci" } else { "default" };
     // Real-backend tests (atrest-process) find the binaries through ATREST_ASSETS.
     run(cargo()
         .args(["nextest", "run", "--workspace", "--profile", profile])
         .args(nextest_args)
-        .env("ATREST_ORACLE_DIR", &oracle_dir)
         .env("ATREST_ASSETS", &assets))?;
-    run(cargo().args(["test", "--workspace", "--doc"]).env("ATREST_ASSETS", &assets))?;
     oracle::check_goldens(&oracle_dir)?;
     Ok(())
 }

@@ -10,6 +10,9 @@ use anyhow::{Context as _, Result, bail};
 
 use crate::{cargo, run};
 
+/// The cargo-nextest release the project's runs are checked with.
+const NEXTEST_VERSION: &str = "0.9.151";
+
 /// Installs cargo-nextest from crates.io when `cargo nextest` is missing.
 pub(crate) fn ensure_nextest() -> Result<()> {
     let present = cargo()
@@ -24,8 +27,12 @@ pub(crate) fn ensure_nextest() -> Result<()> {
     eprintln!(
         "xtask: cargo-nextest is missing; installing it from crates.io (a few minutes, once)"
     );
-    run(cargo().args(["install", "--locked", "cargo-nextest"]))
-        .context("installing cargo-nextest (`cargo install --locked cargo-nextest`)")
+    run(cargo().args(["install", "--locked", "cargo-nextest", "--version", NEXTEST_VERSION]))
+        .with_context(|| {
+            format!(
+                "installing cargo-nextest (`cargo install --locked cargo-nextest --version {NEXTEST_VERSION}`)"
+            )
+        })
 }
 
 /// The `go` toolchain's version line; fails with instructions when Go is missing.
