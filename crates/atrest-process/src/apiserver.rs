@@ -17,7 +17,7 @@ use base64::engine::general_purpose::STANDARD;
 use k8s_openapi::api::core::v1::Namespace;
 
 use crate::certs::{CertAuthority, CertError, CertPair, ServiceAccountKey, write_file};
-use crate::launch::{POLL_INTERVAL, StartError, launch};
+use crate::launch::{POLL_INTERVAL, StartError, keep_if_crashed, launch};
 use crate::process::{Exit, InstanceDir, ManagedProcess, ProcessSpec, free_port};
 
 /// How many times a start is retried when the chosen port was taken in the meantime.
@@ -266,10 +266,10 @@ impl ApiServer {
     /// Stops the process (SIGTERM, then SIGKILL); the directory and port stay for
     /// [`ApiServer::start_again`]. Returns `None` if it was not running.
     pub async fn stop(&mut self) -> Option<Exit> {
-        match self.process.take() {
-            Some(process) => Some(process.shutdown().await),
-            None => None,
-        }
+        let process = self.process.take()?;
+        let exit = process.shutdown().await;
+        keep_if_crashed(&mut self.dir, &self.opts.name, &exit);
+        Some(exit)
     }
 
     /// Starts the stopped process again with the same flags, port and certificates, re-reading
@@ -297,14 +297,29 @@ async fn probe_ready(client: kube::Client) -> ControlFlow<(), String> {
         Err(e) => return ControlFlow::Continue(e.to_string()),
     };
     if let Err(e) = client.request_text(request).await {
-        return ControlFlow::Continue(format!("/readyz: {e}"));
+        return ControlFlow::Continue(format!("/readyz: {}", chain(&e)));
     }
     let namespaces: kube::Api<Namespace> = kube::Api::all(client);
     match namespaces.get_opt("default").await {
         Ok(Some(_)) => ControlFlow::Break(()),
         Ok(None) => ControlFlow::Continue("namespace default not created yet".to_owned()),
-        Err(e) => ControlFlow::Continue(format!("namespace default: {e}")),
+        Err(e) => ControlFlow::Continue(format!("namespace default: {}", chain(&e))),
     }
+}
+
+/// An error and its sources, `: `-separated (kube's own text is often just "client error").
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !text.ends_with(&s_text) {
+            text.push_str(": ");
+            text.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    text
 }
 
 /// A kube client from a kubeconfig text.
@@ -373,4 +388,14 @@ fn write_pki_and_args(
     }
     args.extend(opts.extra_args.iter().map(OsString::from));
     Ok(args)
+}
+
+impl Drop for ApiServer {
+    fn drop(&mut self) {
+        // The process itself is stopped by `ManagedProcess`'s drop; keep the logs if it had
+        // died on its own.
+        if let Some(exit) = self.process.as_ref().and_then(ManagedProcess::exit) {
+            keep_if_crashed(&mut self.dir, &self.opts.name, &exit);
+        }
+    }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::apiserver::{EtcdClientTls, EtcdEndpoint};
 use crate::certs::{CertAuthority, CertPair, write_file};
-use crate::launch::{StartError, http_get, launch};
+use crate::launch::{StartError, http_get, keep_if_crashed, launch};
 use crate::process::{Exit, InstanceDir, ManagedProcess, ProcessSpec, free_port};
 
 /// How often `/health` is polled: a plain local HTTP request is cheap, and etcd is ready in
@@ -238,10 +238,10 @@ impl Etcd {
 
     /// Stops the process; the data directory stays for [`Etcd::start_again`].
     pub async fn stop(&mut self) -> Option<Exit> {
-        match self.process.take() {
-            Some(process) => Some(process.shutdown().await),
-            None => None,
-        }
+        let process = self.process.take()?;
+        let exit = process.shutdown().await;
+        keep_if_crashed(&mut self.dir, &self.opts.name, &exit);
+        Some(exit)
     }
 
     /// Starts the stopped member again on the same ports and data.
@@ -262,5 +262,15 @@ async fn probe_health(metrics_port: u16) -> ControlFlow<(), String> {
         Ok((200, body)) if body.contains("\"health\":\"true\"") => ControlFlow::Break(()),
         Ok((status, body)) => ControlFlow::Continue(format!("/health {status}: {}", body.trim())),
         Err(e) => ControlFlow::Continue(format!("/health: {e}")),
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        // The process itself is stopped by `ManagedProcess`'s drop; keep the logs if it had
+        // died on its own.
+        if let Some(exit) = self.process.as_ref().and_then(ManagedProcess::exit) {
+            keep_if_crashed(&mut self.dir, &self.opts.name, &exit);
+        }
     }
 }

@@ -198,3 +198,12 @@ pub(crate) async fn http_get(port: u16, path: &str) -> std::io::Result<(u16, Str
     let status = head.split(' ').nth(1).and_then(|s| s.parse::<u16>().ok()).ok_or_else(bad)?;
     Ok((status, body.to_owned()))
 }
+
+/// Keeps `dir` (and says where) when the process exited without being asked to: its logs are
+/// the only record of why.
+pub(crate) fn keep_if_crashed(dir: &mut InstanceDir, name: &str, exit: &Exit) {
+    if !exit.requested && !dir.is_kept() {
+        let path = dir.keep();
+        tracing::warn!(%name, ?exit, dir = %path.display(), "exited on its own; keeping its directory");
+    }
+}

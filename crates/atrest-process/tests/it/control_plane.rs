@@ -131,3 +131,62 @@ async fn etcd_requires_client_certificates() {
     etcd.shutdown().await;
     all_dead(&[pid]);
 }
+
+/// An apiserver whose etcd never answers neither exits nor becomes ready: the deadline ends the
+/// wait, and the error carries the last readiness observation and the kept log.
+#[tokio::test]
+async fn unreachable_etcd_times_out_with_the_last_observation() {
+    use atrest_process::{ApiServer, ClusterPki, EtcdEndpoint, StartError, free_port};
+    use std::time::Duration;
+
+    let pki = ClusterPki::generate().expect("pki");
+    let etcd = EtcdEndpoint::plain(format!("http://127.0.0.1:{}", free_port().expect("port")));
+    let mut opts = ApiServerOptions::new("kube-apiserver");
+    opts.start_timeout = Duration::from_secs(4);
+    // Not ready, it ignores SIGTERM for a while; do not wait the default 10 s for it.
+    opts.stop_timeout = Duration::from_secs(1);
+    let err = ApiServer::start(&assets().kube_apiserver, &etcd, &pki, opts)
+        .await
+        .expect_err("cannot become ready without etcd");
+    let dir = err.instance_dir().expect("kept instance dir").to_owned();
+    match &err {
+        StartError::TimedOut { waited, last: Some(last), log, .. } => {
+            assert!(*waited >= Duration::from_secs(3), "{waited:?}");
+            assert!(!last.is_empty());
+            eprintln!("timed out as expected; last observation: {last}");
+            assert!(log.is_file(), "{}", log.display());
+            assert!(err.to_string().contains(&log.display().to_string()));
+        }
+        other => panic!("expected a timeout with an observation, got: {other}"),
+    }
+    std::fs::remove_dir_all(&dir).expect("remove kept dir");
+}
+
+/// A member that dies on its own (here: SIGKILL from outside) keeps its directory, logs
+/// included, when it is shut down; the exit says it was not requested.
+#[tokio::test]
+async fn a_crashed_member_keeps_its_directory() {
+    use atrest_process::{Etcd, EtcdOptions, wait_until};
+    use std::ops::ControlFlow;
+    use std::time::{Duration, Instant};
+
+    let etcd = Etcd::start(&assets().etcd, EtcdOptions::new("etcd"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let pid = etcd.pid().expect("running");
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL".to_owned(), pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(killed.success());
+    wait_until(Instant::now() + Duration::from_secs(5), Duration::from_millis(20), || async {
+        if etcd.is_running() { ControlFlow::Continue(()) } else { ControlFlow::Break(()) }
+    })
+    .await
+    .expect("etcd noticed as exited");
+    let dir = etcd.dir().to_owned();
+    let exit = etcd.shutdown().await.expect("had a process");
+    assert_eq!((exit.requested, exit.signal()), (false, Some(9)), "{exit:?}");
+    assert!(dir.join("etcd.stderr.log").is_file(), "{} was removed", dir.display());
+    std::fs::remove_dir_all(&dir).expect("clean up");
+}

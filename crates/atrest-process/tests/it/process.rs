@@ -113,9 +113,10 @@ fn spawn_error_names_the_program() {
     assert_eq!(err.to_string(), "cannot start /nonexistent/bin");
 }
 
-/// The harness is SIGKILLed: its child must die too (PR_SET_PDEATHSIG). The test re-runs this
-/// very test binary as the "harness" (`ATREST_PDEATHSIG_ROLE=harness`), which starts `sleep`,
-/// writes its pid to a file and blocks; this side kills the harness and watches the `sleep`.
+/// The harness dies (SIGKILL, or SIGTERM with its default action, as nextest sends on timeout):
+/// its child must die too (PR_SET_PDEATHSIG). The test re-runs this very test binary as the
+/// "harness" (`ATREST_PDEATHSIG_HARNESS_PIDFILE` set), which starts `sleep`, writes its pid to a
+/// file and blocks; this side kills the harness and watches the `sleep`.
 #[tokio::test]
 async fn child_dies_with_the_harness() {
     if let Ok(pid_file) = std::env::var("ATREST_PDEATHSIG_HARNESS_PIDFILE") {
@@ -129,34 +130,34 @@ async fn child_dies_with_the_harness() {
         panic!("the child exited before the harness was killed: {exit:?}");
     }
 
-    let dir = InstanceDir::new("proc-test").expect("temp dir");
-    let pid_file = dir.path().join("child.pid");
-    let exe = std::env::current_exe().expect("current exe");
-    let mut harness = ProcessSpec::new("harness", exe).args([
-        "process::child_dies_with_the_harness",
-        "--exact",
-        "--nocapture",
-    ]);
-    harness.stop_timeout = Duration::from_millis(100);
-    let mut harness_cmd = std::process::Command::new(&harness.program);
-    harness_cmd
-        .args(&harness.args)
-        .env("ATREST_PDEATHSIG_HARNESS_PIDFILE", &pid_file)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    let mut harness_child = harness_cmd.spawn().expect("spawn harness");
-    let child: u32 = read_line_from(&pid_file).await.trim().parse().expect("pid");
-    assert!(!is_dead(child));
+    for signal in ["KILL", "TERM"] {
+        let dir = InstanceDir::new("proc-test").expect("temp dir");
+        let pid_file = dir.path().join("child.pid");
+        let exe = std::env::current_exe().expect("current exe");
+        let mut harness = std::process::Command::new(exe)
+            .args(["process::child_dies_with_the_harness", "--exact", "--nocapture"])
+            .env("ATREST_PDEATHSIG_HARNESS_PIDFILE", &pid_file)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn harness");
+        let child: u32 = read_line_from(&pid_file).await.trim().parse().expect("pid");
+        assert!(!is_dead(child));
 
-    harness_child.kill().expect("SIGKILL the harness");
-    let status = harness_child.wait().expect("reap harness");
-    assert!(!status.success());
-    let deadline = Instant::now() + Duration::from_secs(5);
-    wait_until(deadline, Duration::from_millis(20), || async {
-        if is_dead(child) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("child {child} outlived its SIGKILLed harness"));
+        let killed = std::process::Command::new("kill")
+            .args([format!("-{signal}"), harness.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(killed.success());
+        let status = harness.wait().expect("reap harness");
+        assert!(!status.success());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        wait_until(deadline, Duration::from_millis(20), || async {
+            if is_dead(child) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("child {child} outlived its SIG{signal}ed harness"));
+    }
 }
 
 #[tokio::test]
