@@ -13,7 +13,7 @@ use std::time::Duration;
 use crate::apiserver::{EtcdClientTls, EtcdEndpoint};
 use crate::certs::{CertAuthority, CertPair, write_file};
 use crate::launch::{StartError, http_get, keep_if_crashed, launch};
-use crate::process::{Exit, InstanceDir, ManagedProcess, ProcessSpec, free_port};
+use crate::process::{Exit, InstanceDir, ManagedProcess, ProcessSpec, free_ports};
 
 /// How often `/health` is polled: a plain local HTTP request is cheap, and etcd is ready in
 /// about 100 ms.
@@ -109,8 +109,14 @@ impl Etcd {
         let name = opts.name.clone();
         let dir = InstanceDir::new(&name)
             .map_err(|source| StartError::Dir { name: name.clone(), source })?;
-        let port = || free_port().map_err(|source| StartError::Port { name: name.clone(), source });
-        let (client_port, peer_port, metrics_port) = (port()?, port()?, port()?);
+        let ports =
+            free_ports(3).map_err(|source| StartError::Port { name: name.clone(), source })?;
+        let &[client_port, peer_port, metrics_port] = ports.as_slice() else {
+            return Err(StartError::Port {
+                name,
+                source: std::io::Error::other("fewer ports than asked for"),
+            });
+        };
 
         let pki = dir.path().join("pki");
         std::fs::create_dir(&pki)

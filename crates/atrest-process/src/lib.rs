@@ -38,6 +38,8 @@ pub use assets::{Assets, AssetsError};
 pub use control_plane::ControlPlane;
 pub use etcd::{Etcd, EtcdClientCredentials, EtcdOptions};
 pub use launch::StartError;
-pub use process::{Exit, InstanceDir, ManagedProcess, ProcessSpec, SpawnError, free_port};
+pub use process::{
+    Exit, InstanceDir, ManagedProcess, ProcessSpec, SpawnError, free_port, free_ports,
+};
 pub use raw_etcd::{RawEtcd, RawEtcdError, RawValue};
 pub use wait::{TimedOut, wait_until};

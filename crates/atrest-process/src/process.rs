@@ -355,6 +355,15 @@ fn set_parent_death_signal(cmd: &mut Command) {
     }
 }
 
+/// `n` distinct free ports on 127.0.0.1: all are held bound until every one is chosen, so the
+/// kernel cannot hand out the same port twice (see [`free_port`] for the remaining race).
+pub fn free_ports(n: usize) -> io::Result<Vec<u16>> {
+    let listeners = (0..n)
+        .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
+        .collect::<io::Result<Vec<_>>>()?;
+    listeners.iter().map(|l| Ok(l.local_addr()?.port())).collect()
+}
+
 /// A free TCP port on 127.0.0.1, found by binding port 0. The port is released before it is
 /// returned, so another process may take it first; starts that fail on a taken port are retried
 /// by callers.

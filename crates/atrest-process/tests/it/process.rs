@@ -212,6 +212,14 @@ fn instance_dirs_are_removed_unless_kept() {
 }
 
 #[test]
+fn free_ports_are_distinct() {
+    let mut ports = atrest_process::free_ports(8).expect("ports");
+    ports.sort_unstable();
+    ports.dedup();
+    assert_eq!(ports.len(), 8);
+}
+
+#[test]
 fn free_ports_are_bindable() {
     let port = free_port().expect("port");
     assert_ne!(port, 0);
