@@ -3,8 +3,9 @@
 //! `cargo xtask test` is the README's test command: it provisions what the tests need on this
 //! machine and runs every layer that can run here.
 //! `cargo xtask ci` adds the formatting, lint and bench-compile gates.
-//! Any other subcommand (`check-config`, `decrypt`, `encrypt`, `keygen`, ...) is a user command
-//! and is forwarded to the `atrest` binary, so users and xtask take the same code path.
+//! Any other subcommand (`check-config`, `cluster`, `decrypt`, `encrypt`, `keygen`, ...) is a user
+//! command and is forwarded to the `atrest` binary, so users and xtask take the same code path;
+//! `cluster` first provisions the control-plane binaries (as `setup`) and passes `ATREST_ASSETS`.
 //!
 //! `cargo xtask setup` builds the real control plane (kube-apiserver, etcd) for the `process`
 //! backend and installs the Debian packages the build needs.
@@ -111,13 +112,31 @@ pub(crate) fn run(cmd: &mut Command) -> Result<()> {
 }
 
 fn forward_to_atrest(args: &[OsString]) -> ExitCode {
+    // atrest links atrest-process, whose etcd-client dependency needs protoc to build.
+    if let Err(err) = tools::ensure_protoc() {
+        eprintln!("xtask: error: {err:#}");
+        return ExitCode::from(2);
+    }
     // `cargo run` keeps the caller's working directory, so relative paths in args still work.
-    let status = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .args(["run", "--quiet", "--manifest-path"])
+    let mut cmd = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.args(["run", "--quiet", "--manifest-path"])
         .arg(project_root().join("Cargo.toml"))
         .args(["--package", "atrest-cli", "--bin", "atrest", "--"])
-        .args(args)
-        .status();
+        .args(args);
+    // `cluster` runs the real binaries: provision them (cached) so that `cargo xtask cluster up`
+    // works on a fresh machine.
+    if args.first().is_some_and(|a| a == "cluster") {
+        match controlplane::setup(false) {
+            Ok(assets) => {
+                cmd.env("ATREST_ASSETS", assets);
+            }
+            Err(err) => {
+                eprintln!("xtask: error: {err:#}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let status = cmd.status();
     match status {
         // Keep atrest's own exit code (0 ok, 1 findings, 2 usage or harness error).
         Ok(status) => ExitCode::from(status.code().and_then(|c| u8::try_from(c).ok()).unwrap_or(2)),

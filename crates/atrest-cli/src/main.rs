@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod check_config;
+mod cluster;
 mod crypt;
 mod input;
 mod keygen;
@@ -52,6 +53,9 @@ enum Command {
     /// Exit 0: every file would be accepted (warnings allowed). Exit 1: some file would make
     /// kube-apiserver exit (or has warnings, with --deny-warnings). Exit 2: usage error.
     CheckConfig(check_config::Args),
+    /// Run a real cluster (etcd and kube-apiserver) to try encryption at rest by hand.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
     /// Decrypt one raw etcd value exactly as kube-apiserver would read it.
     Decrypt(crypt::DecryptArgs),
     /// Encrypt a plaintext value exactly as kube-apiserver would store it (first provider,
@@ -77,6 +81,7 @@ fn main() -> ExitCode {
     init_tracing();
     let outcome = match cli.command {
         Command::CheckConfig(args) => check_config::run(&args),
+        Command::Cluster(cmd) => cluster::run(&cmd),
         Command::Decrypt(args) => crypt::decrypt(&args),
         Command::Encrypt(args) => crypt::encrypt(&args),
         Command::Keygen(args) => keygen::run(&args),
@@ -92,7 +97,10 @@ fn main() -> ExitCode {
 
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("ATREST_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    // kube-rs logs each refused connection of `cluster up`'s readiness polling as an error;
+    // the poll itself reports what matters.
+    let filter = EnvFilter::try_from_env("ATREST_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("warn,kube_client::client::builder=off"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 

@@ -4,7 +4,15 @@ use crate::{atrest, stdout};
 
 #[test]
 fn help_texts() {
-    for cmd in [&[][..], &["check-config"], &["decrypt"], &["encrypt"], &["keygen"]] {
+    for cmd in [
+        &[][..],
+        &["check-config"],
+        &["cluster"],
+        &["cluster", "up"],
+        &["decrypt"],
+        &["encrypt"],
+        &["keygen"],
+    ] {
         let mut args = cmd.to_vec();
         args.push("--help");
         let out = atrest(&args, b"");

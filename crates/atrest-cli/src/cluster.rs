@@ -1,0 +1,275 @@
+//! `atrest cluster up`: a real etcd and kube-apiserver(s) in the foreground (the `process`
+//! backend, crate `atrest-process`), with an admin kubeconfig and etcdctl credentials written to
+//! a state directory, until SIGINT or SIGTERM.
+//!
+//! The CLI is synchronous everywhere else; this subcommand builds its own tokio runtime. It is a
+//! current-thread runtime on purpose: the children are spawned with PR_SET_PDEATHSIG, which
+//! fires when the spawning *thread* exits, so they must be spawned from the thread that lives
+//! as long as the command (the main thread).
+
+use std::fs;
+use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use atrest_process::{ApiServerOptions, Assets, ControlPlane};
+use clap::{Subcommand, ValueEnum};
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::Outcome;
+
+/// `atrest cluster ...`.
+#[derive(Subcommand, Debug)]
+pub(crate) enum ClusterCommand {
+    /// Start a cluster (etcd and kube-apiservers) and stay in the foreground until SIGINT or
+    /// SIGTERM, then tear it down.
+    ///
+    /// Writes DIR/kubeconfig (admin), DIR/env (KUBECONFIG and ETCDCTL_* lines to `source`) with
+    /// the etcd client certificate files, and creates DIR/ready once everything answers.
+    /// Exit 0 after a clean teardown; exit 2 when it cannot start (missing binaries: run
+    /// `cargo xtask setup` and export ATREST_ASSETS=<printed dir>).
+    Up(UpArgs),
+}
+
+/// Where the cluster runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Backend {
+    /// Local child processes (binaries from ATREST_ASSETS or KUBEBUILDER_ASSETS).
+    Process,
+}
+
+/// `atrest cluster up`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct UpArgs {
+    /// The backend that runs the cluster.
+    #[arg(long, value_enum)]
+    backend: Backend,
+    /// EncryptionConfiguration file for every apiserver (--encryption-provider-config).
+    /// Without it the apiservers store Secrets unencrypted (identity).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// How many kube-apiservers share the etcd (the kubeconfig names the first).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    apiservers: u16,
+    /// Reload the encryption configuration when the file changes
+    /// (--encryption-provider-config-automatic-reload=true).
+    #[arg(long)]
+    automatic_reload: bool,
+    /// Directory for kubeconfig, env, certificates and the ready marker; kept at teardown.
+    /// Default: a new temporary directory, removed at teardown.
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+}
+
+/// Runs a `cluster` subcommand.
+pub(crate) fn run(cmd: &ClusterCommand) -> Result<Outcome> {
+    match cmd {
+        ClusterCommand::Up(args) => up(args),
+    }
+}
+
+/// The state directory: the user's (kept) or a temporary one (removed on drop).
+enum StateDir {
+    Kept(PathBuf),
+    Temp(tempfile::TempDir),
+}
+
+impl StateDir {
+    fn path(&self) -> &Path {
+        match self {
+            StateDir::Kept(p) => p,
+            StateDir::Temp(t) => t.path(),
+        }
+    }
+}
+
+fn up(args: &UpArgs) -> Result<Outcome> {
+    let Backend::Process = args.backend;
+    let assets = match Assets::from_env() {
+        Ok(assets) => assets,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return Ok(Outcome::Error);
+        }
+    };
+    // Relative paths would otherwise resolve against each apiserver's instance directory.
+    let config = match &args.config {
+        Some(file) => Some(
+            fs::canonicalize(file)
+                .with_context(|| format!("encryption config {}", file.display()))?,
+        ),
+        None => None,
+    };
+    let state = match &args.state_dir {
+        Some(dir) => {
+            fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            StateDir::Kept(
+                fs::canonicalize(dir).with_context(|| format!("resolving {}", dir.display()))?,
+            )
+        }
+        None => StateDir::Temp(
+            tempfile::Builder::new()
+                .prefix("atrest-cluster-")
+                .tempdir()
+                .context("creating the state directory")?,
+        ),
+    };
+    // A marker left by an earlier run must not announce this one.
+    remove_if_exists(&state.path().join("ready"))?;
+    let options = (0..args.apiservers)
+        .map(|i| {
+            let mut opts = ApiServerOptions::new(format!("kube-apiserver-{i}"));
+            opts.encryption_config.clone_from(&config);
+            opts.automatic_reload = args.automatic_reload;
+            // A cold start on a busy machine takes longer than envtest's 20 s default.
+            opts.start_timeout = Duration::from_secs(90);
+            opts
+        })
+        .collect();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("building the tokio runtime")?;
+    let outcome = runtime.block_on(serve(&assets, options, state.path()));
+    if let StateDir::Kept(dir) = &state {
+        remove_if_exists(&dir.join("ready"))?;
+    }
+    drop(state);
+    outcome
+}
+
+/// Starts the control plane, writes the state directory, and waits for a signal.
+async fn serve(assets: &Assets, options: Vec<ApiServerOptions>, dir: &Path) -> Result<Outcome> {
+    // Installed before the start, so that a signal during the start also tears down.
+    let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    eprintln!("starting etcd and {} kube-apiserver(s)...", options.len());
+    let plane = tokio::select! {
+        started = ControlPlane::start(assets, options) => match started {
+            Ok(plane) => plane,
+            Err(err) => {
+                eprintln!("error: starting the cluster: {}", chain(&err));
+                return Ok(Outcome::Error);
+            }
+        },
+        // Dropping the start future stops whatever it had started.
+        _ = sigint.recv() => return Ok(Outcome::Ok),
+        _ = sigterm.recv() => return Ok(Outcome::Ok),
+    };
+    let written = write_state(&plane, dir);
+    if let Err(err) = written {
+        plane.shutdown().await;
+        return Err(err);
+    }
+    tokio::select! {
+        _ = sigint.recv() => {}
+        _ = sigterm.recv() => {}
+    }
+    eprintln!("stopping the cluster...");
+    plane.shutdown().await;
+    eprintln!("stopped");
+    Ok(Outcome::Ok)
+}
+
+/// Writes kubeconfig, etcd credentials and env, prints how to reach the cluster, then creates
+/// `ready`.
+fn write_state(plane: &ControlPlane, dir: &Path) -> Result<()> {
+    let first = plane.apiserver(0).context("the control plane has no apiserver")?;
+    let kubeconfig = dir.join("kubeconfig");
+    write(&kubeconfig, plane.pki().admin_kubeconfig(&first.url()).as_bytes(), 0o600)?;
+    let creds = plane.etcd().credentials();
+    let ca = dir.join("etcd-ca.crt");
+    let cert = dir.join("etcd-client.crt");
+    let key = dir.join("etcd-client.key");
+    write(&ca, creds.ca_pem.as_bytes(), 0o644)?;
+    write(&cert, creds.client.cert_pem.as_bytes(), 0o644)?;
+    write(&key, creds.client.key_pem().as_bytes(), 0o600)?;
+    let vars = [
+        ("KUBECONFIG", kubeconfig.display().to_string()),
+        ("ETCDCTL_ENDPOINTS", plane.etcd().client_url().to_owned()),
+        ("ETCDCTL_CACERT", ca.display().to_string()),
+        ("ETCDCTL_CERT", cert.display().to_string()),
+        ("ETCDCTL_KEY", key.display().to_string()),
+    ];
+    let env: String = vars
+        .iter()
+        .map(|(name, value)| format!("export {name}={}\n", shell_quote(value)))
+        .collect();
+    let env_file = dir.join("env");
+    write(&env_file, env.as_bytes(), 0o644)?;
+
+    let mut out = String::new();
+    out.push_str("cluster is up\n");
+    out.push_str(&format!("  etcd:            {}\n", plane.etcd().client_url()));
+    for (i, apiserver) in plane.apiservers().iter().enumerate() {
+        out.push_str(&format!("  kube-apiserver-{i}: {}\n", apiserver.url()));
+    }
+    out.push_str(&format!(
+        "\nIn another shell:\n  source {}\n  kubectl create secret generic mysecret \
+         --from-literal=password=s3cr3t\n  etcdctl get /registry/secrets/default/mysecret\n\
+         \nPress Ctrl-C (SIGINT) or send SIGTERM to stop.\n",
+        shell_quote(&env_file.display().to_string())
+    ));
+    println!("{out}");
+    // Last: a waiter that sees `ready` finds every other file complete.
+    write(&dir.join("ready"), b"", 0o644)?;
+    Ok(())
+}
+
+/// Creates or replaces `path` with `bytes` and `mode` (keys 0600).
+fn write(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    // Remove first: `mode` applies only when the file is created.
+    remove_if_exists(path)?;
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(bytes).with_context(|| format!("writing {}", path.display()))
+}
+
+fn remove_if_exists(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(err) => Err(err).with_context(|| format!("removing {}", path.display())),
+    }
+}
+
+/// Single-quotes `s` for a POSIX shell unless it is plainly safe.
+fn shell_quote(s: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "/._-:+,=@".contains(c);
+    if !s.is_empty() && s.chars().all(safe) {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// The error and its sources on one line.
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_quote;
+
+    #[test]
+    fn shell_quote_leaves_plain_paths_and_quotes_the_rest() {
+        assert_eq!(shell_quote("/tmp/atrest-cluster-x1/env"), "/tmp/atrest-cluster-x1/env");
+        assert_eq!(shell_quote("/tmp/a b"), "'/tmp/a b'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
+}

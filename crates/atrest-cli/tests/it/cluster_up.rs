@@ -1,0 +1,203 @@
+//! `atrest cluster up` against the real binaries (`ATREST_ASSETS`, from `cargo xtask setup`):
+//! ready marker, kubeconfig and env, `/readyz` through the kubeconfig, and a SIGINT teardown
+//! that leaves no etcd or kube-apiserver behind.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::sys::wait::{Id, WaitPidFlag, waitid};
+use nix::unistd::Pid;
+
+/// Cold start of etcd and one apiserver on a busy two-core machine.
+const START_DEADLINE: Duration = Duration::from_secs(150);
+/// SIGTERM to both children plus their grace periods.
+const STOP_DEADLINE: Duration = Duration::from_secs(40);
+
+/// Kills the child if the test fails before the teardown it checks.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn assets_dir() -> String {
+    std::env::var("ATREST_ASSETS").ok().filter(|v| !v.is_empty()).unwrap_or_else(|| {
+        panic!(
+            "ATREST_ASSETS is not set: this test runs the real etcd and kube-apiserver. Run it \
+             through `cargo xtask test`, or run `cargo xtask setup` and export \
+             ATREST_ASSETS=<printed dir>"
+        )
+    })
+}
+
+/// A helper thread blocked in `waitid(WNOWAIT)` on the child: it observes the exit without
+/// reaping it (so `Child::try_wait` still gets the status) and reports it on a channel, which
+/// the test waits on with a timeout instead of sleeping.
+struct ExitWatch(mpsc::Receiver<()>);
+
+impl ExitWatch {
+    fn new(child: &Child) -> ExitWatch {
+        let pid = Pid::from_raw(i32::try_from(child.id()).unwrap());
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = waitid(Id::Pid(pid), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT);
+            let _ = tx.send(());
+        });
+        ExitWatch(rx)
+    }
+
+    /// The child's exit status if it exits within `timeout`.
+    fn wait(&self, child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+        match self.0.recv_timeout(timeout) {
+            // Exited (or the watcher failed): reap, or report still running.
+            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => child.try_wait().unwrap(),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+        }
+    }
+}
+
+/// The pids of `parent`'s direct children whose command is `etcd` or `kube-apiserver`.
+fn control_plane_children(parent: u32) -> Vec<(u32, String)> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else { continue };
+        // `pid (comm) state ppid ...`; comm may hold spaces, so split after the last ')'.
+        let Some((head, rest)) = stat.rsplit_once(')') else { continue };
+        let comm = head.split_once('(').map(|(_, c)| c.to_owned()).unwrap_or_default();
+        let ppid = rest.split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(parent) && (comm == "etcd" || comm == "kube-apiserver") {
+            found.push((pid, comm));
+        }
+    }
+    found
+}
+
+/// Whether `pid` is still a live (non-zombie) process named `comm`.
+fn alive_as(pid: u32, comm: &str) -> bool {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+    let Some((head, rest)) = stat.rsplit_once(')') else { return false };
+    let name = head.split_once('(').map(|(_, c)| c).unwrap_or_default();
+    let state = rest.split_whitespace().next().unwrap_or_default();
+    name == comm && state != "Z"
+}
+
+fn env_value<'a>(env: &'a str, name: &str) -> &'a str {
+    let prefix = format!("export {name}=");
+    env.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .unwrap_or_else(|| panic!("{name} missing from env:\n{env}"))
+}
+
+#[test]
+fn cluster_up_serves_then_tears_down_on_sigint() {
+    let assets = assets_dir();
+    let state = tempfile::tempdir().unwrap();
+    let dir = state.path();
+    let mut guard = Guard(
+        Command::new(env!("CARGO_BIN_EXE_atrest"))
+            .args(["cluster", "up", "--backend", "process", "--state-dir"])
+            .arg(dir)
+            .env("ATREST_ASSETS", &assets)
+            .env_remove("KUBEBUILDER_ASSETS")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let child = &mut guard.0;
+    let watch = ExitWatch::new(child);
+
+    // Ready marker, or an early exit, against a deadline.
+    let ready = dir.join("ready");
+    let deadline = Instant::now() + START_DEADLINE;
+    while !ready.exists() {
+        assert!(Instant::now() < deadline, "no {} after {START_DEADLINE:?}", ready.display());
+        if let Some(status) = watch.wait(child, Duration::from_millis(100)) {
+            let out = guard_output(child);
+            panic!("atrest cluster up exited early with {status}:\n{out}");
+        }
+    }
+
+    // kubeconfig and env.
+    let kubeconfig_path = dir.join("kubeconfig");
+    let kubeconfig = fs::read_to_string(&kubeconfig_path).unwrap();
+    assert!(kubeconfig.contains("server: https://127.0.0.1:"), "{kubeconfig}");
+    assert!(kubeconfig.contains("client-key-data: "), "{kubeconfig}");
+    let env = fs::read_to_string(dir.join("env")).unwrap();
+    assert_eq!(env_value(&env, "KUBECONFIG"), kubeconfig_path.to_str().unwrap());
+    assert!(env_value(&env, "ETCDCTL_ENDPOINTS").starts_with("https://127.0.0.1:"), "{env}");
+    for var in ["ETCDCTL_CACERT", "ETCDCTL_CERT", "ETCDCTL_KEY"] {
+        let file = Path::new(env_value(&env, var)).to_owned();
+        assert!(file.starts_with(dir), "{var}={}", file.display());
+        let pem = fs::read_to_string(&file).unwrap();
+        assert!(pem.starts_with("-----BEGIN "), "{var}: not PEM");
+    }
+    let key_mode = {
+        use std::os::unix::fs::PermissionsExt as _;
+        fs::metadata(env_value(&env, "ETCDCTL_KEY")).unwrap().permissions().mode() & 0o777
+    };
+    assert_eq!(key_mode, 0o600);
+
+    // /readyz through the kubeconfig's credentials.
+    let readyz =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(
+            async {
+                let kc = kube::config::Kubeconfig::read_from(&kubeconfig_path).unwrap();
+                let config = kube::Config::from_custom_kubeconfig(
+                    kc,
+                    &kube::config::KubeConfigOptions::default(),
+                )
+                .await
+                .unwrap();
+                let client = kube::Client::try_from(config).unwrap();
+                client.request_text(http::Request::get("/readyz").body(Vec::new()).unwrap()).await
+            },
+        );
+    assert_eq!(readyz.unwrap(), "ok");
+
+    // The control plane runs as atrest's children.
+    let children = control_plane_children(child.id());
+    let mut names: Vec<&str> = children.iter().map(|(_, c)| c.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["etcd", "kube-apiserver"], "children: {children:?}");
+
+    // SIGINT: exit 0 within the deadline, nothing left behind.
+    kill(Pid::from_raw(i32::try_from(child.id()).unwrap()), Signal::SIGINT).unwrap();
+    let Some(status) = watch.wait(child, STOP_DEADLINE) else {
+        panic!("atrest cluster up still running {STOP_DEADLINE:?} after SIGINT");
+    };
+    let out = guard_output(child);
+    assert_eq!(status.code(), Some(0), "{out}");
+    for (pid, comm) in &children {
+        assert!(!alive_as(*pid, comm), "{comm} (pid {pid}) outlived atrest cluster up");
+    }
+    assert!(out.contains("kubectl create secret generic mysecret"), "{out}");
+    assert!(out.contains("etcdctl get /registry/secrets/default/mysecret"), "{out}");
+    // A user-given state directory is kept, without the ready marker.
+    assert!(dir.join("kubeconfig").is_file());
+    assert!(!ready.exists());
+}
+
+/// Stdout and stderr of an exited child.
+fn guard_output(child: &mut Child) -> String {
+    use std::io::Read as _;
+    let mut out = String::new();
+    if let Some(mut s) = child.stdout.take() {
+        s.read_to_string(&mut out).unwrap();
+    }
+    if let Some(mut s) = child.stderr.take() {
+        s.read_to_string(&mut out).unwrap();
+    }
+    out
+}
