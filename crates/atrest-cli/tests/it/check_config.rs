@@ -76,7 +76,7 @@ fn json_apiserver_error_matches_upstream_corpus() {
             if entry["apiserver_error_contains_key_material"] == true {
                 // Hygiene beats exactness: upstream prints the key, we print REDACTED.
                 let file = fs::read_to_string(crate_dir.join(&input)).unwrap();
-                for secret in secrets_in(&file) {
+                for secret in atrest_test_support::secrets_in(&file) {
                     expected = expected.replace(&secret, "REDACTED");
                 }
                 assert!(ours.contains("REDACTED"), "{input}");
@@ -88,22 +88,6 @@ fn json_apiserver_error_matches_upstream_corpus() {
         }
     }
     assert!(checked > 40, "the corpus shrank to {checked} files");
-}
-
-/// Every base64 `secret:` value written in a config file.
-fn secrets_in(text: &str) -> Vec<String> {
-    text.split("secret:")
-        .skip(1)
-        .map(|after| {
-            after
-                .trim_start()
-                .trim_start_matches(['"', '\''])
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '='))
-                .collect::<String>()
-        })
-        .filter(|s| !s.is_empty())
-        .collect()
 }
 
 #[test]

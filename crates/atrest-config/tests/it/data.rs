@@ -14,28 +14,6 @@ fn options_for(name: &str) -> LoadOptions {
     LoadOptions { reload: name.contains("+reload"), kmsv1_enabled: name.contains("+kmsv1") }
 }
 
-/// Every base64 `secret` value written in a file (to redact the upstream text where upstream
-/// prints key material and we print `REDACTED`).
-fn secrets_in(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let mut rest = line;
-        while let Some(i) = rest.find("secret:") {
-            let after = rest[i + "secret:".len()..].trim_start();
-            let value: String = after
-                .trim_start_matches(['"', '\''])
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '='))
-                .collect();
-            if !value.is_empty() {
-                out.push(value);
-            }
-            rest = &rest[i + 1..];
-        }
-    }
-    out
-}
-
 /// Loads `rel` (relative to the crate, as the oracle was run) and compares with its `.expected`.
 fn check(rel: &str) {
     let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -61,7 +39,7 @@ fn check(rel: &str) {
             if err.upstream_prints_key_material() {
                 // Upstream prints the secrets here; we print REDACTED (the flag says so).
                 let source = fs::read_to_string(&path).unwrap_or_default();
-                for secret in secrets_in(&source) {
+                for secret in atrest_test_support::secrets_in(&source) {
                     want = want.replace(&secret, "REDACTED");
                 }
                 assert_ne!(want, expected, "{rel}: flagged key material but upstream shows none");

@@ -17,28 +17,6 @@ use atrest_process::{
 
 use crate::assets;
 
-/// Every base64 `secret` value written in a file, to redact upstream's text where it prints
-/// key material (the same rule as atrest-config's `tests/it/data.rs`).
-fn secrets_in(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let mut rest = line;
-        while let Some(i) = rest.find("secret:") {
-            let after = rest[i + "secret:".len()..].trim_start();
-            let value: String = after
-                .trim_start_matches(['"', '\''])
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '='))
-                .collect();
-            if !value.is_empty() {
-                out.push(value);
-            }
-            rest = &rest[i + 1..];
-        }
-    }
-    out
-}
-
 struct Case {
     /// The path string handed to both sides.
     path: PathBuf,
@@ -122,7 +100,9 @@ fn ours(case: &Case) -> (String, String) {
         Ok(_) => panic!("{path}: atrest-config loads it"),
         Err(e) => {
             let secrets = if e.upstream_prints_key_material() {
-                secrets_in(&std::fs::read_to_string(&case.path).unwrap_or_default())
+                atrest_test_support::secrets_in(
+                    &std::fs::read_to_string(&case.path).unwrap_or_default(),
+                )
             } else {
                 Vec::new()
             };
