@@ -1,0 +1,342 @@
+//! The `Cluster` boundary: what the scenario engine can ask of a cluster, whichever backend runs
+//! it (the embedded simulator, real processes, containers, kind).
+//!
+//! No type of a concrete backend (etcd-client, kube, `std::process`, bollard) crosses this
+//! boundary: requests and answers are plain values, and a client-visible API failure is an
+//! [`ApiError`] carrying what the apiserver answered (HTTP code, reason, message).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::path::PathBuf;
+
+/// A resource kind the scenarios write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    /// core/v1 Secret.
+    Secret,
+    /// core/v1 ConfigMap.
+    ConfigMap,
+}
+
+impl Kind {
+    /// The resource name (`secrets`, `configmaps`), as in etcd keys and encryption rules.
+    pub const fn resource(self) -> &'static str {
+        match self {
+            Kind::Secret => "secrets",
+            Kind::ConfigMap => "configmaps",
+        }
+    }
+
+    /// The kind name (`Secret`, `ConfigMap`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Kind::Secret => "Secret",
+            Kind::ConfigMap => "ConfigMap",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The etcd key prefix kube-apiserver uses by default (`--etcd-prefix`).
+pub const DEFAULT_ETCD_PREFIX: &str = "/registry";
+
+/// A namespaced object's identity.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectRef {
+    /// Secret or ConfigMap.
+    pub kind: Kind,
+    /// Its namespace.
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+}
+
+impl ObjectRef {
+    /// A reference.
+    pub fn new(kind: Kind, namespace: impl Into<String>, name: impl Into<String>) -> ObjectRef {
+        ObjectRef { kind, namespace: namespace.into(), name: name.into() }
+    }
+
+    /// The key below the storage prefix, `/secrets/<ns>/<name>` (what upstream's storage
+    /// errors print as `Key:`).
+    pub fn storage_key(&self) -> String {
+        format!("/{}/{}/{}", self.kind.resource(), self.namespace, self.name)
+    }
+
+    /// The full etcd key, `<prefix>/secrets/<ns>/<name>` (also the AES-GCM/CBC authenticated data).
+    pub fn etcd_key(&self, prefix: &str) -> String {
+        format!("{}{}", prefix.trim_end_matches('/'), self.storage_key())
+    }
+}
+
+impl fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}/{}", self.kind.resource(), self.namespace, self.name)
+    }
+}
+
+/// An object's data: Secret `data` bytes or ConfigMap `data` strings (as UTF-8 bytes).
+///
+/// `Debug` shows the keys and sizes only: values are secrets.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Data(pub BTreeMap<String, Vec<u8>>);
+
+impl fmt::Debug for Data {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, v)| (k, format!("<{} bytes>", v.len()))))
+            .finish()
+    }
+}
+
+/// An object as the API returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Object {
+    /// Identity.
+    pub id: ObjectRef,
+    /// Data.
+    pub data: Data,
+    /// `metadata.resourceVersion`; on update, `Some` is a precondition (409 Conflict if stale).
+    pub resource_version: Option<String>,
+}
+
+/// A failed API request, as the client sees it (the `Status` body).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason} ({code}): {message}")]
+pub struct ApiError {
+    /// HTTP status code.
+    pub code: u16,
+    /// `Status.reason` (`InternalError`, `NotFound`, `Conflict`, …).
+    pub reason: String,
+    /// `Status.message`.
+    pub message: String,
+}
+
+/// The answer to an API request: the object, or the apiserver's error.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// How an apiserver start went, when it did not become ready.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartFailure {
+    /// The process exited (an invalid encryption config, a missing file…); `err` is the `err`
+    /// of kube-apiserver's `"command failed"` line.
+    Exited {
+        /// Exit code, when it exited normally.
+        code: Option<i32>,
+        /// The `"command failed"` err text, if found.
+        err: Option<String>,
+    },
+    /// It kept running but never became ready; `failing` lists the `/readyz` checks that
+    /// failed on the last probe (e.g. `informer-sync`).
+    NotReady {
+        /// Names of the failing readiness checks.
+        failing: Vec<String>,
+    },
+}
+
+/// One apiserver's flags that matter here. Changes apply at its next start.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApiServerSpec {
+    /// `--encryption-provider-config`, a path in the cluster's file tree (absolute, `/`-rooted).
+    pub encryption_config: Option<String>,
+    /// `--encryption-provider-config-automatic-reload`.
+    pub automatic_reload: bool,
+}
+
+/// What to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterSpec {
+    /// One entry per apiserver, all on one etcd. Nothing starts until asked.
+    pub apiservers: Vec<ApiServerSpec>,
+}
+
+/// One raw etcd entry.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RawEntry {
+    /// The full key.
+    pub key: String,
+    /// The stored bytes.
+    pub value: Vec<u8>,
+    /// The revision that last modified it.
+    pub mod_revision: i64,
+}
+
+impl fmt::Debug for RawEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawEntry")
+            .field("key", &self.key)
+            .field("value", &format_args!("<{} bytes>", self.value.len()))
+            .field("mod_revision", &self.mod_revision)
+            .finish()
+    }
+}
+
+/// The backend itself failed (not a client-visible API answer): the harness cannot go on.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// A prerequisite is missing (binaries, Docker…); the text says how to get it.
+    #[error("{0}")]
+    Prerequisite(String),
+    /// No apiserver with this index.
+    #[error("no apiserver {index} (the cluster has {count})")]
+    NoSuchApiServer {
+        /// The index asked for.
+        index: usize,
+        /// How many there are.
+        count: usize,
+    },
+    /// The apiserver is not running.
+    #[error("apiserver {0} is not running")]
+    NotRunning(usize),
+    /// A file in the cluster's tree could not be written or removed.
+    #[error("cannot {op} {path}")]
+    File {
+        /// `write` or `remove`.
+        op: &'static str,
+        /// The path in the cluster's tree.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Anything else the backend reports (transport failures, etcd errors…).
+    #[error("{context}")]
+    Other {
+        /// What was being done.
+        context: String,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl BackendError {
+    /// Wraps any error with what was being done.
+    pub fn other(
+        context: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> BackendError {
+        BackendError::Other { context: context.into(), source: source.into() }
+    }
+}
+
+/// A cluster: one etcd, N apiservers, a file tree the apiservers read their encryption
+/// configuration from.
+///
+/// Index `i` names an apiserver of the [`ClusterSpec`]. Object operations go through
+/// apiserver `i` and return what a client would see; `raw_*` read etcd directly, below any
+/// apiserver.
+pub trait Cluster: Send {
+    /// Backend name (`sim`, `process`, …) for reports.
+    fn backend_name(&self) -> &'static str;
+
+    /// How many apiservers the cluster has.
+    fn apiserver_count(&self) -> usize;
+
+    /// The host path that the cluster's `/` stands for, if the files are real (texts that
+    /// name files are reported relative to it).
+    fn file_root(&self) -> Option<String>;
+
+    /// Writes a file in the cluster's tree (0600), creating directories.
+    fn write_file(
+        &mut self,
+        path: &str,
+        contents: &[u8],
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+
+    /// Removes a file from the cluster's tree (missing is fine).
+    fn remove_file(&mut self, path: &str) -> impl Future<Output = Result<(), BackendError>> + Send;
+
+    /// Changes apiserver `i`'s flags for its next start.
+    fn configure_apiserver(&mut self, i: usize, spec: ApiServerSpec) -> Result<(), BackendError>;
+
+    /// Starts apiserver `i` (it must be stopped) and waits until it is ready, exited, or never
+    /// became ready.
+    fn start_apiserver(
+        &mut self,
+        i: usize,
+    ) -> impl Future<Output = Result<Result<(), StartFailure>, BackendError>> + Send;
+
+    /// Stops apiserver `i` (a stopped one stays stopped).
+    fn stop_apiserver(&mut self, i: usize)
+    -> impl Future<Output = Result<(), BackendError>> + Send;
+
+    /// Whether apiserver `i` is running.
+    fn is_running(&self, i: usize) -> bool;
+
+    /// `POST` an object.
+    fn create(
+        &mut self,
+        i: usize,
+        object: &Object,
+    ) -> impl Future<Output = Result<ApiResult<Object>, BackendError>> + Send;
+
+    /// `PUT` an object (with its resourceVersion as precondition when given).
+    fn update(
+        &mut self,
+        i: usize,
+        object: &Object,
+    ) -> impl Future<Output = Result<ApiResult<Object>, BackendError>> + Send;
+
+    /// `GET` an object.
+    fn get(
+        &mut self,
+        i: usize,
+        id: &ObjectRef,
+    ) -> impl Future<Output = Result<ApiResult<Object>, BackendError>> + Send;
+
+    /// `LIST` a kind across all namespaces, or in one.
+    fn list(
+        &mut self,
+        i: usize,
+        kind: Kind,
+        namespace: Option<&str>,
+    ) -> impl Future<Output = Result<ApiResult<Vec<Object>>, BackendError>> + Send;
+
+    /// `DELETE` an object.
+    fn delete(
+        &mut self,
+        i: usize,
+        id: &ObjectRef,
+    ) -> impl Future<Output = Result<ApiResult<()>, BackendError>> + Send;
+
+    /// apiserver `i`'s `/metrics` text.
+    fn metrics(
+        &mut self,
+        i: usize,
+    ) -> impl Future<Output = Result<ApiResult<String>, BackendError>> + Send;
+
+    /// The etcd prefix the apiservers use.
+    fn etcd_prefix(&self) -> &str {
+        DEFAULT_ETCD_PREFIX
+    }
+
+    /// Reads one raw etcd value.
+    fn raw_get(
+        &mut self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<RawEntry>, BackendError>> + Send;
+
+    /// Reads every raw etcd entry under `prefix`, in key order.
+    fn raw_list(
+        &mut self,
+        prefix: &str,
+    ) -> impl Future<Output = Result<Vec<RawEntry>, BackendError>> + Send;
+
+    /// Where real processes keep their logs, if any.
+    fn log_dir(&self) -> Option<PathBuf>;
+
+    /// Keeps logs and state on disk after the cluster is gone (a failed run).
+    fn keep_logs(&mut self);
+
+    /// Stops everything.
+    fn shutdown(self) -> impl Future<Output = Result<(), BackendError>> + Send
+    where
+        Self: Sized;
+}
