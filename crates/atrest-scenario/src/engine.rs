@@ -1,0 +1,1064 @@
+//! Runs a [`Scenario`] over any [`Cluster`] and proves each step by what the cluster answers
+//! and what etcd holds.
+//!
+//! Failed expectations are data in the [`Report`]; a harness failure (the backend broke, an
+//! apiserver did not start when the scenario did not expect that) stops the run with
+//! [`Outcome::Error`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+use atrest_backend::{
+    ApiError, ApiServerSpec, BackendError, Cluster, ClusterSpec, Data, Kind, Object, ObjectRef,
+    StartFailure,
+};
+
+use crate::report::{Check, Latency, Measurement, Outcome, Report, StepOutcome, StepReport};
+use crate::schema::{
+    ApiExpect, DEFAULT_CONFIG_PATH, ListStep, MeasureStep, ObjectStep, Scenario, StartExpect, Step,
+    StoredExpect, Target,
+};
+use crate::stored::{Decrypter, StoredValue};
+use crate::template::{Secrets, TemplateError};
+
+/// How many times a rewrite retries an object that changed under it.
+const REWRITE_CONFLICT_RETRIES: usize = 5;
+
+/// Run-time choices.
+#[derive(Debug, Default, Clone)]
+pub struct RunOptions {
+    /// Configurations supplied by the user (`--config NAME=FILE`), replacing the scenario's.
+    pub user_configs: BTreeMap<String, String>,
+}
+
+/// Why a run could not begin.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A configuration template is wrong.
+    #[error("scenario {scenario}: {source}")]
+    Template {
+        /// The scenario.
+        scenario: String,
+        /// Why.
+        source: TemplateError,
+    },
+    /// `--config` names a configuration the scenario does not define.
+    #[error("scenario {scenario} has no config named {name:?} (it defines: {defined})")]
+    UnknownConfig {
+        /// The scenario.
+        scenario: String,
+        /// The name given.
+        name: String,
+        /// The names defined.
+        defined: String,
+    },
+}
+
+/// Configurations of one run, rendered with fresh keys.
+#[derive(Debug)]
+pub struct Prepared {
+    configs: BTreeMap<String, String>,
+    secrets: Secrets,
+}
+
+impl Scenario {
+    /// The cluster this scenario runs on.
+    pub fn cluster_spec(&self) -> ClusterSpec {
+        ClusterSpec {
+            apiservers: (0..self.cluster.apiservers)
+                .map(|_| ApiServerSpec {
+                    encryption_config: self.cluster.encryption_config.clone(),
+                    automatic_reload: self.cluster.automatic_reload,
+                })
+                .collect(),
+        }
+    }
+
+    /// Renders every configuration (fresh keys) and gathers the texts reports must not show.
+    pub fn prepare(&self, opts: &RunOptions) -> Result<Prepared, EngineError> {
+        let mut secrets = Secrets::default();
+        let mut configs = BTreeMap::new();
+        for name in opts.user_configs.keys() {
+            if !self.configs.contains_key(name) {
+                return Err(EngineError::UnknownConfig {
+                    scenario: self.name.clone(),
+                    name: name.clone(),
+                    defined: self.configs.keys().cloned().collect::<Vec<_>>().join(", "),
+                });
+            }
+        }
+        for (name, template) in &self.configs {
+            let template = opts.user_configs.get(name).unwrap_or(template);
+            let rendered = secrets
+                .render(name, template)
+                .map_err(|source| EngineError::Template { scenario: self.name.clone(), source })?;
+            // Literal keys in a configuration are secrets too.
+            for line in rendered.lines() {
+                if let Some(v) = line.trim().strip_prefix("secret:") {
+                    secrets.add(v.trim().trim_matches(|c| c == '"' || c == '\''));
+                }
+            }
+            configs.insert(name.clone(), rendered);
+        }
+        for placed in &self.steps {
+            if let Step::Create(s) | Step::Update(s) | Step::Get(s) = &placed.step {
+                for v in s.data.values() {
+                    secrets.add(v.clone());
+                }
+                if let Some(d) = s.expect.as_ref().and_then(|e| e.data.as_ref()) {
+                    for v in d.values() {
+                        secrets.add(v.clone());
+                    }
+                }
+            }
+        }
+        Ok(Prepared { configs, secrets })
+    }
+}
+
+/// Called after each step (progress lines).
+pub trait Progress {
+    /// A step finished.
+    fn step(&mut self, step: &StepReport);
+}
+
+impl<F: FnMut(&StepReport)> Progress for F {
+    fn step(&mut self, step: &StepReport) {
+        self(step);
+    }
+}
+
+/// Runs `scenario` on `cluster`. The cluster is left running; the caller shuts it down (and
+/// keeps its logs when the outcome is not [`Outcome::Passed`]).
+pub async fn run<C: Cluster>(
+    scenario: &Scenario,
+    prepared: Prepared,
+    cluster: &mut C,
+    progress: &mut dyn Progress,
+) -> Report {
+    let started = Instant::now();
+    let mut engine = Engine {
+        cluster,
+        configs: prepared.configs,
+        secrets: prepared.secrets,
+        flags: scenario.cluster_spec().apiservers,
+        state: vec![ServerState::Stopped; scenario.cluster.apiservers],
+        tracked: BTreeMap::new(),
+        measurements: Vec::new(),
+    };
+    let mut steps = Vec::new();
+    let mut error = None;
+    for (n, placed) in scenario.steps.iter().enumerate() {
+        let t = Instant::now();
+        let mut rec = Rec::default();
+        let action = describe(&placed.step);
+        let _span =
+            tracing::info_span!("step", index = n + 1, line = placed.line, action = %action)
+                .entered();
+        let result = engine.step(&placed.step, &mut rec).await;
+        let outcome = match &result {
+            Err(_) => StepOutcome::Error,
+            Ok(()) if rec.checks.iter().any(|c| !c.held) => StepOutcome::Failed,
+            Ok(()) => StepOutcome::Ok,
+        };
+        if let Err(e) = result {
+            let text = engine.norm(&error_chain(&e));
+            rec.observations.push(format!("harness error: {text}"));
+            error = Some(text);
+        }
+        let report = StepReport {
+            index: n + 1,
+            line: placed.line,
+            action,
+            outcome,
+            observations: rec.observations,
+            checks: rec.checks,
+            duration_ms: t.elapsed().as_secs_f64() * 1000.0,
+        };
+        progress.step(&report);
+        steps.push(report);
+        if error.is_some() {
+            break;
+        }
+    }
+    let outcome = if error.is_some() {
+        Outcome::Error
+    } else if steps.iter().any(|s| s.outcome == StepOutcome::Failed) {
+        Outcome::Failed
+    } else {
+        Outcome::Passed
+    };
+    let mut measurements = engine.measurements;
+    finish_ratios(&mut measurements);
+    Report {
+        scenario: scenario.name.clone(),
+        description: scenario.description.clone(),
+        backend: engine.cluster.backend_name().to_owned(),
+        outcome,
+        error,
+        steps,
+        measurements,
+        logs: None,
+        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+    }
+}
+
+/// A harness failure inside a step.
+#[derive(Debug, thiserror::Error)]
+enum StepError {
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    #[error("{0}")]
+    Harness(String),
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !text.contains(&s_text) {
+            text.push_str(": ");
+            text.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    text
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ServerState {
+    Stopped,
+    Ready,
+    NotReady,
+}
+
+#[derive(Default)]
+struct Rec {
+    observations: Vec<String>,
+    checks: Vec<Check>,
+}
+
+impl Rec {
+    fn note(&mut self, text: impl Into<String>) {
+        self.observations.push(text.into());
+    }
+
+    fn check(
+        &mut self,
+        what: impl Into<String>,
+        held: bool,
+        expected: Option<String>,
+        actual: impl Into<String>,
+    ) {
+        self.checks.push(Check { what: what.into(), held, expected, actual: actual.into() });
+    }
+}
+
+struct Engine<'c, C> {
+    cluster: &'c mut C,
+    configs: BTreeMap<String, String>,
+    secrets: Secrets,
+    flags: Vec<ApiServerSpec>,
+    state: Vec<ServerState>,
+    /// Every object the scenario wrote and still expects to exist, with its data.
+    tracked: BTreeMap<ObjectRef, Data>,
+    measurements: Vec<Measurement>,
+}
+
+fn describe(step: &Step) -> String {
+    let obj = |verb: &str, s: &ObjectStep| {
+        let o = s.object.object_ref();
+        let via = if s.apiserver == 0 {
+            String::new()
+        } else {
+            format!(" via apiserver {}", s.apiserver)
+        };
+        match s.count {
+            Some(n) => format!(
+                "{verb} {n} {} {}/{}-0..{}{via}",
+                o.kind.resource(),
+                o.namespace,
+                o.name,
+                n - 1
+            ),
+            None => format!("{verb} {} {}/{}{via}", o.kind.name(), o.namespace, o.name),
+        }
+    };
+    let scope = |l: &ListStep| {
+        l.namespace
+            .as_ref()
+            .map_or_else(|| "all namespaces".to_owned(), |n| format!("namespace {n}"))
+    };
+    match step {
+        Step::WriteConfig { config, path } => match path {
+            Some(p) => format!("write config {} to {p}", config.value),
+            None => format!("write config {} where the flag points", config.value),
+        },
+        Step::RemoveFile { path } => format!("remove {path}"),
+        Step::SetFlags { apiserver, encryption_config, automatic_reload } => {
+            let mut parts = Vec::new();
+            if let Some(c) = encryption_config {
+                parts.push(match c {
+                    Some(p) => format!("--encryption-provider-config={p}"),
+                    None => "no --encryption-provider-config".to_owned(),
+                });
+            }
+            if let Some(r) = automatic_reload {
+                parts.push(format!("--encryption-provider-config-automatic-reload={r}"));
+            }
+            format!("set flags of {apiserver}: {}", parts.join(" "))
+        }
+        Step::Start { apiserver, .. } => format!("start {apiserver}"),
+        Step::Stop { apiserver } => format!("stop {apiserver}"),
+        Step::Restart { apiserver, .. } => format!("restart {apiserver}"),
+        Step::Create(s) => obj("create", s),
+        Step::Update(s) => obj("update", s),
+        Step::Get(s) => obj("get", s),
+        Step::Delete(s) => obj("delete", s),
+        Step::List(l) => format!("list {} in {}", l.resource.kind().resource(), scope(l)),
+        Step::Rewrite(l) => {
+            format!("rewrite every {} in {} (get | replace)", l.resource.kind().name(), scope(l))
+        }
+        Step::ExpectStored { object, .. } => {
+            let o = object.object_ref();
+            format!("check etcd value of {} {}/{}", o.kind.name(), o.namespace, o.name)
+        }
+        Step::ExpectAll { resource, namespace, .. } => format!(
+            "check every etcd value of {}{}",
+            resource.kind().resource(),
+            namespace.as_ref().map(|n| format!(" in namespace {n}")).unwrap_or_default()
+        ),
+        Step::Measure(m) => {
+            format!("measure {} creates and gets of {} B Secrets ({})", m.objects, m.size, m.name)
+        }
+    }
+}
+
+fn targets(t: Target, n: usize) -> Vec<usize> {
+    match t {
+        Target::All => (0..n).collect(),
+        Target::One(i) => vec![i],
+    }
+}
+
+fn to_data(d: &BTreeMap<String, String>) -> Data {
+    Data(d.iter().map(|(k, v)| (k.clone(), v.as_bytes().to_vec())).collect())
+}
+
+fn describe_data(d: &Data) -> String {
+    // Keys and sizes only: values are secrets.
+    let parts: Vec<String> = d.0.iter().map(|(k, v)| format!("{k} ({} B)", v.len())).collect();
+    format!("{{{}}}", parts.join(", "))
+}
+
+impl<C: Cluster> Engine<'_, C> {
+    /// A text as reports show it: the backend's file root removed (paths read as the apiserver's
+    /// flag names them), secrets redacted.
+    fn norm(&self, text: &str) -> String {
+        let text = match self.cluster.file_root() {
+            Some(root) if !root.is_empty() => text.replace(root.trim_end_matches('/'), ""),
+            _ => text.to_owned(),
+        };
+        self.secrets.redact(&text)
+    }
+
+    fn flag_path(&self) -> String {
+        self.flags
+            .first()
+            .and_then(|f| f.encryption_config.clone())
+            .unwrap_or_else(|| DEFAULT_CONFIG_PATH.to_owned())
+    }
+
+    async fn step(&mut self, step: &Step, rec: &mut Rec) -> Result<(), StepError> {
+        match step {
+            Step::WriteConfig { config, path } => {
+                let path = path.clone().unwrap_or_else(|| self.flag_path());
+                let text = self.configs.get(&config.value).cloned().unwrap_or_default();
+                self.cluster.write_file(&path, text.as_bytes()).await?;
+                rec.note(format!("wrote {} bytes to {path}", text.len()));
+            }
+            Step::RemoveFile { path } => {
+                self.cluster.remove_file(path).await?;
+                rec.note(format!("removed {path}"));
+            }
+            Step::SetFlags { apiserver, encryption_config, automatic_reload } => {
+                for i in targets(*apiserver, self.flags.len()) {
+                    if let Some(c) = encryption_config {
+                        self.flags[i].encryption_config.clone_from(c);
+                    }
+                    if let Some(r) = automatic_reload {
+                        self.flags[i].automatic_reload = *r;
+                    }
+                    self.cluster.configure_apiserver(i, self.flags[i].clone())?;
+                }
+                rec.note("takes effect at the next start");
+            }
+            Step::Stop { apiserver } => {
+                for i in targets(*apiserver, self.flags.len()) {
+                    self.cluster.stop_apiserver(i).await?;
+                    self.state[i] = ServerState::Stopped;
+                    rec.note(format!("apiserver {i} stopped"));
+                }
+            }
+            Step::Start { apiserver, expect } => {
+                self.start(*apiserver, expect.as_ref(), false, rec).await?
+            }
+            Step::Restart { apiserver, expect } => {
+                self.start(*apiserver, expect.as_ref(), true, rec).await?
+            }
+            Step::Create(s) => self.create_or_update(s, true, rec).await?,
+            Step::Update(s) => self.create_or_update(s, false, rec).await?,
+            Step::Get(s) => self.get(s, rec).await?,
+            Step::Delete(s) => self.delete(s, rec).await?,
+            Step::List(l) => self.list(l, rec).await?,
+            Step::Rewrite(l) => self.rewrite(l, rec).await?,
+            Step::ExpectStored { object, expect } => {
+                let id = object.object_ref();
+                let key = id.etcd_key(self.cluster.etcd_prefix());
+                match self.cluster.raw_get(&key).await? {
+                    None => rec.check(format!("{key} is in etcd"), false, None, "no such key"),
+                    Some(entry) => self.check_stored(rec, id.kind, &key, &entry.value, expect, ""),
+                }
+            }
+            Step::ExpectAll { resource, namespace, expect } => {
+                let kind = resource.kind();
+                let mut prefix = format!(
+                    "{}/{}/",
+                    self.cluster.etcd_prefix().trim_end_matches('/'),
+                    kind.resource()
+                );
+                if let Some(ns) = namespace {
+                    prefix.push_str(ns);
+                    prefix.push('/');
+                }
+                let entries = self.cluster.raw_list(&prefix).await?;
+                let mut by_state: BTreeMap<String, usize> = BTreeMap::new();
+                for e in &entries {
+                    *by_state.entry(StoredValue::of(&e.value).describe()).or_default() += 1;
+                }
+                rec.note(format!(
+                    "{} values under {prefix}: {}",
+                    entries.len(),
+                    by_state.iter().map(|(k, n)| format!("{n} {k}")).collect::<Vec<_>>().join(", ")
+                ));
+                let mut sub = Rec::default();
+                for e in &entries {
+                    self.check_stored(&mut sub, kind, &e.key, &e.value, expect, "");
+                }
+                let failed: Vec<&Check> = sub.checks.iter().filter(|c| !c.held).collect();
+                let what = format!("every value under {prefix}: {}", stored_expect_words(expect));
+                if failed.is_empty() {
+                    rec.check(
+                        what,
+                        !entries.is_empty(),
+                        None,
+                        format!("{} of {} values", entries.len(), entries.len()),
+                    );
+                } else {
+                    let shown: Vec<String> = failed
+                        .iter()
+                        .take(5)
+                        .map(|c| format!("{}: {}", c.what, c.actual))
+                        .collect();
+                    rec.check(
+                        what,
+                        false,
+                        None,
+                        format!(
+                            "{} of {} values do not: {}",
+                            failed.len(),
+                            entries.len(),
+                            shown.join("; ")
+                        ),
+                    );
+                }
+            }
+            Step::Measure(m) => self.measure(m, rec).await?,
+        }
+        Ok(())
+    }
+
+    fn check_stored(
+        &self,
+        rec: &mut Rec,
+        kind: Kind,
+        key: &str,
+        value: &[u8],
+        e: &StoredExpect,
+        _ctx: &str,
+    ) {
+        let sv = StoredValue::of(value);
+        if let Some(p) = &e.provider {
+            rec.check(
+                format!("{key} is written by {p}"),
+                sv.provider == *p,
+                Some(p.clone()),
+                sv.describe(),
+            );
+        }
+        if let Some(k) = &e.key {
+            rec.check(
+                format!("{key} is on key {k}"),
+                sv.key.as_deref() == Some(k.as_str()),
+                Some(k.clone()),
+                sv.describe(),
+            );
+        }
+        if let Some(p) = e.plaintext {
+            let what = if p {
+                format!("{key} is plaintext in etcd")
+            } else {
+                format!("{key} is encrypted in etcd")
+            };
+            rec.check(what, sv.is_plaintext() == p, None, sv.describe());
+        }
+        for (config, want) in [(&e.decryptable_with, true), (&e.not_decryptable_with, false)] {
+            let Some(config) = config else { continue };
+            let text = self.configs.get(&config.value).map_or("", String::as_str);
+            let result = Decrypter::new(&config.value, text)
+                .and_then(|d| d.decrypt(kind.resource(), key, value));
+            let what = if want {
+                format!("{key} decrypts with config {}", config.value)
+            } else {
+                format!("{key} does not decrypt with config {}", config.value)
+            };
+            let actual = match &result {
+                Ok(stale) => format!("decrypts{}", if *stale { " (stale)" } else { "" }),
+                Err(e) => self.norm(e),
+            };
+            rec.check(what, result.is_ok() == want, None, actual);
+        }
+    }
+
+    async fn start(
+        &mut self,
+        t: Target,
+        expect: Option<&StartExpect>,
+        restart: bool,
+        rec: &mut Rec,
+    ) -> Result<(), StepError> {
+        let servers = targets(t, self.flags.len());
+        if restart {
+            for &i in &servers {
+                self.cluster.stop_apiserver(i).await?;
+                self.state[i] = ServerState::Stopped;
+            }
+        }
+        for &i in &servers {
+            let outcome = self.cluster.start_apiserver(i).await?;
+            let seen = match &outcome {
+                Ok(()) => {
+                    self.state[i] = ServerState::Ready;
+                    "ready".to_owned()
+                }
+                Err(StartFailure::Exited { code, err }) => {
+                    self.state[i] = ServerState::Stopped;
+                    format!(
+                        "exited{}: {}",
+                        code.map(|c| format!(" with code {c}")).unwrap_or_default(),
+                        self.norm(
+                            err.as_deref().unwrap_or("(no \"command failed\" line in its log)")
+                        )
+                    )
+                }
+                Err(StartFailure::NotReady { failing }) => {
+                    self.state[i] = ServerState::NotReady;
+                    format!("running but not ready (failing checks: {})", failing.join(", "))
+                }
+            };
+            rec.note(format!("apiserver {i}: {seen}"));
+            match expect {
+                None if outcome.is_err() => {
+                    return Err(StepError::Harness(format!(
+                        "apiserver {i} did not become ready and the scenario did not expect that: {seen}"
+                    )));
+                }
+                None => {}
+                Some(e) => {
+                    if let Some(want) = &e.error {
+                        let got = match &outcome {
+                            Err(StartFailure::Exited { err: Some(err), .. }) => self.norm(err),
+                            _ => seen.clone(),
+                        };
+                        rec.check(
+                            format!("apiserver {i} exits with the expected error"),
+                            got == *want,
+                            Some(want.clone()),
+                            got,
+                        );
+                    } else if e.not_ready {
+                        rec.check(
+                            format!("apiserver {i} runs but never becomes ready"),
+                            matches!(outcome, Err(StartFailure::NotReady { .. })),
+                            None,
+                            seen.clone(),
+                        );
+                    } else {
+                        rec.check(
+                            format!("apiserver {i} becomes ready"),
+                            outcome.is_ok(),
+                            None,
+                            seen.clone(),
+                        );
+                    }
+                }
+            }
+        }
+        self.integrity(rec).await
+    }
+
+    /// The check made after every (re)start and rewrite: every object the scenario wrote is
+    /// still there, readable, with the data written last, through every running apiserver.
+    async fn integrity(&mut self, rec: &mut Rec) -> Result<(), StepError> {
+        if self.tracked.is_empty() {
+            return Ok(());
+        }
+        let running: Vec<usize> =
+            (0..self.state.len()).filter(|&i| self.state[i] != ServerState::Stopped).collect();
+        if running.is_empty() {
+            return Ok(());
+        }
+        if let Some(i) = running.iter().find(|&&i| self.state[i] == ServerState::NotReady) {
+            rec.note(format!("no-loss check skipped: apiserver {i} is not ready"));
+            return Ok(());
+        }
+        for i in running {
+            let mut problems = Vec::new();
+            let kinds: BTreeSet<Kind> = self.tracked.keys().map(|o| o.kind).collect();
+            for kind in kinds {
+                let namespaces: BTreeSet<&str> = self
+                    .tracked
+                    .keys()
+                    .filter(|o| o.kind == kind)
+                    .map(|o| o.namespace.as_str())
+                    .collect();
+                for ns in namespaces {
+                    match self.cluster.list(i, kind, Some(ns)).await? {
+                        Ok(objs) => {
+                            let listed: BTreeSet<&str> =
+                                objs.iter().map(|o| o.id.name.as_str()).collect();
+                            let missing = self
+                                .tracked
+                                .keys()
+                                .filter(|o| {
+                                    o.kind == kind
+                                        && o.namespace == ns
+                                        && !listed.contains(o.name.as_str())
+                                })
+                                .count();
+                            if missing > 0 {
+                                problems.push(format!(
+                                    "{missing} {} missing from the list of namespace {ns}",
+                                    kind.resource()
+                                ));
+                            }
+                        }
+                        Err(e) => problems.push(format!(
+                            "list {} in {ns}: {}",
+                            kind.resource(),
+                            self.norm(&e.message)
+                        )),
+                    }
+                }
+            }
+            let ids: Vec<ObjectRef> = self.tracked.keys().cloned().collect();
+            for id in &ids {
+                match self.cluster.get(i, id).await? {
+                    Ok(o) if Some(&o.data) == self.tracked.get(id) => {}
+                    Ok(o) => {
+                        problems.push(format!("{id}: data changed to {}", describe_data(&o.data)))
+                    }
+                    Err(e) => problems.push(format!("{id}: {}", self.norm(&e.message))),
+                }
+            }
+            let what = format!(
+                "no loss: all {} objects the scenario wrote read back unchanged via apiserver {i}",
+                ids.len()
+            );
+            if problems.is_empty() {
+                rec.check(what, true, None, format!("{} objects listed and read", ids.len()));
+            } else {
+                let n = problems.len();
+                problems.truncate(5);
+                rec.check(what, false, None, format!("{n} problems: {}", problems.join("; ")));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_api_error(
+        &self,
+        rec: &mut Rec,
+        what: &str,
+        expect: &ApiExpect,
+        got: Result<(), &ApiError>,
+    ) {
+        match got {
+            Ok(()) => {
+                let want = expect
+                    .error
+                    .clone()
+                    .or_else(|| expect.error_contains.clone())
+                    .or_else(|| expect.code.map(|c| format!("HTTP {c}")));
+                rec.check(format!("{what} fails"), false, want, "succeeded");
+            }
+            Err(e) => {
+                let msg = self.norm(&e.message);
+                if let Some(want) = &expect.error {
+                    rec.check(
+                        format!("{what} fails with the expected message"),
+                        msg == *want,
+                        Some(want.clone()),
+                        msg.clone(),
+                    );
+                }
+                if let Some(want) = &expect.error_contains {
+                    rec.check(
+                        format!("{what} fails with a message containing {want:?}"),
+                        msg.contains(want.as_str()),
+                        None,
+                        msg.clone(),
+                    );
+                }
+                if let Some(code) = expect.code {
+                    rec.check(
+                        format!("{what} fails with HTTP {code}"),
+                        e.code == code,
+                        Some(code.to_string()),
+                        format!("{} {}", e.code, e.reason),
+                    );
+                }
+            }
+        }
+    }
+
+    async fn create_or_update(
+        &mut self,
+        s: &ObjectStep,
+        create: bool,
+        rec: &mut Rec,
+    ) -> Result<(), StepError> {
+        let verb = if create { "create" } else { "update" };
+        let data = to_data(&s.data);
+        let expect = s.expect.clone().unwrap_or_default();
+        let mut ok = 0;
+        let mut failures = BTreeMap::<String, usize>::new();
+        let objects = s.objects();
+        for id in &objects {
+            let object = Object { id: id.clone(), data: data.clone(), resource_version: None };
+            let answer = if create {
+                self.cluster.create(s.apiserver, &object).await?
+            } else {
+                self.cluster.update(s.apiserver, &object).await?
+            };
+            match answer {
+                Ok(_) => {
+                    ok += 1;
+                    self.tracked.insert(id.clone(), data.clone());
+                    if expect.expects_failure() {
+                        self.check_api_error(rec, &format!("{verb} {id}"), &expect, Ok(()));
+                    }
+                }
+                Err(e) => {
+                    *failures
+                        .entry(format!("{} {}: {}", e.code, e.reason, self.norm(&e.message)))
+                        .or_default() += 1;
+                    if expect.expects_failure() {
+                        self.check_api_error(rec, &format!("{verb} {id}"), &expect, Err(&e));
+                    } else {
+                        rec.check(
+                            format!("{verb} {id} succeeds"),
+                            false,
+                            None,
+                            self.norm(&e.message),
+                        );
+                    }
+                }
+            }
+        }
+        if ok > 0 {
+            rec.note(format!("{ok} {verb}d"));
+        }
+        for (text, n) in failures {
+            rec.note(format!("{n} failed: {text}"));
+        }
+        Ok(())
+    }
+
+    async fn get(&mut self, s: &ObjectStep, rec: &mut Rec) -> Result<(), StepError> {
+        let expect = s.expect.clone().unwrap_or_default();
+        for id in s.objects() {
+            match self.cluster.get(s.apiserver, &id).await? {
+                Ok(o) => {
+                    rec.note(format!("{id}: {}", describe_data(&o.data)));
+                    if expect.expects_failure() {
+                        self.check_api_error(rec, &format!("get {id}"), &expect, Ok(()));
+                        continue;
+                    }
+                    let (want, source) = match &expect.data {
+                        Some(d) => (Some(to_data(d)), "the expected data"),
+                        None => (self.tracked.get(&id).cloned(), "the data written last"),
+                    };
+                    if let Some(want) = want {
+                        rec.check(
+                            format!("get {id} returns {source}"),
+                            o.data == want,
+                            Some(describe_data(&want)),
+                            describe_data(&o.data),
+                        );
+                    } else {
+                        rec.check(format!("get {id} succeeds"), true, None, "ok");
+                    }
+                }
+                Err(e) => {
+                    rec.note(format!("{id}: {} {}: {}", e.code, e.reason, self.norm(&e.message)));
+                    if expect.expects_failure() {
+                        self.check_api_error(rec, &format!("get {id}"), &expect, Err(&e));
+                    } else {
+                        rec.check(format!("get {id} succeeds"), false, None, self.norm(&e.message));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete(&mut self, s: &ObjectStep, rec: &mut Rec) -> Result<(), StepError> {
+        let expect = s.expect.clone().unwrap_or_default();
+        for id in s.objects() {
+            match self.cluster.delete(s.apiserver, &id).await? {
+                Ok(()) => {
+                    self.tracked.remove(&id);
+                    rec.note(format!("{id} deleted"));
+                    if expect.expects_failure() {
+                        self.check_api_error(rec, &format!("delete {id}"), &expect, Ok(()));
+                    }
+                }
+                Err(e) => {
+                    rec.note(format!("{id}: {} {}: {}", e.code, e.reason, self.norm(&e.message)));
+                    if expect.expects_failure() {
+                        self.check_api_error(rec, &format!("delete {id}"), &expect, Err(&e));
+                    } else {
+                        rec.check(
+                            format!("delete {id} succeeds"),
+                            false,
+                            None,
+                            self.norm(&e.message),
+                        );
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn list(&mut self, l: &ListStep, rec: &mut Rec) -> Result<(), StepError> {
+        let kind = l.resource.kind();
+        let expect = l.expect.clone().unwrap_or_default();
+        let what = format!("list {}", kind.resource());
+        match self.cluster.list(l.apiserver, kind, l.namespace.as_deref()).await? {
+            Ok(objs) => {
+                rec.note(format!("{} {} listed", objs.len(), kind.resource()));
+                if expect.expects_failure() {
+                    self.check_api_error(rec, &what, &expect, Ok(()));
+                } else if let Some(n) = expect.count {
+                    rec.check(
+                        format!("{what} returns {n} objects"),
+                        objs.len() == n,
+                        Some(n.to_string()),
+                        objs.len().to_string(),
+                    );
+                }
+            }
+            Err(e) => {
+                rec.note(format!("{} {}: {}", e.code, e.reason, self.norm(&e.message)));
+                if expect.expects_failure() {
+                    self.check_api_error(rec, &what, &expect, Err(&e));
+                } else {
+                    rec.check(format!("{what} succeeds"), false, None, self.norm(&e.message));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `kubectl get <resource> -A -o json | kubectl replace -f -`: each object is replaced as
+    /// read (with its resourceVersion); a conflict means someone wrote it meanwhile, so it is
+    /// read again and replaced again with what is there now.
+    async fn rewrite(&mut self, l: &ListStep, rec: &mut Rec) -> Result<(), StepError> {
+        let kind = l.resource.kind();
+        let expect = l.expect.clone().unwrap_or_default();
+        let what = format!("rewrite {}", kind.resource());
+        let objs = match self.cluster.list(l.apiserver, kind, l.namespace.as_deref()).await? {
+            Ok(objs) => objs,
+            Err(e) => {
+                rec.note(format!(
+                    "the list fails: {} {}: {}",
+                    e.code,
+                    e.reason,
+                    self.norm(&e.message)
+                ));
+                if expect.expects_failure() {
+                    self.check_api_error(rec, &what, &expect, Err(&e));
+                } else {
+                    rec.check(format!("{what} succeeds"), false, None, self.norm(&e.message));
+                }
+                return Ok(());
+            }
+        };
+        let (mut rewritten, mut unchanged, mut conflicts) = (0, 0, 0);
+        let mut failures = Vec::new();
+        for obj in objs {
+            let mut current = obj;
+            let mut attempts = 0;
+            loop {
+                attempts += 1;
+                match self.cluster.update(l.apiserver, &current).await? {
+                    Ok(new) => {
+                        if new.resource_version == current.resource_version {
+                            unchanged += 1;
+                        } else {
+                            rewritten += 1;
+                        }
+                        break;
+                    }
+                    Err(e) if e.code == 409 && attempts <= REWRITE_CONFLICT_RETRIES => {
+                        conflicts += 1;
+                        match self.cluster.get(l.apiserver, &current.id).await? {
+                            Ok(fresh) => current = fresh,
+                            Err(e) => {
+                                failures.push(format!("{}: {}", current.id, self.norm(&e.message)));
+                                break;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        failures.push(format!("{}: {}", current.id, self.norm(&e.message)));
+                        break;
+                    }
+                }
+            }
+        }
+        rec.note(format!(
+            "rewrote {rewritten}, unchanged {unchanged} (no-op updates), conflicts retried {conflicts}, failed {}",
+            failures.len()
+        ));
+        if expect.expects_failure() {
+            if let Some(first) = failures.first() {
+                let e = ApiError { code: 0, reason: String::new(), message: first.clone() };
+                self.check_api_error(
+                    rec,
+                    &what,
+                    &ApiExpect { code: None, ..expect.clone() },
+                    Err(&e),
+                );
+            } else {
+                self.check_api_error(rec, &what, &expect, Ok(()));
+            }
+        } else if !failures.is_empty() {
+            rec.check(
+                format!("{what} succeeds for every object"),
+                false,
+                None,
+                failures.join("; "),
+            );
+        }
+        if let Some(n) = expect.rewritten {
+            rec.check(
+                format!("{what} writes {n} objects"),
+                rewritten == n,
+                Some(n.to_string()),
+                rewritten.to_string(),
+            );
+        }
+        if let Some(n) = expect.unchanged {
+            rec.check(
+                format!("{what} leaves {n} objects as they were"),
+                unchanged == n,
+                Some(n.to_string()),
+                unchanged.to_string(),
+            );
+        }
+        self.integrity(rec).await
+    }
+
+    async fn measure(&mut self, m: &MeasureStep, rec: &mut Rec) -> Result<(), StepError> {
+        let filler: Vec<u8> =
+            (0..m.size).map(|i| b'a' + u8::try_from(i % 26).unwrap_or(0)).collect();
+        let data = Data(BTreeMap::from([("value".to_owned(), filler)]));
+        let mut creates = Vec::with_capacity(m.objects);
+        let mut gets = Vec::with_capacity(m.objects);
+        let ids: Vec<ObjectRef> = (0..m.objects)
+            .map(|i| ObjectRef::new(Kind::Secret, "default", format!("{}-{i}", m.name)))
+            .collect();
+        for id in &ids {
+            let object = Object { id: id.clone(), data: data.clone(), resource_version: None };
+            let t = Instant::now();
+            let answer = self.cluster.create(0, &object).await?;
+            creates.push(t.elapsed().as_secs_f64() * 1e6);
+            if let Err(e) = answer {
+                return Err(StepError::Harness(format!(
+                    "measure: create {id}: {}",
+                    self.norm(&e.message)
+                )));
+            }
+            self.tracked.insert(id.clone(), data.clone());
+        }
+        for id in &ids {
+            let t = Instant::now();
+            let answer = self.cluster.get(0, id).await?;
+            gets.push(t.elapsed().as_secs_f64() * 1e6);
+            if let Err(e) = answer {
+                return Err(StepError::Harness(format!(
+                    "measure: get {id}: {}",
+                    self.norm(&e.message)
+                )));
+            }
+        }
+        let measurement = Measurement {
+            name: m.name.clone(),
+            size: m.size,
+            create: Latency::of(&mut creates),
+            get: Latency::of(&mut gets),
+            create_p50_ratio: m.baseline.as_ref().map(|_| f64::NAN),
+            get_p50_ratio: None,
+        };
+        rec.note(format!("{} creates and {} gets timed", m.objects, m.objects));
+        self.measurements.push(measurement);
+        Ok(())
+    }
+}
+
+/// Ratios of p50 latencies to the baseline measurement (`identity`, or the first one measured).
+fn finish_ratios(ms: &mut [Measurement]) {
+    let Some(base) = ms.iter().find(|m| m.name == "identity").or_else(|| ms.first()).cloned()
+    else {
+        return;
+    };
+    for m in ms.iter_mut() {
+        m.create_p50_ratio =
+            (base.create.p50_us > 0.0).then(|| m.create.p50_us / base.create.p50_us);
+        m.get_p50_ratio = (base.get.p50_us > 0.0).then(|| m.get.p50_us / base.get.p50_us);
+    }
+}
+
+fn stored_expect_words(e: &StoredExpect) -> String {
+    let mut parts = Vec::new();
+    if let Some(p) = &e.provider {
+        parts.push(format!("provider {p}"));
+    }
+    if let Some(k) = &e.key {
+        parts.push(format!("key {k}"));
+    }
+    if let Some(p) = e.plaintext {
+        parts.push(if p { "plaintext".to_owned() } else { "encrypted".to_owned() });
+    }
+    if let Some(c) = &e.decryptable_with {
+        parts.push(format!("decrypts with config {}", c.value));
+    }
+    if let Some(c) = &e.not_decryptable_with {
+        parts.push(format!("does not decrypt with config {}", c.value));
+    }
+    parts.join(", ")
+}

@@ -1,0 +1,63 @@
+//! What a raw etcd value says about itself: provider, key name, plaintext or not, and whether a
+//! given configuration decrypts it.
+
+use atrest_config::load::{self, LoadOptions};
+use atrest_config::resolve::GroupResource;
+use atrest_transformers::{Envelope, KmsPlugins, ResourceTransformers};
+
+/// The framing of one stored value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredValue {
+    /// `identity`, `aescbc`, `aesgcm`, `secretbox`, `kms`, `unknown`.
+    pub provider: String,
+    /// Key name (or KMS provider name).
+    pub key: Option<String>,
+}
+
+impl StoredValue {
+    /// Reads the framing of `value`.
+    pub fn of(value: &[u8]) -> StoredValue {
+        let env = Envelope::parse(value);
+        StoredValue { provider: env.provider().to_owned(), key: env.key_name().map(str::to_owned) }
+    }
+
+    /// Whether anyone with etcd access reads it without a key.
+    pub fn is_plaintext(&self) -> bool {
+        self.provider == "identity"
+    }
+
+    /// `aescbc/key1`, `identity`.
+    pub fn describe(&self) -> String {
+        match &self.key {
+            Some(k) => format!("{}/{k}", self.provider),
+            None => self.provider.clone(),
+        }
+    }
+}
+
+/// Transformers built from a configuration text, to decrypt values as an apiserver with that
+/// configuration would.
+#[derive(Debug)]
+pub struct Decrypter {
+    transformers: ResourceTransformers,
+}
+
+impl Decrypter {
+    /// Loads `text` (named `name` in errors) as kube-apiserver would.
+    pub fn new(name: &str, text: &str) -> Result<Decrypter, String> {
+        let loaded = load::load(name, Ok(text.as_bytes().to_vec()), &LoadOptions::default())
+            .map_err(|e| e.to_string())?;
+        let transformers = ResourceTransformers::new(&loaded.plan, &KmsPlugins::new())
+            .map_err(|e| e.to_string())?;
+        Ok(Decrypter { transformers })
+    }
+
+    /// Decrypts `value` stored at `key` for `resource`; the error is upstream's text.
+    pub fn decrypt(&self, resource: &str, key: &str, value: &[u8]) -> Result<bool, String> {
+        self.transformers
+            .for_resource(&GroupResource::parse(resource))
+            .from_storage(value, key.as_bytes())
+            .map(|(_, stale)| stale)
+            .map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,164 @@
+//! `${key:NAME}` placeholders in configuration templates.
+//!
+//! - `${key:NAME}`: 32 random bytes, standard base64 (an AES-256 / secretbox key);
+//! - `${key:NAME:N}`: N random bytes (e.g. 16 for AES-128, or a wrong length on purpose);
+//! - `${passphrase:NAME:N}`: N random alphanumeric characters, what a user pastes when they
+//!   mistake a passphrase for a key.
+//!
+//! Values are random per run, the same NAME gives the same value within a run, and they are
+//! never printed: every text a report carries goes through [`Secrets::redact`].
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+/// A template error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    /// A placeholder that is not `${key:…}` or `${passphrase:…}`.
+    #[error(
+        "config {config:?}: unknown placeholder ${{{placeholder}}} (use ${{key:NAME}}, ${{key:NAME:BYTES}} or ${{passphrase:NAME:CHARS}})"
+    )]
+    Unknown {
+        /// The configuration.
+        config: String,
+        /// The text between the braces.
+        placeholder: String,
+    },
+    /// The same name used with different sizes or kinds.
+    #[error("config {config:?}: ${{{placeholder}}} reuses {name:?} with another size or kind")]
+    Mismatch {
+        /// The configuration.
+        config: String,
+        /// The placeholder.
+        placeholder: String,
+        /// The name.
+        name: String,
+    },
+    /// The operating system random source failed.
+    #[error("cannot generate key material: {0}")]
+    Random(String),
+}
+
+/// Key material generated for a run and every text that must never be printed.
+#[derive(Default)]
+pub struct Secrets {
+    values: BTreeMap<String, (String, String)>,
+    extra: Vec<String>,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Secrets")
+            .field("names", &self.values.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Secrets {
+    /// Renders `template` (configuration `config`), generating values on first use.
+    pub fn render(&mut self, config: &str, template: &str) -> Result<String, TemplateError> {
+        let mut out = String::with_capacity(template.len());
+        let mut rest = template;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            let Some(end) = after.find('}') else {
+                out.push_str(&rest[start..]);
+                rest = "";
+                break;
+            };
+            let placeholder = &after[..end];
+            out.push_str(&self.value(config, placeholder)?);
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
+    fn value(&mut self, config: &str, placeholder: &str) -> Result<String, TemplateError> {
+        let unknown = || TemplateError::Unknown {
+            config: config.to_owned(),
+            placeholder: placeholder.to_owned(),
+        };
+        let parts: Vec<&str> = placeholder.split(':').collect();
+        let (kind, name, size) = match parts.as_slice() {
+            ["key", name] => ("key", *name, 32),
+            ["key", name, n] => ("key", *name, n.parse().map_err(|_| unknown())?),
+            ["passphrase", name, n] => ("passphrase", *name, n.parse().map_err(|_| unknown())?),
+            _ => return Err(unknown()),
+        };
+        if name.is_empty() || size == 0 || size > 1024 {
+            return Err(unknown());
+        }
+        let spec = format!("{kind}:{size}");
+        if let Some((s, v)) = self.values.get(name) {
+            return if *s == spec {
+                Ok(v.clone())
+            } else {
+                Err(TemplateError::Mismatch {
+                    config: config.to_owned(),
+                    placeholder: placeholder.to_owned(),
+                    name: name.to_owned(),
+                })
+            };
+        }
+        let mut bytes = vec![0u8; size];
+        getrandom::fill(&mut bytes).map_err(|e| TemplateError::Random(e.to_string()))?;
+        let value = if kind == "key" {
+            STANDARD.encode(&bytes)
+        } else {
+            const ALPHABET: &[u8] =
+                b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+            bytes.iter().map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()])).collect()
+        };
+        self.values.insert(name.to_owned(), (spec, value.clone()));
+        Ok(value)
+    }
+
+    /// Adds a text that must never be printed (a secret value the scenario writes, a key
+    /// found in a user's configuration).
+    pub fn add(&mut self, text: impl Into<String>) {
+        let text = text.into();
+        // Very short values would redact ordinary words; they are not key material anyway.
+        if text.len() >= 4 && !self.extra.contains(&text) {
+            self.extra.push(text);
+        }
+    }
+
+    /// Replaces every known secret in `text` with `REDACTED`.
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        let mut all: Vec<&str> = self.values.values().map(|(_, v)| v.as_str()).collect();
+        all.extend(self.extra.iter().map(String::as_str));
+        // Longest first, so a value containing another is replaced whole.
+        all.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        for s in all {
+            if out.contains(s) {
+                out = out.replace(s, "REDACTED");
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_name_same_value_and_redacted() {
+        let mut s = Secrets::default();
+        let a = s.render("a", "x: ${key:k1}\ny: ${key:k1}\nz: ${key:k2:16}").unwrap();
+        let lines: Vec<&str> = a.lines().collect();
+        assert_eq!(lines[0][3..], lines[1][3..]);
+        assert_eq!(STANDARD.decode(&lines[0][3..]).unwrap().len(), 32);
+        assert_eq!(STANDARD.decode(&lines[2][3..]).unwrap().len(), 16);
+        assert_eq!(s.redact(&a), "x: REDACTED\ny: REDACTED\nz: REDACTED");
+        let p = s.render("b", "${passphrase:p:24}").unwrap();
+        assert_eq!(p.len(), 24);
+        assert!(s.render("c", "${key:k1:16}").is_err());
+        assert!(s.render("c", "${nope}").is_err());
+    }
+}
