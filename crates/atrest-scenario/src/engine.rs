@@ -268,7 +268,7 @@ struct Engine<'c, C> {
 
 fn describe(step: &Step) -> String {
     let obj = |verb: &str, s: &ObjectStep| {
-        let o = s.object.object_ref();
+        let o = s.object().object_ref();
         let via = if s.apiserver == 0 {
             String::new()
         } else {
@@ -320,14 +320,14 @@ fn describe(step: &Step) -> String {
         Step::Rewrite(l) => {
             format!("rewrite every {} in {} (get | replace)", l.resource.kind().name(), scope(l))
         }
-        Step::ExpectStored { object, .. } => {
-            let o = object.object_ref();
+        Step::ExpectStored(st) => {
+            let o = st.object().object_ref();
             format!("check etcd value of {} {}/{}", o.kind.name(), o.namespace, o.name)
         }
-        Step::ExpectAll { resource, namespace, .. } => format!(
+        Step::ExpectAll(all) => format!(
             "check every etcd value of {}{}",
-            resource.kind().resource(),
-            namespace.as_ref().map(|n| format!(" in namespace {n}")).unwrap_or_default()
+            all.resource.kind().resource(),
+            all.namespace.as_ref().map(|n| format!(" in namespace {n}")).unwrap_or_default()
         ),
         Step::Measure(m) => {
             format!("measure {} creates and gets of {} B Secrets ({})", m.objects, m.size, m.name)
@@ -413,16 +413,17 @@ impl<C: Cluster> Engine<'_, C> {
             Step::Delete(s) => self.delete(s, rec).await?,
             Step::List(l) => self.list(l, rec).await?,
             Step::Rewrite(l) => self.rewrite(l, rec).await?,
-            Step::ExpectStored { object, expect } => {
-                let id = object.object_ref();
+            Step::ExpectStored(st) => {
+                let (id, expect) = (st.object().object_ref(), &st.expect());
                 let key = id.etcd_key(self.cluster.etcd_prefix());
                 match self.cluster.raw_get(&key).await? {
                     None => rec.check(format!("{key} is in etcd"), false, None, "no such key"),
                     Some(entry) => self.check_stored(rec, id.kind, &key, &entry.value, expect, ""),
                 }
             }
-            Step::ExpectAll { resource, namespace, expect } => {
-                let kind = resource.kind();
+            Step::ExpectAll(all) => {
+                let (namespace, expect) = (&all.namespace, &all.expect());
+                let kind = all.resource.kind();
                 let mut prefix = format!(
                     "{}/{}/",
                     self.cluster.etcd_prefix().trim_end_matches('/'),

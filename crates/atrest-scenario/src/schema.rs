@@ -27,7 +27,7 @@ pub struct ScenarioFile {
     pub cluster: ClusterDef,
     /// Named configuration templates (`${key:NAME}` placeholders) or files.
     #[serde(default)]
-    pub configs: BTreeMap<String, ConfigDef>,
+    pub configs: BTreeMap<String, Spanned<ConfigDef>>,
     /// What to do, in order.
     pub steps: Vec<Spanned<Step>>,
 }
@@ -117,17 +117,13 @@ impl fmt::Display for Target {
 }
 
 /// An object named in a step: exactly one of `secret`/`configmap`, and a namespace.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct ObjectDef {
     /// A Secret's name.
-    #[serde(default)]
     pub secret: Option<String>,
     /// A ConfigMap's name.
-    #[serde(default)]
     pub configmap: Option<String>,
-    /// Namespace (default `default`).
-    #[serde(default = "default_namespace")]
+    /// Namespace.
     pub namespace: String,
 }
 
@@ -212,23 +208,17 @@ impl ApiExpect {
 }
 
 /// What a raw etcd value must look like.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug, Clone, Default)]
 pub struct StoredExpect {
     /// `identity`, `aescbc`, `aesgcm`, `secretbox`, `kms`.
-    #[serde(default)]
     pub provider: Option<String>,
     /// The key name in the prefix (`k8s:enc:<provider>:v1:<key>:`).
-    #[serde(default)]
     pub key: Option<String>,
     /// Whether the value is plaintext (readable in etcd without any key).
-    #[serde(default)]
     pub plaintext: Option<bool>,
     /// A configuration (by name) whose providers must decrypt the value.
-    #[serde(default)]
     pub decryptable_with: Option<Spanned<String>>,
     /// A configuration (by name) whose providers must fail to decrypt the value.
-    #[serde(default)]
     pub not_decryptable_with: Option<Spanned<String>>,
 }
 
@@ -298,25 +288,9 @@ pub enum Step {
     /// `kubectl get <resource> -A -o json | kubectl replace -f -`, retrying conflicts.
     Rewrite(ListStep),
     /// Check one raw etcd value.
-    ExpectStored {
-        /// The object.
-        #[serde(flatten)]
-        object: ObjectDef,
-        /// What it must look like.
-        #[serde(flatten)]
-        expect: StoredExpect,
-    },
+    ExpectStored(StoredStep),
     /// Check every raw etcd value of a resource.
-    ExpectAll {
-        /// The resource.
-        resource: ResourceDef,
-        /// Only this namespace.
-        #[serde(default)]
-        namespace: Option<String>,
-        /// What every value must look like.
-        #[serde(flatten)]
-        expect: StoredExpect,
-    },
+    ExpectAll(AllStep),
     /// Time creates and gets (timings are reported, never asserted).
     Measure(MeasureStep),
 }
@@ -325,13 +299,20 @@ fn some_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<S
     Option::<String>::deserialize(d).map(Some)
 }
 
-/// A step on one object.
+/// A step on one object. (Fields are spelled out rather than flattened: serde cannot reject
+/// unknown fields through `flatten`.)
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ObjectStep {
-    /// The object.
-    #[serde(flatten)]
-    pub object: ObjectDef,
+    /// A Secret's name.
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// A ConfigMap's name.
+    #[serde(default)]
+    pub configmap: Option<String>,
+    /// Namespace (default `default`).
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
     /// Data to write (`create`, `update`), as strings.
     #[serde(default)]
     pub data: BTreeMap<String, String>,
@@ -344,6 +325,97 @@ pub struct ObjectStep {
     /// What it must answer.
     #[serde(default)]
     pub expect: Option<ApiExpect>,
+}
+
+/// `expectStored`: one raw etcd value.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct StoredStep {
+    /// A Secret's name.
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// A ConfigMap's name.
+    #[serde(default)]
+    pub configmap: Option<String>,
+    /// Namespace (default `default`).
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    /// `identity`, `aescbc`, `aesgcm`, `secretbox`, `kms`.
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// The key name in the prefix (`k8s:enc:<provider>:v1:<key>:`).
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Whether the value is plaintext (readable in etcd without any key).
+    #[serde(default)]
+    pub plaintext: Option<bool>,
+    /// A configuration (by name) whose providers must decrypt the value.
+    #[serde(default)]
+    pub decryptable_with: Option<Spanned<String>>,
+    /// A configuration (by name) whose providers must fail to decrypt the value.
+    #[serde(default)]
+    pub not_decryptable_with: Option<Spanned<String>>,
+}
+
+/// `expectAll`: every raw etcd value of a resource.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AllStep {
+    /// The resource.
+    pub resource: ResourceDef,
+    /// Only this namespace.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// `identity`, `aescbc`, `aesgcm`, `secretbox`, `kms`.
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// The key name in the prefix.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Whether every value is plaintext.
+    #[serde(default)]
+    pub plaintext: Option<bool>,
+    /// A configuration (by name) whose providers must decrypt every value.
+    #[serde(default)]
+    pub decryptable_with: Option<Spanned<String>>,
+    /// A configuration (by name) whose providers must fail to decrypt every value.
+    #[serde(default)]
+    pub not_decryptable_with: Option<Spanned<String>>,
+}
+
+impl StoredStep {
+    /// The object.
+    pub fn object(&self) -> ObjectDef {
+        ObjectDef {
+            secret: self.secret.clone(),
+            configmap: self.configmap.clone(),
+            namespace: self.namespace.clone(),
+        }
+    }
+
+    /// The expectation.
+    pub fn expect(&self) -> StoredExpect {
+        StoredExpect {
+            provider: self.provider.clone(),
+            key: self.key.clone(),
+            plaintext: self.plaintext,
+            decryptable_with: self.decryptable_with.clone(),
+            not_decryptable_with: self.not_decryptable_with.clone(),
+        }
+    }
+}
+
+impl AllStep {
+    /// The expectation.
+    pub fn expect(&self) -> StoredExpect {
+        StoredExpect {
+            provider: self.provider.clone(),
+            key: self.key.clone(),
+            plaintext: self.plaintext,
+            decryptable_with: self.decryptable_with.clone(),
+            not_decryptable_with: self.not_decryptable_with.clone(),
+        }
+    }
 }
 
 /// A step on a whole resource.
@@ -458,7 +530,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         let (line, column) = e.location().map_or((1, 1), |l| (l.line().max(1), l.column().max(1)));
         // The rendered error carries a source snippet; the first line is the message.
         let message = e.without_snippet().to_string();
-        let message = message.lines().next().unwrap_or("invalid scenario").trim().to_owned();
+        let message = message.lines().next().unwrap_or("invalid scenario").trim();
+        // The location is printed in front already.
+        let message = match message.rfind(" at line ") {
+            Some(i) if message[i..].contains(", column ") => &message[..i],
+            _ => message,
+        }
+        .to_owned();
         ScenarioError::at(path, line, column, message)
     })?;
     let name = path
@@ -467,16 +545,17 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     let base = path.parent().unwrap_or(Path::new("."));
     let mut configs = BTreeMap::new();
     for (cname, def) in file.configs {
-        let text = match def {
+        let (line, column) = (def.referenced.line(), def.referenced.column());
+        let text = match def.value {
             ConfigDef::Inline(t) => t,
             ConfigDef::File { file } => {
                 let p = base.join(&file);
                 std::fs::read_to_string(&p).map_err(|e| {
                     ScenarioError::at(
                         path,
-                        1,
-                        1,
-                        format!("config {cname:?}: cannot read {}: {e}", p.display()),
+                        line,
+                        column,
+                        format!("config {cname:?}: cannot read {file}: {e}"),
                     )
                 })?
             }
@@ -530,7 +609,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
                 }
             }
             Step::Create(s) | Step::Update(s) | Step::Get(s) | Step::Delete(s) => {
-                s.object.resolve().map_err(at)?;
+                s.object().resolve().map_err(at)?;
                 check_target(Target::One(s.apiserver))?;
                 if s.expect.is_some() {
                     expectations += 1;
@@ -542,13 +621,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
                     expectations += 1;
                 }
             }
-            Step::ExpectStored { object, expect } => {
-                object.resolve().map_err(at)?;
-                check_stored(expect, &check_config, &at)?;
+            Step::ExpectStored(st) => {
+                st.object().resolve().map_err(at)?;
+                check_stored(&st.expect(), &check_config, &at)?;
                 expectations += 1;
             }
-            Step::ExpectAll { expect, .. } => {
-                check_stored(expect, &check_config, &at)?;
+            Step::ExpectAll(all) => {
+                check_stored(&all.expect(), &check_config, &at)?;
                 expectations += 1;
             }
             Step::Measure(m) => {
@@ -603,9 +682,18 @@ fn check_stored(
 }
 
 impl ObjectStep {
+    /// The object (or the name prefix with `count`).
+    pub fn object(&self) -> ObjectDef {
+        ObjectDef {
+            secret: self.secret.clone(),
+            configmap: self.configmap.clone(),
+            namespace: self.namespace.clone(),
+        }
+    }
+
     /// The objects the step addresses (one, or `count`).
     pub fn objects(&self) -> Vec<ObjectRef> {
-        let base = self.object.resolve().expect("checked at load");
+        let base = self.object().object_ref();
         match self.count {
             None => vec![base],
             Some(n) => (0..n)
