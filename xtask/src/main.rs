@@ -5,7 +5,8 @@
 //! `cargo xtask ci` adds the formatting, lint and bench-compile gates.
 //! Any other subcommand (`check-config`, `cluster`, `decrypt`, `encrypt`, `keygen`, ...) is a user
 //! command and is forwarded to the `atrest` binary, so users and xtask take the same code path;
-//! `cluster` first provisions the control-plane binaries (as `setup`) and passes `ATREST_ASSETS`.
+//! `cluster` and `scenario --backend process` first provision the control-plane binaries (as
+//! `setup`) and pass `ATREST_ASSETS`.
 //!
 //! `cargo xtask setup` builds the real control plane (kube-apiserver, etcd) for the `process`
 //! backend and installs the Debian packages the build needs.
@@ -123,9 +124,13 @@ fn forward_to_atrest(args: &[OsString]) -> ExitCode {
         .arg(project_root().join("Cargo.toml"))
         .args(["--package", "atrest-cli", "--bin", "atrest", "--"])
         .args(args);
-    // `cluster` runs the real binaries: provision them (cached) so that `cargo xtask cluster up`
-    // works on a fresh machine.
-    if args.first().is_some_and(|a| a == "cluster") {
+    // Scenario names resolve against the project's scenarios/ wherever cargo xtask is run from.
+    if env::var_os("ATREST_SCENARIOS").is_none() {
+        cmd.env("ATREST_SCENARIOS", project_root().join("scenarios"));
+    }
+    // `cluster` and `scenario --backend process` run the real binaries: provision them (cached)
+    // so that they work on a fresh machine.
+    if needs_control_plane(args) {
         match controlplane::setup(false) {
             Ok(assets) => {
                 cmd.env("ATREST_ASSETS", assets);
@@ -145,6 +150,20 @@ fn forward_to_atrest(args: &[OsString]) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Whether a forwarded command runs the real control plane.
+fn needs_control_plane(args: &[OsString]) -> bool {
+    let Some(first) = args.first() else { return false };
+    if first == "cluster" {
+        return true;
+    }
+    if first != "scenario" {
+        return false;
+    }
+    let args: Vec<&str> = args.iter().filter_map(|a| a.to_str()).collect();
+    args.windows(2).any(|w| w[0] == "--backend" && w[1] != "sim")
+        || args.iter().any(|a| a.starts_with("--backend=") && *a != "--backend=sim")
 }
 
 fn test(nextest_args: &[String]) -> Result<()> {
