@@ -17,8 +17,10 @@ use base64::engine::general_purpose::STANDARD;
 use k8s_openapi::api::core::v1::Namespace;
 
 use crate::certs::{CertAuthority, CertError, CertPair, ServiceAccountKey, write_file};
-use crate::launch::{POLL_INTERVAL, StartError, keep_if_crashed, launch};
-use crate::process::{Exit, InstanceDir, ManagedProcess, ProcessSpec, free_port};
+use crate::launch::{
+    Launched, POLL_INTERVAL, StartError, keep_if_crashed, launch, launch_keep_unready,
+};
+use crate::process::{Exit, InstanceDir, ManagedProcess, ProcessSpec, free_port, new_dir};
 
 /// How many times a start is retried when the chosen port was taken in the meantime.
 const PORT_RETRIES: usize = 3;
@@ -103,6 +105,8 @@ pub struct ApiServerOptions {
     pub start_timeout: Duration,
     /// SIGTERM → SIGKILL grace.
     pub stop_timeout: Duration,
+    /// Where the instance directory is created (the system temp directory when `None`).
+    pub parent_dir: Option<PathBuf>,
 }
 
 impl ApiServerOptions {
@@ -115,6 +119,7 @@ impl ApiServerOptions {
             extra_args: Vec::new(),
             start_timeout: Duration::from_secs(20),
             stop_timeout: Duration::from_secs(10),
+            parent_dir: None,
         }
     }
 }
@@ -124,7 +129,9 @@ impl ApiServerOptions {
 pub struct ApiServer {
     binary: PathBuf,
     opts: ApiServerOptions,
-    args: Vec<OsString>,
+    /// The flags that do not depend on `opts` (PKI, ports, etcd); the rest are added at each
+    /// launch, so that option changes apply at the next start.
+    base_args: Vec<OsString>,
     dir: InstanceDir,
     port: u16,
     process: Option<ManagedProcess>,
@@ -176,37 +183,56 @@ impl ApiServer {
         pki: &ClusterPki,
         opts: ApiServerOptions,
     ) -> Result<ApiServer, StartError> {
+        let mut apiserver = ApiServer::prepare(binary, etcd, pki, opts).await?;
+        apiserver.launch().await?;
+        Ok(apiserver)
+    }
+
+    /// Everything [`ApiServer::start`] does except starting the process: instance directory,
+    /// port, certificates, kubeconfig and client. Start it with [`ApiServer::start_again`] or
+    /// [`ApiServer::start_keep_unready`]; a failed start leaves the handle usable for another.
+    pub async fn prepare(
+        binary: &Path,
+        etcd: &EtcdEndpoint,
+        pki: &ClusterPki,
+        opts: ApiServerOptions,
+    ) -> Result<ApiServer, StartError> {
         let name = opts.name.clone();
-        let dir = InstanceDir::new(&name)
+        let dir = new_dir(opts.parent_dir.as_deref(), &name)
             .map_err(|source| StartError::Dir { name: name.clone(), source })?;
         let port = free_port().map_err(|source| StartError::Port { name: name.clone(), source })?;
-        let args = write_pki_and_args(dir.path(), port, etcd, pki, &opts)?;
+        let base_args = write_pki_and_args(dir.path(), port, etcd, pki)?;
         let server = format!("https://127.0.0.1:{port}");
         let kubeconfig = pki.admin_kubeconfig(&server);
         write_file(&dir.path().join("kubeconfig"), kubeconfig.as_bytes(), 0o600)?;
         let client = client_from_kubeconfig(&kubeconfig)
             .await
             .map_err(|source| StartError::Client { name: name.clone(), source })?;
-        let mut apiserver = ApiServer {
+        Ok(ApiServer {
             binary: binary.to_owned(),
             opts,
-            args,
+            base_args,
             dir,
             port,
             process: None,
             client,
             kubeconfig,
             started_in: Duration::ZERO,
-        };
-        apiserver.launch().await?;
-        Ok(apiserver)
+        })
+    }
+
+    /// What to run: the stored flags plus those of the current options.
+    fn spec(&self) -> ProcessSpec {
+        let mut spec = ProcessSpec::new(self.opts.name.clone(), &self.binary);
+        spec.args = self.base_args.clone();
+        spec.args.extend(option_args(&self.opts));
+        spec.stop_timeout = self.opts.stop_timeout;
+        spec
     }
 
     /// Spawns the process with the stored arguments and waits for readiness.
     async fn launch(&mut self) -> Result<(), StartError> {
-        let mut spec = ProcessSpec::new(self.opts.name.clone(), &self.binary);
-        spec.args = self.args.clone();
-        spec.stop_timeout = self.opts.stop_timeout;
+        let spec = self.spec();
         let client = self.client.clone();
         let (process, took) =
             launch(&spec, &mut self.dir, self.opts.start_timeout, POLL_INTERVAL, || {
@@ -216,6 +242,54 @@ impl ApiServer {
         self.process = Some(process);
         self.started_in = took;
         Ok(())
+    }
+
+    /// Starts the stopped process (stopping it first if it runs) and waits for readiness
+    /// until `timeout`; unlike [`ApiServer::start_again`], a process still running but not
+    /// ready at the deadline is kept running ([`Readiness::NotReady`]), because what an unready
+    /// apiserver answers is part of what a scenario observes. An early exit is still
+    /// [`StartError::Exited`].
+    pub async fn start_keep_unready(&mut self, timeout: Duration) -> Result<Readiness, StartError> {
+        self.stop().await;
+        let spec = self.spec();
+        let client = self.client.clone();
+        let (process, launched) =
+            launch_keep_unready(&spec, &mut self.dir, timeout, POLL_INTERVAL, || {
+                probe_ready(client.clone())
+            })
+            .await?;
+        self.process = Some(process);
+        Ok(match launched {
+            Launched::Ready(took) => {
+                self.started_in = took;
+                Readiness::Ready
+            }
+            Launched::NotReady(timed_out) => {
+                Readiness::NotReady { waited: timed_out.waited, last: timed_out.last }
+            }
+        })
+    }
+
+    /// The options; changes apply at the next start ([`ApiServer::start_again`],
+    /// [`ApiServer::start_keep_unready`]), which re-reads the encryption configuration.
+    pub fn options_mut(&mut self) -> &mut ApiServerOptions {
+        &mut self.opts
+    }
+
+    /// The options.
+    pub fn options(&self) -> &ApiServerOptions {
+        &self.opts
+    }
+
+    /// `GET /readyz?verbose`: the status code and body (a failing check reads
+    /// `[-]<name> failed: reason withheld`).
+    pub async fn readyz(&self) -> Result<(u16, String), kube::Error> {
+        readyz(&self.client).await
+    }
+
+    /// Keeps the instance directory (certificates, logs) on disk after drop; returns its path.
+    pub fn keep_dir(&mut self) -> &Path {
+        self.dir.keep()
     }
 
     /// `https://127.0.0.1:<port>`.
@@ -290,14 +364,52 @@ impl ApiServer {
     }
 }
 
+/// How a start that keeps an unready process went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    /// `/readyz` passed and namespace `default` exists.
+    Ready,
+    /// Running, but not ready at the deadline.
+    NotReady {
+        /// How long it waited.
+        waited: Duration,
+        /// The last observation: the `/readyz?verbose` body when it answered, else what
+        /// went wrong.
+        last: Option<String>,
+    },
+}
+
+/// The names of the failing checks in a `/readyz?verbose` (or `/healthz?verbose`) body, in
+/// order.
+///
+/// Mirrors k8s.io/apiserver pkg/server/healthz/healthz.go (`handleRootHealth`), which writes
+/// `[+]<name> ok` or `[-]<name> failed: reason withheld` per check.
+pub fn failing_checks(body: &str) -> Vec<String> {
+    body.lines()
+        .filter_map(|line| line.strip_prefix("[-]"))
+        .map(|rest| rest.split_once(" failed").map_or(rest, |(name, _)| name).to_owned())
+        .collect()
+}
+
+/// `GET /readyz?verbose`: status and body, whether it passed or not.
+async fn readyz(client: &kube::Client) -> Result<(u16, String), kube::Error> {
+    let request =
+        http::Request::get("/readyz?verbose").body(Vec::new()).map_err(kube::Error::HttpError)?;
+    match client.request_text(request).await {
+        Ok(body) => Ok((200, body)),
+        // kube turns a body that is not a `Status` into one whose message is the (trimmed)
+        // body: for /readyz, the check list.
+        Err(kube::Error::Api(status)) => Ok((status.code, status.message)),
+        Err(e) => Err(e),
+    }
+}
+
 /// One readiness observation: `/readyz` answers 200 and namespace `default` exists.
 async fn probe_ready(client: kube::Client) -> ControlFlow<(), String> {
-    let request = match http::Request::get("/readyz?verbose").body(Vec::new()) {
-        Ok(request) => request,
-        Err(e) => return ControlFlow::Continue(e.to_string()),
-    };
-    if let Err(e) = client.request_text(request).await {
-        return ControlFlow::Continue(format!("/readyz: {}", chain(&e)));
+    match readyz(&client).await {
+        Ok((200, _)) => {}
+        Ok((code, body)) => return ControlFlow::Continue(format!("/readyz {code}:\n{body}")),
+        Err(e) => return ControlFlow::Continue(format!("/readyz: {}", chain(&e))),
     }
     let namespaces: kube::Api<Namespace> = kube::Api::all(client);
     match namespaces.get_opt("default").await {
@@ -333,6 +445,23 @@ pub(crate) async fn client_from_kubeconfig(
     Ok(kube::Client::try_from(config)?)
 }
 
+/// A kube client that shows every answer as the apiserver sent it: kube's default retry of
+/// 429/503/504 (up to 15 times, backing off to minutes) is off, and a request that gets no
+/// answer within `read_timeout` fails instead of hanging.
+pub(crate) async fn plain_client_from_kubeconfig(
+    kubeconfig: &str,
+    read_timeout: Duration,
+) -> Result<kube::Client, Box<dyn std::error::Error + Send + Sync>> {
+    let kc = kube::config::Kubeconfig::from_yaml(kubeconfig)?;
+    let mut config =
+        kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+            .await?;
+    config.default_retry = false;
+    config.read_timeout = Some(read_timeout);
+    config.reset_reader_on_write = true;
+    Ok(kube::Client::try_from(config)?)
+}
+
 /// Writes the serving certificate, client CA and service-account keys into `dir` and returns
 /// the flags of control-plane.md §5.1.
 fn write_pki_and_args(
@@ -340,7 +469,6 @@ fn write_pki_and_args(
     port: u16,
     etcd: &EtcdEndpoint,
     pki: &ClusterPki,
-    opts: &ApiServerOptions,
 ) -> Result<Vec<OsString>, StartError> {
     let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let serving =
@@ -380,14 +508,22 @@ fn write_pki_and_args(
     flag("service-account-issuer", &format!("https://127.0.0.1:{port}/"));
     flag("service-account-key-file", &sa_pub);
     flag("service-account-signing-key-file", &sa_key);
+    Ok(args)
+}
+
+/// The flags that come from the options, after the built-in ones.
+fn option_args(opts: &ApiServerOptions) -> Vec<OsString> {
+    let mut args = Vec::new();
     if let Some(config) = &opts.encryption_config {
-        flag("encryption-provider-config", config);
+        let mut arg = OsString::from("--encryption-provider-config=");
+        arg.push(config);
+        args.push(arg);
     }
     if opts.automatic_reload {
-        flag("encryption-provider-config-automatic-reload", &"true");
+        args.push("--encryption-provider-config-automatic-reload=true".into());
     }
     args.extend(opts.extra_args.iter().map(OsString::from));
-    Ok(args)
+    args
 }
 
 impl Drop for ApiServer {
@@ -397,5 +533,20 @@ impl Drop for ApiServer {
         if let Some(exit) = self.process.as_ref().and_then(ManagedProcess::exit) {
             keep_if_crashed(&mut self.dir, &self.opts.name, &exit);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::failing_checks;
+
+    // The body shape of k8s.io/apiserver pkg/server/healthz/healthz.go `handleRootHealth`.
+    #[test]
+    fn failing_check_names() {
+        let body = "[+]ping ok\n[+]etcd ok\n[-]informer-sync failed: reason withheld\n\
+                    [+]poststarthook/x ok\n[-]poststarthook/storage-readiness failed: reason withheld\n\
+                    readyz check failed";
+        assert_eq!(failing_checks(body), ["informer-sync", "poststarthook/storage-readiness"]);
+        assert!(failing_checks("ok").is_empty());
     }
 }

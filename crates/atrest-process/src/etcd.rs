@@ -13,7 +13,7 @@ use std::time::Duration;
 use crate::apiserver::{EtcdClientTls, EtcdEndpoint};
 use crate::certs::{CertAuthority, CertPair, write_file};
 use crate::launch::{StartError, http_get, keep_if_crashed, launch};
-use crate::process::{Exit, InstanceDir, ManagedProcess, ProcessSpec, free_ports};
+use crate::process::{Exit, InstanceDir, ManagedProcess, ProcessSpec, free_ports, new_dir};
 
 /// How often `/health` is polled: a plain local HTTP request is cheap, and etcd is ready in
 /// about 100 ms.
@@ -33,6 +33,8 @@ pub struct EtcdOptions {
     pub stop_timeout: Duration,
     /// Appended after the built-in flags.
     pub extra_args: Vec<String>,
+    /// Where the instance directory is created (the system temp directory when `None`).
+    pub parent_dir: Option<PathBuf>,
 }
 
 impl EtcdOptions {
@@ -43,6 +45,7 @@ impl EtcdOptions {
             start_timeout: Duration::from_secs(20),
             stop_timeout: Duration::from_secs(10),
             extra_args: Vec::new(),
+            parent_dir: None,
         }
     }
 }
@@ -107,7 +110,7 @@ impl Etcd {
 
     async fn start_once(binary: &Path, opts: EtcdOptions) -> Result<Etcd, StartError> {
         let name = opts.name.clone();
-        let dir = InstanceDir::new(&name)
+        let dir = new_dir(opts.parent_dir.as_deref(), &name)
             .map_err(|source| StartError::Dir { name: name.clone(), source })?;
         let ports =
             free_ports(3).map_err(|source| StartError::Port { name: name.clone(), source })?;
@@ -254,6 +257,11 @@ impl Etcd {
     pub async fn start_again(&mut self) -> Result<(), StartError> {
         self.stop().await;
         self.launch().await
+    }
+
+    /// Keeps the instance directory (data and logs) on disk after drop; returns its path.
+    pub fn keep_dir(&mut self) -> &Path {
+        self.dir.keep()
     }
 
     /// Stops the process and removes the instance directory.

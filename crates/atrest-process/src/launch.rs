@@ -148,6 +148,61 @@ where
     }
 }
 
+/// How a start that keeps an unready process went.
+pub(crate) enum Launched {
+    /// Ready after this long.
+    Ready(Duration),
+    /// Still running but not ready at the deadline.
+    NotReady(TimedOut<String>),
+}
+
+/// Like [`launch`], except that a process still running at the deadline is kept and returned
+/// with [`Launched::NotReady`]: a real apiserver that never becomes ready still answers
+/// requests, and what it answers is worth observing. An early exit is still an error (the
+/// process is gone, `dir` kept).
+pub(crate) async fn launch_keep_unready<F, Fut>(
+    spec: &ProcessSpec,
+    dir: &mut InstanceDir,
+    timeout: Duration,
+    interval: Duration,
+    probe: F,
+) -> Result<(ManagedProcess, Launched), StartError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ControlFlow<(), String>>,
+{
+    let started = Instant::now();
+    let process = ManagedProcess::spawn(spec, dir.path())?;
+    let ready = wait_until(started + timeout, interval, probe);
+    let outcome = tokio::select! {
+        biased;
+        exit = process.exited() => Err(exit),
+        ready = ready => Ok(ready),
+    };
+    match outcome {
+        Ok(Ok(())) => {
+            let took = started.elapsed();
+            tracing::debug!(name = %spec.name, ?took, "ready");
+            Ok((process, Launched::Ready(took)))
+        }
+        Ok(Err(timed_out)) => match process.exit() {
+            // It exited just as the deadline passed: that is the better answer.
+            Some(exit) => {
+                dir.keep();
+                Err(fail(process, Failure::Exited(exit)).await)
+            }
+            None => {
+                tracing::debug!(name = %spec.name, last = ?timed_out.last, "running but not ready");
+                Ok((process, Launched::NotReady(timed_out)))
+            }
+        },
+        Err(exit) => {
+            dir.keep();
+            Err(fail(process, Failure::Exited(exit)).await)
+        }
+    }
+}
+
 /// Why a start did not become ready.
 enum Failure {
     Exited(Exit),

@@ -13,6 +13,9 @@
 //!   metrics listener's `/health`; [`RawEtcd`] reads and writes `/registry/...` keys with
 //!   etcd-client over TLS.
 //! - [`ControlPlane`]: etcd plus one or more apiservers on it, stopped in the right order.
+//! - [`ProcessCluster`]: the `process` backend behind `atrest_backend::Cluster`: a file tree,
+//!   apiservers started on demand (an unready one is kept running, [`Readiness`]), object
+//!   operations whose API errors are the apiserver's `Status`, raw etcd reads.
 //!
 //! Clients: [`ApiServer::client`] is a kube-rs client (rustls + ring) with the admin
 //! certificate. The crate enables `k8s-openapi`'s `v1_37` feature because it runs exactly that
@@ -25,6 +28,7 @@
 mod apiserver;
 mod assets;
 pub mod certs;
+mod cluster;
 mod control_plane;
 mod etcd;
 pub mod klog;
@@ -33,8 +37,11 @@ pub mod process;
 mod raw_etcd;
 mod wait;
 
-pub use apiserver::{ApiServer, ApiServerOptions, ClusterPki, EtcdClientTls, EtcdEndpoint};
+pub use apiserver::{
+    ApiServer, ApiServerOptions, ClusterPki, EtcdClientTls, EtcdEndpoint, Readiness, failing_checks,
+};
 pub use assets::{Assets, AssetsError};
+pub use cluster::{FIELD_MANAGER, ProcessCluster};
 pub use control_plane::ControlPlane;
 pub use etcd::{Etcd, EtcdClientCredentials, EtcdOptions};
 pub use launch::StartError;

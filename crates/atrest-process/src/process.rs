@@ -372,6 +372,14 @@ pub fn free_port() -> io::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
+/// A new instance directory in `parent`, or in the system temp directory.
+pub(crate) fn new_dir(parent: Option<&Path>, name: &str) -> io::Result<InstanceDir> {
+    match parent {
+        Some(parent) => InstanceDir::new_in(parent, name),
+        None => InstanceDir::new(name),
+    }
+}
+
 /// A per-instance temporary directory: removed on drop unless [`InstanceDir::keep`] was called
 /// (on failure, so that its logs can be read).
 #[derive(Debug)]
@@ -384,6 +392,14 @@ impl InstanceDir {
     /// Creates `atrest-<name>-XXXXXX` under the system temp directory.
     pub fn new(name: &str) -> io::Result<InstanceDir> {
         let dir = tempfile::Builder::new().prefix(&format!("atrest-{name}-")).tempdir()?;
+        let path = dir.path().to_owned();
+        Ok(InstanceDir { dir: Some(dir), path })
+    }
+
+    /// Creates `<parent>/<name>-XXXXXX`: the instances of one cluster share a parent, which
+    /// is then the one place to look for their logs.
+    pub fn new_in(parent: &Path, name: &str) -> io::Result<InstanceDir> {
+        let dir = tempfile::Builder::new().prefix(&format!("{name}-")).tempdir_in(parent)?;
         let path = dir.path().to_owned();
         Ok(InstanceDir { dir: Some(dir), path })
     }

@@ -129,8 +129,72 @@ impl RawEtcd {
         Ok(resp.kvs().iter().map(|kv| String::from_utf8_lossy(kv.key()).into_owned()).collect())
     }
 
+    /// Every entry under `prefix` with its value and revisions, in key order, read in pages of
+    /// `page` keys (etcd caps one response at `--max-request-bytes`, 1.5 MiB by default).
+    pub async fn list(
+        &self,
+        prefix: &str,
+        page: i64,
+    ) -> Result<Vec<(String, RawValue)>, RawEtcdError> {
+        let mut kv = self.client.kv_client();
+        let end = prefix_end(prefix.as_bytes());
+        let mut from = prefix.as_bytes().to_vec();
+        let mut out = Vec::new();
+        loop {
+            let opts = GetOptions::new().with_range(end.clone()).with_limit(page.max(1));
+            let resp = kv.get(from.clone(), Some(opts)).await.map_err(|source| {
+                RawEtcdError::Request { op: "list", key: prefix.to_owned(), source }
+            })?;
+            for kv in resp.kvs() {
+                out.push((
+                    String::from_utf8_lossy(kv.key()).into_owned(),
+                    RawValue {
+                        value: kv.value().to_vec(),
+                        mod_revision: kv.mod_revision(),
+                        create_revision: kv.create_revision(),
+                    },
+                ));
+            }
+            match resp.kvs().last() {
+                Some(last) if resp.more() => {
+                    // The next page starts right after the last key.
+                    from = last.key().to_vec();
+                    from.push(0);
+                }
+                _ => return Ok(out),
+            }
+        }
+    }
+
     /// The underlying client, for anything else (txn, compaction, status).
     pub fn client(&self) -> &Client {
         &self.client
+    }
+}
+
+/// The end of the key range holding every key that starts with `prefix` (etcd's
+/// `clientv3.GetPrefixRangeEnd`): the prefix with its last byte below 0xff incremented, or
+/// `\0` (to the end of the keyspace) when there is none.
+fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_end;
+
+    #[test]
+    fn prefix_ends() {
+        assert_eq!(prefix_end(b"/registry/secrets/"), b"/registry/secrets0");
+        assert_eq!(prefix_end(b"a\xff"), b"b");
+        assert_eq!(prefix_end(b"\xff\xff"), b"\0");
+        assert_eq!(prefix_end(b""), b"\0");
     }
 }

@@ -3,6 +3,7 @@
 //! Tests that run etcd or kube-apiserver take the binaries from `ATREST_ASSETS` (or envtest's
 //! `KUBEBUILDER_ASSETS`) and fail with instructions when they are missing: they never skip.
 
+mod cluster;
 mod control_plane;
 mod encryption;
 mod process;

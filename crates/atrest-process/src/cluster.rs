@@ -1,0 +1,554 @@
+//! [`ProcessCluster`]: the `process` backend behind [`atrest_backend::Cluster`]. One etcd and N
+//! kube-apiservers as local child processes, a file tree the apiservers read their encryption
+//! configuration from, and object operations through kube-rs.
+//!
+//! Layout: everything lives in one instance directory (`atrest-cluster-XXXXXX`): `fs/` is the
+//! cluster's `/` (`/etc/x/y.yaml` is `fs/etc/x/y.yaml`), and etcd's and every apiserver's own
+//! instance directories (data, certificates, logs) sit next to it. Dropping the cluster stops
+//! the apiservers, then etcd, then removes the directory unless [`Cluster::keep_logs`] was
+//! called.
+
+use std::fmt;
+use std::io::Write as _;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use atrest_backend::{
+    ApiError, ApiResult, ApiServerSpec, BackendError, Cluster, ClusterSpec, Data, Kind, Object,
+    ObjectRef, RawEntry, StartFailure,
+};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Api;
+use kube::api::{DeleteParams, ListParams, PostParams};
+
+use crate::apiserver::{
+    ApiServer, ApiServerOptions, ClusterPki, Readiness, failing_checks,
+    plain_client_from_kubeconfig,
+};
+use crate::assets::Assets;
+use crate::etcd::{Etcd, EtcdOptions};
+use crate::launch::StartError;
+use crate::process::InstanceDir;
+use crate::raw_etcd::RawEtcd;
+
+/// The field manager of every write: the same for create and update, so that an update that
+/// changes nothing leaves `managedFields` (and so the stored object) unchanged.
+pub const FIELD_MANAGER: &str = "atrest";
+
+/// How many times a start is retried when the apiserver's port was taken in the meantime.
+const PORT_RETRIES: usize = 3;
+
+/// How many keys one raw etcd read returns at most.
+const RAW_PAGE: i64 = 500;
+
+/// One apiserver: its flags for the next start, and the process handle once prepared.
+struct Slot {
+    spec: ApiServerSpec,
+    /// The process and the scenario client (no retries, see [`plain_client_from_kubeconfig`]).
+    server: Option<(ApiServer, kube::Client)>,
+}
+
+/// The `process` backend. See the module documentation.
+pub struct ProcessCluster {
+    // Field order is drop order: apiservers, then etcd, then the directory holding them.
+    slots: Vec<Slot>,
+    raw: RawEtcd,
+    etcd: Etcd,
+    pki: ClusterPki,
+    assets: Assets,
+    not_ready_timeout: Duration,
+    stop_timeout: Duration,
+    request_timeout: Duration,
+    fs_root: PathBuf,
+    dir: InstanceDir,
+}
+
+impl fmt::Debug for ProcessCluster {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProcessCluster")
+            .field("dir", &self.dir.path())
+            .field("etcd", &self.etcd)
+            .field(
+                "apiservers",
+                &self.slots.iter().map(|s| s.server.as_ref().map(|(a, _)| a)).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl ProcessCluster {
+    /// Starts etcd and generates the cluster PKI; apiservers start on
+    /// [`Cluster::start_apiserver`].
+    pub async fn launch(
+        assets: &Assets,
+        spec: ClusterSpec,
+    ) -> Result<ProcessCluster, BackendError> {
+        let dir = InstanceDir::new("cluster")
+            .map_err(|e| BackendError::other("creating the cluster directory", e))?;
+        let fs_root = dir.path().join("fs");
+        std::fs::create_dir(&fs_root).map_err(|source| BackendError::File {
+            op: "write",
+            path: "/".to_owned(),
+            source,
+        })?;
+        let pki =
+            ClusterPki::generate().map_err(|e| BackendError::other("generating the PKI", e))?;
+        let mut etcd_opts = EtcdOptions::new("etcd");
+        etcd_opts.parent_dir = Some(dir.path().to_owned());
+        let etcd = Etcd::start(&assets.etcd, etcd_opts)
+            .await
+            .map_err(|e| BackendError::other("starting etcd", e))?;
+        let raw = RawEtcd::connect(&etcd)
+            .await
+            .map_err(|e| BackendError::other("connecting to etcd", e))?;
+        Ok(ProcessCluster {
+            slots: spec.apiservers.into_iter().map(|spec| Slot { spec, server: None }).collect(),
+            raw,
+            etcd,
+            pki,
+            assets: assets.clone(),
+            not_ready_timeout: Duration::from_secs(20),
+            stop_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(60),
+            fs_root,
+            dir,
+        })
+    }
+
+    /// How long a start waits for `/readyz` before it reports [`StartFailure::NotReady`] (and
+    /// leaves the process running). Default 20 s.
+    #[must_use]
+    pub fn with_not_ready_timeout(mut self, timeout: Duration) -> ProcessCluster {
+        self.not_ready_timeout = timeout;
+        self
+    }
+
+    /// The SIGTERM → SIGKILL grace of apiservers started from now on. Default 5 s.
+    #[must_use]
+    pub fn with_stop_timeout(mut self, timeout: Duration) -> ProcessCluster {
+        self.stop_timeout = timeout;
+        self
+    }
+
+    /// How long an object request may go unanswered before it is a [`BackendError`] (applies
+    /// to apiservers prepared from now on). Default 60 s.
+    #[must_use]
+    pub fn with_request_timeout(mut self, timeout: Duration) -> ProcessCluster {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// The host path of the cluster path `path` (absolute, `/`-rooted, without `..`).
+    pub fn host_path(&self, path: &str) -> Result<PathBuf, BackendError> {
+        let rel = Path::new(path);
+        let bad = || {
+            BackendError::other(
+                format!("mapping {path:?} into the cluster's file tree"),
+                "not an absolute path without `..`",
+            )
+        };
+        if !rel.is_absolute() {
+            return Err(bad());
+        }
+        let mut host = self.fs_root.clone();
+        for c in rel.components() {
+            match c {
+                Component::RootDir | Component::CurDir => {}
+                Component::Normal(part) => host.push(part),
+                Component::ParentDir | Component::Prefix(_) => return Err(bad()),
+            }
+        }
+        Ok(host)
+    }
+
+    /// Apiserver `i`'s handle, once it was started (for its URL, logs, `/readyz`).
+    pub fn apiserver(&self, i: usize) -> Option<&ApiServer> {
+        self.slots.get(i).and_then(|s| s.server.as_ref()).map(|(server, _)| server)
+    }
+
+    /// The etcd member.
+    pub fn etcd(&self) -> &Etcd {
+        &self.etcd
+    }
+
+    /// The raw etcd client.
+    pub fn raw_etcd(&self) -> &RawEtcd {
+        &self.raw
+    }
+
+    fn slot(&self, i: usize) -> Result<&Slot, BackendError> {
+        let count = self.slots.len();
+        self.slots.get(i).ok_or(BackendError::NoSuchApiServer { index: i, count })
+    }
+
+    /// A client of running apiserver `i`.
+    fn client(&self, i: usize) -> Result<kube::Client, BackendError> {
+        match &self.slot(i)?.server {
+            Some((server, client)) if server.is_running() => Ok(client.clone()),
+            _ => Err(BackendError::NotRunning(i)),
+        }
+    }
+
+    /// The options apiserver `i` starts with.
+    fn options(&self, i: usize, spec: &ApiServerSpec) -> Result<ApiServerOptions, BackendError> {
+        let mut opts = ApiServerOptions::new(format!("kube-apiserver-{i}"));
+        opts.parent_dir = Some(self.dir.path().to_owned());
+        opts.stop_timeout = self.stop_timeout;
+        apply_spec(&mut opts, self.mapped_config(spec)?, spec.automatic_reload);
+        Ok(opts)
+    }
+
+    fn mapped_config(&self, spec: &ApiServerSpec) -> Result<Option<PathBuf>, BackendError> {
+        spec.encryption_config.as_deref().map(|p| self.host_path(p)).transpose()
+    }
+}
+
+fn apply_spec(opts: &mut ApiServerOptions, config: Option<PathBuf>, automatic_reload: bool) {
+    opts.encryption_config = config;
+    opts.automatic_reload = automatic_reload;
+}
+
+/// An API answer: the value, the apiserver's `Status` as [`ApiError`] (exactly as sent), or a
+/// transport failure.
+fn answer<T>(result: Result<T, kube::Error>, what: &str) -> Result<ApiResult<T>, BackendError> {
+    match result {
+        Ok(v) => Ok(Ok(v)),
+        Err(kube::Error::Api(status)) => Ok(Err(ApiError {
+            code: status.code,
+            reason: status.reason.clone(),
+            message: status.message.clone(),
+        })),
+        Err(e) => Err(BackendError::other(what.to_owned(), e)),
+    }
+}
+
+fn meta(object: &Object) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(object.id.name.clone()),
+        namespace: Some(object.id.namespace.clone()),
+        resource_version: object.resource_version.clone(),
+        ..ObjectMeta::default()
+    }
+}
+
+fn to_secret(object: &Object) -> Secret {
+    Secret {
+        metadata: meta(object),
+        data: Some(object.data.0.iter().map(|(k, v)| (k.clone(), ByteString(v.clone()))).collect()),
+        ..Secret::default()
+    }
+}
+
+fn to_config_map(object: &Object) -> Result<ConfigMap, BackendError> {
+    let mut data = std::collections::BTreeMap::new();
+    for (k, v) in &object.data.0 {
+        let text = String::from_utf8(v.clone()).map_err(|e| {
+            BackendError::other(format!("ConfigMap {} key {k:?} is not UTF-8", object.id), e)
+        })?;
+        data.insert(k.clone(), text);
+    }
+    Ok(ConfigMap { metadata: meta(object), data: Some(data), ..ConfigMap::default() })
+}
+
+fn id_of(kind: Kind, meta: &ObjectMeta) -> ObjectRef {
+    ObjectRef::new(
+        kind,
+        meta.namespace.clone().unwrap_or_default(),
+        meta.name.clone().unwrap_or_default(),
+    )
+}
+
+fn from_secret(s: Secret) -> Object {
+    Object {
+        id: id_of(Kind::Secret, &s.metadata),
+        data: Data(s.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect()),
+        resource_version: s.metadata.resource_version,
+    }
+}
+
+fn from_config_map(c: ConfigMap) -> Object {
+    Object {
+        id: id_of(Kind::ConfigMap, &c.metadata),
+        data: Data(
+            c.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.into_bytes())).collect(),
+        ),
+        resource_version: c.metadata.resource_version,
+    }
+}
+
+fn post_params() -> PostParams {
+    PostParams { dry_run: false, field_manager: Some(FIELD_MANAGER.to_owned()) }
+}
+
+fn secrets(client: kube::Client, namespace: Option<&str>) -> Api<Secret> {
+    namespace.map_or_else(|| Api::all(client.clone()), |ns| Api::namespaced(client.clone(), ns))
+}
+
+fn config_maps(client: kube::Client, namespace: Option<&str>) -> Api<ConfigMap> {
+    namespace.map_or_else(|| Api::all(client.clone()), |ns| Api::namespaced(client.clone(), ns))
+}
+
+fn raw_entry((key, value): (String, crate::raw_etcd::RawValue)) -> RawEntry {
+    RawEntry { key, value: value.value, mod_revision: value.mod_revision }
+}
+
+impl Cluster for ProcessCluster {
+    fn backend_name(&self) -> &'static str {
+        "process"
+    }
+
+    fn apiserver_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    fn file_root(&self) -> Option<String> {
+        Some(self.fs_root.to_string_lossy().into_owned())
+    }
+
+    async fn write_file(&mut self, path: &str, contents: &[u8]) -> Result<(), BackendError> {
+        let host = self.host_path(path)?;
+        let err = |source| BackendError::File { op: "write", path: path.to_owned(), source };
+        if let Some(parent) = host.parent() {
+            std::fs::create_dir_all(parent).map_err(err)?;
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&host)
+            .map_err(err)?;
+        // `mode` applies only to a new file; an existing one may have been written otherwise.
+        file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(err)?;
+        file.write_all(contents).map_err(err)?;
+        file.sync_all().map_err(err)
+    }
+
+    async fn remove_file(&mut self, path: &str) -> Result<(), BackendError> {
+        let host = self.host_path(path)?;
+        match std::fs::remove_file(&host) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(BackendError::File { op: "remove", path: path.to_owned(), source: e })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn configure_apiserver(&mut self, i: usize, spec: ApiServerSpec) -> Result<(), BackendError> {
+        self.slot(i)?;
+        // Reject a bad path now, not at the next start.
+        self.mapped_config(&spec)?;
+        self.slots[i].spec = spec;
+        Ok(())
+    }
+
+    async fn start_apiserver(
+        &mut self,
+        i: usize,
+    ) -> Result<Result<(), StartFailure>, BackendError> {
+        let spec = self.slot(i)?.spec.clone();
+        if self.is_running(i) {
+            return Err(BackendError::other(
+                format!("starting apiserver {i}"),
+                "it is already running",
+            ));
+        }
+        let opts = self.options(i, &spec)?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let (server, _) = match &mut self.slots[i].server {
+                Some(prepared) => prepared,
+                empty @ None => {
+                    let server = ApiServer::prepare(
+                        &self.assets.kube_apiserver,
+                        self.etcd.endpoint(),
+                        &self.pki,
+                        opts.clone(),
+                    )
+                    .await
+                    .map_err(|e| BackendError::other(format!("preparing apiserver {i}"), e))?;
+                    let client =
+                        plain_client_from_kubeconfig(server.kubeconfig(), self.request_timeout)
+                            .await
+                            .map_err(|e| BackendError::Other {
+                                context: format!("building a client for apiserver {i}"),
+                                source: e,
+                            })?;
+                    empty.insert((server, client))
+                }
+            };
+            apply_spec(server.options_mut(), opts.encryption_config.clone(), opts.automatic_reload);
+            match server.start_keep_unready(self.not_ready_timeout).await {
+                Ok(Readiness::Ready) => return Ok(Ok(())),
+                Ok(Readiness::NotReady { last, .. }) => {
+                    let failing = last.as_deref().map(failing_checks).unwrap_or_default();
+                    return Ok(Err(StartFailure::NotReady { failing }));
+                }
+                Err(e) if attempt < PORT_RETRIES && e.port_taken() => {
+                    tracing::debug!(apiserver = i, attempt, "port taken, retrying on a new one");
+                    self.slots[i].server = None;
+                }
+                Err(StartError::Exited { code, command_failed, .. }) => {
+                    return Ok(Err(StartFailure::Exited { code, err: command_failed }));
+                }
+                Err(e) => return Err(BackendError::other(format!("starting apiserver {i}"), e)),
+            }
+        }
+    }
+
+    async fn stop_apiserver(&mut self, i: usize) -> Result<(), BackendError> {
+        self.slot(i)?;
+        if let Some((server, _)) = &mut self.slots[i].server {
+            server.stop().await;
+        }
+        Ok(())
+    }
+
+    fn is_running(&self, i: usize) -> bool {
+        self.apiserver(i).is_some_and(ApiServer::is_running)
+    }
+
+    async fn create(
+        &mut self,
+        i: usize,
+        object: &Object,
+    ) -> Result<ApiResult<Object>, BackendError> {
+        let client = self.client(i)?;
+        let ns = Some(object.id.namespace.as_str());
+        let what = format!("creating {}", object.id);
+        Ok(match object.id.kind {
+            Kind::Secret => {
+                answer(secrets(client, ns).create(&post_params(), &to_secret(object)).await, &what)?
+                    .map(from_secret)
+            }
+            Kind::ConfigMap => {
+                let cm = to_config_map(object)?;
+                answer(config_maps(client, ns).create(&post_params(), &cm).await, &what)?
+                    .map(from_config_map)
+            }
+        })
+    }
+
+    async fn update(
+        &mut self,
+        i: usize,
+        object: &Object,
+    ) -> Result<ApiResult<Object>, BackendError> {
+        let client = self.client(i)?;
+        let ns = Some(object.id.namespace.as_str());
+        let name = object.id.name.as_str();
+        let what = format!("updating {}", object.id);
+        Ok(match object.id.kind {
+            Kind::Secret => answer(
+                secrets(client, ns).replace(name, &post_params(), &to_secret(object)).await,
+                &what,
+            )?
+            .map(from_secret),
+            Kind::ConfigMap => {
+                let cm = to_config_map(object)?;
+                answer(config_maps(client, ns).replace(name, &post_params(), &cm).await, &what)?
+                    .map(from_config_map)
+            }
+        })
+    }
+
+    async fn get(&mut self, i: usize, id: &ObjectRef) -> Result<ApiResult<Object>, BackendError> {
+        let client = self.client(i)?;
+        let ns = Some(id.namespace.as_str());
+        let what = format!("reading {id}");
+        Ok(match id.kind {
+            Kind::Secret => {
+                answer(secrets(client, ns).get(&id.name).await, &what)?.map(from_secret)
+            }
+            Kind::ConfigMap => {
+                answer(config_maps(client, ns).get(&id.name).await, &what)?.map(from_config_map)
+            }
+        })
+    }
+
+    async fn list(
+        &mut self,
+        i: usize,
+        kind: Kind,
+        namespace: Option<&str>,
+    ) -> Result<ApiResult<Vec<Object>>, BackendError> {
+        let client = self.client(i)?;
+        let what = format!("listing {}", kind.resource());
+        let lp = ListParams::default();
+        Ok(match kind {
+            Kind::Secret => answer(secrets(client, namespace).list(&lp).await, &what)?
+                .map(|l| l.items.into_iter().map(from_secret).collect()),
+            Kind::ConfigMap => answer(config_maps(client, namespace).list(&lp).await, &what)?
+                .map(|l| l.items.into_iter().map(from_config_map).collect()),
+        })
+    }
+
+    async fn delete(&mut self, i: usize, id: &ObjectRef) -> Result<ApiResult<()>, BackendError> {
+        let client = self.client(i)?;
+        let ns = Some(id.namespace.as_str());
+        let what = format!("deleting {id}");
+        let dp = DeleteParams::default();
+        Ok(match id.kind {
+            Kind::Secret => {
+                answer(secrets(client, ns).delete(&id.name, &dp).await, &what)?.map(drop)
+            }
+            Kind::ConfigMap => {
+                answer(config_maps(client, ns).delete(&id.name, &dp).await, &what)?.map(drop)
+            }
+        })
+    }
+
+    async fn metrics(&mut self, i: usize) -> Result<ApiResult<String>, BackendError> {
+        let client = self.client(i)?;
+        let request = http::Request::get("/metrics")
+            .body(Vec::new())
+            .map_err(|e| BackendError::other("building the /metrics request", e))?;
+        answer(client.request_text(request).await, "reading /metrics")
+    }
+
+    async fn raw_get(&mut self, key: &str) -> Result<Option<RawEntry>, BackendError> {
+        let value = self
+            .raw
+            .get(key)
+            .await
+            .map_err(|e| BackendError::other(format!("reading etcd key {key:?}"), e))?;
+        Ok(value.map(|v| raw_entry((key.to_owned(), v))))
+    }
+
+    async fn raw_list(&mut self, prefix: &str) -> Result<Vec<RawEntry>, BackendError> {
+        let entries = self
+            .raw
+            .list(prefix, RAW_PAGE)
+            .await
+            .map_err(|e| BackendError::other(format!("listing etcd prefix {prefix:?}"), e))?;
+        Ok(entries.into_iter().map(raw_entry).collect())
+    }
+
+    fn log_dir(&self) -> Option<PathBuf> {
+        Some(self.dir.path().to_owned())
+    }
+
+    fn keep_logs(&mut self) {
+        self.dir.keep();
+        self.etcd.keep_dir();
+        for (server, _) in self.slots.iter_mut().filter_map(|s| s.server.as_mut()) {
+            server.keep_dir();
+        }
+        tracing::info!(dir = %self.dir.path().display(), "keeping the cluster's logs");
+    }
+
+    async fn shutdown(self) -> Result<(), BackendError> {
+        let ProcessCluster { slots, etcd, dir, raw, .. } = self;
+        drop(raw);
+        for (server, _) in slots.into_iter().filter_map(|s| s.server) {
+            server.shutdown().await;
+        }
+        etcd.shutdown().await;
+        drop(dir);
+        Ok(())
+    }
+}

@@ -1,0 +1,216 @@
+//! [`ProcessCluster`] end to end through the `Cluster` trait: files at mapped paths, a start
+//! failure, object operations through the apiserver, raw etcd reads, stop and shutdown.
+//!
+//! Expected texts: the start failure's err is compared with atrest-config's `load` for the same
+//! path (that model is checked against the real apiserver in `start_failures`); stored prefixes
+//! are upstream's `k8s:enc:aescbc:v1:<key>:`; HTTP codes and reasons are upstream's
+//! `metav1.StatusReason*` constants.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt as _;
+use std::time::Duration;
+
+use atrest_backend::{
+    ApiServerSpec, BackendError, Cluster, ClusterSpec, Data, Kind, Object, ObjectRef, StartFailure,
+};
+use atrest_config::load::{LoadOptions, load};
+use atrest_process::ProcessCluster;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::{all_dead, assets};
+
+const CONFIG: &str = "/etc/kubernetes/enc/encryption.yaml";
+
+fn aescbc_config() -> String {
+    let key = STANDARD.encode([7u8; 32]);
+    format!(
+        "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n  - resources: [\"secrets\"]\n    providers:\n      - aescbc:\n          keys:\n            - name: key1\n              secret: {key}\n"
+    )
+}
+
+fn object(kind: Kind, name: &str, data: &[(&str, &[u8])], rv: Option<String>) -> Object {
+    Object {
+        id: ObjectRef::new(kind, "default", name),
+        data: Data(data.iter().map(|(k, v)| ((*k).to_owned(), v.to_vec())).collect()),
+        resource_version: rv,
+    }
+}
+
+fn spec(config: &str) -> ApiServerSpec {
+    ApiServerSpec { encryption_config: Some(config.to_owned()), automatic_reload: false }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn process_cluster_end_to_end() {
+    let spec0 = ClusterSpec { apiservers: vec![ApiServerSpec::default()] };
+    let mut c = ProcessCluster::launch(&assets(), spec0).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.backend_name(), "process");
+    assert_eq!(c.apiserver_count(), 1);
+    assert!(!c.is_running(0));
+
+    // Files: `/etc/...` lands under the file root, 0600, directories created.
+    let root = c.file_root().expect("a real file tree");
+    c.write_file(CONFIG, aescbc_config().as_bytes()).await.expect("write");
+    let host = std::path::PathBuf::from(format!("{root}{CONFIG}"));
+    assert_eq!(c.host_path(CONFIG).expect("map"), host);
+    assert_eq!(std::fs::read(&host).expect("read back"), aescbc_config().as_bytes());
+    assert_eq!(std::fs::metadata(&host).expect("stat").permissions().mode() & 0o777, 0o600);
+    assert!(c.host_path("relative/path").is_err());
+    assert!(c.host_path("/etc/../../escape").is_err());
+
+    // A start failure: the config names a missing file.
+    let missing = "/etc/kubernetes/enc/missing.yaml";
+    c.configure_apiserver(0, spec(missing)).expect("configure");
+    let outcome = c.start_apiserver(0).await.unwrap_or_else(|e| panic!("{e}"));
+    let missing_host = format!("{root}{missing}");
+    let want = match load(&missing_host, std::fs::read(&missing_host), &LoadOptions::default()) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("atrest-config loads a missing file"),
+    };
+    assert_eq!(outcome, Err(StartFailure::Exited { code: Some(1), err: Some(want) }));
+    assert!(!c.is_running(0));
+    assert!(matches!(
+        c.get(0, &ObjectRef::new(Kind::Secret, "default", "x")).await,
+        Err(BackendError::NotRunning(0))
+    ));
+    assert!(matches!(
+        c.configure_apiserver(1, ApiServerSpec::default()),
+        Err(BackendError::NoSuchApiServer { index: 1, count: 1 })
+    ));
+
+    // Ready with the aescbc config.
+    c.configure_apiserver(0, spec(CONFIG)).expect("configure");
+    assert_eq!(c.start_apiserver(0).await.unwrap_or_else(|e| panic!("{e}")), Ok(()));
+    assert!(c.is_running(0));
+
+    // Create, get, list.
+    let bytes: &[u8] = &[0, 159, 146, 150, 255];
+    let created = c
+        .create(0, &object(Kind::Secret, "s1", &[("bin", bytes), ("k", b"v")], None))
+        .await
+        .expect("backend")
+        .expect("create");
+    let rv1 = created.resource_version.clone().expect("a resourceVersion");
+    assert_eq!(created.data.0["bin"], bytes);
+    let got = c.get(0, &created.id).await.expect("backend").expect("get");
+    assert_eq!(got, created);
+    let all = c.list(0, Kind::Secret, None).await.expect("backend").expect("list");
+    assert!(all.contains(&created), "{all:?}");
+    let in_ns = c.list(0, Kind::Secret, Some("default")).await.expect("backend").expect("list");
+    assert_eq!(in_ns, vec![created.clone()]);
+
+    // Raw reads: the value is encrypted under key1, its revision is the resourceVersion.
+    let key = created.id.etcd_key(c.etcd_prefix());
+    assert_eq!(key, "/registry/secrets/default/s1");
+    let raw = c.raw_get(&key).await.expect("raw get").expect("present");
+    assert!(raw.value.starts_with(b"k8s:enc:aescbc:v1:key1:"));
+    assert_eq!(raw.mod_revision.to_string(), rv1);
+    let listed = c.raw_list("/registry/secrets/default/").await.expect("raw list");
+    assert_eq!(listed, vec![raw.clone()]);
+    assert_eq!(c.raw_get("/registry/secrets/default/none").await.expect("raw get"), None);
+
+    // Update with the current resourceVersion changes the data and the revision.
+    let updated = c
+        .update(0, &object(Kind::Secret, "s1", &[("k", b"w")], Some(rv1.clone())))
+        .await
+        .expect("backend")
+        .expect("update");
+    assert_eq!(updated.data.0, BTreeMap::from([("k".to_owned(), b"w".to_vec())]));
+    assert_ne!(updated.resource_version.as_deref(), Some(rv1.as_str()));
+    // A stale resourceVersion is the apiserver's 409.
+    let stale = c
+        .update(0, &object(Kind::Secret, "s1", &[("k", b"x")], Some(rv1)))
+        .await
+        .expect("backend")
+        .expect_err("stale update");
+    assert_eq!((stale.code, stale.reason.as_str()), (409, "Conflict"));
+
+    // ConfigMaps: strings.
+    let cm = c
+        .create(0, &object(Kind::ConfigMap, "cm", &[("a", b"text")], None))
+        .await
+        .expect("backend")
+        .expect("create configmap");
+    assert_eq!(c.get(0, &cm.id).await.expect("backend").expect("get"), cm);
+
+    // Delete; then it is the apiserver's 404.
+    c.delete(0, &created.id).await.expect("backend").expect("delete");
+    let gone = c.get(0, &created.id).await.expect("backend").expect_err("deleted");
+    assert_eq!((gone.code, gone.reason.as_str()), (404, "NotFound"));
+    assert_eq!(c.raw_get(&key).await.expect("raw get"), None);
+
+    let metrics = c.metrics(0).await.expect("backend").expect("metrics");
+    assert!(metrics.contains("apiserver_request_total"), "no apiserver_request_total");
+
+    // Stop; a stopped apiserver answers nothing, and starting it again works.
+    c.stop_apiserver(0).await.expect("stop");
+    assert!(!c.is_running(0));
+    assert!(matches!(c.metrics(0).await, Err(BackendError::NotRunning(0))));
+    assert_eq!(c.start_apiserver(0).await.unwrap_or_else(|e| panic!("{e}")), Ok(()));
+    let after = c.get(0, &cm.id).await.expect("backend").expect("get after restart");
+    assert_eq!(after, cm);
+
+    // Removing a file; a missing one is fine.
+    c.remove_file(CONFIG).await.expect("remove");
+    assert!(!host.exists());
+    c.remove_file(CONFIG).await.expect("remove again");
+
+    let log_dir = c.log_dir().expect("log dir");
+    let pids = [c.etcd().pid(), c.apiserver(0).and_then(|a| a.pid())];
+    c.shutdown().await.expect("shutdown");
+    all_dead(&pids);
+    assert!(!log_dir.exists(), "{} was not removed", log_dir.display());
+}
+
+/// `keep_logs` keeps the whole tree (etcd's and the apiservers' directories included) after the
+/// cluster is dropped; without it, dropping removes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_logs_keeps_the_tree() {
+    let spec0 = ClusterSpec { apiservers: vec![ApiServerSpec::default()] };
+    let mut c = ProcessCluster::launch(&assets(), spec0)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .with_not_ready_timeout(Duration::from_secs(20));
+    c.configure_apiserver(0, spec("/missing.yaml")).expect("configure");
+    let outcome = c.start_apiserver(0).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(matches!(outcome, Err(StartFailure::Exited { .. })), "{outcome:?}");
+    let dir = c.log_dir().expect("log dir");
+    let etcd_dir = c.etcd().dir().to_owned();
+    let apiserver_log = c.apiserver(0).expect("prepared").log();
+    c.keep_logs();
+    drop(c);
+    assert!(etcd_dir.starts_with(&dir) && etcd_dir.is_dir());
+    assert!(apiserver_log.starts_with(&dir) && apiserver_log.is_file());
+    std::fs::remove_dir_all(&dir).expect("remove kept dir");
+}
+
+/// A Secret the new config cannot read: the apiserver keeps running without becoming ready;
+/// the start reports the failing `/readyz` checks and the process still answers requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unready_apiserver_keeps_running() {
+    let spec0 = ClusterSpec { apiservers: vec![ApiServerSpec::default()] };
+    let mut c = ProcessCluster::launch(&assets(), spec0)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .with_not_ready_timeout(Duration::from_secs(8));
+    assert_eq!(c.start_apiserver(0).await.unwrap_or_else(|e| panic!("{e}")), Ok(()));
+    let s1 = object(Kind::Secret, "s1", &[("k", b"v")], None);
+    c.create(0, &s1).await.expect("backend").expect("create with identity");
+    c.write_file(CONFIG, aescbc_config().as_bytes()).await.expect("write");
+    c.configure_apiserver(0, spec(CONFIG)).expect("configure");
+    c.stop_apiserver(0).await.expect("stop");
+    let outcome = c.start_apiserver(0).await.unwrap_or_else(|e| panic!("{e}"));
+    let Err(StartFailure::NotReady { failing }) = outcome else {
+        panic!("expected NotReady, got {outcome:?}");
+    };
+    assert!(failing.iter().any(|f| f == "informer-sync"), "{failing:?}");
+    assert!(c.is_running(0));
+    let (code, body) = c.apiserver(0).expect("started").readyz().await.expect("readyz");
+    assert_eq!(code, 500);
+    assert_eq!(atrest_process::failing_checks(&body), failing);
+    // It answers: the unreadable Secret is the apiserver's 500.
+    let err = c.get(0, &s1.id).await.expect("backend").expect_err("unreadable");
+    assert_eq!((err.code, err.reason.as_str()), (500, "InternalError"));
+    c.shutdown().await.expect("shutdown");
+}
