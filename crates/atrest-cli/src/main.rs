@@ -15,6 +15,7 @@ mod cluster;
 mod crypt;
 mod input;
 mod keygen;
+mod scenario;
 mod yaml;
 
 /// Exit codes shared by every subcommand.
@@ -63,6 +64,14 @@ enum Command {
     Encrypt(crypt::EncryptArgs),
     /// Generate a key from the OS CSPRNG and print a ready key entry.
     Keygen(keygen::Args),
+    /// Run a scenario file on a backend and prove each step by what the API answers and
+    /// etcd holds.
+    ///
+    /// Exit 0: every expectation held. Exit 1: an expectation failed. Exit 2: harness error
+    /// (bad scenario file, a backend that could not start when the scenario did not expect it).
+    Scenario(scenario::Args),
+    /// List the scenarios with their one-line descriptions.
+    Scenarios(scenario::ListArgs),
 }
 
 /// Output format for reports.
@@ -85,6 +94,8 @@ fn main() -> ExitCode {
         Command::Decrypt(args) => crypt::decrypt(&args),
         Command::Encrypt(args) => crypt::encrypt(&args),
         Command::Keygen(args) => keygen::run(&args),
+        Command::Scenario(args) => scenario::run(&args),
+        Command::Scenarios(args) => scenario::list(&args),
     };
     match outcome {
         Ok(outcome) => outcome.into(),

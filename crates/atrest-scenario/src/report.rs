@@ -290,7 +290,11 @@ impl Report {
             let mut case = TestCase::new(format!("[{:>2}] {}", s.index, s.action), status);
             case.set_classname(format!("{}.line{}", self.scenario, s.line));
             case.set_time(std::time::Duration::from_secs_f64(s.duration_ms / 1000.0));
-            case.set_system_out(s.observations.join("\n"));
+            let mut out = s.observations.clone();
+            out.extend(
+                s.checks.iter().map(|c| format!("{} {}", if c.held { "✓" } else { "✗" }, c.what)),
+            );
+            case.set_system_out(out.join("\n"));
             suite.add_test_case(case);
         }
         report.add_test_suite(suite);

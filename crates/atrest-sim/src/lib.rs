@@ -38,8 +38,13 @@ use crate::store::MemEtcd;
 /// Namespaces a fresh cluster has (the apiserver's system namespaces controller).
 const SYSTEM_NAMESPACES: [&str; 4] = ["default", "kube-node-lease", "kube-public", "kube-system"];
 
-/// The readiness checks that fail while a resource's watch cache cannot list its objects.
-const NOT_READY_CHECKS: [&str; 1] = ["informer-sync"];
+/// The readiness check that fails while any resource's watch cache cannot list its objects
+/// (`/readyz?verbose` of kube-apiserver v1.37.2).
+const STORAGE_READINESS: &str = "poststarthook/storage-readiness";
+
+/// Fails as well when the stuck resource is Secrets: the apiserver's own informers (whose sync
+/// `informer-sync` waits for) list Secrets but not ConfigMaps (seen on v1.37.2).
+const INFORMER_SYNC: &str = "informer-sync";
 
 /// The embedded simulator.
 #[derive(Debug)]
@@ -187,7 +192,7 @@ impl SimCluster {
         self.apiservers[i].running.as_ref().expect("checked by serving()")
     }
 
-    fn transformer<'a>(running: &'a Running, kind: Kind) -> &'a dyn Transformer {
+    fn transformer(running: &Running, kind: Kind) -> &dyn Transformer {
         running.transformers.for_resource(&GroupResource::parse(kind.resource()))
     }
 
@@ -269,19 +274,44 @@ impl SimCluster {
         }
     }
 
-    /// Whether every stored object of the modelled kinds reads back: a watch cache that cannot
-    /// list its resource keeps the apiserver from ever becoming ready.
-    fn cache_can_sync(&self, running: &Running) -> bool {
-        for kind in [Kind::Secret, Kind::ConfigMap] {
-            let prefix = format!("{}/{}/", self.etcd_prefix(), kind.resource());
-            let t = Self::transformer(running, kind);
-            for (key, kv) in self.etcd.range(&prefix) {
-                if t.from_storage(&kv.value, key.as_bytes()).is_err() {
-                    return false;
-                }
+    /// The readiness checks that fail: a watch cache that cannot list its resource (one
+    /// unreadable value) keeps the apiserver from ever becoming ready.
+    fn failing_checks(&self, running: &Running) -> Vec<String> {
+        let stuck = |k| self.first_untransformable(running, k).is_some();
+        let mut failing = Vec::new();
+        if stuck(Kind::Secret) {
+            failing.push(INFORMER_SYNC.to_owned());
+        }
+        if stuck(Kind::Secret) || stuck(Kind::ConfigMap) {
+            failing.push(STORAGE_READINESS.to_owned());
+        }
+        failing
+    }
+
+    /// The first value of `kind` (in key order) that does not transform, its error, and how
+    /// many more do not.
+    fn first_untransformable(
+        &self,
+        running: &Running,
+        kind: Kind,
+    ) -> Option<(String, String, usize)> {
+        let prefix = format!("{}/{}/", self.etcd_prefix(), kind.resource());
+        let t = Self::transformer(running, kind);
+        let mut first = None;
+        let mut more = 0;
+        for (key, kv) in self.etcd.range(&prefix) {
+            let err = match t.from_storage(&kv.value, key.as_bytes()) {
+                Ok((plain, _)) if decode_object(&plain).is_some() => continue,
+                Ok(_) => "object not decodable".to_owned(),
+                Err(e) => e.to_string(),
+            };
+            if first.is_none() {
+                first = Some((key.clone(), err));
+            } else {
+                more += 1;
             }
         }
-        true
+        first.map(|(k, e)| (k, e, more))
     }
 
     /// The automatic-reload counters and the hash of the configuration in use of apiserver `i`.
@@ -380,14 +410,13 @@ impl Cluster for SimCluster {
         self.apiservers[i].running =
             Some(Running { transformers, config_hash, reload_successes: 0, reload_failures: 0 });
         self.bootstrap(i);
-        let ready = self.apiservers[i].running.as_ref().is_some_and(|r| self.cache_can_sync(r));
-        if ready {
+        let failing =
+            self.apiservers[i].running.as_ref().map(|r| self.failing_checks(r)).unwrap_or_default();
+        if failing.is_empty() {
             Ok(Ok(()))
         } else {
             // It keeps running and answering requests, but never becomes ready.
-            Ok(Err(StartFailure::NotReady {
-                failing: NOT_READY_CHECKS.iter().map(|s| (*s).to_owned()).collect(),
-            }))
+            Ok(Err(StartFailure::NotReady { failing }))
         }
     }
 
@@ -431,7 +460,7 @@ impl Cluster for SimCluster {
         let current = match self.read(running, id) {
             Ok(Some(c)) => c,
             Ok(None) => return Ok(Err(status::not_found(id.kind.resource(), &id.name))),
-            Err(err) => return Ok(Err(status::corrupt_object(&id.storage_key(), &err))),
+            Err(err) => return Ok(Err(status::update_untransformable(&err))),
         };
         if let Some(rv) = &object.resource_version
             && *rv != current.mod_revision.to_string()
@@ -472,29 +501,25 @@ impl Cluster for SimCluster {
             prefix.push('/');
         }
         let t = Self::transformer(running, kind);
+        // The watch cache lists the whole resource first; one bad value anywhere fails it.
+        if let Some((first, err, more)) = self.first_untransformable(running, kind) {
+            return Ok(Err(status::list_cache_not_ready(kind, &first, &err, more)));
+        }
+        let resource_prefix = format!("{}/{}/", self.etcd_prefix(), kind.resource());
         let mut objects = Vec::new();
-        let mut corrupt = Vec::new();
         for (key, kv) in self.etcd.range(&prefix) {
-            let Some(rest) =
-                key.strip_prefix(&format!("{}/{}/", self.etcd_prefix(), kind.resource()))
+            let Some((ns, name)) =
+                key.strip_prefix(&resource_prefix).and_then(|r| r.split_once('/'))
             else {
                 continue;
             };
-            let Some((ns, name)) = rest.split_once('/') else { continue };
             let id = ObjectRef::new(kind, ns, name);
-            match t.from_storage(&kv.value, key.as_bytes()) {
-                Ok((plain, _)) => match decode_object(&plain) {
-                    Some((_, data)) => objects.push(to_object(&id, data, kv.mod_revision)),
-                    None => corrupt.push(id.storage_key()),
-                },
-                Err(_) => corrupt.push(id.storage_key()),
+            let Ok((plain, _)) = t.from_storage(&kv.value, key.as_bytes()) else { continue };
+            if let Some((_, data)) = decode_object(&plain) {
+                objects.push(to_object(&id, data, kv.mod_revision));
             }
         }
-        if corrupt.is_empty() {
-            Ok(Ok(objects))
-        } else {
-            Ok(Err(status::list_store_read_error(kind, &corrupt)))
-        }
+        Ok(Ok(objects))
     }
 
     async fn delete(&mut self, i: usize, id: &ObjectRef) -> Result<ApiResult<()>, BackendError> {

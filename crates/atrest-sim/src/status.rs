@@ -58,12 +58,31 @@ pub(crate) fn corrupt_object(key: &str, err: &str) -> ApiError {
     internal(&corrupt_object_text(key, err))
 }
 
-/// What LIST answers when some stored objects cannot be transformed or decoded
-/// (pkg/storage/etcd3/store.go `GetList` with the corrupt-object aggregation).
-pub(crate) fn list_store_read_error(kind: Kind, _keys: &[String]) -> ApiError {
+/// What LIST answers while the resource's watch cache cannot initialize because some stored
+/// objects do not transform: the cacher's error, as 429 (pkg/storage/cacher/cacher.go, "storage
+/// is (re)initializing"), naming the first bad key (full etcd key) and how many more there are.
+/// Seen from kube-apiserver v1.37.2 for namespaced and cluster-wide lists alike.
+pub(crate) fn list_cache_not_ready(
+    kind: Kind,
+    first_key: &str,
+    err: &str,
+    more: usize,
+) -> ApiError {
+    let more = if more > 0 { format!(" (and {more} more)") } else { String::new() };
     ApiError {
-        code: 500,
-        reason: "StoreReadError".to_owned(),
-        message: format!("failed to read one or more {} from the storage", kind.resource()),
+        code: 429,
+        reason: "TooManyRequests".to_owned(),
+        message: format!(
+            "storage is (re)initializing: failed to list <unspecified>: failed to read one or more {} \
+             from the storage: StorageError: corrupt object, Code: 7, Key: {first_key}, ResourceVersion: 0, \
+             AdditionalErrorMsg: data from the storage is not transformable revision=0: {err}{more}",
+            kind.resource()
+        ),
     }
+}
+
+/// What PUT answers when the current object does not transform (GuaranteedUpdate's read of the
+/// current state returns the bare corrupt-object error, without the StorageError wrapper).
+pub(crate) fn update_untransformable(err: &str) -> ApiError {
+    internal(&format!("data from the storage is not transformable revision=0: {err}"))
 }

@@ -12,6 +12,8 @@ fn help_texts() {
         &["decrypt"],
         &["encrypt"],
         &["keygen"],
+        &["scenario"],
+        &["scenarios"],
     ] {
         let mut args = cmd.to_vec();
         args.push("--help");

@@ -8,6 +8,7 @@ mod check_config;
 mod cluster_up;
 mod crypt;
 mod help;
+mod scenario;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -1,0 +1,272 @@
+//! `atrest scenario` and `atrest scenarios`: run scenario files on a backend, list them.
+//!
+//! Exit codes: 0 every expectation held, 1 an expectation failed, 2 harness error (bad
+//! scenario file, a backend that could not start when the scenario did not expect that).
+//! Like `cluster up`, runs on a current-thread tokio runtime: children of the process backend
+//! die with the thread that spawned them (PR_SET_PDEATHSIG).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+use atrest_backend::Cluster;
+use atrest_scenario::report::{StepOutcome, StepReport};
+use atrest_scenario::{Outcome as RunOutcome, Report, RunOptions, Scenario};
+use atrest_sim::SimCluster;
+use clap::ValueEnum;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::Outcome;
+
+/// Which backend runs the scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub(crate) enum Backend {
+    /// The embedded simulator (in-process, no binaries).
+    #[default]
+    Sim,
+    /// Real etcd and kube-apiserver as local processes (ATREST_ASSETS; `cargo xtask setup`).
+    Process,
+}
+
+/// Report format on standard output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub(crate) enum ReportFormat {
+    /// Human-readable.
+    #[default]
+    Text,
+    /// JSON (the same structure as the text).
+    Json,
+    /// JUnit XML (one test case per step).
+    Junit,
+}
+
+/// `atrest scenario`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct Args {
+    /// A scenario name (a file in the scenarios directory) or a path to a scenario file.
+    #[arg(value_name = "NAME|PATH", required_unless_present = "all", conflicts_with = "all")]
+    scenario: Option<String>,
+    /// Run every scenario in the scenarios directory.
+    #[arg(long)]
+    all: bool,
+    /// Where to run.
+    #[arg(long, value_enum, default_value_t)]
+    backend: Backend,
+    /// Use your own EncryptionConfiguration for a named config of the scenario: NAME=FILE, or
+    /// FILE alone for the config named `user`. May be repeated. `${key:NAME}` placeholders in
+    /// it are filled like the scenario's own.
+    #[arg(long, value_name = "[NAME=]FILE")]
+    config: Vec<String>,
+    /// Format of the report on standard output.
+    #[arg(long, value_enum, default_value_t)]
+    report: ReportFormat,
+    /// Also write every report format to DIR (<scenario>.txt, .json, .junit.xml).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// The scenarios directory (default: $ATREST_SCENARIOS, else the nearest `scenarios/`
+    /// directory at or above the current one).
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+}
+
+/// `atrest scenarios`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct ListArgs {
+    /// The scenarios directory (as for `atrest scenario`).
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+}
+
+fn scenarios_dir(given: Option<&Path>) -> Result<PathBuf> {
+    if let Some(d) = given {
+        return Ok(d.to_owned());
+    }
+    if let Some(d) = std::env::var_os("ATREST_SCENARIOS") {
+        return Ok(PathBuf::from(d));
+    }
+    let cwd = std::env::current_dir().context("reading the current directory")?;
+    for dir in cwd.ancestors() {
+        let candidate = dir.join("scenarios");
+        if candidate.is_dir() {
+            return Ok(candidate);
+        }
+    }
+    bail!(
+        "no scenarios directory at or above {} (pass --dir or set ATREST_SCENARIOS)",
+        cwd.display()
+    )
+}
+
+fn scenario_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml") && p.is_file())
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+fn resolve(name: &str, dir: Option<&Path>) -> Result<PathBuf> {
+    let as_path = Path::new(name);
+    if name.contains('/') || as_path.extension().is_some() {
+        return Ok(as_path.to_owned());
+    }
+    let dir = scenarios_dir(dir)?;
+    let file = dir.join(format!("{name}.yaml"));
+    if file.is_file() {
+        return Ok(file);
+    }
+    let known: Vec<String> = scenario_files(&dir)?
+        .iter()
+        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .collect();
+    bail!("no scenario named {name:?} in {} (known: {})", dir.display(), known.join(", "))
+}
+
+fn user_configs(args: &[String]) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for a in args {
+        let (name, file) = match a.split_once('=') {
+            Some((n, f)) => (n.to_owned(), f),
+            None => ("user".to_owned(), a.as_str()),
+        };
+        let text = fs::read_to_string(file).with_context(|| format!("reading --config {file}"))?;
+        out.insert(name, text);
+    }
+    Ok(out)
+}
+
+/// `atrest scenarios`: one line per scenario.
+pub(crate) fn list(args: &ListArgs) -> Result<Outcome> {
+    let dir = scenarios_dir(args.dir.as_deref())?;
+    let mut worst = Outcome::Ok;
+    for file in scenario_files(&dir)? {
+        match atrest_scenario::load(&file) {
+            Ok(s) => println!("{:<28} {}", s.name, s.description),
+            Err(e) => {
+                println!(
+                    "{:<28} INVALID: {e}",
+                    file.file_stem().unwrap_or_default().to_string_lossy()
+                );
+                worst = Outcome::Error;
+            }
+        }
+    }
+    Ok(worst)
+}
+
+/// `atrest scenario`.
+pub(crate) fn run(args: &Args) -> Result<Outcome> {
+    let files = if args.all {
+        scenario_files(&scenarios_dir(args.dir.as_deref())?)?
+    } else {
+        vec![resolve(args.scenario.as_deref().unwrap_or_default(), args.dir.as_deref())?]
+    };
+    let user = user_configs(&args.config)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let mut worst = 0;
+    for file in files {
+        let scenario = match atrest_scenario::load(&file) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {e}");
+                worst = 2;
+                continue;
+            }
+        };
+        let opts = RunOptions { user_configs: user.clone() };
+        let report = runtime.block_on(run_one(&scenario, &opts, args.backend))?;
+        emit(&report, args)?;
+        worst = worst.max(report.outcome.exit_code());
+    }
+    Ok(match worst {
+        0 => Outcome::Ok,
+        1 => Outcome::Failed,
+        _ => Outcome::Error,
+    })
+}
+
+async fn run_one(scenario: &Scenario, opts: &RunOptions, backend: Backend) -> Result<Report> {
+    let prepared = scenario.prepare(opts)?;
+    let spec = scenario.cluster_spec();
+    eprintln!("scenario {} on {backend:?}: {}", scenario.name, scenario.description);
+    match backend {
+        Backend::Sim => drive(scenario, prepared, SimCluster::new(spec)).await,
+        Backend::Process => {
+            let assets = atrest_process::Assets::from_env().map_err(|e| {
+                anyhow::anyhow!("{e}\nthe process backend needs the real binaries: run `cargo xtask setup` (or `cargo xtask scenario … --backend process`, which runs it)")
+            })?;
+            let cluster = atrest_process::ProcessCluster::launch(&assets, spec)
+                .await
+                .context("starting etcd for the process backend")?;
+            drive(scenario, prepared, cluster).await
+        }
+    }
+}
+
+async fn drive<C: Cluster>(
+    scenario: &Scenario,
+    prepared: atrest_scenario::Prepared,
+    mut cluster: C,
+) -> Result<Report> {
+    let mut sigint = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
+    let mut sigterm = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
+    let mut progress = |s: &StepReport| print_progress(s);
+    let report = tokio::select! {
+        r = atrest_scenario::run(scenario, prepared, &mut cluster, &mut progress) => Some(r),
+        _ = sigint.recv() => None,
+        _ = sigterm.recv() => None,
+    };
+    let Some(mut report) = report else {
+        cluster.keep_logs();
+        let logs = cluster.log_dir();
+        let _ = cluster.shutdown().await;
+        bail!(
+            "interrupted; everything the scenario started is stopped{}",
+            logs.map(|l| format!(", logs kept in {}", l.display())).unwrap_or_default()
+        );
+    };
+    if report.outcome != RunOutcome::Passed {
+        cluster.keep_logs();
+        report.logs = cluster.log_dir().map(|p| p.display().to_string());
+    }
+    cluster.shutdown().await.context("stopping the cluster")?;
+    Ok(report)
+}
+
+fn print_progress(s: &StepReport) {
+    let mark = match s.outcome {
+        StepOutcome::Ok => "ok   ",
+        StepOutcome::Failed => "FAIL ",
+        StepOutcome::Error => "ERROR",
+    };
+    let ms = s.duration_ms;
+    let took = if ms >= 1000.0 { format!("{:.1} s", ms / 1000.0) } else { format!("{ms:.1} ms") };
+    eprintln!("  {mark} [{:>2}] {} ({took})", s.index, s.action);
+}
+
+fn emit(report: &Report, args: &Args) -> Result<()> {
+    match args.report {
+        ReportFormat::Text => print!("{}", report.to_text()),
+        ReportFormat::Json => println!("{}", report.to_json()),
+        ReportFormat::Junit => println!("{}", report.to_junit()),
+    }
+    if let Some(dir) = &args.out {
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let stem = format!("{}.{}", report.scenario, report.backend);
+        for (ext, text) in [
+            ("txt", report.to_text()),
+            ("json", report.to_json()),
+            ("junit.xml", report.to_junit()),
+        ] {
+            let path = dir.join(format!("{stem}.{ext}"));
+            fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,179 @@
+//! `atrest scenario` and `atrest scenarios`: exit codes, the three report formats, user configs,
+//! and that no key or secret value reaches any output.
+
+use std::fs;
+
+use crate::{atrest, atrest_in, stderr, stdout};
+
+fn write(dir: &std::path::Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+const KEY_CONFIG: &str = "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\n\
+resources:\n- resources: [secrets]\n  providers:\n  - aesgcm:\n      keys:\n      - name: mine\n        \
+secret: ${key:mine}\n  - identity: {}\n";
+
+#[test]
+fn rotate_passes_on_sim_in_every_format() {
+    let out = atrest(&["scenario", "rotate"], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("PASSED"), "{}", stdout(&out));
+    // A progress line per step on stderr.
+    assert!(stderr(&out).contains("[18] list secrets in all namespaces"), "{}", stderr(&out));
+
+    let out = atrest(&["scenario", "rotate", "--report", "json"], b"");
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["outcome"], "passed");
+    assert_eq!(v["backend"], "sim");
+    assert_eq!(v["steps"].as_array().unwrap().len(), 18);
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = atrest(
+        &["scenario", "rotate", "--report", "junit", "--out", dir.path().to_str().unwrap()],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let xml = stdout(&out);
+    assert!(xml.contains("<testsuite name=\"rotate (sim)\" tests=\"18\""), "{xml}");
+    for ext in ["txt", "json", "junit.xml"] {
+        assert!(dir.path().join(format!("rotate.sim.{ext}")).is_file(), "{ext}");
+    }
+}
+
+#[test]
+fn a_failed_expectation_exits_1_and_says_what_was_expected() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "wrong.yaml",
+        &format!(
+            "description: expects plaintext where aesgcm writes\nconfigs:\n  c: |\n{}\nsteps:\n  \
+             - writeConfig: {{config: c}}\n  - start: {{}}\n  - create: {{secret: s, data: {{k: v4lue-secret}}}}\n  \
+             - expectStored: {{secret: s, plaintext: true}}\n",
+            KEY_CONFIG.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
+        ),
+    );
+    let out = atrest(&["scenario", &file], b"");
+    assert_eq!(out.status.code(), Some(1), "{}{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("✗ /registry/secrets/default/s is plaintext in etcd"), "{text}");
+    assert!(text.contains("actual:   aesgcm/mine"), "{text}");
+    assert!(text.contains("FAILED"), "{text}");
+}
+
+#[test]
+fn bad_files_and_unexpected_start_failures_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "bad.yaml", "description: x\nsteps:\n  - frobnicate: {}\n");
+    let out = atrest(&["scenario", &file], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains(&format!("{file}:3:5: unknown variant `frobnicate`")),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = atrest(&["scenario", "no-such-scenario"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no scenario named \"no-such-scenario\""), "{}", stderr(&out));
+
+    // The flag points at a file nobody wrote and the scenario expected a ready apiserver.
+    let file = write(
+        dir.path(),
+        "no-file.yaml",
+        "description: x\nsteps:\n  - start: {}\n  - expectAll: {resource: secrets, plaintext: true}\n",
+    );
+    let out = atrest(&["scenario", &file], b"");
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(text.contains("harness error: apiserver 0 did not become ready and the scenario did not expect that: exited with code 1: error while parsing file: error while loading file: error reading encryption provider configuration file \"/etc/kubernetes/enc/encryption-config.yaml\""), "{text}");
+}
+
+#[test]
+fn user_config_binds_to_a_slot_and_nothing_secret_is_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    // A literal key (base64 of 32 bytes) in the user's file, and a recognisable secret value.
+    let literal_key = "bXktdmVyeS1vd24tMzItYnl0ZS1rZXktZm9yLXRlc3Q=";
+    let secret_value = "hunter2-do-not-print";
+    let user = write(dir.path(), "mine.yaml", &KEY_CONFIG.replace("${key:mine}", literal_key));
+    let scenario = write(
+        dir.path(),
+        "uses-user.yaml",
+        &format!(
+            "description: the user's config\nconfigs:\n  user: |\n{}\nsteps:\n  \
+             - writeConfig: {{config: user}}\n  - start: {{}}\n  - create: {{secret: s, data: {{k: {secret_value}}}}}\n  \
+             - get: {{secret: s, expect: {{data: {{k: wrong-on-purpose}}}}}}\n  \
+             - expectStored: {{secret: s, provider: aesgcm, key: mine}}\n",
+            KEY_CONFIG
+                .replace("aesgcm", "aescbc")
+                .lines()
+                .map(|l| format!("    {l}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
+    );
+    for format in ["text", "json", "junit"] {
+        let out = atrest(&["scenario", &scenario, "--config", &user, "--report", format], b"");
+        // The get expectation fails on purpose: its report shows sizes, not values.
+        assert_eq!(out.status.code(), Some(1), "{}{}", stdout(&out), stderr(&out));
+        let all = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(all.contains("aesgcm"), "the user's config was used: {all}");
+        assert!(!all.contains(literal_key), "key printed in {format}: {all}");
+        assert!(!all.contains(secret_value), "secret value printed in {format}: {all}");
+        assert!(!all.contains("wrong-on-purpose"), "expected value printed in {format}: {all}");
+    }
+    let out = atrest(&["scenario", &scenario, "--config", &format!("nope={user}")], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("has no config named \"nope\""), "{}", stderr(&out));
+}
+
+#[test]
+fn scenarios_lists_every_shipped_scenario_and_all_pass_on_sim() {
+    let out = atrest(&["scenarios"], b"");
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    for name in [
+        "rotate",
+        "wrong-path",
+        "missing-restart",
+        "identity-first",
+        "no-identity-fallback",
+        "remove-key-before-rewrite",
+        "decrypt-all",
+        "configmaps",
+        "invalid-key-length",
+        "perf-degradation",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(name) && l.len() > name.len() + 10),
+            "{name}: {text}"
+        );
+    }
+    let out = atrest(&["scenario", "--all"], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    // From a directory without scenarios/, --dir finds them.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let dir = crate::root().join("scenarios");
+    let out = atrest_in(elsewhere.path(), &["scenarios", "--dir", dir.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(0));
+}
+
+/// The main job on the real control plane (real-cluster test group; needs ATREST_ASSETS).
+#[test]
+fn scenario_process_rotate() {
+    if std::env::var_os("ATREST_ASSETS").is_none()
+        && std::env::var_os("KUBEBUILDER_ASSETS").is_none()
+    {
+        panic!(
+            "needs the real binaries: run `cargo xtask setup` and export ATREST_ASSETS=<printed dir> (cargo xtask test does this)"
+        );
+    }
+    let out = atrest(&["scenario", "rotate", "--backend", "process", "--report", "json"], b"");
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["backend"], "process");
+    assert_eq!(v["outcome"], "passed");
+}
