@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod bench;
 mod check_config;
 mod cluster;
 mod crypt;
@@ -49,6 +50,9 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Measure: scenario wall times.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// Check EncryptionConfiguration files as kube-apiserver would load them, plus lints.
     ///
     /// Exit 0: every file would be accepted (warnings allowed). Exit 1: some file would make
@@ -89,6 +93,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
     let outcome = match cli.command {
+        Command::Bench(cmd) => bench::run(&cmd),
         Command::CheckConfig(args) => check_config::run(&args),
         Command::Cluster(cmd) => cluster::run(&cmd),
         Command::Decrypt(args) => crypt::decrypt(&args),

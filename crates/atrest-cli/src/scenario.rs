@@ -180,7 +180,7 @@ pub(crate) fn run(args: &Args) -> Result<Outcome> {
             }
         };
         let opts = RunOptions { user_configs: user.clone() };
-        let report = runtime.block_on(run_one(&scenario, &opts, args.backend))?;
+        let report = runtime.block_on(run_one(&scenario, &opts, args.backend, false))?;
         emit(&report, args)?;
         worst = worst.max(report.outcome.exit_code());
     }
@@ -191,12 +191,26 @@ pub(crate) fn run(args: &Args) -> Result<Outcome> {
     })
 }
 
-async fn run_one(scenario: &Scenario, opts: &RunOptions, backend: Backend) -> Result<Report> {
+/// Loads a scenario by name (in the scenarios directory) or path.
+pub(crate) fn load_named(name: &str, dir: Option<&Path>) -> Result<Scenario> {
+    let file = resolve(name, dir)?;
+    Ok(atrest_scenario::load(&file)?)
+}
+
+/// Runs one scenario on a fresh cluster of `backend` and tears it down.
+pub(crate) async fn run_one(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    backend: Backend,
+    quiet: bool,
+) -> Result<Report> {
     let prepared = scenario.prepare(opts)?;
     let spec = scenario.cluster_spec();
-    eprintln!("scenario {} on {backend:?}: {}", scenario.name, scenario.description);
+    if !quiet {
+        eprintln!("scenario {} on {backend:?}: {}", scenario.name, scenario.description);
+    }
     match backend {
-        Backend::Sim => drive(scenario, prepared, SimCluster::new(spec)).await,
+        Backend::Sim => drive(scenario, prepared, SimCluster::new(spec), quiet).await,
         Backend::Process => {
             let assets = atrest_process::Assets::from_env().map_err(|e| {
                 anyhow::anyhow!("{e}\nthe process backend needs the real binaries: run `cargo xtask setup` (or `cargo xtask scenario … --backend process`, which runs it)")
@@ -204,7 +218,7 @@ async fn run_one(scenario: &Scenario, opts: &RunOptions, backend: Backend) -> Re
             let cluster = atrest_process::ProcessCluster::launch(&assets, spec)
                 .await
                 .context("starting etcd for the process backend")?;
-            drive(scenario, prepared, cluster).await
+            drive(scenario, prepared, cluster, quiet).await
         }
     }
 }
@@ -213,10 +227,15 @@ async fn drive<C: Cluster>(
     scenario: &Scenario,
     prepared: atrest_scenario::Prepared,
     mut cluster: C,
+    quiet: bool,
 ) -> Result<Report> {
     let mut sigint = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
     let mut sigterm = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
-    let mut progress = |s: &StepReport| print_progress(s);
+    let mut progress = |s: &StepReport| {
+        if !quiet {
+            print_progress(s);
+        }
+    };
     let report = tokio::select! {
         r = atrest_scenario::run(scenario, prepared, &mut cluster, &mut progress) => Some(r),
         _ = sigint.recv() => None,

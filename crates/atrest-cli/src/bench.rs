@@ -1,0 +1,82 @@
+//! `atrest bench`: measured numbers, never asserted.
+//!
+//! `bench scenario NAME` runs a scenario several times on a backend and reports the wall time
+//! of each run (cluster start, every step, teardown) with the median: the number README quotes
+//! for `scenario rotate`.
+
+use std::time::Instant;
+
+use anyhow::{Context as _, Result, bail};
+use atrest_scenario::{Outcome as RunOutcome, RunOptions};
+use clap::Subcommand;
+
+use crate::Outcome;
+use crate::scenario::{Backend, load_named, run_one};
+
+/// `atrest bench …`.
+#[derive(Subcommand, Debug)]
+pub(crate) enum BenchCommand {
+    /// Wall time of whole scenario runs (start, steps, teardown): each run and the median.
+    Scenario(ScenarioArgs),
+}
+
+/// `atrest bench scenario`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct ScenarioArgs {
+    /// A scenario name or path.
+    #[arg(value_name = "NAME|PATH")]
+    scenario: String,
+    /// Where to run.
+    #[arg(long, value_enum, default_value_t)]
+    backend: Backend,
+    /// How many runs (at least 1; the median of 5 or more means something).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    runs: u32,
+}
+
+/// Runs a `bench` subcommand.
+pub(crate) fn run(cmd: &BenchCommand) -> Result<Outcome> {
+    match cmd {
+        BenchCommand::Scenario(args) => scenario(args),
+    }
+}
+
+fn scenario(args: &ScenarioArgs) -> Result<Outcome> {
+    let scenario = load_named(&args.scenario, None)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let mut times = Vec::new();
+    for n in 1..=args.runs {
+        let t = Instant::now();
+        let report =
+            runtime.block_on(run_one(&scenario, &RunOptions::default(), args.backend, true))?;
+        let secs = t.elapsed().as_secs_f64();
+        if report.outcome != RunOutcome::Passed {
+            print!("{}", report.to_text());
+            bail!(
+                "run {n} of {} did not pass; timings of failed runs are not reported",
+                scenario.name
+            );
+        }
+        println!("run {n}: {:.1} ms", secs * 1000.0);
+        times.push(secs);
+    }
+    times.sort_by(f64::total_cmp);
+    let median = if times.len() % 2 == 1 {
+        times[times.len() / 2]
+    } else {
+        f64::midpoint(times[times.len() / 2 - 1], times[times.len() / 2])
+    };
+    println!(
+        "{} on {:?}: median {:.1} ms, min {:.1} ms, max {:.1} ms over {} runs",
+        scenario.name,
+        args.backend,
+        median * 1000.0,
+        times[0] * 1000.0,
+        times[times.len() - 1] * 1000.0,
+        times.len()
+    );
+    Ok(Outcome::Ok)
+}
