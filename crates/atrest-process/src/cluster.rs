@@ -51,6 +51,9 @@ struct Slot {
     server: Option<(ApiServer, kube::Client)>,
 }
 
+/// Page size of LIST requests: kubectl's default `--chunk-size`.
+const LIST_CHUNK_SIZE: u32 = 500;
+
 /// The `process` backend. See the module documentation.
 pub struct ProcessCluster {
     // Field order is drop order: apiservers, then etcd, then the directory holding them.
@@ -478,13 +481,43 @@ impl Cluster for ProcessCluster {
     ) -> Result<ApiResult<Vec<Object>>, BackendError> {
         let client = self.client(i)?;
         let what = format!("listing {}", kind.resource());
-        let lp = ListParams::default();
-        Ok(match kind {
-            Kind::Secret => answer(secrets(client, namespace).list(&lp).await, &what)?
-                .map(|l| l.items.into_iter().map(from_secret).collect()),
-            Kind::ConfigMap => answer(config_maps(client, namespace).list(&lp).await, &what)?
-                .map(|l| l.items.into_iter().map(from_config_map).collect()),
-        })
+        // In pages of 500, as kubectl does (--chunk-size): a limited list is served by etcd
+        // while the watch cache is not ready (cacher/delegator.go
+        // shouldDelegateListOnNotReadyCache), so unreadable objects answer with the store's
+        // StoreReadError rather than the cache's timing-dependent 429.
+        let mut objects = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut lp = ListParams::default().limit(LIST_CHUNK_SIZE);
+            if let Some(t) = &token {
+                lp = lp.continue_token(t);
+            }
+            let next = match kind {
+                Kind::Secret => {
+                    match answer(secrets(client.clone(), namespace).list(&lp).await, &what)? {
+                        Ok(l) => {
+                            objects.extend(l.items.into_iter().map(from_secret));
+                            l.metadata.continue_
+                        }
+                        Err(e) => return Ok(Err(e)),
+                    }
+                }
+                Kind::ConfigMap => {
+                    match answer(config_maps(client.clone(), namespace).list(&lp).await, &what)? {
+                        Ok(l) => {
+                            objects.extend(l.items.into_iter().map(from_config_map));
+                            l.metadata.continue_
+                        }
+                        Err(e) => return Ok(Err(e)),
+                    }
+                }
+            };
+            match next {
+                Some(t) if !t.is_empty() => token = Some(t),
+                _ => break,
+            }
+        }
+        Ok(Ok(objects))
     }
 
     async fn delete(&mut self, i: usize, id: &ObjectRef) -> Result<ApiResult<()>, BackendError> {

@@ -12,11 +12,12 @@ use atrest_backend::{
     ApiError, ApiServerSpec, BackendError, Cluster, ClusterSpec, Data, Kind, Object, ObjectRef,
     StartFailure,
 };
+use atrest_config::load;
 
 use crate::report::{Check, Latency, Measurement, Outcome, Report, StepOutcome, StepReport};
 use crate::schema::{
-    ApiExpect, DEFAULT_CONFIG_PATH, ListStep, MeasureStep, ObjectStep, Scenario, StartExpect, Step,
-    StoredExpect, Target,
+    ApiExpect, DEFAULT_CONFIG_PATH, ListStep, MeasureStep, ObjectStep, ReloadExpect, ReloadStep,
+    Scenario, StartExpect, Step, StoredExpect, Target,
 };
 use crate::stored::{Decrypter, StoredValue};
 use crate::template::{Secrets, TemplateError};
@@ -66,8 +67,12 @@ impl Scenario {
     pub fn cluster_spec(&self) -> ClusterSpec {
         ClusterSpec {
             apiservers: (0..self.cluster.apiservers)
-                .map(|_| ApiServerSpec {
-                    encryption_config: self.cluster.encryption_config.clone(),
+                .map(|i| ApiServerSpec {
+                    encryption_config: self
+                        .cluster
+                        .encryption_config
+                        .as_ref()
+                        .map(|p| p.replace("{apiserver}", &i.to_string())),
                     automatic_reload: self.cluster.automatic_reload,
                 })
                 .collect(),
@@ -101,6 +106,13 @@ impl Scenario {
             configs.insert(name.clone(), rendered);
         }
         for placed in &self.steps {
+            if let Step::Rewrite(l) = &placed.step
+                && let Some(c) = &l.concurrent_update
+            {
+                for v in c.data.values() {
+                    secrets.add(v.clone());
+                }
+            }
             if let Step::Create(s) | Step::Update(s) | Step::Get(s) = &placed.step {
                 for v in s.data.values() {
                     secrets.add(v.clone());
@@ -145,6 +157,7 @@ pub async fn run<C: Cluster>(
         state: vec![ServerState::Stopped; scenario.cluster.apiservers],
         tracked: BTreeMap::new(),
         measurements: Vec::new(),
+        written: BTreeMap::new(),
     };
     let mut steps = Vec::new();
     let mut error = None;
@@ -264,6 +277,48 @@ struct Engine<'c, C> {
     /// Every object the scenario wrote and still expects to exist, with its data.
     tracked: BTreeMap<ObjectRef, Data>,
     measurements: Vec<Measurement>,
+    /// Per running apiserver: the hash of the configuration file written last to its path, and
+    /// its reload failure counter at that moment.
+    written: BTreeMap<usize, (String, f64)>,
+}
+
+/// What `/metrics` says about automatic reload.
+#[derive(Debug, Clone, PartialEq)]
+struct ReloadMetrics {
+    /// `hash` label of `apiserver_encryption_config_controller_last_config_info`.
+    hash: Option<String>,
+    /// `apiserver_encryption_config_controller_automatic_reloads_total{status="failure"}`.
+    failures: f64,
+    /// `…{status="success"}`.
+    successes: f64,
+}
+
+/// Parses the Prometheus text format for the reload metrics (upstream-behaviour.md §7.5).
+fn parse_reload_metrics(text: &str) -> ReloadMetrics {
+    let mut m = ReloadMetrics { hash: None, failures: 0.0, successes: 0.0 };
+    // `hash` must not match inside `apiserver_id_hash`: a label starts after `{` or `,`.
+    let label = |line: &str, name: &str| {
+        let labels = &line[line.find('{')? + 1..line.find('}')?];
+        labels.split(',').find_map(|kv| {
+            let v = kv.trim().strip_prefix(name)?.strip_prefix("=\"")?;
+            Some(v.trim_end_matches('"').to_owned())
+        })
+    };
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let value = || line.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        if line.starts_with("apiserver_encryption_config_controller_last_config_info{") {
+            m.hash = label(line, "hash");
+        } else if line
+            .starts_with("apiserver_encryption_config_controller_automatic_reloads_total{")
+        {
+            match label(line, "status").as_deref() {
+                Some("failure") => m.failures += value(),
+                Some("success") => m.successes += value(),
+                _ => {}
+            }
+        }
+    }
+    m
 }
 
 fn describe(step: &Step) -> String {
@@ -291,10 +346,19 @@ fn describe(step: &Step) -> String {
             .map_or_else(|| "all namespaces".to_owned(), |n| format!("namespace {n}"))
     };
     match step {
-        Step::WriteConfig { config, path } => match path {
-            Some(p) => format!("write config {} to {p}", config.value),
-            None => format!("write config {} where the flag points", config.value),
+        Step::WriteConfig { config, path, apiserver } => match (path, apiserver) {
+            (Some(p), _) => format!("write config {} to {p}", config.value),
+            (None, Target::All) => format!("write config {} where the flag points", config.value),
+            (None, t) => format!("write config {} where the flag of {t} points", config.value),
         },
+        Step::WaitForReload(r) => format!(
+            "wait until {} {} the file written last",
+            r.apiserver,
+            match r.expect {
+                ReloadExpect::Loaded => "reloaded",
+                ReloadExpect::Failed => "failed to reload",
+            }
+        ),
         Step::RemoveFile { path } => format!("remove {path}"),
         Step::SetFlags { apiserver, encryption_config, automatic_reload } => {
             let mut parts = Vec::new();
@@ -363,21 +427,39 @@ impl<C: Cluster> Engine<'_, C> {
         self.secrets.redact(&text)
     }
 
-    fn flag_path(&self) -> String {
+    /// Where apiserver `i`'s flag points (the default path when it has no flag).
+    fn flag_path(&self, i: usize) -> String {
         self.flags
-            .first()
+            .get(i)
             .and_then(|f| f.encryption_config.clone())
             .unwrap_or_else(|| DEFAULT_CONFIG_PATH.to_owned())
     }
 
     async fn step(&mut self, step: &Step, rec: &mut Rec) -> Result<(), StepError> {
         match step {
-            Step::WriteConfig { config, path } => {
-                let path = path.clone().unwrap_or_else(|| self.flag_path());
+            Step::WriteConfig { config, path, apiserver } => {
+                let paths: BTreeSet<String> = match path {
+                    Some(p) => BTreeSet::from([p.clone()]),
+                    None => targets(*apiserver, self.flags.len())
+                        .into_iter()
+                        .map(|i| self.flag_path(i))
+                        .collect(),
+                };
                 let text = self.configs.get(&config.value).cloned().unwrap_or_default();
-                self.cluster.write_file(&path, text.as_bytes()).await?;
-                rec.note(format!("wrote {} bytes to {path}", text.len()));
+                for path in paths {
+                    // Reload failures are counted from here: what the metric said before the write.
+                    for i in 0..self.flags.len() {
+                        if self.flag_path(i) == path && self.state[i] != ServerState::Stopped {
+                            let failures =
+                                self.reload_metrics(i).await?.map_or(0.0, |m| m.failures);
+                            self.written.insert(i, (load::content_hash(text.as_bytes()), failures));
+                        }
+                    }
+                    self.cluster.write_file(&path, text.as_bytes()).await?;
+                    rec.note(format!("wrote {} bytes to {path}", text.len()));
+                }
             }
+            Step::WaitForReload(r) => self.wait_for_reload(r, rec).await?,
             Step::RemoveFile { path } => {
                 self.cluster.remove_file(path).await?;
                 rec.note(format!("removed {path}"));
@@ -910,7 +992,29 @@ impl<C: Cluster> Engine<'_, C> {
         };
         let (mut rewritten, mut unchanged, mut conflicts) = (0, 0, 0);
         let mut failures = Vec::new();
+        let mut own = 0;
         for obj in objs {
+            if let Some(c) = &l.concurrent_update
+                && self.tracked.contains_key(&obj.id)
+            {
+                own += 1;
+                if (own - 1) % c.every == 0 {
+                    // Another client writes between our list and our replace.
+                    let data = to_data(&c.data);
+                    let other =
+                        Object { id: obj.id.clone(), data: data.clone(), resource_version: None };
+                    match self.cluster.update(c.apiserver, &other).await? {
+                        Ok(_) => {
+                            self.tracked.insert(obj.id.clone(), data);
+                        }
+                        Err(e) => failures.push(format!(
+                            "concurrent update of {}: {}",
+                            obj.id,
+                            self.norm(&e.message)
+                        )),
+                    }
+                }
+            }
             let mut current = obj;
             let mut attempts = 0;
             loop {
@@ -973,6 +1077,14 @@ impl<C: Cluster> Engine<'_, C> {
                 rewritten.to_string(),
             );
         }
+        if let Some(n) = expect.conflicts {
+            rec.check(
+                format!("{what} retries {n} conflicts"),
+                conflicts == n,
+                Some(n.to_string()),
+                conflicts.to_string(),
+            );
+        }
         if let Some(n) = expect.unchanged {
             rec.check(
                 format!("{what} leaves {n} objects as they were"),
@@ -982,6 +1094,84 @@ impl<C: Cluster> Engine<'_, C> {
             );
         }
         self.integrity(rec).await
+    }
+
+    async fn reload_metrics(&mut self, i: usize) -> Result<Option<ReloadMetrics>, StepError> {
+        Ok(match self.cluster.metrics(i).await? {
+            Ok(text) => Some(parse_reload_metrics(&text)),
+            Err(_) => None,
+        })
+    }
+
+    /// Polls `/metrics` (once a second, against a deadline) until the reload outcome shows.
+    async fn wait_for_reload(&mut self, r: &ReloadStep, rec: &mut Rec) -> Result<(), StepError> {
+        for i in targets(r.apiserver, self.flags.len()) {
+            let Some((want_hash, failures_before)) = self.written.get(&i).cloned() else {
+                return Err(StepError::Harness(format!(
+                    "waitForReload: no configuration was written for running apiserver {i}"
+                )));
+            };
+            let deadline = Instant::now() + std::time::Duration::from_secs(r.timeout_seconds);
+            let before = self.reload_metrics(i).await?;
+            let mut last;
+            let done = loop {
+                let m = self.reload_metrics(i).await?;
+                let reached = m.as_ref().is_some_and(|m| match r.expect {
+                    ReloadExpect::Loaded => m.hash.as_deref() == Some(want_hash.as_str()),
+                    ReloadExpect::Failed => m.failures > failures_before,
+                });
+                last = m;
+                if reached {
+                    break true;
+                }
+                if Instant::now() >= deadline {
+                    break false;
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            };
+            let seen = match &last {
+                None => "no /metrics answer".to_owned(),
+                Some(m) => format!(
+                    "last_config_info hash is {}the file written last; reload failures {}",
+                    if m.hash.as_deref() == Some(want_hash.as_str()) { "" } else { "not " },
+                    if m.failures > failures_before { "went up" } else { "did not go up" }
+                ),
+            };
+            rec.note(format!("apiserver {i}: {seen}"));
+            match r.expect {
+                ReloadExpect::Loaded => rec.check(
+                    format!("apiserver {i} reloads the new configuration"),
+                    done,
+                    None,
+                    if done {
+                        "loaded".to_owned()
+                    } else {
+                        format!("not within {} s: {seen}", r.timeout_seconds)
+                    },
+                ),
+                ReloadExpect::Failed => {
+                    rec.check(
+                        format!("apiserver {i} reports a failed reload"),
+                        done,
+                        None,
+                        if done {
+                            "failure counted".to_owned()
+                        } else {
+                            format!("not within {} s: {seen}", r.timeout_seconds)
+                        },
+                    );
+                    let kept =
+                        last.as_ref().and_then(|m| m.hash.clone()) == before.and_then(|m| m.hash);
+                    rec.check(
+                        format!("apiserver {i} keeps its previous configuration"),
+                        kept,
+                        None,
+                        seen.clone(),
+                    );
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn measure(&mut self, m: &MeasureStep, rec: &mut Rec) -> Result<(), StepError> {
@@ -1032,6 +1222,25 @@ impl<C: Cluster> Engine<'_, C> {
 }
 
 /// Ratios of p50 latencies to the baseline measurement (`identity`, or the first one measured).
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reload_metrics_from_the_exposition_format() {
+        let text = "# HELP apiserver_encryption_config_controller_last_config_info [ALPHA] ...\n\
+# TYPE apiserver_encryption_config_controller_last_config_info gauge\n\
+apiserver_encryption_config_controller_last_config_info{apiserver_id_hash=\"sha256:aa\",hash=\"sha256:bb\"} 1\n\
+apiserver_encryption_config_controller_automatic_reloads_total{apiserver_id_hash=\"sha256:aa\",status=\"failure\"} 2\n\
+apiserver_encryption_config_controller_automatic_reloads_total{apiserver_id_hash=\"sha256:aa\",status=\"success\"} 1\n";
+        let m = parse_reload_metrics(text);
+        assert_eq!(m.hash.as_deref(), Some("sha256:bb"));
+        assert!((m.failures - 2.0).abs() < f64::EPSILON);
+        assert!((m.successes - 1.0).abs() < f64::EPSILON);
+        assert_eq!(parse_reload_metrics("").hash, None);
+    }
+}
+
 fn finish_ratios(ms: &mut [Measurement]) {
     let Some(base) = ms.iter().find(|m| m.name == "identity").or_else(|| ms.first()).cloned()
     else {

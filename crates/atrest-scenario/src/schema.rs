@@ -39,7 +39,8 @@ pub struct ClusterDef {
     /// How many apiservers share the etcd.
     #[serde(default = "one")]
     pub apiservers: usize,
-    /// `--encryption-provider-config` of every apiserver (`null`: the flag is not set).
+    /// `--encryption-provider-config` of every apiserver (`null`: the flag is not set);
+    /// `{apiserver}` in it is replaced by the apiserver's index, giving each its own file.
     #[serde(default = "default_config_path")]
     pub encryption_config: Option<String>,
     /// `--encryption-provider-config-automatic-reload`.
@@ -198,6 +199,9 @@ pub struct ApiExpect {
     /// On success (`rewrite`): this many were left as they were (a no-op update).
     #[serde(default)]
     pub unchanged: Option<usize>,
+    /// On success (`rewrite`): this many replaces conflicted and were retried.
+    #[serde(default)]
+    pub conflicts: Option<usize>,
 }
 
 impl ApiExpect {
@@ -233,6 +237,9 @@ pub enum Step {
         /// Where, if not where the flag points.
         #[serde(default)]
         path: Option<String>,
+        /// Whose flag path (default: every apiserver's).
+        #[serde(default)]
+        apiserver: Target,
     },
     /// Remove a file.
     RemoveFile {
@@ -293,6 +300,37 @@ pub enum Step {
     ExpectAll(AllStep),
     /// Time creates and gets (timings are reported, never asserted).
     Measure(MeasureStep),
+    /// Poll `/metrics` until automatic reload took the file written last (or reported a failure).
+    WaitForReload(ReloadStep),
+}
+
+/// `waitForReload`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ReloadStep {
+    /// Which apiservers.
+    #[serde(default)]
+    pub apiserver: Target,
+    /// `loaded`: `apiserver_encryption_config_controller_last_config_info` carries the sha256 of
+    /// the file written last. `failed`: the reload failure counter went up and the old hash stays.
+    pub expect: ReloadExpect,
+    /// Deadline (kube-apiserver polls the file once a minute).
+    #[serde(default = "default_reload_timeout")]
+    pub timeout_seconds: u64,
+}
+
+/// What a reload must end in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReloadExpect {
+    /// The new file is in use.
+    Loaded,
+    /// The new file was rejected; the old configuration stays.
+    Failed,
+}
+
+fn default_reload_timeout() -> u64 {
+    180
 }
 
 fn some_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
@@ -427,12 +465,31 @@ pub struct ListStep {
     /// One namespace only.
     #[serde(default)]
     pub namespace: Option<String>,
+    /// `rewrite` only: another client updates objects between the list and their replace.
+    #[serde(default)]
+    pub concurrent_update: Option<ConcurrentUpdate>,
     /// Through which apiserver (default 0).
     #[serde(default)]
     pub apiserver: usize,
     /// What it must answer.
     #[serde(default)]
     pub expect: Option<ApiExpect>,
+}
+
+/// Updates made by "another client" while a rewrite runs: after the rewrite listed the objects,
+/// every `every`-th object the scenario wrote gets `data` just before the rewrite replaces it,
+/// so that replace conflicts and must be retried.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ConcurrentUpdate {
+    /// Which objects: every n-th of those the scenario wrote (1: all).
+    #[serde(default = "one")]
+    pub every: usize,
+    /// The new data.
+    pub data: BTreeMap<String, String>,
+    /// Through which apiserver (default 0).
+    #[serde(default)]
+    pub apiserver: usize,
 }
 
 /// A timed series of requests.
@@ -594,7 +651,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
             _ => Ok(()),
         };
         match &placed.value {
-            Step::WriteConfig { config, .. } => check_config(config)?,
+            Step::WriteConfig { config, apiserver, .. } => {
+                check_config(config)?;
+                check_target(*apiserver)?;
+            }
             Step::RemoveFile { .. } => {}
             Step::SetFlags { apiserver, .. } | Step::Stop { apiserver } => {
                 check_target(*apiserver)?
@@ -617,6 +677,15 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
             }
             Step::List(s) | Step::Rewrite(s) => {
                 check_target(Target::One(s.apiserver))?;
+                if let Some(c) = &s.concurrent_update {
+                    if !matches!(placed.value, Step::Rewrite(_)) {
+                        return Err(at("`concurrentUpdate` belongs to `rewrite` steps".into()));
+                    }
+                    if c.every == 0 {
+                        return Err(at("concurrentUpdate.every must be at least 1".into()));
+                    }
+                    check_target(Target::One(c.apiserver))?;
+                }
                 if s.expect.is_some() {
                     expectations += 1;
                 }
@@ -628,6 +697,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
             }
             Step::ExpectAll(all) => {
                 check_stored(&all.expect(), &check_config, &at)?;
+                expectations += 1;
+            }
+            Step::WaitForReload(r) => {
+                check_target(r.apiserver)?;
                 expectations += 1;
             }
             Step::Measure(m) => {

@@ -277,7 +277,10 @@ impl SimCluster {
     /// The readiness checks that fail: a watch cache that cannot list its resource (one
     /// unreadable value) keeps the apiserver from ever becoming ready.
     fn failing_checks(&self, running: &Running) -> Vec<String> {
-        let stuck = |k| self.first_untransformable(running, k).is_some();
+        let stuck = |k: Kind| {
+            let prefix = format!("{}/{}/", self.etcd_prefix(), k.resource());
+            self.first_untransformable(running, &prefix, k).is_some()
+        };
         let mut failing = Vec::new();
         if stuck(Kind::Secret) {
             failing.push(INFORMER_SYNC.to_owned());
@@ -288,18 +291,18 @@ impl SimCluster {
         failing
     }
 
-    /// The first value of `kind` (in key order) that does not transform, its error, and how
-    /// many more do not.
+    /// The first value under `prefix` (in key order) that does not transform, its error, and
+    /// how many more do not.
     fn first_untransformable(
         &self,
         running: &Running,
+        prefix: &str,
         kind: Kind,
     ) -> Option<(String, String, usize)> {
-        let prefix = format!("{}/{}/", self.etcd_prefix(), kind.resource());
         let t = Self::transformer(running, kind);
         let mut first = None;
         let mut more = 0;
-        for (key, kv) in self.etcd.range(&prefix) {
+        for (key, kv) in self.etcd.range(prefix) {
             let err = match t.from_storage(&kv.value, key.as_bytes()) {
                 Ok((plain, _)) if decode_object(&plain).is_some() => continue,
                 Ok(_) => "object not decodable".to_owned(),
@@ -501,9 +504,10 @@ impl Cluster for SimCluster {
             prefix.push('/');
         }
         let t = Self::transformer(running, kind);
-        // The watch cache lists the whole resource first; one bad value anywhere fails it.
-        if let Some((first, err, more)) = self.first_untransformable(running, kind) {
-            return Ok(Err(status::list_cache_not_ready(kind, &first, &err, more)));
+        // A paged list is served by etcd when the watch cache cannot be used; every value under
+        // the prefix is transformed and the failures aggregated.
+        if let Some((first, err, more)) = self.first_untransformable(running, &prefix, kind) {
+            return Ok(Err(status::list_store_read_error(kind, &first, &err, more)));
         }
         let resource_prefix = format!("{}/{}/", self.etcd_prefix(), kind.resource());
         let mut objects = Vec::new();

@@ -58,11 +58,12 @@ pub(crate) fn corrupt_object(key: &str, err: &str) -> ApiError {
     internal(&corrupt_object_text(key, err))
 }
 
-/// What LIST answers while the resource's watch cache cannot initialize because some stored
-/// objects do not transform: the cacher's error, as 429 (pkg/storage/cacher/cacher.go, "storage
-/// is (re)initializing"), naming the first bad key (full etcd key) and how many more there are.
-/// Seen from kube-apiserver v1.37.2 for namespaced and cluster-wide lists alike.
-pub(crate) fn list_cache_not_ready(
+/// What a LIST in pages (kubectl's `--chunk-size=500`) answers when stored objects do not
+/// transform: such a list is served by etcd while the watch cache is not ready, and the etcd3
+/// store aggregates the failures (pkg/storage/etcd3/corrupt_obj_deleter.go
+/// `aggregatedStorageError.NewAPIStatusError` in k8s.io/apiserver v0.37.2): the first
+/// StorageError, with the full etcd key, and how many more there are.
+pub(crate) fn list_store_read_error(
     kind: Kind,
     first_key: &str,
     err: &str,
@@ -70,12 +71,12 @@ pub(crate) fn list_cache_not_ready(
 ) -> ApiError {
     let more = if more > 0 { format!(" (and {more} more)") } else { String::new() };
     ApiError {
-        code: 429,
-        reason: "TooManyRequests".to_owned(),
+        code: 500,
+        reason: "StorageReadError".to_owned(),
         message: format!(
-            "storage is (re)initializing: failed to list <unspecified>: failed to read one or more {} \
-             from the storage: StorageError: corrupt object, Code: 7, Key: {first_key}, ResourceVersion: 0, \
-             AdditionalErrorMsg: data from the storage is not transformable revision=0: {err}{more}",
+            "failed to read one or more {} from the storage: StorageError: corrupt object, Code: 7, \
+             Key: {first_key}, ResourceVersion: 0, AdditionalErrorMsg: data from the storage is not \
+             transformable revision=0: {err}{more}",
             kind.resource()
         ),
     }
