@@ -1222,6 +1222,7 @@ impl<C: Cluster> Engine<'_, C> {
 }
 
 /// Ratios of p50 latencies to the baseline measurement (`identity`, or the first one measured).
+/// Ratios of p50 latencies to the baseline measurement (`identity`, or the first one measured).
 #[cfg(test)]
 mod tests {
     use super::*;
