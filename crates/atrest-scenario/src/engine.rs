@@ -1222,26 +1222,6 @@ impl<C: Cluster> Engine<'_, C> {
 }
 
 /// Ratios of p50 latencies to the baseline measurement (`identity`, or the first one measured).
-/// Ratios of p50 latencies to the baseline measurement (`identity`, or the first one measured).
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reload_metrics_from_the_exposition_format() {
-        let text = "# HELP apiserver_encryption_config_controller_last_config_info [ALPHA] ...\n\
-# TYPE apiserver_encryption_config_controller_last_config_info gauge\n\
-apiserver_encryption_config_controller_last_config_info{apiserver_id_hash=\"sha256:aa\",hash=\"sha256:bb\"} 1\n\
-apiserver_encryption_config_controller_automatic_reloads_total{apiserver_id_hash=\"sha256:aa\",status=\"failure\"} 2\n\
-apiserver_encryption_config_controller_automatic_reloads_total{apiserver_id_hash=\"sha256:aa\",status=\"success\"} 1\n";
-        let m = parse_reload_metrics(text);
-        assert_eq!(m.hash.as_deref(), Some("sha256:bb"));
-        assert!((m.failures - 2.0).abs() < f64::EPSILON);
-        assert!((m.successes - 1.0).abs() < f64::EPSILON);
-        assert_eq!(parse_reload_metrics("").hash, None);
-    }
-}
-
 fn finish_ratios(ms: &mut [Measurement]) {
     let Some(base) = ms.iter().find(|m| m.name == "identity").or_else(|| ms.first()).cloned()
     else {
@@ -1272,4 +1252,23 @@ fn stored_expect_words(e: &StoredExpect) -> String {
         parts.push(format!("does not decrypt with config {}", c.value));
     }
     parts.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reload_metrics_from_the_exposition_format() {
+        let text = "# HELP apiserver_encryption_config_controller_last_config_info [ALPHA] ...\n\
+# TYPE apiserver_encryption_config_controller_last_config_info gauge\n\
+apiserver_encryption_config_controller_last_config_info{apiserver_id_hash=\"sha256:aa\",hash=\"sha256:bb\"} 1\n\
+apiserver_encryption_config_controller_automatic_reloads_total{apiserver_id_hash=\"sha256:aa\",status=\"failure\"} 2\n\
+apiserver_encryption_config_controller_automatic_reloads_total{apiserver_id_hash=\"sha256:aa\",status=\"success\"} 1\n";
+        let m = parse_reload_metrics(text);
+        assert_eq!(m.hash.as_deref(), Some("sha256:bb"));
+        assert!((m.failures - 2.0).abs() < f64::EPSILON);
+        assert!((m.successes - 1.0).abs() < f64::EPSILON);
+        assert_eq!(parse_reload_metrics("").hash, None);
+    }
 }
