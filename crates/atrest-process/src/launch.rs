@@ -127,23 +127,11 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = ControlFlow<(), String>>,
 {
-    let started = Instant::now();
-    let process = ManagedProcess::spawn(spec, dir.path())?;
-    let ready = wait_until(started + timeout, interval, probe);
-    let outcome = tokio::select! {
-        biased;
-        exit = process.exited() => Err(Failure::Exited(exit)),
-        ready = ready => ready.map_err(Failure::TimedOut),
-    };
-    match outcome {
-        Ok(()) => {
-            let took = started.elapsed();
-            tracing::debug!(name = %spec.name, ?took, "ready");
-            Ok((process, took))
-        }
-        Err(failure) => {
+    match launch_keep_unready(spec, dir, timeout, interval, probe).await? {
+        (process, Launched::Ready(took)) => Ok((process, took)),
+        (process, Launched::NotReady(timed_out)) => {
             dir.keep();
-            Err(fail(process, failure).await)
+            Err(fail(process, Failure::TimedOut(timed_out)).await)
         }
     }
 }
