@@ -401,6 +401,31 @@ async fn inspect_process_plain_etcd_pages_and_exit_codes() {
         ]
     );
 
+    // TLS against a plain listener: a connection error naming the URL, exit 2.
+    let ca = atrest_process::certs::CertAuthority::new("unrelated-ca").unwrap();
+    let ca_file = write_file(dir.path(), "ca.crt", ca.cert_pem());
+    let https = etcd.url.replace("http://", "https://");
+    let out = atrest(
+        &[
+            "inspect",
+            "--config",
+            &config_b,
+            "--etcd",
+            &https,
+            "--cacert",
+            &ca_file,
+            "--connect-timeout",
+            "3",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("cannot connect to etcd at {https}")),
+        "{}",
+        stderr(&out)
+    );
+
     // Nothing was written: the walk only read.
     let all = raw.list("/", 100).await.unwrap();
     assert_eq!(all.len(), put.len() - 1, "{all:?}");
