@@ -119,7 +119,7 @@ fn load(common: &CommonArgs) -> Result<Option<Loaded>> {
 
 /// Registers a plugin for every KMS provider: the Base64 mock where asked, otherwise one that
 /// explains that atrest cannot reach real plugins.
-fn kms_plugins(
+pub(crate) fn kms_plugins(
     cfg: &atrest_config::EncryptionConfiguration,
     requested: &[String],
     kmsv1: bool,

@@ -15,6 +15,7 @@ mod check_config;
 mod cluster;
 mod crypt;
 mod input;
+mod inspect;
 mod keygen;
 mod scenario;
 mod yaml;
@@ -66,6 +67,13 @@ enum Command {
     /// Encrypt a plaintext value exactly as kube-apiserver would store it (first provider,
     /// first key).
     Encrypt(crypt::EncryptArgs),
+    /// Audit a real etcd, read-only: classify every object under a prefix as current, stale,
+    /// plaintext or undecryptable under a config, and say which configured keys are still
+    /// needed.
+    ///
+    /// Exit 0: every object is readable. Exit 1: some object is undecryptable. Exit 2: usage
+    /// or connection error (an invalid config, an unreachable etcd).
+    Inspect(inspect::Args),
     /// Generate a key from the OS CSPRNG and print a ready key entry.
     Keygen(keygen::Args),
     /// Run a scenario file on a backend and prove each step by what the API answers and
@@ -98,6 +106,7 @@ fn main() -> ExitCode {
         Command::Cluster(cmd) => cluster::run(&cmd),
         Command::Decrypt(args) => crypt::decrypt(&args),
         Command::Encrypt(args) => crypt::encrypt(&args),
+        Command::Inspect(args) => inspect::run(&args),
         Command::Keygen(args) => keygen::run(&args),
         Command::Scenario(args) => scenario::run(&args),
         Command::Scenarios(args) => scenario::list(&args),

@@ -11,7 +11,8 @@
 //!   again / restart.
 //! - [`Etcd`]: etcd with TLS and client-certificate auth as kubeadm runs it, readiness on its
 //!   metrics listener's `/health`; [`RawEtcd`] reads and writes `/registry/...` keys with
-//!   etcd-client over TLS.
+//!   etcd-client over TLS, and [`RawEtcd::connect_url`] reaches any etcd (plain or TLS) for a
+//!   paged, read-only walk ([`RangePages`]).
 //! - [`ControlPlane`]: etcd plus one or more apiservers on it, stopped in the right order.
 //! - [`ProcessCluster`]: the `process` backend behind `atrest_backend::Cluster`: a file tree,
 //!   apiservers started on demand (an unready one is kept running, [`Readiness`]), object
@@ -48,5 +49,7 @@ pub use launch::StartError;
 pub use process::{
     Exit, InstanceDir, ManagedProcess, ProcessSpec, SpawnError, free_port, free_ports,
 };
-pub use raw_etcd::{RawEtcd, RawEtcdError, RawValue};
+pub use raw_etcd::{
+    ConnectSettings, EtcdTlsFiles, RangePages, RawEtcd, RawEtcdError, RawKv, RawValue,
+};
 pub use wait::{TimedOut, wait_until};

@@ -11,6 +11,7 @@ fn help_texts() {
         &["cluster", "up"],
         &["decrypt"],
         &["encrypt"],
+        &["inspect"],
         &["keygen"],
         &["scenario"],
         &["scenarios"],

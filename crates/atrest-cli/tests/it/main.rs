@@ -1,6 +1,6 @@
 //! End-to-end tests of the `atrest` binary: exit codes, report shapes, and values that went
-//! through the real kube-apiserver (upstream's KMS v2 golden data), and `cluster up` against
-//! the real binaries (`ATREST_ASSETS`).
+//! through the real kube-apiserver (upstream's KMS v2 golden data), and `cluster up` and
+//! `inspect` against the real binaries (`ATREST_ASSETS`).
 
 #![expect(clippy::unwrap_used, reason = "test helpers panic on broken fixtures")]
 
@@ -8,6 +8,7 @@ mod check_config;
 mod cluster_up;
 mod crypt;
 mod help;
+mod inspect;
 mod scenario;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,476 @@
+//! `atrest inspect` against real etcds: the process backend's TLS etcd after a key rotation
+//! through the real kube-apiserver, a plain-HTTP etcd filled directly with values from
+//! atrest-transformers, and an unreachable etcd.
+//!
+//! Expected states follow from how the values were written (config and key), not from our own
+//! output: a value written by the key1-only apiserver is `stale` under `key2, key1`, one
+//! written after the switch is `current`, identity-stored bytes are `plaintext`, and a key
+//! the config does not have is `undecryptable` with upstream's text
+//! (`no matching key was found for the provided AES transformer`, config.go
+//! `aesPrefixTransformer`).
+
+use std::collections::BTreeMap;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use atrest_backend::{ApiServerSpec, Cluster, ClusterSpec, Data, Kind, Object, ObjectRef};
+use atrest_config::load::{LoadOptions, load};
+use atrest_config::resolve::group_resource_for_etcd_key;
+use atrest_process::{
+    Assets, ConnectSettings, ManagedProcess, ProcessCluster, ProcessSpec, RawEtcd, free_port,
+    free_ports,
+};
+use atrest_transformers::{KmsPlugins, ResourceTransformers};
+
+use crate::{atrest, stderr, stdout};
+
+const KEY1: &str = "MTExMTExMTExMTExMTExMTExMTExMTExMTExMTExMTE=";
+const KEY2: &str = "MjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjI=";
+const KEY0: &str = "MDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDA=";
+/// A plaintext value that must never reach any output.
+const SECRET_VALUE: &[u8] = b"TOP-SECRET-PLAINTEXT-VALUE";
+
+/// A config for Secrets: aescbc with `keys` in order, then identity when asked.
+fn config(keys: &[(&str, &str)], identity: bool) -> String {
+    let mut s = String::from(
+        "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n  - resources: [secrets]\n    providers:\n      - aescbc:\n          keys:\n",
+    );
+    for (name, secret) in keys {
+        s.push_str(&format!("            - name: {name}\n              secret: {secret}\n"));
+    }
+    if identity {
+        s.push_str("      - identity: {}\n");
+    }
+    s
+}
+
+fn key1_only() -> String {
+    config(&[("key1", KEY1)], false)
+}
+
+fn key2_first() -> String {
+    config(&[("key2", KEY2), ("key1", KEY1)], true)
+}
+
+/// What an apiserver running `config` stores for `plaintext` at `key`.
+fn encrypt(config: &str, key: &str, plaintext: &[u8]) -> Vec<u8> {
+    let loaded = load("c.yaml", Ok(config.as_bytes().to_vec()), &LoadOptions::default()).unwrap();
+    let t = ResourceTransformers::new(&loaded.plan, &KmsPlugins::new()).unwrap();
+    let gr = group_resource_for_etcd_key(key, "/registry").unwrap();
+    t.for_resource(&gr).to_storage(plaintext, key.as_bytes()).unwrap()
+}
+
+fn write_file(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.to_str().unwrap().to_owned()
+}
+
+/// The JSON report's objects by etcd key: (state, key name, config key).
+fn objects(v: &serde_json::Value) -> BTreeMap<String, (String, Option<String>, Option<String>)> {
+    let s = |v: &serde_json::Value| v.as_str().map(str::to_owned);
+    v["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                s(&o["etcd_key"]).unwrap(),
+                (s(&o["state"]).unwrap(), s(&o["key"]), s(&o["config_key"])),
+            )
+        })
+        .collect()
+}
+
+/// The JSON report's verdicts by field path: (verdict, needed_by).
+fn verdicts(v: &serde_json::Value) -> Vec<(String, String, u64)> {
+    v["summary"]["config_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["path"].as_str().unwrap().to_owned(),
+                k["verdict"].as_str().unwrap().to_owned(),
+                k["needed_by"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_str(&stdout(out))
+        .unwrap_or_else(|e| panic!("{e}\nstdout:\n{}\nstderr:\n{}", stdout(out), stderr(out)))
+}
+
+fn assert_no_secrets(out: &Output) {
+    let all = format!("{}{}", stdout(out), stderr(out));
+    let value = String::from_utf8_lossy(SECRET_VALUE);
+    assert!(!all.contains(value.as_ref()), "a plaintext value was printed:\n{all}");
+    for key in [KEY0, KEY1, KEY2] {
+        assert!(!all.contains(key), "key material was printed:\n{all}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The process backend: rotation through the real kube-apiserver, TLS etcd.
+
+const CONFIG_A: &str = "/etc/kubernetes/enc/key1.yaml";
+const CONFIG_B: &str = "/etc/kubernetes/enc/key2-first.yaml";
+
+fn secret(name: &str, value: &[u8], rv: Option<String>) -> Object {
+    Object {
+        id: ObjectRef::new(Kind::Secret, "default", name),
+        data: Data([("k".to_owned(), value.to_vec())].into_iter().collect()),
+        resource_version: rv,
+    }
+}
+
+fn spec(config: &str) -> ApiServerSpec {
+    ApiServerSpec { encryption_config: Some(config.to_owned()), automatic_reload: false }
+}
+
+/// `atrest inspect --config <B> --etcd <url> --cacert … --cert … --key …` on the cluster's etcd.
+fn inspect_cluster(c: &ProcessCluster, format: &str) -> Output {
+    let tls = c.etcd().endpoint().tls.clone().expect("the process backend's etcd uses TLS");
+    let config = c.host_path(CONFIG_B).unwrap();
+    let path = |p: &PathBuf| p.to_str().unwrap().to_owned();
+    atrest(
+        &[
+            "inspect",
+            "--config",
+            &path(&config),
+            "--etcd",
+            c.etcd().client_url(),
+            "--cacert",
+            &path(&tls.ca_file),
+            "--cert",
+            &path(&tls.cert_file),
+            "--key",
+            &path(&tls.key_file),
+            "--format",
+            format,
+        ],
+        b"",
+    )
+}
+
+#[tokio::test]
+async fn inspect_process_rotation_on_tls_etcd() {
+    let assets = Assets::from_env().unwrap_or_else(|e| panic!("{e}"));
+    let spec0 = ClusterSpec { apiservers: vec![ApiServerSpec::default()] };
+    let mut c = ProcessCluster::launch(&assets, spec0).await.unwrap_or_else(|e| panic!("{e}"));
+
+    // Config A (key1) and three Secrets.
+    c.write_file(CONFIG_A, key1_only().as_bytes()).await.unwrap();
+    c.write_file(CONFIG_B, key2_first().as_bytes()).await.unwrap();
+    c.configure_apiserver(0, spec(CONFIG_A)).unwrap();
+    assert_eq!(c.start_apiserver(0).await.unwrap(), Ok(()));
+    for name in ["old-0", "old-1", "old-2"] {
+        c.create(0, &secret(name, SECRET_VALUE, None)).await.unwrap().unwrap();
+    }
+
+    // key2 first, restart, two more.
+    c.stop_apiserver(0).await.unwrap();
+    c.configure_apiserver(0, spec(CONFIG_B)).unwrap();
+    assert_eq!(c.start_apiserver(0).await.unwrap(), Ok(()));
+    for name in ["new-0", "new-1"] {
+        c.create(0, &secret(name, SECRET_VALUE, None)).await.unwrap().unwrap();
+    }
+
+    let out = inspect_cluster(&c, "json");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_no_secrets(&out);
+    let v = json(&out);
+    let secrets: BTreeMap<_, _> =
+        objects(&v).into_iter().filter(|(k, _)| k.starts_with("/registry/secrets/")).collect();
+    let key1 = Some("resources[0].providers[0].aescbc.keys[1]".to_owned());
+    let key2 = Some("resources[0].providers[0].aescbc.keys[0]".to_owned());
+    let want: BTreeMap<String, (String, Option<String>, Option<String>)> = [
+        ("new-0", "current", "key2", &key2),
+        ("new-1", "current", "key2", &key2),
+        ("old-0", "stale", "key1", &key1),
+        ("old-1", "stale", "key1", &key1),
+        ("old-2", "stale", "key1", &key1),
+    ]
+    .into_iter()
+    .map(|(n, s, k, c)| {
+        (format!("/registry/secrets/default/{n}"), (s.to_owned(), Some(k.to_owned()), c.clone()))
+    })
+    .collect();
+    assert_eq!(secrets, want);
+    assert_eq!(
+        verdicts(&v),
+        [
+            ("resources[0].providers[0].aescbc.keys[0]".to_owned(), "needed".to_owned(), 2),
+            ("resources[0].providers[0].aescbc.keys[1]".to_owned(), "needed".to_owned(), 3),
+            ("resources[0].providers[1].identity".to_owned(), "safe-to-remove".to_owned(), 0),
+        ]
+    );
+    // Everything else the apiserver stored (namespaces, RBAC, …) is plaintext outside the config.
+    let others = objects(&v).into_iter().filter(|(k, _)| !k.starts_with("/registry/secrets/"));
+    let mut n_others = 0;
+    for (key, (state, _, config_key)) in others {
+        assert_eq!((state.as_str(), config_key), ("plaintext", None), "{key}");
+        n_others += 1;
+    }
+    assert!(n_others > 10, "the apiserver's own objects are walked too: {n_others}");
+
+    // The text report says the same.
+    let out = inspect_cluster(&c, "text");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_no_secrets(&out);
+    let text = stdout(&out);
+    assert!(text.contains("key1  still needed by 3 objects"), "{text}");
+    assert!(text.contains("key2  still needed by 2 objects; writes new secrets"), "{text}");
+
+    // Rewrite the old Secrets through the apiserver: key1 is then safe to remove.
+    for name in ["old-0", "old-1", "old-2"] {
+        let got = c.get(0, &ObjectRef::new(Kind::Secret, "default", name)).await.unwrap().unwrap();
+        c.update(0, &secret(name, b"TOP-SECRET-PLAINTEXT-VALUE-2", got.resource_version))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let out = inspect_cluster(&c, "text");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("key1  safe to remove"), "{text}");
+    assert!(text.contains("key2  still needed by 5 objects; writes new secrets"), "{text}");
+    let v = json(&inspect_cluster(&c, "json"));
+    assert_eq!(v["summary"]["totals"]["stale"], 0);
+    assert_eq!(v["summary"]["totals"]["undecryptable"], 0);
+
+    c.shutdown().await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// A plain-HTTP etcd filled directly.
+
+/// A single-member etcd on plain HTTP, killed on drop.
+struct PlainEtcd {
+    url: String,
+    _process: ManagedProcess,
+    _dir: tempfile::TempDir,
+}
+
+async fn plain_etcd() -> (PlainEtcd, RawEtcd) {
+    let assets = Assets::from_env().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
+    let ports = free_ports(2).unwrap();
+    let url = format!("http://127.0.0.1:{}", ports[0]);
+    let peer = format!("http://127.0.0.1:{}", ports[1]);
+    let spec = ProcessSpec::new("etcd", &assets.etcd).args([
+        "--name=plain".to_owned(),
+        format!("--data-dir={}", dir.path().join("data").display()),
+        format!("--listen-client-urls={url}"),
+        format!("--advertise-client-urls={url}"),
+        format!("--listen-peer-urls={peer}"),
+        format!("--initial-advertise-peer-urls={peer}"),
+        format!("--initial-cluster=plain={peer}"),
+        "--unsafe-no-fsync=true".to_owned(),
+        "--heartbeat-interval=20".to_owned(),
+        "--election-timeout=100".to_owned(),
+    ]);
+    let process = ManagedProcess::spawn(&spec, dir.path()).unwrap();
+    let settings = ConnectSettings::new().with_connect_timeout(Duration::from_secs(2));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (url_ref, settings_ref) = (&url, &settings);
+    let raw = atrest_process::wait_until(deadline, Duration::from_millis(50), move || async move {
+        match RawEtcd::connect_url(url_ref, settings_ref).await {
+            Ok(raw) => ControlFlow::Break(raw),
+            Err(e) => ControlFlow::Continue(e.to_string()),
+        }
+    })
+    .await
+    .unwrap_or_else(|t| panic!("etcd at {url} never answered: {t:?}"));
+    (PlainEtcd { url, _process: process, _dir: dir }, raw)
+}
+
+#[tokio::test]
+async fn inspect_process_plain_etcd_pages_and_exit_codes() {
+    let (etcd, raw) = plain_etcd().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config_b = write_file(dir.path(), "b.yaml", &key2_first());
+
+    let mut put = Vec::new();
+    for i in 0..3 {
+        let key = format!("/registry/secrets/default/old-{i}");
+        put.push((key.clone(), encrypt(&key1_only(), &key, SECRET_VALUE)));
+    }
+    let key = "/registry/secrets/default/new-0".to_owned();
+    put.push((key.clone(), encrypt(&key2_first(), &key, SECRET_VALUE)));
+    put.push(("/registry/secrets/default/plain".to_owned(), SECRET_VALUE.to_vec()));
+    put.push(("/registry/configmaps/default/cm".to_owned(), SECRET_VALUE.to_vec()));
+    let key = "/registry/secrets/default/lost".to_owned();
+    put.push((key.clone(), encrypt(&config(&[("key0", KEY0)], false), &key, SECRET_VALUE)));
+    // Not an object the configuration applies to.
+    put.push(("/registry/masterleases/10.0.0.1".to_owned(), b"lease".to_vec()));
+    // Outside the walked prefix.
+    put.push(("/other/secrets/default/x".to_owned(), b"x".to_vec()));
+    for (k, v) in &put {
+        raw.put(k, v.clone()).await.unwrap();
+    }
+
+    let run = |extra: &[&str]| {
+        let mut args = vec!["inspect", "--config", &config_b, "--etcd", &etcd.url];
+        args.extend_from_slice(extra);
+        atrest(&args, b"")
+    };
+
+    // Two keys per page: the walk crosses four page boundaries.
+    let out = run(&["--format", "json", "--page-size", "2"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "an undecryptable object is a finding: {}",
+        stderr(&out)
+    );
+    assert_no_secrets(&out);
+    let v = json(&out);
+    let key1 = "resources[0].providers[0].aescbc.keys[1]";
+    let key2 = "resources[0].providers[0].aescbc.keys[0]";
+    let identity = "resources[0].providers[1].identity";
+    let got = objects(&v);
+    let want: BTreeMap<String, (String, Option<String>, Option<String>)> = [
+        ("/registry/configmaps/default/cm", "plaintext", None, None),
+        ("/registry/secrets/default/lost", "undecryptable", Some("key0"), None),
+        ("/registry/secrets/default/new-0", "current", Some("key2"), Some(key2)),
+        ("/registry/secrets/default/old-0", "stale", Some("key1"), Some(key1)),
+        ("/registry/secrets/default/old-1", "stale", Some("key1"), Some(key1)),
+        ("/registry/secrets/default/old-2", "stale", Some("key1"), Some(key1)),
+        ("/registry/secrets/default/plain", "plaintext", None, Some(identity)),
+    ]
+    .into_iter()
+    .map(|(k, s, n, c)| (k.to_owned(), (s.to_owned(), n.map(str::to_owned), c.map(str::to_owned))))
+    .collect();
+    assert_eq!(got, want);
+    let lost = v["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["etcd_key"] == "/registry/secrets/default/lost")
+        .unwrap();
+    assert_eq!(lost["error"], "no matching key was found for the provided AES transformer");
+    let plain = v["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["etcd_key"] == "/registry/secrets/default/plain")
+        .unwrap();
+    assert_eq!(plain["config_writes_encrypted"], true);
+    assert_eq!(plain["size"], SECRET_VALUE.len());
+    assert_eq!(v["summary"]["skipped"], 1);
+    assert_eq!(
+        verdicts(&v),
+        [
+            (key2.to_owned(), "needed".to_owned(), 1),
+            (key1.to_owned(), "needed".to_owned(), 3),
+            (identity.to_owned(), "needed".to_owned(), 1),
+        ]
+    );
+
+    // Without the lost object: exit 0. `--objects not-current` lists stale and plaintext only.
+    raw.delete("/registry/secrets/default/lost").await.unwrap();
+    let out = run(&["--objects", "not-current"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_no_secrets(&out);
+    let text = stdout(&out);
+    assert!(text.contains("/registry/secrets/default/old-0"), "{text}");
+    assert!(!text.contains("/registry/secrets/default/new-0"), "{text}");
+    assert!(text.contains("key1  still needed by 3 objects"), "{text}");
+
+    // Rewritten with key2 and the plaintext one encrypted: key1 and identity are safe to remove.
+    for k in ["old-0", "old-1", "old-2", "plain"] {
+        let key = format!("/registry/secrets/default/{k}");
+        raw.put(&key, encrypt(&key2_first(), &key, SECRET_VALUE)).await.unwrap();
+    }
+    let out = run(&["--format", "json", "--prefix", "/registry/secrets/"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(v["summary"]["totals"]["objects"], 5);
+    assert_eq!(v["summary"]["totals"]["current"], 5);
+    assert_eq!(
+        verdicts(&v),
+        [
+            (key2.to_owned(), "needed".to_owned(), 5),
+            (key1.to_owned(), "safe-to-remove".to_owned(), 0),
+            (identity.to_owned(), "safe-to-remove".to_owned(), 0),
+        ]
+    );
+
+    // TLS against a plain listener: a connection error naming the URL, exit 2.
+    let ca = atrest_process::certs::CertAuthority::new("unrelated-ca").unwrap();
+    let ca_file = write_file(dir.path(), "ca.crt", ca.cert_pem());
+    let https = etcd.url.replace("http://", "https://");
+    let out = atrest(
+        &[
+            "inspect",
+            "--config",
+            &config_b,
+            "--etcd",
+            &https,
+            "--cacert",
+            &ca_file,
+            "--connect-timeout",
+            "3",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("cannot connect to etcd at {https}")),
+        "{}",
+        stderr(&out)
+    );
+
+    // Nothing was written: the walk only read.
+    let all = raw.list("/", 100).await.unwrap();
+    assert_eq!(all.len(), put.len() - 1, "{all:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Usage and connection errors.
+
+#[test]
+fn inspect_unreachable_etcd_exits_2_naming_the_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let config_b = write_file(dir.path(), "b.yaml", &key2_first());
+    // A port nothing listens on (bound and released).
+    let url = format!("http://127.0.0.1:{}", free_port().unwrap());
+    let started = Instant::now();
+    let out =
+        atrest(&["inspect", "--config", &config_b, "--etcd", &url, "--connect-timeout", "2"], b"");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&format!("cannot connect to etcd at {url}")), "{}", stderr(&out));
+    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+    assert_eq!(stdout(&out), "");
+}
+
+#[test]
+fn inspect_https_without_ca_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let config_b = write_file(dir.path(), "b.yaml", &key2_first());
+    let out = atrest(&["inspect", "--config", &config_b, "--etcd", "https://127.0.0.1:1"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("https://127.0.0.1:1"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--cacert"), "{}", stderr(&out));
+}
+
+#[test]
+fn inspect_bad_config_exits_2_with_the_apiservers_text() {
+    let dir = tempfile::tempdir().unwrap();
+    // A key that is not 16, 24 or 32 bytes: the apiserver refuses to start.
+    let bad = config(&[("short", "c2hvcnQ=")], false);
+    let file = write_file(dir.path(), "bad.yaml", &bad);
+    let out = atrest(&["inspect", "--config", &file, "--etcd", "http://127.0.0.1:1"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    // The same text `check-config` prints (its own tests hold it against the real apiserver).
+    let check = atrest(&["check-config", &file], b"");
+    let check_text = stdout(&check);
+    let err_line = check_text.lines().find(|l| l.trim_start().starts_with("err=")).unwrap();
+    assert!(stderr(&out).contains(err_line.trim()), "{}\nvs\n{check_text}", stderr(&out));
+    assert_no_secrets(&out);
+}
