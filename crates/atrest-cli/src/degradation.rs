@@ -16,8 +16,10 @@
 //! - The first object of each round is read back raw from etcd to prove the provider in
 //!   question wrote it.
 //! - Statistics (module `stats`): type-7 percentiles, percentile bootstrap intervals from a
-//!   seeded generator; the ratio to identity resamples both samples. "slower" is only claimed
-//!   when the ratio's interval excludes 1.
+//!   seeded generator, resampling rounds and then requests within rounds (requests of one
+//!   round share its machine load, so they are not independent); the ratio to identity
+//!   resamples both samples over the same drawn rounds. "slower" is only claimed when the
+//!   ratio's interval excludes 1.
 
 mod plot;
 mod stats;
@@ -54,6 +56,9 @@ const NAMESPACE: &str = "default";
 
 /// The percentiles reported.
 const QUANTILES: [f64; 3] = [0.5, 0.95, 0.99];
+
+/// How intervals resample (in the report).
+const RESAMPLING: &str = "two-stage: rounds with replacement (the same rounds for both samples of a ratio), then requests with replacement within each drawn round";
 
 /// Confidence level of every interval.
 const CONFIDENCE: f64 = 0.95;
@@ -533,6 +538,8 @@ struct Report {
     bootstrap: Bootstrap,
     /// Percentile definition.
     percentiles: &'static str,
+    /// How the bootstrap resamples.
+    resampling: &'static str,
     results: Vec<ProviderResult>,
     /// Every timed latency (ms) in measured order, by provider: the intervals can be
     /// recomputed from these.
@@ -585,17 +592,24 @@ fn analyse(
 ) -> Result<Report> {
     let base = providers.iter().position(|&p| p == Provider::Identity).expect("checked");
     let mut results = Vec::with_capacity(providers.len());
+    // Every provider adds `objects` values per round, in round order.
+    let per_round = args.objects as usize;
     for ((&p, s), cost) in providers.iter().zip(samples).zip(costs) {
         let op = |name: &str, s: &OpSamples, b: &OpSamples| -> Result<OpResult> {
             let label = format!("{}/{name}", p.name());
             let est = boot
-                .quantiles(&s.ms, &QUANTILES, &label)
+                .quantiles(&by_round(s, per_round), &QUANTILES, &label)
                 .with_context(|| format!("{label}: no samples"))?;
             let ratio = if p == Provider::Identity {
                 None
             } else {
                 let r = boot
-                    .ratio(&s.ms, &b.ms, 0.5, &format!("{label}/ratio"))
+                    .ratio(
+                        &by_round(s, per_round),
+                        &by_round(b, per_round),
+                        0.5,
+                        &format!("{label}/ratio"),
+                    )
                     .with_context(|| format!("{label}: no ratio to identity"))?;
                 Some(Ratio { value: r.value, lo: r.lo, hi: r.hi, slower: Verdict::of(&r) })
             };
@@ -623,6 +637,7 @@ fn analyse(
         round_orders: orders.iter().map(|o| o.iter().map(|p| p.name()).collect()).collect(),
         bootstrap: *boot,
         percentiles: "linear interpolation between closest ranks (Hyndman-Fan type 7)",
+        resampling: RESAMPLING,
         results,
         samples_ms: providers
             .iter()
@@ -632,6 +647,11 @@ fn analyse(
             })
             .collect(),
     })
+}
+
+/// A provider's values split by round (each round adds `per_round`, in round order).
+fn by_round(s: &OpSamples, per_round: usize) -> Vec<&[f64]> {
+    s.ms.chunks(per_round).collect()
 }
 
 impl Report {
@@ -656,6 +676,10 @@ impl Report {
             self.bootstrap.seed
         );
         let _ = writeln!(t, "slower = yes only when the ratio's interval is above 1");
+        let _ = writeln!(
+            t,
+            "intervals resample rounds, then requests within rounds: they include the variation between rounds, so few rounds give wide intervals"
+        );
         for (op, pick, tcol) in [
             ("create", (|r| &r.create) as fn(&ProviderResult) -> &OpResult, "to_storage µs"),
             ("get", |r| &r.get, "from_storage µs"),

@@ -1,5 +1,6 @@
 //! The statistics of `bench degradation`, pure and deterministic: percentiles, percentile
 //! bootstrap confidence intervals, and the interval of a ratio of two samples' percentiles.
+//! Samples come grouped by round and are resampled in two stages (rounds, then values).
 //!
 //! Bootstrap resampling draws from [`Rng`], a seeded SplitMix64, so the same samples and the
 //! same seed give the same intervals on every machine.
@@ -115,22 +116,27 @@ impl Bootstrap {
         Estimate { value, lo, hi }
     }
 
-    /// Percentile bootstrap intervals of the quantiles `ps` of `sample`, from one set of
-    /// resamples (stream `label`). `None` for an empty sample or a `p` outside `[0, 1]`.
+    /// Percentile bootstrap intervals of the quantiles `ps` of a sample measured in `groups`
+    /// (rounds), from one set of two-stage resamples (stream `label`): rounds with replacement,
+    /// then values with replacement within each drawn round. Values of one round share that
+    /// round's conditions (machine load, drift), so resampling rounds keeps the interval from
+    /// claiming a precision that only the values of one round have. With one group this is
+    /// the plain bootstrap. `None` for no groups, an empty group, or a `p` outside `[0, 1]`.
     pub(crate) fn quantiles(
         &self,
-        sample: &[f64],
+        groups: &[&[f64]],
         ps: &[f64],
         label: &str,
     ) -> Option<Vec<Estimate>> {
-        let mut sorted = sample.to_vec();
-        sorted.sort_by(f64::total_cmp);
-        let values = ps.iter().map(|&p| quantile_sorted(&sorted, p)).collect::<Option<Vec<_>>>()?;
+        let pooled = pooled_sorted(groups)?;
+        let values = ps.iter().map(|&p| quantile_sorted(&pooled, p)).collect::<Option<Vec<_>>>()?;
         let mut rng = Rng::stream(self.seed, label);
         let mut stats = vec![Vec::with_capacity(self.resamples); ps.len()];
-        let mut buf = vec![0.0; sample.len()];
+        let mut picks = vec![0; groups.len()];
+        let mut buf = Vec::with_capacity(pooled.len());
         for _ in 0..self.resamples {
-            resample_sorted(sample, &mut buf, &mut rng);
+            pick_groups(&mut picks, &mut rng);
+            resample_sorted(groups, &picks, &mut buf, &mut rng);
             for (s, &p) in stats.iter_mut().zip(ps) {
                 s.push(quantile_sorted(&buf, p)?);
             }
@@ -138,21 +144,35 @@ impl Bootstrap {
         Some(values.into_iter().zip(stats).map(|(v, s)| self.interval(v, s)).collect())
     }
 
-    /// The ratio of the `p`-quantiles of `num` and `den` with a bootstrap interval that
-    /// resamples both samples independently (stream `label`). `None` for an empty sample,
-    /// a `p` outside `[0, 1]`, or a denominator quantile that is not positive.
-    pub(crate) fn ratio(&self, num: &[f64], den: &[f64], p: f64, label: &str) -> Option<Estimate> {
-        let d = quantile(den, p)?;
-        let n = quantile(num, p)?;
+    /// The ratio of the `p`-quantiles of `num` and `den` (each grouped by round, the same
+    /// rounds) with a two-stage bootstrap interval (stream `label`): the same rounds are drawn
+    /// for both, as both were measured under that round's conditions, then each sample is
+    /// resampled within its rounds independently. `None` for group counts that differ or are
+    /// zero, an empty group, a `p` outside `[0, 1]`, or a denominator quantile that is not
+    /// positive.
+    pub(crate) fn ratio(
+        &self,
+        num: &[&[f64]],
+        den: &[&[f64]],
+        p: f64,
+        label: &str,
+    ) -> Option<Estimate> {
+        if num.len() != den.len() {
+            return None;
+        }
+        let d = quantile_sorted(&pooled_sorted(den)?, p)?;
+        let n = quantile_sorted(&pooled_sorted(num)?, p)?;
         if d <= 0.0 {
             return None;
         }
         let mut rng = Rng::stream(self.seed, label);
         let mut stats = Vec::with_capacity(self.resamples);
-        let (mut nb, mut db) = (vec![0.0; num.len()], vec![0.0; den.len()]);
+        let mut picks = vec![0; num.len()];
+        let (mut nb, mut db) = (Vec::new(), Vec::new());
         for _ in 0..self.resamples {
-            resample_sorted(num, &mut nb, &mut rng);
-            resample_sorted(den, &mut db, &mut rng);
+            pick_groups(&mut picks, &mut rng);
+            resample_sorted(num, &picks, &mut nb, &mut rng);
+            resample_sorted(den, &picks, &mut db, &mut rng);
             // A zero denominator gives +inf, which sorts last: the interval then says so.
             stats.push(quantile_sorted(&nb, p)? / quantile_sorted(&db, p)?);
         }
@@ -160,10 +180,32 @@ impl Bootstrap {
     }
 }
 
-/// Fills `out` (as long as `sample`) with a resample drawn with replacement, sorted.
-fn resample_sorted(sample: &[f64], out: &mut [f64], rng: &mut Rng) {
-    for slot in out.iter_mut() {
-        *slot = sample[rng.below(sample.len())];
+/// All values of `groups`, sorted; `None` when there is no group or one is empty.
+fn pooled_sorted(groups: &[&[f64]]) -> Option<Vec<f64>> {
+    if groups.is_empty() || groups.iter().any(|g| g.is_empty()) {
+        return None;
+    }
+    let mut all: Vec<f64> = groups.iter().flat_map(|g| g.iter().copied()).collect();
+    all.sort_by(f64::total_cmp);
+    Some(all)
+}
+
+/// Draws as many group indices as there are groups, with replacement.
+fn pick_groups(picks: &mut [usize], rng: &mut Rng) {
+    let k = picks.len();
+    for slot in picks.iter_mut() {
+        *slot = rng.below(k);
+    }
+}
+
+/// Fills `out` with the values of the picked groups, each resampled with replacement, sorted.
+fn resample_sorted(groups: &[&[f64]], picks: &[usize], out: &mut Vec<f64>, rng: &mut Rng) {
+    out.clear();
+    for &g in picks {
+        let group = groups[g];
+        for _ in 0..group.len() {
+            out.push(group[rng.below(group.len())]);
+        }
     }
     out.sort_by(f64::total_cmp);
 }

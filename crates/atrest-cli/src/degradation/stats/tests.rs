@@ -55,7 +55,7 @@ fn quantiles_follow_type_7() {
 #[test]
 fn quantile_intervals_bracket_the_estimate_and_are_ordered() {
     let x = latencies(3, 400);
-    let est = boot(1).quantiles(&x, &[0.5, 0.95, 0.99], "x").unwrap();
+    let est = boot(1).quantiles(&[&x], &[0.5, 0.95, 0.99], "x").unwrap();
     assert_eq!(est.len(), 3);
     for e in &est {
         assert!(e.lo <= e.value && e.value <= e.hi, "{e:?}");
@@ -69,7 +69,7 @@ fn quantile_intervals_bracket_the_estimate_and_are_ordered() {
 
 #[test]
 fn a_constant_sample_has_a_degenerate_interval() {
-    let est = boot(1).quantiles(&[2.0; 10], &[0.5], "c").unwrap();
+    let est = boot(1).quantiles(&[&[2.0; 10]], &[0.5], "c").unwrap();
     assert_eq!(est, vec![Estimate { value: 2.0, lo: 2.0, hi: 2.0 }]);
 }
 
@@ -79,13 +79,13 @@ fn ratio_interval_contains_one_for_identical_distributions() {
     let a = latencies(11, 300);
     let mut same = a.clone();
     same.reverse();
-    let r = boot(5).ratio(&same, &a, 0.5, "same").unwrap();
+    let r = boot(5).ratio(&[&same], &[&a], 0.5, "same").unwrap();
     assert!((r.value - 1.0).abs() < 1e-12);
     assert!(r.contains(1.0), "{r:?}");
     assert_eq!(Verdict::of(&r), Verdict::Inconclusive);
 
     let b = latencies(12, 300);
-    let r = boot(5).ratio(&b, &a, 0.5, "iid").unwrap();
+    let r = boot(5).ratio(&[&b], &[&a], 0.5, "iid").unwrap();
     assert!(r.contains(1.0), "{r:?}");
     assert_eq!(Verdict::of(&r), Verdict::Inconclusive);
 }
@@ -94,30 +94,63 @@ fn ratio_interval_contains_one_for_identical_distributions() {
 fn ratio_interval_contains_the_true_ratio_and_flags_a_real_difference() {
     let a = latencies(21, 300);
     let doubled: Vec<f64> = latencies(22, 300).iter().map(|x| 2.0 * x).collect();
-    let r = boot(9).ratio(&doubled, &a, 0.5, "x2").unwrap();
+    let r = boot(9).ratio(&[&doubled], &[&a], 0.5, "x2").unwrap();
     assert!(r.contains(2.0), "{r:?}");
     assert_eq!(Verdict::of(&r), Verdict::Slower);
-    let r = boot(9).ratio(&a, &doubled, 0.5, "half").unwrap();
+    let r = boot(9).ratio(&[&a], &[&doubled], 0.5, "half").unwrap();
     assert!(r.contains(0.5), "{r:?}");
     assert_eq!(Verdict::of(&r), Verdict::Faster);
 }
 
 #[test]
 fn ratio_refuses_empty_samples_and_zero_baselines() {
-    assert_eq!(boot(1).ratio(&[], &[1.0], 0.5, "e"), None);
-    assert_eq!(boot(1).ratio(&[1.0], &[], 0.5, "e"), None);
-    assert_eq!(boot(1).ratio(&[1.0], &[0.0, 0.0], 0.5, "z"), None);
+    assert_eq!(boot(1).ratio(&[&[]], &[&[1.0]], 0.5, "e"), None);
+    assert_eq!(boot(1).ratio(&[&[1.0]], &[&[]], 0.5, "e"), None);
+    assert_eq!(boot(1).ratio(&[], &[], 0.5, "e"), None);
+    assert_eq!(boot(1).ratio(&[&[1.0]], &[&[1.0], &[1.0]], 0.5, "groups"), None);
+    assert_eq!(boot(1).ratio(&[&[1.0]], &[&[0.0, 0.0]], 0.5, "z"), None);
+    assert_eq!(boot(1).quantiles(&[&[1.0], &[]], &[0.5], "e"), None);
 }
 
 #[test]
 fn intervals_are_deterministic_given_the_seed() {
     let a = latencies(31, 200);
     let b = latencies(32, 200);
-    assert_eq!(boot(42).ratio(&a, &b, 0.5, "r"), boot(42).ratio(&a, &b, 0.5, "r"));
-    assert_eq!(boot(42).quantiles(&a, &[0.95], "q"), boot(42).quantiles(&a, &[0.95], "q"));
-    assert_ne!(boot(42).ratio(&a, &b, 0.5, "r"), boot(43).ratio(&a, &b, 0.5, "r"));
+    let (a, b): (&[&[f64]], &[&[f64]]) = (&[&a[..100], &a[100..]], &[&b[..100], &b[100..]]);
+    assert_eq!(boot(42).ratio(a, b, 0.5, "r"), boot(42).ratio(a, b, 0.5, "r"));
+    assert_eq!(boot(42).quantiles(a, &[0.95], "q"), boot(42).quantiles(a, &[0.95], "q"));
+    assert_ne!(boot(42).ratio(a, b, 0.5, "r"), boot(43).ratio(a, b, 0.5, "r"));
     // Streams are independent of each other: another label draws other resamples.
-    assert_ne!(boot(42).ratio(&a, &b, 0.5, "r"), boot(42).ratio(&a, &b, 0.5, "s"));
+    assert_ne!(boot(42).ratio(a, b, 0.5, "r"), boot(42).ratio(a, b, 0.5, "s"));
+}
+
+#[test]
+fn a_slow_round_does_not_make_a_difference_significant() {
+    // Both providers draw from the same distribution, but one of the three rounds of `num`
+    // ran while the machine was busy (everything 1.6 times slower).
+    let base: Vec<Vec<f64>> = (0..6).map(|r| latencies(40 + r, 200)).collect();
+    let busy: Vec<f64> = base[2].iter().map(|x| 1.6 * x).collect();
+    let num: [&[f64]; 3] = [&base[0], &base[1], &busy];
+    let den: [&[f64]; 3] = [&base[3], &base[4], &base[5]];
+    let grouped = boot(3).ratio(&num, &den, 0.5, "rounds").unwrap();
+    assert!(grouped.contains(1.0), "{grouped:?}");
+    assert_eq!(Verdict::of(&grouped), Verdict::Inconclusive);
+    // Pooling the rounds as if every value were independent claims a difference.
+    let pooled_num: Vec<f64> = num.concat();
+    let pooled_den: Vec<f64> = den.concat();
+    let pooled = boot(3).ratio(&[&pooled_num], &[&pooled_den], 0.5, "rounds").unwrap();
+    assert_eq!(pooled.value, grouped.value);
+    assert_eq!(Verdict::of(&pooled), Verdict::Slower, "{pooled:?}");
+}
+
+#[test]
+fn two_stage_resampling_widens_intervals_when_rounds_differ() {
+    let fast = latencies(50, 200);
+    let slow: Vec<f64> = latencies(51, 200).iter().map(|x| 1.5 * x).collect();
+    let grouped = boot(4).quantiles(&[&fast, &slow], &[0.5], "w").unwrap()[0];
+    let pooled = boot(4).quantiles(&[&[fast, slow].concat()], &[0.5], "w").unwrap()[0];
+    assert_eq!(grouped.value, pooled.value);
+    assert!(grouped.hi - grouped.lo > 2.0 * (pooled.hi - pooled.lo), "{grouped:?} {pooled:?}");
 }
 
 #[test]
