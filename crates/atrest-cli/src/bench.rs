@@ -3,6 +3,8 @@
 //! `bench scenario NAME` runs a scenario several times on a backend and reports the wall time
 //! of each run (cluster start, every step, teardown) with the median: the number README quotes
 //! for `scenario rotate`.
+//!
+//! `bench degradation` compares encryption providers end to end (module `degradation`).
 
 use std::time::Instant;
 
@@ -18,6 +20,13 @@ use crate::scenario::{Backend, load_named, run_one};
 pub(crate) enum BenchCommand {
     /// Wall time of whole scenario runs (start, steps, teardown): each run and the median.
     Scenario(ScenarioArgs),
+    /// How much slower Secret creates and gets are with each encryption provider than with
+    /// identity, end to end, with confidence intervals, next to the transformer's own cost.
+    ///
+    /// Restarts one apiserver per provider on one etcd, in interleaved rounds; keys are fresh
+    /// from the OS CSPRNG and never printed. Prints a table; --out also writes
+    /// degradation.json, degradation.txt and degradation.svg.
+    Degradation(crate::degradation::DegradationArgs),
 }
 
 /// `atrest bench scenario`.
@@ -38,6 +47,7 @@ pub(crate) struct ScenarioArgs {
 pub(crate) fn run(cmd: &BenchCommand) -> Result<Outcome> {
     match cmd {
         BenchCommand::Scenario(args) => scenario(args),
+        BenchCommand::Degradation(args) => crate::degradation::run(args),
     }
 }
 

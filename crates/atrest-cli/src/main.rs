@@ -14,6 +14,7 @@ mod bench;
 mod check_config;
 mod cluster;
 mod crypt;
+mod degradation;
 mod input;
 mod inspect;
 mod keygen;
@@ -51,7 +52,7 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Measure: scenario wall times.
+    /// Measure: scenario wall times, the latency cost of each encryption provider.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
     /// Check EncryptionConfiguration files as kube-apiserver would load them, plus lints.

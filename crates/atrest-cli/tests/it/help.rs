@@ -6,6 +6,9 @@ use crate::{atrest, stdout};
 fn help_texts() {
     for cmd in [
         &[][..],
+        &["bench"],
+        &["bench", "degradation"],
+        &["bench", "scenario"],
         &["check-config"],
         &["cluster"],
         &["cluster", "up"],

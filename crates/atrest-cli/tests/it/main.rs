@@ -4,6 +4,7 @@
 
 #![expect(clippy::unwrap_used, reason = "test helpers panic on broken fixtures")]
 
+mod bench;
 mod check_config;
 mod cluster_up;
 mod crypt;

@@ -1,0 +1,160 @@
+//! `atrest bench degradation`: the harness runs end to end and its reports are complete.
+//! The numbers themselves are measurements and are never asserted.
+
+use serde_json::Value;
+
+use crate::{atrest, stderr, stdout};
+
+const PROVIDERS: [&str; 4] = ["identity", "aescbc", "aesgcm", "secretbox"];
+
+/// Runs `bench degradation` with tiny counts into a fresh directory and checks the outputs.
+fn check_degradation(backend: &str, objects: u64, rounds: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let (n, r) = (objects.to_string(), rounds.to_string());
+    let out = atrest(
+        &[
+            "bench",
+            "degradation",
+            "--backend",
+            backend,
+            "--objects",
+            &n,
+            "--rounds",
+            &r,
+            "--warmup",
+            "2",
+            "--resamples",
+            "200",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with(&format!("bench degradation on backend {backend} (")), "{text}");
+
+    let file = |name: &str| std::fs::read_to_string(out_dir.join(name)).unwrap();
+    assert_eq!(file("degradation.txt"), text);
+    let svg = file("degradation.svg");
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    for p in PROVIDERS {
+        assert!(svg.contains(&format!(">\n{p}\n</text>")), "legend lacks {p}");
+    }
+    let json = file("degradation.json");
+    check_json(&serde_json::from_str(&json).unwrap(), backend, objects * rounds, rounds);
+
+    for (what, body) in [("stdout", &text), ("stderr", &stderr(&out)), ("json", &json)] {
+        assert_no_key_material(what, body);
+    }
+    assert_no_key_material("svg", &svg);
+    // Nothing but the three reports.
+    let mut names: Vec<_> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["degradation.json", "degradation.svg", "degradation.txt"]);
+}
+
+fn check_json(v: &Value, backend: &str, samples: u64, rounds: u64) {
+    assert_eq!(v["backend"], backend);
+    assert_eq!(v["bootstrap"]["resamples"], 200);
+    assert_eq!(v["bootstrap"]["confidence"], 0.95);
+    let orders = v["round_orders"].as_array().unwrap();
+    assert_eq!(orders.len() as u64, rounds);
+    // Rotated by one each round.
+    assert_eq!(orders[0], serde_json::json!(PROVIDERS));
+    if rounds > 1 {
+        assert_eq!(orders[1], serde_json::json!(["aescbc", "aesgcm", "secretbox", "identity"]));
+    }
+    let results = v["results"].as_array().unwrap();
+    let names: Vec<_> = results.iter().map(|r| r["provider"].as_str().unwrap()).collect();
+    assert_eq!(names, PROVIDERS);
+    for r in results {
+        let p = r["provider"].as_str().unwrap();
+        for op in ["create", "get"] {
+            let o = &r[op];
+            assert_eq!(o["samples"].as_u64(), Some(samples), "{p} {op}");
+            for q in ["p50", "p95", "p99"] {
+                let e = &o["latency_ms"][q];
+                let (lo, val, hi) = (
+                    e["lo"].as_f64().unwrap(),
+                    e["value"].as_f64().unwrap(),
+                    e["hi"].as_f64().unwrap(),
+                );
+                assert!(0.0 < lo && lo <= val && val <= hi, "{p} {op} {q}: {e}");
+            }
+            assert!(o["throughput_rps"].as_f64().unwrap() > 0.0);
+            let ratio = &o["ratio_p50_vs_identity"];
+            if p == "identity" {
+                assert!(ratio.is_null(), "{ratio}");
+            } else {
+                let (lo, val, hi) = (
+                    ratio["lo"].as_f64().unwrap(),
+                    ratio["value"].as_f64().unwrap(),
+                    ratio["hi"].as_f64().unwrap(),
+                );
+                assert!(0.0 < lo && lo <= val && val <= hi, "{p} {op}: {ratio}");
+                let want = if lo > 1.0 {
+                    "yes"
+                } else if hi < 1.0 {
+                    "no"
+                } else {
+                    "inconclusive"
+                };
+                assert_eq!(ratio["slower"], want, "{p} {op}: {ratio}");
+            }
+            let raw = v["samples_ms"][p][op].as_array().unwrap();
+            assert_eq!(raw.len() as u64, samples);
+        }
+        let t = &r["transformer"];
+        assert_eq!(t["value_bytes"], 1024);
+        assert!(t["to_storage_us"].as_f64().unwrap() > 0.0);
+        assert!(t["from_storage_us"].as_f64().unwrap() > 0.0);
+        assert!(t["iterations"].as_u64().unwrap() > 0);
+    }
+}
+
+/// No 32-byte key in standard base64 (44 characters ending in `=`) in any output.
+fn assert_no_key_material(what: &str, body: &str) {
+    let is_b64 = |c: char| c.is_ascii_alphanumeric() || c == '+' || c == '/' || c == '=';
+    for token in body.split(|c: char| !is_b64(c)) {
+        assert!(
+            !(token.len() >= 44 && token.contains('=') && token.trim_end_matches('=').len() >= 43),
+            "{what} contains something like a key: {token}"
+        );
+    }
+}
+
+#[test]
+fn bench_degradation_sim() {
+    check_degradation("sim", 3, 2);
+}
+
+#[test]
+fn bench_degradation_refuses_bad_provider_lists() {
+    for providers in ["aescbc,aesgcm", "identity,aescbc,identity", "identity,rot13"] {
+        let out =
+            atrest(&["bench", "degradation", "--backend", "sim", "--providers", providers], b"");
+        assert_eq!(out.status.code(), Some(2), "{providers}: {}", stderr(&out));
+        assert!(stdout(&out).is_empty());
+    }
+    // --backend is required: a number must never silently come from the simulator.
+    let out = atrest(&["bench", "degradation"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--backend"), "{}", stderr(&out));
+}
+
+#[test]
+fn bench_degradation_process() {
+    if std::env::var_os("ATREST_ASSETS").is_none()
+        && std::env::var_os("KUBEBUILDER_ASSETS").is_none()
+    {
+        panic!(
+            "needs the real binaries: run `cargo xtask setup` and export ATREST_ASSETS=<printed dir> (cargo xtask test does this)"
+        );
+    }
+    check_degradation("process", 4, 1);
+}
