@@ -21,6 +21,7 @@ use crate::schema::{
 };
 use crate::stored::{Decrypter, StoredValue};
 use crate::template::{Secrets, TemplateError};
+use atrest_inspect::ObjectState;
 
 /// How many times a rewrite retries an object that changed under it.
 const REWRITE_CONFLICT_RETRIES: usize = 5;
@@ -596,21 +597,34 @@ impl<C: Cluster> Engine<'_, C> {
             };
             rec.check(what, sv.is_plaintext() == p, None, sv.describe());
         }
-        for (config, want) in [(&e.decryptable_with, true), (&e.not_decryptable_with, false)] {
+        let checks = [
+            (&e.decryptable_with, "decrypts with config"),
+            (&e.not_decryptable_with, "does not decrypt with config"),
+            (&e.current_with, "is current under config"),
+            (&e.stale_with, "is stale under config"),
+        ];
+        for (config, words) in checks {
             let Some(config) = config else { continue };
             let text = self.configs.get(&config.value).map_or("", String::as_str);
-            let result = Decrypter::new(&config.value, text)
-                .and_then(|d| d.decrypt(kind.resource(), key, value));
-            let what = if want {
-                format!("{key} decrypts with config {}", config.value)
-            } else {
-                format!("{key} does not decrypt with config {}", config.value)
+            let state = Decrypter::new(&config.value, text)
+                .map(|d| d.classify(kind.resource(), key, value));
+            let held = match &state {
+                Err(_) => false,
+                Ok(state) => match words {
+                    "decrypts with config" => state.is_readable(),
+                    "does not decrypt with config" => !state.is_readable(),
+                    "is current under config" => *state == ObjectState::Current,
+                    _ => *state == ObjectState::Stale,
+                },
             };
-            let actual = match &result {
-                Ok(stale) => format!("decrypts{}", if *stale { " (stale)" } else { "" }),
-                Err(e) => self.norm(e),
+            let actual = match &state {
+                Ok(ObjectState::Undecryptable { error }) => {
+                    format!("undecryptable: {}", self.norm(&error.to_string()))
+                }
+                Ok(state) => state.name().to_owned(),
+                Err(e) => format!("config {} does not load: {}", config.value, self.norm(e)),
             };
-            rec.check(what, result.is_ok() == want, None, actual);
+            rec.check(format!("{key} {words} {}", config.value), held, None, actual);
         }
     }
 
@@ -1250,6 +1264,12 @@ fn stored_expect_words(e: &StoredExpect) -> String {
     }
     if let Some(c) = &e.not_decryptable_with {
         parts.push(format!("does not decrypt with config {}", c.value));
+    }
+    if let Some(c) = &e.current_with {
+        parts.push(format!("current under config {}", c.value));
+    }
+    if let Some(c) = &e.stale_with {
+        parts.push(format!("stale under config {}", c.value));
     }
     parts.join(", ")
 }

@@ -224,6 +224,10 @@ pub struct StoredExpect {
     pub decryptable_with: Option<Spanned<String>>,
     /// A configuration (by name) whose providers must fail to decrypt the value.
     pub not_decryptable_with: Option<Spanned<String>>,
+    /// A configuration (by name) under which the value is current.
+    pub current_with: Option<Spanned<String>>,
+    /// A configuration (by name) under which the value is stale.
+    pub stale_with: Option<Spanned<String>>,
 }
 
 /// One step. The YAML form is a one-key map: `- restart: {}`.
@@ -393,6 +397,14 @@ pub struct StoredStep {
     /// A configuration (by name) whose providers must fail to decrypt the value.
     #[serde(default)]
     pub not_decryptable_with: Option<Spanned<String>>,
+    /// A configuration (by name) under which the value is current: it decrypts with the
+    /// provider and key that configuration writes with (`atrest inspect`'s `current`).
+    #[serde(default)]
+    pub current_with: Option<Spanned<String>>,
+    /// A configuration (by name) under which the value is stale: readable, but not with its
+    /// write key, so the next update rewrites it.
+    #[serde(default)]
+    pub stale_with: Option<Spanned<String>>,
 }
 
 /// `expectAll`: every raw etcd value of a resource.
@@ -419,6 +431,12 @@ pub struct AllStep {
     /// A configuration (by name) whose providers must fail to decrypt every value.
     #[serde(default)]
     pub not_decryptable_with: Option<Spanned<String>>,
+    /// A configuration (by name) under which every value is current.
+    #[serde(default)]
+    pub current_with: Option<Spanned<String>>,
+    /// A configuration (by name) under which every value is stale.
+    #[serde(default)]
+    pub stale_with: Option<Spanned<String>>,
 }
 
 impl StoredStep {
@@ -439,6 +457,8 @@ impl StoredStep {
             plaintext: self.plaintext,
             decryptable_with: self.decryptable_with.clone(),
             not_decryptable_with: self.not_decryptable_with.clone(),
+            current_with: self.current_with.clone(),
+            stale_with: self.stale_with.clone(),
         }
     }
 }
@@ -452,6 +472,8 @@ impl AllStep {
             plaintext: self.plaintext,
             decryptable_with: self.decryptable_with.clone(),
             not_decryptable_with: self.not_decryptable_with.clone(),
+            current_with: self.current_with.clone(),
+            stale_with: self.stale_with.clone(),
         }
     }
 }

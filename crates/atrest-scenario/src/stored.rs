@@ -2,7 +2,8 @@
 //! given configuration decrypts it.
 
 use atrest_config::load::{self, LoadOptions};
-use atrest_config::resolve::GroupResource;
+use atrest_config::resolve::{GroupResource, ResourcePlan};
+use atrest_inspect::ObjectState;
 use atrest_transformers::{Envelope, KmsPlugins, ResourceTransformers};
 
 /// The framing of one stored value.
@@ -35,11 +36,12 @@ impl StoredValue {
     }
 }
 
-/// Transformers built from a configuration text, to decrypt values as an apiserver with that
-/// configuration would.
+/// Transformers built from a configuration text, to classify values as an apiserver with that
+/// configuration would: the same classification `atrest inspect` reports.
 #[derive(Debug)]
 pub struct Decrypter {
     transformers: ResourceTransformers,
+    plan: ResourcePlan,
 }
 
 impl Decrypter {
@@ -49,15 +51,18 @@ impl Decrypter {
             .map_err(|e| e.to_string())?;
         let transformers = ResourceTransformers::new(&loaded.plan, &KmsPlugins::new())
             .map_err(|e| e.to_string())?;
-        Ok(Decrypter { transformers })
+        Ok(Decrypter { transformers, plan: loaded.plan })
     }
 
-    /// Decrypts `value` stored at `key` for `resource`; the error is upstream's text.
-    pub fn decrypt(&self, resource: &str, key: &str, value: &[u8]) -> Result<bool, String> {
-        self.transformers
-            .for_resource(&GroupResource::parse(resource))
-            .from_storage(value, key.as_bytes())
-            .map(|(_, stale)| stale)
-            .map_err(|e| e.to_string())
+    /// What `value` stored at `key` for `resource` is under this configuration
+    /// ([`atrest_inspect::classify`]).
+    pub fn classify(&self, resource: &str, key: &str, value: &[u8]) -> ObjectState {
+        atrest_inspect::classify(
+            &self.transformers,
+            &self.plan,
+            &GroupResource::parse(resource),
+            key.as_bytes(),
+            value,
+        )
     }
 }
