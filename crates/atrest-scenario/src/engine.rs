@@ -159,6 +159,7 @@ pub async fn run<C: Cluster>(
         tracked: BTreeMap::new(),
         measurements: Vec::new(),
         written: BTreeMap::new(),
+        baseline: None,
     };
     let mut steps = Vec::new();
     let mut error = None;
@@ -203,7 +204,7 @@ pub async fn run<C: Cluster>(
         Outcome::Passed
     };
     let mut measurements = engine.measurements;
-    finish_ratios(&mut measurements);
+    finish_ratios(&mut measurements, engine.baseline.as_deref());
     Report {
         scenario: scenario.name.clone(),
         description: scenario.description.clone(),
@@ -281,6 +282,8 @@ struct Engine<'c, C> {
     /// Per running apiserver: the hash of the configuration file written last to its path, and
     /// its reload failure counter at that moment.
     written: BTreeMap<usize, (String, f64)>,
+    /// The measurement ratios are computed against (`measure.baseline`).
+    baseline: Option<String>,
 }
 
 /// What `/metrics` says about automatic reload.
@@ -501,7 +504,7 @@ impl<C: Cluster> Engine<'_, C> {
                 let key = id.etcd_key(self.cluster.etcd_prefix());
                 match self.cluster.raw_get(&key).await? {
                     None => rec.check(format!("{key} is in etcd"), false, None, "no such key"),
-                    Some(entry) => self.check_stored(rec, id.kind, &key, &entry.value, expect, ""),
+                    Some(entry) => self.check_stored(rec, id.kind, &key, &entry.value, expect),
                 }
             }
             Step::ExpectAll(all) => {
@@ -528,7 +531,7 @@ impl<C: Cluster> Engine<'_, C> {
                 ));
                 let mut sub = Rec::default();
                 for e in &entries {
-                    self.check_stored(&mut sub, kind, &e.key, &e.value, expect, "");
+                    self.check_stored(&mut sub, kind, &e.key, &e.value, expect);
                 }
                 let failed: Vec<&Check> = sub.checks.iter().filter(|c| !c.held).collect();
                 let what = format!("every value under {prefix}: {}", stored_expect_words(expect));
@@ -563,15 +566,7 @@ impl<C: Cluster> Engine<'_, C> {
         Ok(())
     }
 
-    fn check_stored(
-        &self,
-        rec: &mut Rec,
-        kind: Kind,
-        key: &str,
-        value: &[u8],
-        e: &StoredExpect,
-        _ctx: &str,
-    ) {
+    fn check_stored(&self, rec: &mut Rec, kind: Kind, key: &str, value: &[u8], e: &StoredExpect) {
         let sv = StoredValue::of(value);
         if let Some(p) = &e.provider {
             rec.check(
@@ -1226,18 +1221,24 @@ impl<C: Cluster> Engine<'_, C> {
             size: m.size,
             create: Latency::of(&mut creates),
             get: Latency::of(&mut gets),
-            create_p50_ratio: m.baseline.as_ref().map(|_| f64::NAN),
+            create_p50_ratio: None,
             get_p50_ratio: None,
         };
         rec.note(format!("{} creates and {} gets timed", m.objects, m.objects));
+        if let Some(b) = &m.baseline {
+            self.baseline = Some(b.clone());
+        }
         self.measurements.push(measurement);
         Ok(())
     }
 }
 
-/// Ratios of p50 latencies to the baseline measurement (`identity`, or the first one measured).
-fn finish_ratios(ms: &mut [Measurement]) {
-    let Some(base) = ms.iter().find(|m| m.name == "identity").or_else(|| ms.first()).cloned()
+/// Ratios of p50 latencies to the baseline measurement: the one a `measure` step names as
+/// `baseline`, else `identity`, else the first one measured.
+fn finish_ratios(ms: &mut [Measurement], baseline: Option<&str>) {
+    let named = |n: &str| ms.iter().find(|m| m.name == n).cloned();
+    let Some(base) =
+        baseline.and_then(named).or_else(|| named("identity")).or_else(|| ms.first().cloned())
     else {
         return;
     };
@@ -1290,5 +1291,29 @@ apiserver_encryption_config_controller_automatic_reloads_total{apiserver_id_hash
         assert!((m.failures - 2.0).abs() < f64::EPSILON);
         assert!((m.successes - 1.0).abs() < f64::EPSILON);
         assert_eq!(parse_reload_metrics("").hash, None);
+    }
+
+    fn m(name: &str, p50: f64) -> Measurement {
+        let l = Latency { count: 1, p50_us: p50, p95_us: p50, p99_us: p50, mean_us: p50 };
+        Measurement {
+            name: name.to_owned(),
+            size: 1,
+            create: l.clone(),
+            get: l,
+            create_p50_ratio: None,
+            get_p50_ratio: None,
+        }
+    }
+
+    #[test]
+    fn ratios_against_the_named_baseline_else_identity_else_the_first() {
+        let mut ms = vec![m("aescbc", 30.0), m("identity", 10.0), m("secretbox", 20.0)];
+        finish_ratios(&mut ms, None);
+        assert_eq!(ms[0].create_p50_ratio, Some(3.0));
+        finish_ratios(&mut ms, Some("secretbox"));
+        assert_eq!(ms[0].get_p50_ratio, Some(1.5));
+        let mut ms = vec![m("aescbc", 30.0), m("secretbox", 60.0)];
+        finish_ratios(&mut ms, None);
+        assert_eq!(ms[1].create_p50_ratio, Some(2.0));
     }
 }
