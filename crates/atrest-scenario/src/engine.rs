@@ -1078,29 +1078,21 @@ impl<C: Cluster> Engine<'_, C> {
                 failures.join("; "),
             );
         }
-        if let Some(n) = expect.rewritten {
-            rec.check(
-                format!("{what} writes {n} objects"),
-                rewritten == n,
-                Some(n.to_string()),
-                rewritten.to_string(),
-            );
-        }
-        if let Some(n) = expect.conflicts {
-            rec.check(
-                format!("{what} retries {n} conflicts"),
-                conflicts == n,
-                Some(n.to_string()),
-                conflicts.to_string(),
-            );
-        }
-        if let Some(n) = expect.unchanged {
-            rec.check(
-                format!("{what} leaves {n} objects as they were"),
-                unchanged == n,
-                Some(n.to_string()),
-                unchanged.to_string(),
-            );
+        let counts = [
+            (expect.rewritten, rewritten, "writes {n} objects"),
+            (expect.conflicts, conflicts, "retries {n} conflicts"),
+            (expect.unchanged, unchanged, "leaves {n} objects as they were"),
+        ];
+        for (want, got, words) in counts {
+            if let Some(n) = want {
+                let words = words.replace("{n}", &n.to_string());
+                rec.check(
+                    format!("{what} {words}"),
+                    got == n,
+                    Some(n.to_string()),
+                    got.to_string(),
+                );
+            }
         }
         self.integrity(rec).await
     }
