@@ -25,7 +25,7 @@ use anyhow::{Context as _, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest as _, Sha256};
 
-use crate::{oracle, project_root};
+use crate::{human, oracle, project_root};
 
 /// The binaries a complete assets directory holds (envtest's file names).
 pub(crate) const BINARIES: [&str; 2] = ["kube-apiserver", "etcd"];
@@ -70,6 +70,7 @@ pub(crate) fn setup(force: bool) -> Result<PathBuf> {
     let dir = root.join(&key);
     if !force && complete(&dir) {
         announce(&recipes, &dir, &key);
+        point_current_at(&root, &key)?;
         return Ok(dir);
     }
 
@@ -78,6 +79,7 @@ pub(crate) fn setup(force: bool) -> Result<PathBuf> {
     // Another run may have finished the build while this one waited for the lock.
     if !force && complete(&dir) {
         announce(&recipes, &dir, &key);
+        point_current_at(&root, &key)?;
         return Ok(dir);
     }
 
@@ -108,7 +110,26 @@ pub(crate) fn setup(force: bool) -> Result<PathBuf> {
         .with_context(|| format!("moving {} to {}", staging.display(), dir.display()))?;
     eprintln!("xtask: control plane built in {}", human(started.elapsed()));
     announce(&recipes, &dir, &key);
+    point_current_at(&root, &key)?;
     Ok(dir)
+}
+
+/// Name of the file in `cp-bin/` that holds the key of the last build `setup` provided: how
+/// the installed `atrest` binary finds the control plane without `ATREST_ASSETS`
+/// (`atrest_process::Assets::locate` reads it).
+const CURRENT_FILE: &str = "current";
+
+/// Points `cp-bin/current` at `key`, atomically (write, then rename), so a reader never sees a
+/// half-written name.
+fn point_current_at(root: &Path, key: &str) -> Result<()> {
+    let current = root.join(CURRENT_FILE);
+    if fs::read_to_string(&current).is_ok_and(|text| text.trim() == key) {
+        return Ok(());
+    }
+    let staging = root.join(format!("{CURRENT_FILE}.{}.partial", std::process::id()));
+    fs::write(&staging, format!("{key}\n"))
+        .with_context(|| format!("writing {}", staging.display()))?;
+    fs::rename(&staging, &current).with_context(|| format!("writing {}", current.display()))
 }
 
 /// The two recipes, with versions and stamps read from the committed go.mod files so a pin
@@ -450,11 +471,6 @@ fn tail(path: &Path, n: usize) -> String {
 }
 
 /// `14m 13s`, `52s`.
-fn human(elapsed: Duration) -> String {
-    let secs = elapsed.as_secs();
-    if secs >= 60 { format!("{}m {:02}s", secs / 60, secs % 60) } else { format!("{secs}s") }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -546,7 +562,7 @@ mod tests {
 
     #[test]
     fn human_durations() {
-        assert_eq!(human(Duration::from_secs(52)), "52s");
+        assert_eq!(human(Duration::from_millis(52_300)), "52.3s");
         assert_eq!(human(Duration::from_secs(853)), "14m 13s");
     }
 }

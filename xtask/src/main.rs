@@ -9,7 +9,7 @@
 //! `setup`) and pass `ATREST_ASSETS`.
 //!
 //! `cargo xtask setup` builds the real control plane (kube-apiserver, etcd) for the `process`
-//! backend and installs the Debian packages the build needs.
+//! backend; `cargo xtask protos` regenerates the committed gRPC code (so no build needs `protoc`).
 //!
 //! The xtask stays cheap to compile: std, anyhow, clap, indicatif and sha2; it never links the
 //! engine.
@@ -20,6 +20,7 @@ use std::env;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
@@ -37,15 +38,15 @@ struct Xtask {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Install what the tests need (cargo-nextest, protoc, the control plane, the Go oracle)
-    /// and run every test layer.
+    /// Install what the tests need (cargo-nextest, the control plane, the Go oracle) and run
+    /// every test layer.
     Test {
         /// Extra arguments passed to `cargo nextest run`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         nextest_args: Vec<String>,
     },
     /// Build kube-apiserver and etcd from the committed Go recipes (cached; a second run is a
-    /// no-op) and install protoc; prints the binaries' directory as the last stdout line.
+    /// no-op); prints the binaries' directory as the last stdout line.
     ///
     /// `ATREST_ASSETS` or `KUBEBUILDER_ASSETS` naming a directory that holds both binaries is
     /// used instead of building.
@@ -54,8 +55,16 @@ enum Cmd {
         #[arg(long)]
         force: bool,
     },
-    /// What CI runs: fmt check, clippy, `test`, doc tests, bench compilation.
+    /// What CI runs (`.ci/run` only calls this): fmt, generated code, clippy, `test`, benches
+    /// and fuzz targets compile, all `--locked`; prints the time of every stage.
     Ci,
+    /// Regenerate the committed gRPC code (`crates/*/src/generated`) from the `.proto` files
+    /// with a vendored protoc.
+    Protos {
+        /// Fail when the committed code differs from what the generator writes.
+        #[arg(long)]
+        check: bool,
+    },
     /// Build the Go oracle (upstream k8s.io/apiserver code) and print its directory.
     Oracle {
         /// Regenerate the golden files from the oracle and fail if any changed.
@@ -70,13 +79,16 @@ enum Cmd {
 
 fn main() -> ExitCode {
     let xtask = Xtask::parse();
+    let mut stages = Stages::default();
     let result = match xtask.command {
-        Cmd::Test { nextest_args } => test(&nextest_args),
+        Cmd::Test { nextest_args } => test(&mut stages, &nextest_args),
         Cmd::Setup { force } => setup_cmd(force),
-        Cmd::Ci => ci(),
+        Cmd::Ci => ci(&mut stages),
+        Cmd::Protos { check } => protos(check),
         Cmd::Oracle { check_goldens } => oracle_cmd(check_goldens),
         Cmd::Atrest(args) => return forward_to_atrest(&args),
     };
+    stages.print();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -94,10 +106,15 @@ pub(crate) fn project_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Where `PROTOC` points for every cargo xtask runs: no such file. No build in this workspace
+/// may need a protobuf compiler (the gRPC code is committed), and a build script that tried
+/// would fail here, in CI, rather than on a user's fresh machine.
+const NO_PROTOC: &str = "/nonexistent/atrest-builds-need-no-protoc";
+
 /// `cargo` as the caller invoked it (respects `CARGO` set by cargo itself).
 pub(crate) fn cargo() -> Command {
     let mut cmd = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    cmd.current_dir(project_root());
+    cmd.current_dir(project_root()).env("PROTOC", NO_PROTOC).env("PROTOC_INCLUDE", NO_PROTOC);
     cmd
 }
 
@@ -112,15 +129,51 @@ pub(crate) fn run(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
-fn forward_to_atrest(args: &[OsString]) -> ExitCode {
-    // atrest links atrest-process, whose etcd-client dependency needs protoc to build.
-    if let Err(err) = tools::ensure_protoc() {
-        eprintln!("xtask: error: {err:#}");
-        return ExitCode::from(2);
+/// Wall time per stage of `test` and `ci`, printed at the end (also after a failure), so a
+/// cold run's cost can be read off one log.
+#[derive(Default)]
+struct Stages {
+    done: Vec<(&'static str, Duration, bool)>,
+}
+
+impl Stages {
+    /// Runs one stage and records how long it took and whether it passed.
+    fn run<T>(&mut self, name: &'static str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        eprintln!("xtask: == {name}");
+        let started = Instant::now();
+        let result = f();
+        self.done.push((name, started.elapsed(), result.is_ok()));
+        result.with_context(|| format!("stage {name:?}"))
     }
+
+    fn print(&self) {
+        if self.done.is_empty() {
+            return;
+        }
+        let total: Duration = self.done.iter().map(|(_, d, _)| *d).sum();
+        eprintln!("xtask: stage times (total {}):", human(total));
+        for (name, took, ok) in &self.done {
+            let mark = if *ok { "" } else { "  FAILED" };
+            eprintln!("xtask:   {name:<28} {:>9}{mark}", human(*took));
+        }
+    }
+}
+
+/// `1h 02m 03s`, `4m 05s` or `6.7s`.
+fn human(d: Duration) -> String {
+    let secs = d.as_secs();
+    match secs {
+        0..60 => format!("{:.1}s", d.as_secs_f64()),
+        60..3600 => format!("{}m {:02}s", secs / 60, secs % 60),
+        _ => format!("{}h {:02}m {:02}s", secs / 3600, secs / 60 % 60, secs % 60),
+    }
+}
+
+fn forward_to_atrest(args: &[OsString]) -> ExitCode {
     // `cargo run` keeps the caller's working directory, so relative paths in args still work.
-    let mut cmd = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    cmd.args(["run", "--quiet", "--manifest-path"])
+    let mut cmd = cargo();
+    cmd.current_dir(env::current_dir().unwrap_or_else(|_| project_root()))
+        .args(["run", "--quiet", "--locked", "--manifest-path"])
         .arg(project_root().join("Cargo.toml"))
         .args(["--package", "atrest-cli", "--bin", "atrest", "--"])
         .args(args);
@@ -129,7 +182,8 @@ fn forward_to_atrest(args: &[OsString]) -> ExitCode {
         cmd.env("ATREST_SCENARIOS", project_root().join("scenarios"));
     }
     // `cluster` and `scenario --backend process` run the real binaries: provision them (cached)
-    // so that they work on a fresh machine.
+    // so that they work on a fresh machine. atrest itself finds them in the cache too; passing
+    // the directory keeps this run on the binaries this checkout's recipes describe.
     if needs_control_plane(args) {
         match controlplane::setup(false) {
             Ok(assets) => {
@@ -155,45 +209,65 @@ fn forward_to_atrest(args: &[OsString]) -> ExitCode {
 /// Whether a forwarded command runs the real control plane.
 fn needs_control_plane(args: &[OsString]) -> bool {
     let Some(first) = args.first() else { return false };
-    if first == "cluster" {
-        return true;
-    }
-    if first != "scenario" {
-        return false;
-    }
     let args: Vec<&str> = args.iter().filter_map(|a| a.to_str()).collect();
-    args.windows(2).any(|w| w[0] == "--backend" && w[1] != "sim")
-        || args.iter().any(|a| a.starts_with("--backend=") && *a != "--backend=sim")
+    let real_backend = args.windows(2).any(|w| w[0] == "--backend" && w[1] != "sim")
+        || args.iter().any(|a| a.starts_with("--backend=") && *a != "--backend=sim");
+    match first.to_str() {
+        Some("cluster") => true,
+        Some("scenario" | "bench" | "rehearse") => real_backend,
+        _ => false,
+    }
 }
 
-fn test(nextest_args: &[String]) -> Result<()> {
-    tools::ensure_nextest()?;
-    // The etcd-client crate's build script needs protoc.
-    tools::ensure_protoc()?;
-    let assets = controlplane::setup(false)?;
-    let oracle_dir = oracle::build()?;
+/// The README's test command: provisions what the tests need, then doc tests, every nextest
+/// test and the golden files against the oracle.
+fn test(stages: &mut Stages, nextest_args: &[String]) -> Result<()> {
+    let nextest = stages.run("cargo-nextest", tools::nextest)?;
+    let assets = stages.run("control plane (setup)", || controlplane::setup(false))?;
+    let oracle_dir = stages.run("Go oracle", oracle::build)?;
     // Doc tests first: the run then closes on nextest's summary of every test.
-    run(cargo().args(["test", "--workspace", "--doc"]).env("ATREST_ASSETS", &assets))?;
+    stages.run("doc tests", || {
+        run(cargo()
+            .args(["test", "--workspace", "--doc", "--locked"])
+            .env("ATREST_ASSETS", &assets))
+    })?;
     let profile = if env::var_os("CI").is_some() { "ci" } else { "default" };
-    // Real-backend tests (atrest-process) find the binaries through ATREST_ASSETS.
-    run(cargo()
-        .args(["nextest", "run", "--workspace", "--profile", profile])
-        .args(nextest_args)
-        .env("ATREST_ASSETS", &assets))?;
-    oracle::check_goldens(&oracle_dir)?;
+    stages.run("nextest (build and run)", || {
+        // Real-backend tests (atrest-process) find the binaries through ATREST_ASSETS.
+        // cargo-nextest runs as `cargo-nextest nextest …`, as cargo would invoke it.
+        run(Command::new(&nextest)
+            .current_dir(project_root())
+            .env("PROTOC", NO_PROTOC)
+            .env("PROTOC_INCLUDE", NO_PROTOC)
+            .env("CARGO", env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .args(["nextest", "run", "--workspace", "--locked", "--profile", profile])
+            .args(nextest_args)
+            .env("ATREST_ASSETS", &assets))
+    })?;
+    stages.run("goldens against the oracle", || oracle::check_goldens(&oracle_dir))?;
     Ok(())
 }
 
-fn ci() -> Result<()> {
-    run(cargo().args(["fmt", "--all", "--", "--check"]))?;
-    // Clippy builds the etcd-client crate, whose build script needs protoc.
-    tools::ensure_protoc()?;
-    run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
-    test(&[])?;
-    run(cargo().args(["bench", "--workspace", "--no-run"]))?;
+fn ci(stages: &mut Stages) -> Result<()> {
+    stages.run("fmt", || run(cargo().args(["fmt", "--all", "--", "--check"])))?;
+    stages.run("generated gRPC code", || protos(true))?;
+    stages.run("no build needs protoc", no_protoc_in_builds)?;
+    stages.run("clippy", || {
+        run(cargo()
+            .args(["clippy", "--workspace", "--all-targets", "--locked", "--"])
+            .args(["-D", "warnings"]))
+    })?;
+    test(stages, &[])?;
+    stages.run("benches compile", || {
+        run(cargo().args(["bench", "--workspace", "--no-run", "--locked"]))
+    })?;
+    stages.run("fuzz targets compile", || {
+        run(cargo()
+            .args(["check", "--bins", "--locked", "--manifest-path"])
+            .arg(project_root().join("fuzz/Cargo.toml")))
+    })?;
     Ok(())
 }
-
 fn oracle_cmd(check_goldens: bool) -> Result<()> {
     let dir = oracle::build()?;
     if check_goldens {
@@ -204,9 +278,45 @@ fn oracle_cmd(check_goldens: bool) -> Result<()> {
 }
 
 fn setup_cmd(force: bool) -> Result<()> {
-    tools::ensure_protoc()?;
     let dir = controlplane::setup(force)?;
     // Last stdout line, so scripts can `ASSETS=$(cargo xtask setup | tail -n1)`.
     println!("{}", dir.display());
+    Ok(())
+}
+
+/// Runs the generator of the committed gRPC code (`xtask/protogen`, which brings its own
+/// protoc from crates.io); with `check`, fails when the committed files are stale.
+fn protos(check: bool) -> Result<()> {
+    let mut cmd = cargo();
+    cmd.args(["run", "--quiet", "--locked", "--package", "protogen", "--"]);
+    if check {
+        cmd.arg("--check");
+    }
+    run(&mut cmd)
+}
+
+/// Fails when any crate that the workspace's own packages build (not the generator) depends on
+/// `prost-build`, which is what runs protoc in a build script.
+fn no_protoc_in_builds() -> Result<()> {
+    let out = cargo()
+        .args(["tree", "--workspace", "--exclude", "protogen", "--locked", "--edges"])
+        .args(["normal,build,dev", "--prefix", "none", "--format", "{p}"])
+        .output()
+        .context("running cargo tree")?;
+    if !out.status.success() {
+        bail!("cargo tree failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    let tree = String::from_utf8_lossy(&out.stdout);
+    let offenders: Vec<&str> = tree
+        .lines()
+        .filter(|line| line.starts_with("prost-build ") || line.starts_with("protoc-bin"))
+        .collect();
+    if !offenders.is_empty() {
+        bail!(
+            "the workspace build depends on {}: a build script would need protoc; commit \
+             generated code instead (`cargo xtask protos`)",
+            offenders.join(", ")
+        );
+    }
     Ok(())
 }
