@@ -56,7 +56,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok_or(
             "build the release binary first: cargo build --release -p atrest-cli --bin atrest",
         )?;
-    let assets = Assets::from_env()?;
+    let assets = Assets::locate()?;
     let etcd = Etcd::start(&assets.etcd, EtcdOptions::new("inspect-bench")).await?;
     let raw = RawEtcd::connect(&etcd).await?;
 

@@ -198,11 +198,7 @@ pub(crate) fn run(args: &DegradationArgs) -> Result<Outcome> {
     let (backend, samples, orders) = match args.backend {
         Backend::Sim => runtime.block_on(measure(SimCluster::new(spec), &plan))?,
         Backend::Process => {
-            let assets = atrest_process::Assets::from_env().map_err(|e| {
-                anyhow::anyhow!(
-                    "{e}\nthe process backend needs the real binaries: run `cargo xtask setup`"
-                )
-            })?;
+            let assets = atrest_process::Assets::locate()?;
             runtime.block_on(async {
                 let cluster = atrest_process::ProcessCluster::launch(&assets, spec)
                     .await

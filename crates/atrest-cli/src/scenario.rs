@@ -25,7 +25,8 @@ pub(crate) enum Backend {
     /// The embedded simulator (in-process, no binaries).
     #[default]
     Sim,
-    /// Real etcd and kube-apiserver as local processes (ATREST_ASSETS; `cargo xtask setup`).
+    /// Real etcd and kube-apiserver as local processes (built by `cargo xtask setup`, found in
+    /// its cache; ATREST_ASSETS overrides).
     Process,
 }
 
@@ -212,9 +213,7 @@ pub(crate) async fn run_one(
     match backend {
         Backend::Sim => drive(scenario, prepared, SimCluster::new(spec), quiet).await,
         Backend::Process => {
-            let assets = atrest_process::Assets::from_env().map_err(|e| {
-                anyhow::anyhow!("{e}\nthe process backend needs the real binaries: run `cargo xtask setup` (or `cargo xtask scenario … --backend process`, which runs it)")
-            })?;
+            let assets = atrest_process::Assets::locate()?;
             let cluster = atrest_process::ProcessCluster::launch(&assets, spec)
                 .await
                 .context("starting etcd for the process backend")?;

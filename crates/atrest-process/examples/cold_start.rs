@@ -16,7 +16,7 @@ use atrest_process::{ApiServerOptions, Assets, ControlPlane};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let runs: usize = std::env::args().nth(1).map_or(Ok(10), |s| s.parse())?;
-    let assets = Assets::from_env()?;
+    let assets = Assets::locate()?;
     let mut totals = Vec::with_capacity(runs);
     for run in 1..=runs {
         let started = Instant::now();

@@ -147,7 +147,7 @@ async fn raw_prefix(c: &mut ProcessCluster, name: &str) -> Res<String> {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Res<()> {
-    let assets = Assets::from_env()?;
+    let assets = Assets::locate()?;
 
     println!("== a. identity-written secrets, then aescbc only (no identity)");
     let mut c = cluster(&assets).await?;

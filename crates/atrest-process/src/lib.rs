@@ -4,7 +4,8 @@
 //! - [`process`]: [`ManagedProcess`] (own process group, logs to files, SIGTERM then SIGKILL on
 //!   shutdown and drop, PR_SET_PDEATHSIG), [`InstanceDir`] (kept on failure), [`free_port`].
 //! - [`wait_until`]: polling against a deadline that returns the last observation on timeout.
-//! - [`Assets`]: where the binaries are (`ATREST_ASSETS` / `KUBEBUILDER_ASSETS`).
+//! - [`Assets`]: where the binaries are (`ATREST_ASSETS` / `KUBEBUILDER_ASSETS`, else the build
+//!   `cargo xtask setup` left in the cache).
 //! - [`certs`]: rcgen CAs, serving and client certificates, service-account keys.
 //! - [`ApiServer`]: kube-apiserver with generated PKI ([`ClusterPki`]), readiness against a
 //!   deadline, [`StartError::Exited`] with the `"command failed"` text ([`klog`]), stop / start
@@ -41,7 +42,7 @@ mod wait;
 pub use apiserver::{
     ApiServer, ApiServerOptions, ClusterPki, EtcdClientTls, EtcdEndpoint, Readiness, failing_checks,
 };
-pub use assets::{Assets, AssetsError};
+pub use assets::{Assets, AssetsError, cache_dir, setup_build};
 pub use cluster::{FIELD_MANAGER, ProcessCluster};
 pub use control_plane::ControlPlane;
 pub use etcd::{Etcd, EtcdClientCredentials, EtcdOptions};

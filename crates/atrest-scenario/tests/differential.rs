@@ -23,9 +23,7 @@ fn diff(a: &str, b: &str) -> String {
 }
 
 fn sim_and_process(path: &Path) -> datatest_stable::Result<()> {
-    let assets = Assets::from_env().map_err(|e| {
-        format!("{e}\nthe differential test needs the real binaries: run `cargo xtask setup` and export ATREST_ASSETS=<printed dir> (cargo xtask test does this)")
-    })?;
+    let assets = Assets::locate()?;
     let scenario = atrest_scenario::load(path)?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
 

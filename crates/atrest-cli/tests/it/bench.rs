@@ -149,12 +149,7 @@ fn bench_degradation_refuses_bad_provider_lists() {
 
 #[test]
 fn bench_degradation_process() {
-    if std::env::var_os("ATREST_ASSETS").is_none()
-        && std::env::var_os("KUBEBUILDER_ASSETS").is_none()
-    {
-        panic!(
-            "needs the real binaries: run `cargo xtask setup` and export ATREST_ASSETS=<printed dir> (cargo xtask test does this)"
-        );
-    }
+    // Fails loudly, saying what to run, when no control plane was built.
+    atrest_process::Assets::locate().unwrap_or_else(|e| panic!("{e}"));
     check_degradation("process", 4, 1);
 }

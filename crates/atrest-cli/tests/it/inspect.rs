@@ -159,7 +159,7 @@ fn inspect_cluster(c: &ProcessCluster, format: &str) -> Output {
 
 #[tokio::test]
 async fn inspect_process_rotation_on_tls_etcd() {
-    let assets = Assets::from_env().unwrap_or_else(|e| panic!("{e}"));
+    let assets = Assets::locate().unwrap_or_else(|e| panic!("{e}"));
     let spec0 = ClusterSpec { apiservers: vec![ApiServerSpec::default()] };
     let mut c = ProcessCluster::launch(&assets, spec0).await.unwrap_or_else(|e| panic!("{e}"));
 
@@ -257,7 +257,7 @@ struct PlainEtcd {
 }
 
 async fn plain_etcd() -> (PlainEtcd, RawEtcd) {
-    let assets = Assets::from_env().unwrap_or_else(|e| panic!("{e}"));
+    let assets = Assets::locate().unwrap_or_else(|e| panic!("{e}"));
     let dir = tempfile::tempdir().unwrap();
     let ports = free_ports(2).unwrap();
     let url = format!("http://127.0.0.1:{}", ports[0]);

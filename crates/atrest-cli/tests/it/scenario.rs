@@ -161,16 +161,11 @@ fn scenarios_lists_every_shipped_scenario_and_all_pass_on_sim() {
     assert_eq!(out.status.code(), Some(0));
 }
 
-/// The main job on the real control plane (real-cluster test group; needs ATREST_ASSETS).
+/// The main job on the real control plane (real-cluster test group; binaries from `cargo xtask setup`).
 #[test]
 fn scenario_process_rotate() {
-    if std::env::var_os("ATREST_ASSETS").is_none()
-        && std::env::var_os("KUBEBUILDER_ASSETS").is_none()
-    {
-        panic!(
-            "needs the real binaries: run `cargo xtask setup` and export ATREST_ASSETS=<printed dir> (cargo xtask test does this)"
-        );
-    }
+    // Fails loudly, saying what to run, when no control plane was built.
+    atrest_process::Assets::locate().unwrap_or_else(|e| panic!("{e}"));
     let out = atrest(&["scenario", "rotate", "--backend", "process", "--report", "json"], b"");
     assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();

@@ -13,7 +13,7 @@ use atrest_process::Assets;
 
 /// The binaries, or a panic that says how to get them.
 pub(crate) fn assets() -> Assets {
-    Assets::from_env().unwrap_or_else(|e| panic!("{e}"))
+    Assets::locate().unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Every pid is known (the process had started) and none is alive any more.
