@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use atrest_process::{ApiServerOptions, Assets, ControlPlane};
+use atrest_process::{ApiServerOptions, Assets, ControlPlane, InstanceDir};
 use clap::{Subcommand, ValueEnum};
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -29,14 +29,15 @@ pub(crate) enum ClusterCommand {
     /// Writes DIR/kubeconfig (admin), DIR/env (KUBECONFIG and ETCDCTL_* lines to `source`) with
     /// the etcd client certificate files, and creates DIR/ready once everything answers.
     /// Exit 0 after a clean teardown; exit 2 when it cannot start (missing binaries: run
-    /// `cargo xtask setup` and export ATREST_ASSETS=<printed dir>).
+    /// `cargo xtask setup` once; ATREST_ASSETS overrides where they are).
     Up(UpArgs),
 }
 
 /// Where the cluster runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Backend {
-    /// Local child processes (binaries from ATREST_ASSETS or KUBEBUILDER_ASSETS).
+    /// Local child processes (binaries from `cargo xtask setup`'s cache, or ATREST_ASSETS or
+    /// KUBEBUILDER_ASSETS).
     Process,
 }
 
@@ -73,7 +74,8 @@ pub(crate) fn run(cmd: &ClusterCommand) -> Result<Outcome> {
 /// The state directory: the user's (kept) or a temporary one (removed on drop).
 enum StateDir {
     Kept(PathBuf),
-    Temp(tempfile::TempDir),
+    /// Swept by the next run if this one is killed (it holds the etcd client key).
+    Temp(InstanceDir),
 }
 
 impl StateDir {
@@ -87,7 +89,7 @@ impl StateDir {
 
 fn up(args: &UpArgs) -> Result<Outcome> {
     let Backend::Process = args.backend;
-    let assets = match Assets::from_env() {
+    let assets = match Assets::locate() {
         Ok(assets) => assets,
         Err(err) => {
             eprintln!("error: {err}");
@@ -109,12 +111,9 @@ fn up(args: &UpArgs) -> Result<Outcome> {
                 fs::canonicalize(dir).with_context(|| format!("resolving {}", dir.display()))?,
             )
         }
-        None => StateDir::Temp(
-            tempfile::Builder::new()
-                .prefix("atrest-cluster-")
-                .tempdir()
-                .context("creating the state directory")?,
-        ),
+        None => {
+            StateDir::Temp(InstanceDir::new("cluster").context("creating the state directory")?)
+        }
     };
     // A marker left by an earlier run must not announce this one.
     remove_if_exists(&state.path().join("ready"))?;

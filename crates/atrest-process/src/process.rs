@@ -13,6 +13,7 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::io;
 use std::net::{Ipv4Addr, TcpListener};
+use std::os::unix::fs::PermissionsExt as _;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
@@ -382,24 +383,54 @@ pub(crate) fn new_dir(parent: Option<&Path>, name: &str) -> io::Result<InstanceD
 
 /// A per-instance temporary directory: removed on drop unless [`InstanceDir::keep`] was called
 /// (on failure, so that its logs can be read).
+///
+/// Drop cannot run when the harness is killed (SIGKILL, OOM), and these directories hold
+/// generated keys and PKI. So a top-level directory records its owner (`.atrest-owner`: pid and
+/// the process's start time, which tells a reused pid apart), and every [`InstanceDir::new`]
+/// first sweeps the system temp directory of `atrest-*` directories whose owner is gone
+/// ([`sweep_orphans`]). A directory kept on purpose loses its owner file and is never swept.
 #[derive(Debug)]
 pub struct InstanceDir {
     dir: Option<TempDir>,
     path: PathBuf,
 }
 
+/// The file in a top-level instance directory naming the process that owns it.
+const OWNER_FILE: &str = ".atrest-owner";
+
+/// The prefix of top-level instance directories in the system temp directory.
+const TOP_LEVEL_PREFIX: &str = "atrest-";
+
 impl InstanceDir {
-    /// Creates `atrest-<name>-XXXXXX` under the system temp directory.
+    /// Creates `atrest-<name>-XXXXXX` (mode 0700) under the system temp directory, after
+    /// sweeping the directories that killed harnesses left there (once per process).
     pub fn new(name: &str) -> io::Result<InstanceDir> {
-        let dir = tempfile::Builder::new().prefix(&format!("atrest-{name}-")).tempdir()?;
+        static SWEPT: std::sync::Once = std::sync::Once::new();
+        SWEPT.call_once(|| {
+            let removed = sweep_orphans(&std::env::temp_dir());
+            if !removed.is_empty() {
+                tracing::info!(
+                    count = removed.len(),
+                    "removed instance directories left by killed atrest runs"
+                );
+            }
+        });
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("{TOP_LEVEL_PREFIX}{name}-"))
+            .permissions(std::fs::Permissions::from_mode(0o700))
+            .tempdir()?;
+        std::fs::write(dir.path().join(OWNER_FILE), owner_line(std::process::id())?)?;
         let path = dir.path().to_owned();
         Ok(InstanceDir { dir: Some(dir), path })
     }
 
-    /// Creates `<parent>/<name>-XXXXXX`: the instances of one cluster share a parent, which
-    /// is then the one place to look for their logs.
+    /// Creates `<parent>/<name>-XXXXXX` (mode 0700): the instances of one cluster share a
+    /// parent, which is then the one place to look for their logs.
     pub fn new_in(parent: &Path, name: &str) -> io::Result<InstanceDir> {
-        let dir = tempfile::Builder::new().prefix(&format!("{name}-")).tempdir_in(parent)?;
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("{name}-"))
+            .permissions(std::fs::Permissions::from_mode(0o700))
+            .tempdir_in(parent)?;
         let path = dir.path().to_owned();
         Ok(InstanceDir { dir: Some(dir), path })
     }
@@ -409,11 +440,21 @@ impl InstanceDir {
         &self.path
     }
 
-    /// Keeps the directory on disk after drop; returns its path.
+    /// Keeps the directory on disk after drop; returns its path. A kept directory is the
+    /// user's to read and remove: it loses its owner file, so no later sweep takes it.
     pub fn keep(&mut self) -> &Path {
         if let Some(dir) = self.dir.take() {
             // Disarms removal; the path stays valid.
             let _ = dir.keep();
+            match std::fs::remove_file(self.path.join(OWNER_FILE)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!(
+                    dir = %self.path.display(),
+                    error = %e,
+                    "cannot mark the kept directory as kept; a later run may remove it"
+                ),
+            }
         }
         &self.path
     }
@@ -422,4 +463,64 @@ impl InstanceDir {
     pub fn is_kept(&self) -> bool {
         self.dir.is_none()
     }
+}
+
+/// `<pid> <start time>`: the start time (field 22 of `/proc/<pid>/stat`, in clock ticks since
+/// boot) tells this process apart from a later one that reuses its pid.
+fn owner_line(pid: u32) -> io::Result<String> {
+    let start = start_time(pid)
+        .ok_or_else(|| io::Error::other(format!("cannot read the start time of pid {pid}")))?;
+    Ok(format!("{pid} {start}\n"))
+}
+
+/// Field 22 (`starttime`) of `/proc/<pid>/stat`, or `None` when the process does not exist.
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: split after it.
+    let (_, rest) = stat.rsplit_once(')')?;
+    // `rest` starts at field 3, so field 22 is its 20th.
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether the owner recorded in `line` is still running (same pid, same start time). A line
+/// that cannot be read counts as alive: never remove what is not understood.
+fn owner_alive(line: &str) -> bool {
+    let mut fields = line.split_whitespace();
+    let (Some(pid), Some(start)) = (fields.next(), fields.next()) else { return true };
+    let (Ok(pid), Ok(start)) = (pid.parse::<u32>(), start.parse::<u64>()) else { return true };
+    start_time(pid) == Some(start)
+}
+
+/// Removes the `atrest-*` directories in `temp` whose owner process is gone, and returns them.
+///
+/// Only directories of this user that carry an owner file are considered: a directory kept on
+/// purpose (its logs were reported to the user), one still being created, or one made by an
+/// older atrest is left alone.
+pub fn sweep_orphans(temp: &Path) -> Vec<PathBuf> {
+    use std::os::unix::fs::MetadataExt as _;
+
+    let Ok(entries) = std::fs::read_dir(temp) else { return Vec::new() };
+    let uid = nix::unistd::geteuid().as_raw();
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let is_ours = entry.file_name().to_str().is_some_and(|n| n.starts_with(TOP_LEVEL_PREFIX))
+            && std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir() && m.uid() == uid);
+        if !is_ours {
+            continue;
+        }
+        let Ok(owner) = std::fs::read_to_string(path.join(OWNER_FILE)) else { continue };
+        if owner_alive(&owner) {
+            continue;
+        }
+        match std::fs::remove_dir_all(&path) {
+            Ok(()) => removed.push(path),
+            Err(e) => tracing::warn!(
+                dir = %path.display(),
+                error = %e,
+                "cannot remove an instance directory left by a killed atrest run"
+            ),
+        }
+    }
+    removed
 }

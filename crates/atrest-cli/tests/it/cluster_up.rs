@@ -1,4 +1,4 @@
-//! `atrest cluster up` against the real binaries (`ATREST_ASSETS`, from `cargo xtask setup`):
+//! `atrest cluster up` against the real binaries (from `cargo xtask setup`):
 //! ready marker, kubeconfig and env, `/readyz` through the kubeconfig, and a SIGINT teardown
 //! that leaves no etcd or kube-apiserver behind.
 
@@ -27,14 +27,11 @@ impl Drop for Guard {
     }
 }
 
+/// The directory of the binaries `atrest` itself would find (ATREST_ASSETS, else the cache).
 fn assets_dir() -> String {
-    std::env::var("ATREST_ASSETS").ok().filter(|v| !v.is_empty()).unwrap_or_else(|| {
-        panic!(
-            "ATREST_ASSETS is not set: this test runs the real etcd and kube-apiserver. Run it \
-             through `cargo xtask test`, or run `cargo xtask setup` and export \
-             ATREST_ASSETS=<printed dir>"
-        )
-    })
+    let assets = atrest_process::Assets::locate().unwrap_or_else(|e| panic!("{e}"));
+    let dir = assets.etcd.parent().expect("etcd lives in a directory");
+    dir.to_str().expect("UTF-8 assets path").to_owned()
 }
 
 /// A helper thread blocked in `waitid(WNOWAIT)` on the child: it observes the exit without
@@ -200,4 +197,94 @@ fn guard_output(child: &mut Child) -> String {
         s.read_to_string(&mut out).unwrap();
     }
     out
+}
+
+/// The `atrest-*` directories in `tmp`.
+fn atrest_dirs(tmp: &Path) -> Vec<std::path::PathBuf> {
+    let mut dirs: Vec<_> = fs::read_dir(tmp)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_str().is_some_and(|n| n.starts_with("atrest-")))
+        .map(|e| e.path())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+/// Starts `atrest cluster up` with its temp directory in `tmp` and waits (against a deadline)
+/// for the "cluster is up" line on stdout.
+fn start_in(tmp: &Path) -> (Guard, ExitWatch) {
+    use std::io::{BufRead as _, BufReader};
+
+    let mut guard = Guard(
+        Command::new(env!("CARGO_BIN_EXE_atrest"))
+            .args(["cluster", "up", "--backend", "process"])
+            .env("ATREST_ASSETS", assets_dir())
+            .env("TMPDIR", tmp)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let watch = ExitWatch::new(&guard.0);
+    let stdout = guard.0.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line == "cluster is up" {
+                let _ = tx.send(());
+            }
+        }
+    });
+    match rx.recv_timeout(START_DEADLINE) {
+        Ok(()) => (guard, watch),
+        Err(_) => {
+            let status = watch.wait(&mut guard.0, Duration::ZERO);
+            panic!("no \"cluster is up\" within {START_DEADLINE:?} (exit: {status:?})");
+        }
+    }
+}
+
+/// `kill -9` of `atrest cluster up`: its children die with it (PR_SET_PDEATHSIG), but drop never
+/// runs, so its directories (keys, PKI, logs) stay; the next start removes them before it
+/// starts anything, and a clean stop then leaves nothing.
+#[test]
+fn cluster_up_killed_with_sigkill_leaves_nothing_after_the_next_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut first, watch) = start_in(tmp.path());
+    let children = control_plane_children(first.0.id());
+    assert_eq!(children.len(), 2, "children: {children:?}");
+    let left = atrest_dirs(tmp.path());
+    assert!(!left.is_empty(), "no instance directory in {}", tmp.path().display());
+
+    kill(Pid::from_raw(i32::try_from(first.0.id()).unwrap()), Signal::SIGKILL).unwrap();
+    assert!(watch.wait(&mut first.0, STOP_DEADLINE).is_some(), "still running after SIGKILL");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime
+        .block_on(atrest_process::wait_until(
+            Instant::now() + STOP_DEADLINE,
+            Duration::from_millis(20),
+            || async {
+                let alive: Vec<_> =
+                    children.iter().filter(|(pid, comm)| alive_as(*pid, comm)).collect();
+                if alive.is_empty() {
+                    std::ops::ControlFlow::Break(())
+                } else {
+                    std::ops::ControlFlow::Continue(format!("{alive:?}"))
+                }
+            },
+        ))
+        .unwrap_or_else(|t| panic!("{:?} outlived the SIGKILLed harness", t.last));
+    assert_eq!(atrest_dirs(tmp.path()), left, "drop cannot have run after SIGKILL");
+
+    let (mut second, watch) = start_in(tmp.path());
+    let now = atrest_dirs(tmp.path());
+    for dir in &left {
+        assert!(!now.contains(dir), "{} survived the next start", dir.display());
+    }
+    kill(Pid::from_raw(i32::try_from(second.0.id()).unwrap()), Signal::SIGINT).unwrap();
+    let status = watch.wait(&mut second.0, STOP_DEADLINE).expect("stopped after SIGINT");
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(atrest_dirs(tmp.path()), Vec::<std::path::PathBuf>::new());
 }

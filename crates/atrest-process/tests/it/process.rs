@@ -225,3 +225,63 @@ fn free_ports_are_bindable() {
     assert_ne!(port, 0);
     std::net::TcpListener::bind(("127.0.0.1", port)).expect("the port is free");
 }
+
+/// A harness killed with SIGKILL never runs its drop handlers, so its instance directory (keys,
+/// PKI, logs) stays behind; the next run's sweep removes it, but leaves a directory that was
+/// kept on purpose and one whose owner still runs. The test re-runs this very test binary as
+/// the "harness" (`ATREST_SWEEP_HARNESS` set) with a private TMPDIR: it creates one ordinary and
+/// one kept instance directory, prints both paths and blocks until killed.
+#[test]
+fn directories_of_killed_harnesses_are_swept() {
+    use std::io::{BufRead as _, BufReader};
+
+    if std::env::var_os("ATREST_SWEEP_HARNESS").is_some() {
+        let ordinary = InstanceDir::new("swept").expect("temp dir");
+        let mut kept = InstanceDir::new("kept").expect("temp dir");
+        kept.keep();
+        println!("{}\n{}", ordinary.path().display(), kept.path().display());
+        // Blocks until the outer test kills this process (stdin is a pipe it never closes).
+        let mut line = String::new();
+        let _ = std::io::stdin().read_line(&mut line);
+        panic!("the harness was not killed");
+    }
+
+    let tmp = tempfile::tempdir().expect("private TMPDIR");
+    let exe = std::env::current_exe().expect("current exe");
+    let mut harness = std::process::Command::new(exe)
+        .args(["process::directories_of_killed_harnesses_are_swept", "--exact", "--nocapture"])
+        .env("ATREST_SWEEP_HARNESS", "1")
+        .env("TMPDIR", tmp.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn harness");
+    // The harness prints test-runner lines too: take the two that are our directories.
+    let mut paths = Vec::new();
+    for line in BufReader::new(harness.stdout.take().expect("stdout")).lines() {
+        let line = line.expect("read harness stdout");
+        if Path::new(&line).starts_with(tmp.path()) {
+            paths.push(std::path::PathBuf::from(line));
+            if paths.len() == 2 {
+                break;
+            }
+        }
+    }
+    let [ordinary, kept] = <[_; 2]>::try_from(paths).expect("two directories");
+
+    // The owner runs: nothing is swept.
+    assert_eq!(
+        atrest_process::process::sweep_orphans(tmp.path()),
+        Vec::<std::path::PathBuf>::new()
+    );
+    assert!(ordinary.is_dir() && kept.is_dir());
+
+    harness.kill().expect("SIGKILL the harness");
+    assert!(!harness.wait().expect("reap harness").success());
+    assert!(ordinary.is_dir(), "drop cannot have run after SIGKILL");
+
+    assert_eq!(atrest_process::process::sweep_orphans(tmp.path()), [ordinary.clone()]);
+    assert!(!ordinary.exists());
+    assert!(kept.is_dir(), "a kept directory is the user's: never swept");
+}
