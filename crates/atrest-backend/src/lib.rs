@@ -1,7 +1,7 @@
 //! The `Cluster` boundary: what the scenario engine can ask of a cluster, whichever backend runs
 //! it (the embedded simulator, real processes, containers, kind).
 //!
-//! No type of a concrete backend (etcd-client, kube, `std::process`, bollard) crosses this
+//! No type of a concrete backend (tonic, kube, `std::process`, bollard) crosses this
 //! boundary: requests and answers are plain values, and a client-visible API failure is an
 //! [`ApiError`] carrying what the apiserver answered (HTTP code, reason, message).
 

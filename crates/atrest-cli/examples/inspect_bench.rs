@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use atrest_config::load::{LoadOptions, load};
 use atrest_config::resolve::GroupResource;
-use atrest_process::{Assets, Etcd, EtcdOptions, RawEtcd};
+use atrest_process::{Assets, Etcd, EtcdOptions};
 use atrest_transformers::{KmsPlugins, ResourceTransformers};
 
 const KEY1: &str = "MTExMTExMTExMTExMTExMTExMTExMTExMTExMTExMTE=";
@@ -58,7 +58,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )?;
     let assets = Assets::locate()?;
     let etcd = Etcd::start(&assets.etcd, EtcdOptions::new("inspect-bench")).await?;
-    let raw = RawEtcd::connect(&etcd).await?;
+    let raw = etcd.raw().await?;
 
     let old = transformers(&config(&[("key1", KEY1)]))?;
     let new = transformers(&config(&[("key2", KEY2), ("key1", KEY1)]))?;

@@ -6,8 +6,8 @@
 //! one page plus the counters. Nothing is written to etcd; reports name etcd keys, key names and
 //! sizes, never values or key material.
 //!
-//! Like `cluster up`, it builds a current-thread tokio runtime for etcd-client; the
-//! classification itself is sync.
+//! Like `cluster up`, it builds a current-thread tokio runtime for the etcd client
+//! (`atrest-etcd`); the classification itself is sync.
 
 use std::io::{BufWriter, Write as _};
 use std::path::PathBuf;
@@ -15,9 +15,9 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use atrest_config::load::{self, LoadOptions};
+use atrest_etcd::{ConnectSettings, EtcdTlsFiles, RawEtcd};
 use atrest_inspect::render::{self, JsonStream};
 use atrest_inspect::{Inspector, ObjectReport, ObjectState};
-use atrest_process::{ConnectSettings, EtcdTlsFiles, RawEtcd};
 use atrest_transformers::ResourceTransformers;
 use clap::ValueEnum;
 

@@ -18,6 +18,7 @@ use atrest_backend::{
     ApiError, ApiResult, ApiServerSpec, BackendError, Cluster, ClusterSpec, Data, Kind, Object,
     ObjectRef, RawEntry, StartFailure,
 };
+use atrest_etcd::{RawEtcd, RawValue};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -32,7 +33,6 @@ use crate::assets::Assets;
 use crate::etcd::{Etcd, EtcdOptions};
 use crate::launch::StartError;
 use crate::process::InstanceDir;
-use crate::raw_etcd::RawEtcd;
 
 /// The field manager of every write: the same for create and update, so that an update that
 /// changes nothing leaves `managedFields` (and so the stored object) unchanged.
@@ -104,9 +104,7 @@ impl ProcessCluster {
         let etcd = Etcd::start(&assets.etcd, etcd_opts)
             .await
             .map_err(|e| BackendError::other("starting etcd", e))?;
-        let raw = RawEtcd::connect(&etcd)
-            .await
-            .map_err(|e| BackendError::other("connecting to etcd", e))?;
+        let raw = etcd.raw().await.map_err(|e| BackendError::other("connecting to etcd", e))?;
         Ok(ProcessCluster {
             slots: spec.apiservers.into_iter().map(|spec| Slot { spec, server: None }).collect(),
             raw,
@@ -294,7 +292,7 @@ fn config_maps(client: kube::Client, namespace: Option<&str>) -> Api<ConfigMap> 
     namespace.map_or_else(|| Api::all(client.clone()), |ns| Api::namespaced(client.clone(), ns))
 }
 
-fn raw_entry((key, value): (String, crate::raw_etcd::RawValue)) -> RawEntry {
+fn raw_entry((key, value): (String, RawValue)) -> RawEntry {
     RawEntry { key, value: value.value, mod_revision: value.mod_revision }
 }
 

@@ -10,6 +10,8 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use atrest_etcd::{RawEtcd, RawEtcdError};
+
 use crate::apiserver::{EtcdClientTls, EtcdEndpoint};
 use crate::certs::{CertAuthority, CertPair, write_file};
 use crate::launch::{StartError, http_get, keep_if_crashed, launch};
@@ -223,6 +225,19 @@ impl Etcd {
     /// CA and a client certificate for the harness's own etcd client.
     pub fn credentials(&self) -> &EtcdClientCredentials {
         &self.credentials
+    }
+
+    /// A raw client of this member with the harness's client certificate
+    /// ([`RawEtcd::connect_pem`]: it connects on the first request, which has no deadline).
+    pub async fn raw(&self) -> Result<RawEtcd, RawEtcdError> {
+        let creds = &self.credentials;
+        RawEtcd::connect_pem(
+            self.client_url(),
+            &creds.ca_pem,
+            &creds.client.cert_pem,
+            creds.client.key_pem(),
+        )
+        .await
     }
 
     /// The instance directory (data, certificates, logs).

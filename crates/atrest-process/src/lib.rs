@@ -11,9 +11,9 @@
 //!   deadline, [`StartError::Exited`] with the `"command failed"` text ([`klog`]), stop / start
 //!   again / restart.
 //! - [`Etcd`]: etcd with TLS and client-certificate auth as kubeadm runs it, readiness on its
-//!   metrics listener's `/health`; [`RawEtcd`] reads and writes `/registry/...` keys with
-//!   etcd-client over TLS, and [`RawEtcd::connect_url`] reaches any etcd (plain or TLS) for a
-//!   paged, read-only walk ([`RangePages`]).
+//!   metrics listener's `/health`; [`Etcd::raw`] is a [`RawEtcd`] (crate `atrest-etcd`,
+//!   re-exported here) that reads and writes its `/registry/...` keys over TLS with the
+//!   harness's client certificate.
 //! - [`ControlPlane`]: etcd plus one or more apiservers on it, stopped in the right order.
 //! - [`ProcessCluster`]: the `process` backend behind `atrest_backend::Cluster`: a file tree,
 //!   apiservers started on demand (an unready one is kept running, [`Readiness`]), object
@@ -36,7 +36,6 @@ mod etcd;
 pub mod klog;
 mod launch;
 pub mod process;
-mod raw_etcd;
 mod wait;
 
 pub use apiserver::{
@@ -50,7 +49,8 @@ pub use launch::StartError;
 pub use process::{
     Exit, InstanceDir, ManagedProcess, ProcessSpec, SpawnError, free_port, free_ports,
 };
-pub use raw_etcd::{
+// The raw etcd client lived here before it became its own crate; callers keep these paths.
+pub use atrest_etcd::{
     ConnectSettings, EtcdTlsFiles, RangePages, RawEtcd, RawEtcdError, RawKv, RawValue,
 };
 pub use wait::{TimedOut, wait_until};

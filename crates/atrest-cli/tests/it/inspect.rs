@@ -18,10 +18,8 @@ use std::time::{Duration, Instant};
 use atrest_backend::{ApiServerSpec, Cluster, ClusterSpec, Data, Kind, Object, ObjectRef};
 use atrest_config::load::{LoadOptions, load};
 use atrest_config::resolve::group_resource_for_etcd_key;
-use atrest_process::{
-    Assets, ConnectSettings, ManagedProcess, ProcessCluster, ProcessSpec, RawEtcd, free_port,
-    free_ports,
-};
+use atrest_etcd::{ConnectSettings, RawEtcd};
+use atrest_process::{Assets, ManagedProcess, ProcessCluster, ProcessSpec, free_port, free_ports};
 use atrest_transformers::{KmsPlugins, ResourceTransformers};
 
 use crate::{atrest, stderr, stdout};

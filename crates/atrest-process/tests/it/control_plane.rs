@@ -102,15 +102,16 @@ async fn drop_stops_everything() {
 /// `--client-cert-auth=true`); the harness's certificate works.
 #[tokio::test]
 async fn etcd_requires_client_certificates() {
-    use atrest_process::{Etcd, EtcdOptions, RawEtcd};
-    use etcd_client::{Certificate, Client, ConnectOptions, TlsOptions};
+    use atrest_etcd::{ConnectSettings, EtcdTlsFiles, RawEtcd, RawEtcdError};
+    use atrest_process::{Etcd, EtcdOptions};
+    use std::time::Duration;
 
     let etcd = Etcd::start(&assets().etcd, EtcdOptions::new("etcd"))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(etcd.client_url().starts_with("https://127.0.0.1:"));
 
-    let raw = RawEtcd::connect(&etcd).await.unwrap_or_else(|e| panic!("{e}"));
+    let raw = etcd.raw().await.unwrap_or_else(|e| panic!("{e}"));
     let revision = raw.put("/atrest/probe", b"v".to_vec()).await.expect("put with client cert");
     let got = raw.get("/atrest/probe").await.expect("get").expect("exists");
     assert_eq!((got.value.as_slice(), got.mod_revision), (&b"v"[..], revision));
@@ -118,14 +119,17 @@ async fn etcd_requires_client_certificates() {
     assert_eq!(raw.delete("/atrest/probe").await.expect("delete"), 1);
 
     // The right CA but no client certificate: the handshake or the first request fails.
-    let tls = TlsOptions::new().ca_certificate(Certificate::from_pem(&etcd.credentials().ca_pem));
-    let anonymous =
-        match Client::connect([etcd.client_url()], Some(ConnectOptions::new().with_tls(tls))).await
-        {
-            Ok(mut client) => client.get("/atrest/probe", None).await.map(|_| ()),
-            Err(e) => Err(e),
-        };
-    assert!(anonymous.is_err(), "etcd accepted a client without a certificate");
+    let ca_file = etcd.endpoint().tls.as_ref().expect("TLS etcd").ca_file.clone();
+    let settings = ConnectSettings::new()
+        .with_tls(EtcdTlsFiles { ca_file: Some(ca_file), ..EtcdTlsFiles::default() })
+        .with_connect_timeout(Duration::from_secs(5));
+    match RawEtcd::connect_url(etcd.client_url(), &settings).await {
+        Err(RawEtcdError::Connect { url, .. } | RawEtcdError::ConnectTimeout { url, .. }) => {
+            assert_eq!(url, etcd.client_url());
+        }
+        Err(other) => panic!("expected a connection error, got: {other:?}"),
+        Ok(_) => panic!("etcd accepted a client without a certificate"),
+    }
 
     let pid = etcd.pid();
     etcd.shutdown().await;

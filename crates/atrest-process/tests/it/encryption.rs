@@ -11,7 +11,7 @@ use std::path::Path;
 use atrest_config::load::{LoadOptions, load};
 use atrest_config::resolve::GroupResource;
 use atrest_objects::{ObjectMeta as StoredMeta, Secret as StoredSecret, StoredObject, Time};
-use atrest_process::{ApiServerOptions, ControlPlane, InstanceDir, RawEtcd};
+use atrest_process::{ApiServerOptions, ControlPlane, InstanceDir};
 use atrest_transformers::{KmsPlugins, ResourceTransformers};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -103,7 +103,7 @@ async fn round_trip(kind: &str, want_prefix: &[u8]) {
     let (plane, path) = plane_with(&dir, &config(&[(kind, "key1")])).await;
     let apiserver = plane.apiserver(0).expect("apiserver");
     let secrets: Api<Secret> = Api::namespaced(apiserver.client(), "default");
-    let etcd = RawEtcd::connect(plane.etcd()).await.unwrap_or_else(|e| panic!("{e}"));
+    let etcd = plane.etcd().raw().await.unwrap_or_else(|e| panic!("{e}"));
     let t = transformers(&path);
 
     // Apiserver writes, atrest reads.
@@ -179,7 +179,7 @@ async fn secretbox_round_trip() {
 async fn config_changes_apply_on_restart_only() {
     let dir = InstanceDir::new("encryption-test").expect("temp dir");
     let (mut plane, path) = plane_with(&dir, &config(&[("aescbc", "old")])).await;
-    let etcd = RawEtcd::connect(plane.etcd()).await.unwrap_or_else(|e| panic!("{e}"));
+    let etcd = plane.etcd().raw().await.unwrap_or_else(|e| panic!("{e}"));
     let prefix_of = |name: &'static str| {
         let etcd = etcd.clone();
         async move {
