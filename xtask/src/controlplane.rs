@@ -156,7 +156,7 @@ fn recipes() -> Result<Vec<Recipe>> {
             args: build_args(&["-tags=selinux,notest".to_owned(), format!("-ldflags={ldflags}")]),
             package: "k8s.io/kubernetes/cmd/kube-apiserver",
             expected_version_line: format!("Kubernetes {kube}"),
-            cold_cost: "15-20 minutes",
+            cold_cost: "7-20 minutes",
             version: kube,
         },
         Recipe {

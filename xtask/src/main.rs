@@ -114,7 +114,7 @@ const NO_PROTOC: &str = "/nonexistent/atrest-builds-need-no-protoc";
 /// `cargo` as the caller invoked it (respects `CARGO` set by cargo itself).
 pub(crate) fn cargo() -> Command {
     let mut cmd = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    cmd.current_dir(project_root()).env("PROTOC", NO_PROTOC).env("PROTOC_INCLUDE", NO_PROTOC);
+    cmd.current_dir(project_root()).env("PROTOC", NO_PROTOC);
     cmd
 }
 
@@ -238,7 +238,6 @@ fn test(stages: &mut Stages, nextest_args: &[String]) -> Result<()> {
         run(Command::new(&nextest)
             .current_dir(project_root())
             .env("PROTOC", NO_PROTOC)
-            .env("PROTOC_INCLUDE", NO_PROTOC)
             .env("CARGO", env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
             .args(["nextest", "run", "--workspace", "--locked", "--profile", profile])
             .args(nextest_args)
@@ -285,7 +284,8 @@ fn setup_cmd(force: bool) -> Result<()> {
 }
 
 /// Runs the generator of the committed gRPC code (`xtask/protogen`, which brings its own
-/// protoc from crates.io); with `check`, fails when the committed files are stale.
+/// protoc from crates.io and ignores `PROTOC`); with `check`, fails when the committed files
+/// are stale.
 fn protos(check: bool) -> Result<()> {
     let mut cmd = cargo();
     cmd.args(["run", "--quiet", "--locked", "--package", "protogen", "--"]);

@@ -22,7 +22,7 @@ pub enum AssetsError {
     /// No variable is set and `cargo xtask setup` has built nothing in the cache.
     #[error(
         "no kube-apiserver and etcd found (ATREST_ASSETS is unset and {} holds no build): run \
-         `cargo xtask setup` in the atrest repository once (builds both from Go modules: 15-25 \
+         `cargo xtask setup` in the atrest repository once (builds both from Go modules: 8-20 \
          minutes on 2 cores, cached afterwards), or set ATREST_ASSETS to a directory holding both",
         cache.display()
     )]

@@ -281,7 +281,7 @@ fn directories_of_killed_harnesses_are_swept() {
     assert!(!harness.wait().expect("reap harness").success());
     assert!(ordinary.is_dir(), "drop cannot have run after SIGKILL");
 
-    assert_eq!(atrest_process::process::sweep_orphans(tmp.path()), [ordinary.clone()]);
+    assert_eq!(atrest_process::process::sweep_orphans(tmp.path()), std::slice::from_ref(&ordinary));
     assert!(!ordinary.exists());
     assert!(kept.is_dir(), "a kept directory is the user's: never swept");
 }
