@@ -10,6 +10,7 @@ mod diagnostics;
 mod exceptions;
 mod keygen;
 mod lints;
+mod positions;
 mod props;
 mod resolve;
 mod validate;
