@@ -9,6 +9,7 @@ mod decode_api;
 mod diagnostics;
 mod exceptions;
 mod keygen;
+mod large;
 mod lints;
 mod positions;
 mod props;
