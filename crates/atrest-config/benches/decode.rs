@@ -1,7 +1,7 @@
 //! Loading generated configurations through `load::load` (what `atrest check-config` calls):
-//! resource rules and keys at growing sizes up to what the default decoding budget accepts, the
-//! largest file it accepts (4 MiB), and inputs it rejects (too many bytes, too many nodes).
-//! Time should grow linearly with the input.
+//! resource rules, resources in one rule and keys, at growing sizes up to what the default
+//! decoding budget accepts; the largest file it accepts (4 MiB); and inputs it rejects (too many
+//! bytes, too many nodes). Time should grow linearly with the input.
 
 use std::hint::black_box;
 
@@ -10,7 +10,7 @@ use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group,
 
 mod inputs;
 
-use inputs::{Format, MAX_DUPLICATES, MAX_KEYS, MAX_RULES, max_for};
+use inputs::{Format, MAX_DUPLICATES, MAX_KEYS, MAX_ONE_RULE, MAX_RULES, max_for};
 
 fn load_bytes(bytes: Vec<u8>) -> bool {
     load("bench", Ok(bytes), &LoadOptions::default()).is_ok()
@@ -51,6 +51,9 @@ fn bench(c: &mut Criterion) {
         let mut rules = sized(max_for(MAX_RULES, format), inputs::rules);
         rules.push(("100000-over-budget".to_owned(), inputs::rules(100_000, format)));
         bench_inputs(c, &format!("{f}/rules"), rules);
+
+        let one_rule = sized(max_for(MAX_ONE_RULE, format), inputs::one_rule);
+        bench_inputs(c, &format!("{f}/resources-in-one-rule"), one_rule);
 
         let mut keys = sized(max_for(MAX_KEYS, format), inputs::keys);
         keys.push(("100000-over-budget".to_owned(), inputs::keys(100_000, format)));

@@ -22,6 +22,10 @@ pub(crate) const MAX_RULES: [(Format, usize); 2] = [(Format::Yaml, 22_221), (For
 /// 4 MiB, as its three values per key take 80 bytes).
 pub(crate) const MAX_KEYS: [(Format, usize); 2] = [(Format::Yaml, 39_996), (Format::Json, 52_565)];
 
+/// The largest [`one_rule`] count the default budget accepts (4 MiB).
+pub(crate) const MAX_ONE_RULE: [(Format, usize); 2] =
+    [(Format::Yaml, 143_509), (Format::Json, 148_457)];
+
 /// The largest [`duplicate_keys`] count the default budget accepts (200k nodes: two YAML nodes
 /// per key, one JSON value).
 pub(crate) const MAX_DUPLICATES: [(Format, usize); 2] =
@@ -58,6 +62,33 @@ pub(crate) fn rules(n: usize, format: Format) -> Vec<u8> {
                 ));
             }
             out.push_str("]}\n");
+        }
+    }
+    out.into_bytes()
+}
+
+/// One resource rule listing `n` resources (`widgets<i>.example.com`): a valid configuration
+/// (validation compares the resources of a rule with each other).
+pub(crate) fn one_rule(n: usize, format: Format) -> Vec<u8> {
+    let mut out = String::with_capacity(128 + n * 32);
+    match format {
+        Format::Yaml => {
+            out.push_str(YAML_HEAD);
+            out.push_str("resources:\n- providers: [{identity: {}}]\n  resources:\n");
+            for i in 0..n {
+                out.push_str(&format!("  - widgets{i}.example.com\n"));
+            }
+        }
+        Format::Json => {
+            out.push_str(JSON_HEAD);
+            out.push_str(
+                "\"resources\": [{\"providers\": [{\"identity\": {}}], \"resources\": [\n",
+            );
+            for i in 0..n {
+                let sep = if i + 1 < n { "," } else { "" };
+                out.push_str(&format!("\"widgets{i}.example.com\"{sep}\n"));
+            }
+            out.push_str("]}]}\n");
         }
     }
     out.into_bytes()

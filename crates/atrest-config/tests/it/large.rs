@@ -9,7 +9,7 @@ use atrest_config::load::{LoadError, LoadOptions, load};
 #[path = "../../benches/inputs/mod.rs"]
 mod inputs;
 
-use inputs::{Format, MAX_DUPLICATES, MAX_KEYS, MAX_RULES, max_for};
+use inputs::{Format, MAX_DUPLICATES, MAX_KEYS, MAX_ONE_RULE, MAX_RULES, max_for};
 
 const FORMATS: [Format; 2] = [Format::Yaml, Format::Json];
 
@@ -21,8 +21,9 @@ fn over_budget(bytes: &[u8]) -> bool {
 fn max_counts_are_the_largest_within_budget() {
     type Table = [(Format, usize); 2];
     type Make = fn(usize, Format) -> Vec<u8>;
-    let tables: [(&str, Table, Make); 3] = [
+    let tables: [(&str, Table, Make); 4] = [
         ("rules", MAX_RULES, inputs::rules),
+        ("resources in one rule", MAX_ONE_RULE, inputs::one_rule),
         ("keys", MAX_KEYS, inputs::keys),
         ("duplicate keys", MAX_DUPLICATES, inputs::duplicate_keys),
     ];
@@ -58,6 +59,7 @@ fn oversized_inputs_fail_on_the_budget() {
     for format in FORMATS {
         for bytes in [
             inputs::rules(100_000, format),
+            inputs::one_rule(200_000, format),
             inputs::keys(100_000, format),
             inputs::duplicate_keys(200_000, format),
         ] {
