@@ -13,6 +13,7 @@ use atrest_scenario::{Outcome as RunOutcome, RunOptions};
 use clap::Subcommand;
 
 use crate::Outcome;
+use crate::out::{out, outln};
 use crate::scenario::{Backend, load_named, run_one};
 
 /// `atrest bench …`.
@@ -64,13 +65,13 @@ fn scenario(args: &ScenarioArgs) -> Result<Outcome> {
             runtime.block_on(run_one(&scenario, &RunOptions::default(), args.backend, true))?;
         let secs = t.elapsed().as_secs_f64();
         if report.outcome != RunOutcome::Passed {
-            print!("{}", report.to_text());
+            out!("{}", report.to_text())?;
             bail!(
                 "run {n} of {} did not pass; timings of failed runs are not reported",
                 scenario.name
             );
         }
-        println!("run {n}: {:.1} ms", secs * 1000.0);
+        outln!("run {n}: {:.1} ms", secs * 1000.0)?;
         times.push(secs);
     }
     times.sort_by(f64::total_cmp);
@@ -79,7 +80,7 @@ fn scenario(args: &ScenarioArgs) -> Result<Outcome> {
     } else {
         f64::midpoint(times[times.len() / 2 - 1], times[times.len() / 2])
     };
-    println!(
+    outln!(
         "{} on {:?}: median {:.1} ms, min {:.1} ms, max {:.1} ms over {} runs",
         scenario.name,
         args.backend,
@@ -87,6 +88,6 @@ fn scenario(args: &ScenarioArgs) -> Result<Outcome> {
         times[0] * 1000.0,
         times[times.len() - 1] * 1000.0,
         times.len()
-    );
+    )?;
     Ok(Outcome::Ok)
 }

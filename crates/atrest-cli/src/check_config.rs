@@ -1,5 +1,6 @@
 //! `atrest check-config`: each file through kube-apiserver's loading pipeline, plus lints.
 
+use std::io;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -8,6 +9,7 @@ use atrest_config::lint::{self, Lint};
 use atrest_config::load::{self, LoadError, LoadOptions};
 use serde::Serialize;
 
+use crate::out::outln;
 use crate::{Format, Outcome};
 
 /// `atrest check-config`.
@@ -179,28 +181,28 @@ pub(crate) fn run(args: &Args) -> Result<Outcome> {
     match args.format {
         Format::Json => {
             let report = Report { files: checked.into_iter().map(|c| c.report).collect() };
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            outln!("{}", serde_json::to_string_pretty(&report)?)?;
         }
-        Format::Text => print_text(&checked),
+        Format::Text => print_text(&checked)?,
     }
     Ok(if invalid || (args.deny_warnings && warns) { Outcome::Failed } else { Outcome::Ok })
 }
 
-fn print_text(checked: &[Checked]) {
+fn print_text(checked: &[Checked]) -> io::Result<()> {
     for (i, c) in checked.iter().enumerate() {
         if i > 0 {
-            println!();
+            outln!()?;
         }
         let r = &c.report;
         match &r.apiserver_error {
             Some(err) => {
-                println!("{}: INVALID: kube-apiserver would exit with:", r.path);
-                println!("  err=\"{}\"", err.replace('\\', "\\\\").replace('"', "\\\""));
+                outln!("{}: INVALID: kube-apiserver would exit with:", r.path)?;
+                outln!("  err=\"{}\"", err.replace('\\', "\\\\").replace('"', "\\\""))?;
                 if r.apiserver_error_contains_key_material {
-                    println!(
+                    outln!(
                         "  note: the real kube-apiserver prints the key material itself where atrest \
                          prints REDACTED: its log now holds your key, so treat that key as exposed"
-                    );
+                    )?;
                 }
             }
             None => {
@@ -210,11 +212,12 @@ fn print_text(checked: &[Checked]) {
                     1 => "1 finding".to_owned(),
                     n => format!("{n} findings"),
                 };
-                println!("{}: valid: kube-apiserver would start with it; {findings}", r.path);
+                outln!("{}: valid: kube-apiserver would start with it; {findings}", r.path)?;
             }
         }
         for d in &c.diagnostics {
-            println!("  {d}");
+            outln!("  {d}")?;
         }
     }
+    Ok(())
 }

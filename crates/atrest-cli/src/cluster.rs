@@ -19,6 +19,7 @@ use clap::{Subcommand, ValueEnum};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::Outcome;
+use crate::out::outln;
 
 /// `atrest cluster ...`.
 #[derive(Subcommand, Debug)]
@@ -211,7 +212,7 @@ fn write_state(plane: &ControlPlane, dir: &Path) -> Result<()> {
          \nPress Ctrl-C (SIGINT) or send SIGTERM to stop.\n",
         shell_quote(&env_file.display().to_string())
     ));
-    println!("{out}");
+    outln!("{out}").context("printing how to reach the cluster")?;
     // Last: a waiter that sees `ready` finds every other file complete.
     write(&dir.join("ready"), b"", 0o644)?;
     Ok(())

@@ -46,6 +46,7 @@ use zeroize::Zeroizing;
 
 use self::stats::{Bootstrap, Estimate, Rng, Verdict};
 use crate::Outcome;
+use crate::out::out;
 use crate::scenario::Backend;
 
 /// Where the encryption configuration goes in the cluster's file tree.
@@ -212,7 +213,7 @@ pub(crate) fn run(args: &DegradationArgs) -> Result<Outcome> {
         Bootstrap { resamples: args.resamples as usize, confidence: CONFIDENCE, seed: args.seed };
     let report = analyse(args, backend, &providers, &samples, costs, orders, &boot)?;
     let text = report.to_text();
-    print!("{text}");
+    out!("{text}")?;
     if let Some(dir) = &args.out {
         write_outputs(dir, &report, &text)?;
     }

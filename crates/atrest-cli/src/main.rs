@@ -3,8 +3,10 @@
 //! This is the binary edge: it reads files, installs the tracing subscriber (`ATREST_LOG`),
 //! uses `anyhow` for its own plumbing, and maps outcomes to exit codes:
 //! 0 fine, 1 findings or a failed operation, 2 usage or harness error.
+//! Standard output goes through [`out`], so that a reader that stops early (`| head -1`) ends the
+//! run quietly, with exit code 0.
 
-#![expect(clippy::print_stdout, clippy::print_stderr, reason = "the CLI talks to the terminal")]
+#![expect(clippy::print_stderr, reason = "the CLI talks to the terminal")]
 
 use std::process::ExitCode;
 
@@ -18,6 +20,7 @@ mod degradation;
 mod input;
 mod inspect;
 mod keygen;
+mod out;
 mod scenario;
 mod yaml;
 
@@ -114,6 +117,8 @@ fn main() -> ExitCode {
     };
     match outcome {
         Ok(outcome) => outcome.into(),
+        // Whoever read our output has stopped (`| head -1`): nothing left to say, no failure.
+        Err(err) if out::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
             Outcome::Error.into()

@@ -18,6 +18,7 @@ use clap::ValueEnum;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::Outcome;
+use crate::out::{out, outln};
 
 /// Which backend runs the scenario.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -145,12 +146,12 @@ pub(crate) fn list(args: &ListArgs) -> Result<Outcome> {
     let mut worst = Outcome::Ok;
     for file in scenario_files(&dir)? {
         match atrest_scenario::load(&file) {
-            Ok(s) => println!("{:<28} {}", s.name, s.description),
+            Ok(s) => outln!("{:<28} {}", s.name, s.description)?,
             Err(e) => {
-                println!(
+                outln!(
                     "{:<28} INVALID: {e}",
                     file.file_stem().unwrap_or_default().to_string_lossy()
-                );
+                )?;
                 worst = Outcome::Error;
             }
         }
@@ -270,9 +271,9 @@ fn print_progress(s: &StepReport) {
 
 fn emit(report: &Report, args: &Args) -> Result<()> {
     match args.report {
-        ReportFormat::Text => print!("{}", report.to_text()),
-        ReportFormat::Json => println!("{}", report.to_json()),
-        ReportFormat::Junit => println!("{}", report.to_junit()),
+        ReportFormat::Text => out!("{}", report.to_text())?,
+        ReportFormat::Json => outln!("{}", report.to_json())?,
+        ReportFormat::Junit => outln!("{}", report.to_junit())?,
     }
     if let Some(dir) = &args.out {
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

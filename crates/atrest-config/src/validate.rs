@@ -4,7 +4,7 @@
 //! (`ValidateEncryptionConfiguration`) and k8s.io/apimachinery pkg/util/validation/field/errors.go
 //! (`Error.Error`, `ErrorList.ToAggregate`) plus pkg/util/errors/errors.go (aggregate `Error`).
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 
 use crate::goquote::{go_has_lower_mapping, go_json_string, go_quote};
@@ -361,31 +361,7 @@ fn validate_overlap(resources: &[String], path: &str, errs: &mut Vec<FieldError>
         return;
     }
     let parsed: Vec<GroupResource> = resources.iter().map(|r| GroupResource::parse(r)).collect();
-    let (mut has_overlap, mut has_duplicate) = (false, false);
-    for (i, r1) in parsed.iter().enumerate() {
-        for (j, r2) in parsed.iter().enumerate() {
-            if i == j {
-                continue;
-            }
-            if r1 == r2 && !has_duplicate {
-                has_duplicate = true;
-                continue;
-            }
-            if has_overlap {
-                continue;
-            }
-            if r1.is_any() {
-                has_overlap = true;
-                continue;
-            }
-            if r1.group != r2.group {
-                continue;
-            }
-            if r1.resource == "*" || r2.resource == "*" {
-                has_overlap = true;
-            }
-        }
-    }
+    let (has_duplicate, has_overlap) = overlap_flags(&parsed);
     if has_duplicate {
         errs.push(FieldError::invalid(
             path,
@@ -400,6 +376,26 @@ fn validate_overlap(resources: &[String], path: &str, errs: &mut Vec<FieldError>
             "using overlapping resources such as 'secrets' and '*.' in the same resource list is not allowed as they will be masked",
         ));
     }
+}
+
+/// `validateResourceOverlap`'s two flags, in linear time. Upstream checks every ordered pair
+/// `(i, j)`, `i != j`. The first pair of equal resources only sets the duplicate flag, but its
+/// mirror pair, checked later, overlaps exactly when it would have; so the resources overlap when
+/// one is `*.*`, or a group holds a `*` resource and another resource.
+fn overlap_flags(parsed: &[GroupResource]) -> (bool, bool) {
+    let mut seen = HashSet::new();
+    let has_duplicate = !parsed.iter().all(|r| seen.insert(r));
+    // Per group: how many resources, and whether one is `*`.
+    let mut groups: HashMap<&str, (usize, bool)> = HashMap::new();
+    for r in parsed {
+        let group = groups.entry(r.group.as_str()).or_default();
+        group.0 += 1;
+        group.1 |= r.resource == "*";
+    }
+    let has_overlap = parsed.len() >= 2
+        && (parsed.iter().any(GroupResource::is_any)
+            || groups.values().any(|(count, star)| *star && *count >= 2));
+    (has_duplicate, has_overlap)
 }
 
 /// `hasCapital`: `strings.ToLower(s) != s` with Go's Unicode tables.
@@ -595,3 +591,6 @@ fn validate_kms(
         ));
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -5,6 +5,7 @@
 #![expect(clippy::unwrap_used, reason = "test helpers panic on broken fixtures")]
 
 mod bench;
+mod broken_pipe;
 mod check_config;
 mod cluster_up;
 mod crypt;

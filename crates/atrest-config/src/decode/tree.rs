@@ -1,6 +1,5 @@
 //! The JSON-shaped tree both input formats become before typed decoding, with source positions.
 
-use std::cell::Cell;
 use std::ops::Range;
 
 use super::Position;
@@ -53,25 +52,78 @@ impl JVal {
     }
 }
 
-/// Byte offset → 1-based line and column (columns count characters).
+/// Byte offset ↔ 1-based line and character column, each query in constant time (plus a binary
+/// search over line starts), so that a decoder asking once per node stays linear in the input.
+///
+/// A character is a byte that is not a UTF-8 continuation byte (`10xxxxxx`): for valid UTF-8 that
+/// is one per `char`, and an invalid byte counts as one character, as Go's decoder reads it as
+/// one `RuneError`. Checkpoints every [`BLOCK`] bytes and every [`BLOCK`] characters bound the
+/// bytes a query scans.
 #[derive(Debug, Clone)]
 pub(crate) struct LineIndex {
+    /// Byte offset of each line start (lines end at `\n`).
     starts: Vec<usize>,
     text: Vec<u8>,
-    /// Last answer (offset, line index, column): queries are mostly increasing, so columns are
-    /// counted incrementally instead of from the line start each time.
-    memo: Cell<(usize, usize, usize)>,
+    /// `chars_before_block[k]`: characters in `text[..k * BLOCK]`.
+    chars_before_block: Vec<usize>,
+    /// `char_block_starts[k]`: byte offset of character `k * BLOCK`.
+    char_block_starts: Vec<usize>,
+}
+
+/// Checkpoint spacing, in bytes and in characters.
+const BLOCK: usize = 64;
+
+fn is_char_start(b: u8) -> bool {
+    (b & 0xC0) != 0x80
 }
 
 impl LineIndex {
     pub(crate) fn new(data: &[u8]) -> Self {
         let mut starts = vec![0];
+        let mut chars_before_block = Vec::with_capacity(data.len() / BLOCK + 1);
+        let mut char_block_starts = Vec::with_capacity(data.len() / BLOCK + 1);
+        let mut chars: usize = 0;
         for (i, b) in data.iter().enumerate() {
+            if i.is_multiple_of(BLOCK) {
+                chars_before_block.push(chars);
+            }
+            if is_char_start(*b) {
+                if chars.is_multiple_of(BLOCK) {
+                    char_block_starts.push(i);
+                }
+                chars += 1;
+            }
             if *b == b'\n' {
                 starts.push(i + 1);
             }
         }
-        LineIndex { starts, text: data.to_vec(), memo: Cell::new((0, 0, 0)) }
+        if data.len().is_multiple_of(BLOCK) {
+            chars_before_block.push(chars);
+        }
+        LineIndex { starts, text: data.to_vec(), chars_before_block, char_block_starts }
+    }
+
+    /// Characters in `text[..offset]` (`offset` clamped to the text).
+    fn chars_before(&self, offset: usize) -> usize {
+        let end = offset.min(self.text.len());
+        let block = end / BLOCK;
+        let base = self.chars_before_block.get(block).copied().unwrap_or(0);
+        let tail = self.text.get(block * BLOCK..end).unwrap_or_default();
+        base + tail.iter().filter(|b| is_char_start(**b)).count()
+    }
+
+    /// Byte offset of character `index` (0-based), or the text length past the last one.
+    fn char_offset(&self, index: usize) -> usize {
+        let Some(block_start) = self.char_block_starts.get(index / BLOCK).copied() else {
+            return self.text.len();
+        };
+        let skip = index % BLOCK;
+        let rest = self.text.get(block_start..).unwrap_or_default();
+        rest.iter()
+            .enumerate()
+            .filter(|(_, b)| is_char_start(**b))
+            .nth(skip)
+            .map_or(self.text.len(), |(i, _)| block_start + i)
     }
 
     pub(crate) fn position(&self, offset: usize) -> Position {
@@ -80,31 +132,20 @@ impl LineIndex {
             Err(i) => i.saturating_sub(1),
         };
         let line_start = self.starts.get(line).copied().unwrap_or(0);
-        let end = offset.min(self.text.len());
-        let (memo_offset, memo_line, memo_col) = self.memo.get();
-        let (from, base) = if memo_line == line && memo_offset <= end {
-            (memo_offset, memo_col)
-        } else {
-            (line_start, 0)
-        };
-        let counted = self
-            .text
-            .get(from..end)
-            .map(|s| s.iter().filter(|b| (**b & 0xC0) != 0x80).count())
-            .unwrap_or(0);
-        let column = base + counted;
-        self.memo.set((end, line, column));
+        let column = self.chars_before(offset) - self.chars_before(line_start);
         Position { line: line + 1, column: column + 1 }
     }
 
-    /// Byte offset of a 1-based line and 0-based character column.
+    /// Byte offset of a 1-based line and 0-based character column. The column may run past the
+    /// line's end: it then counts on into the following lines, up to the end of the text. The text
+    /// must be valid UTF-8 (the YAML text is a `str`), so that characters are `char`s.
     pub(crate) fn offset(&self, line: usize, col_chars: usize) -> usize {
         let Some(start) = line.checked_sub(1).and_then(|l| self.starts.get(l)).copied() else {
             return self.text.len();
         };
-        let rest = self.text.get(start..).unwrap_or_default();
-        let s = String::from_utf8_lossy(rest);
-        let bytes: usize = s.chars().take(col_chars).map(char::len_utf8).sum();
-        (start + bytes).min(self.text.len())
+        self.char_offset(self.chars_before(start) + col_chars)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -82,6 +82,44 @@ struct GoEntry {
     value: GoNode,
 }
 
+/// A map being filled (by its own mapping node and the maps merged into it): the entries in
+/// insertion order, and where each key is, so that a key is found without rescanning the entries.
+#[derive(Default)]
+struct MapBuilder {
+    entries: Vec<GoEntry>,
+    index: HashMap<MapKey, usize>,
+}
+
+/// A map key up to Go's interface equality (see [`go_key_eq`]), hashable.
+#[derive(Debug, PartialEq, Eq, Hash)]
+enum MapKey {
+    Nil,
+    Bool(bool),
+    Int(i64),
+    Uint(u64),
+    /// The bits of a float that is not NaN, with `-0` as `0` (they compare equal).
+    Float(u64),
+    Str(String),
+}
+
+impl MapKey {
+    /// `None` for keys equal to no other key: NaN, and collections (which never get this far).
+    fn of(v: &GoVal) -> Option<MapKey> {
+        Some(match v {
+            GoVal::Nil => MapKey::Nil,
+            GoVal::Bool(b) => MapKey::Bool(*b),
+            GoVal::Int(i) => MapKey::Int(*i),
+            GoVal::Uint(u) => MapKey::Uint(*u),
+            GoVal::Float(f) if f.is_nan() => return None,
+            GoVal::Float(f) => {
+                MapKey::Float(if *f == 0.0 { 0.0_f64.to_bits() } else { f.to_bits() })
+            }
+            GoVal::Str(s) => MapKey::Str(s.clone()),
+            GoVal::Seq(_) | GoVal::Map(_) => return None,
+        })
+    }
+}
+
 /// Result of reading YAML input.
 pub(crate) struct YamlJson {
     /// The JSON tree (`None` for a stream without documents: Go's `null`).
@@ -532,9 +570,9 @@ impl<'a> Decoder<'a> {
                 Ok(GoNode { v: GoVal::Seq(out), pos: n.pos, span: n.span.clone() })
             }
             Kind::Map(children) => {
-                let mut entries = Vec::new();
-                self.mapping(children, &mut entries)?;
-                Ok(GoNode { v: GoVal::Map(entries), pos: n.pos, span: n.span.clone() })
+                let mut map = MapBuilder::default();
+                self.mapping(children, &mut map)?;
+                Ok(GoNode { v: GoVal::Map(map.entries), pos: n.pos, span: n.span.clone() })
             }
         }
     }
@@ -558,7 +596,7 @@ impl<'a> Decoder<'a> {
     }
 
     /// Decodes a mapping's children into `out` (a fresh map, or the map a merge key fills).
-    fn mapping(&mut self, children: &[usize], out: &mut Vec<GoEntry>) -> Result<(), DecodeError> {
+    fn mapping(&mut self, children: &[usize], out: &mut MapBuilder) -> Result<(), DecodeError> {
         for pair in children.chunks(2) {
             let [k, v] = pair else {
                 continue;
@@ -578,8 +616,11 @@ impl<'a> Decoder<'a> {
         Ok(())
     }
 
-    fn set_map_index(&mut self, out: &mut Vec<GoEntry>, key: GoNode, value: GoNode, line: usize) {
-        if let Some(existing) = out.iter_mut().find(|e| go_key_eq(&e.key, &key.v)) {
+    fn set_map_index(&mut self, out: &mut MapBuilder, key: GoNode, value: GoNode, line: usize) {
+        let map_key = MapKey::of(&key.v);
+        let found = map_key.as_ref().and_then(|k| out.index.get(k)).copied();
+        if let Some(existing) = found.and_then(|i| out.entries.get_mut(i)) {
+            debug_assert!(go_key_eq(&existing.key, &key.v), "MapKey follows go_key_eq");
             if self.strict {
                 self.terrors.push(format!(
                     "line {}: key {} already set in map",
@@ -592,7 +633,10 @@ impl<'a> Decoder<'a> {
             existing.value = value;
             return;
         }
-        out.push(GoEntry { key: key.v, key_pos: key.pos, value });
+        if let Some(k) = map_key {
+            out.index.insert(k, out.entries.len());
+        }
+        out.entries.push(GoEntry { key: key.v, key_pos: key.pos, value });
     }
 
     fn is_merge(&self, id: usize) -> Result<bool, DecodeError> {
@@ -604,7 +648,7 @@ impl<'a> Decoder<'a> {
         })
     }
 
-    fn merge(&mut self, id: usize, out: &mut Vec<GoEntry>) -> Result<(), DecodeError> {
+    fn merge(&mut self, id: usize, out: &mut MapBuilder) -> Result<(), DecodeError> {
         let want_map = || yaml_err("map merge requires map or sequence of maps as the value");
         let n = self.node(id)?;
         match &n.kind {
@@ -636,7 +680,7 @@ impl<'a> Decoder<'a> {
     }
 
     /// `d.unmarshal(n, out)` where `out` is the existing map.
-    fn merge_one(&mut self, id: usize, out: &mut Vec<GoEntry>) -> Result<(), DecodeError> {
+    fn merge_one(&mut self, id: usize, out: &mut MapBuilder) -> Result<(), DecodeError> {
         self.count()?;
         let n = self.node(id)?;
         match &n.kind {
@@ -1032,6 +1076,8 @@ fn to_jsonable(n: GoNode) -> Result<JNode, DecodeError> {
         }
         GoVal::Map(entries) => {
             let mut members: Vec<JMember> = Vec::with_capacity(entries.len());
+            // Where each key's member is, to replace it in place.
+            let mut index: HashMap<String, usize> = HashMap::with_capacity(entries.len());
             for e in entries {
                 let key = match &e.key {
                     GoVal::Str(s) => s.clone(),
@@ -1059,9 +1105,15 @@ fn to_jsonable(n: GoNode) -> Result<JNode, DecodeError> {
                 };
                 let value = to_jsonable(e.value)?;
                 // Two YAML keys with the same string form collide in Go's map[string]; Go keeps
-                // whichever its map iteration visits last, we keep the later one.
-                members.retain(|m| m.key != key);
-                members.push(JMember { key, key_pos: e.key_pos, value });
+                // whichever its map iteration visits last, we keep the later one. Its place in
+                // `members` does not matter: keys are sorted below, and they are unique.
+                match index.get(&key).and_then(|i| members.get_mut(*i)) {
+                    Some(member) => *member = JMember { key, key_pos: e.key_pos, value },
+                    None => {
+                        index.insert(key.clone(), members.len());
+                        members.push(JMember { key, key_pos: e.key_pos, value });
+                    }
+                }
             }
             // json.Marshal sorts map keys bytewise.
             members.sort_by(|a, b| a.key.as_bytes().cmp(b.key.as_bytes()));

@@ -1,6 +1,8 @@
 //! The decoder's own API: span map, formats, budgets.
 
-use atrest_config::decode::{Budget, DecodeError, Position, SourceFormat, decode, decode_with};
+use atrest_config::decode::{
+    Budget, DecodeError, Position, SourceFormat, decode, decode_with, yaml_to_json,
+};
 
 const DOC: &str = "apiVersion: apiserver.config.k8s.io/v1
 kind: EncryptionConfiguration
@@ -217,4 +219,36 @@ fn other_errors_never_print_multi_line_secrets() {
     let err = decode(doc.as_bytes()).expect_err("type error");
     assert!(matches!(err, DecodeError::TypeMismatch { .. }), "{err}");
     assert!(!err.to_string().contains(KEY_HEAD), "{err}");
+}
+
+/// Which YAML keys are the same key (Go interface equality: same type and value, `0.0 == -0.0`,
+/// NaN equal to nothing), for go-yaml's strict duplicate check, and which collide once
+/// sigs.k8s.io/yaml turns them into JSON strings (the later one wins), merge keys included.
+#[test]
+fn yaml_map_key_equality() {
+    let cases = [
+        "{1: a, 1.0: b, '1': c}",
+        "{0.0: a, -0.0: b, 0: c}",
+        "{.nan: a, .NaN: b}",
+        "{true: a, yes: b, 'true': c, on: d}",
+        "{~: a, null: b}",
+        "{0x10: a, 16: b, 0o20: c, 16.0: d}",
+        "{9223372036854775808: a, 0x8000000000000000: b}",
+        "{b: 1, a: 2, b: 3, a: 4, c: 5}",
+        "a: &m {x: 1, y: 2}\nb: {<<: *m, x: 3, x: 4}\n",
+        "a: &m {x: 1}\nn: &n {x: 2, z: 0}\nb: {<<: [*m, *n], z: 1}\n",
+        "a: &m {x: 1}\nb: {x: 0, <<: *m, <<: *m}\n",
+    ];
+    let mut out = String::new();
+    for yaml in cases {
+        let got = match yaml_to_json(yaml.as_bytes(), &Budget::default()) {
+            Ok(r) => match r.strict_error {
+                Some(e) => format!("{} / {e}", r.json),
+                None => r.json,
+            },
+            Err(e) => format!("error: {e}"),
+        };
+        out.push_str(&format!("{yaml:?}\n  {}\n", got.replace('\n', "\n  ")));
+    }
+    insta::assert_snapshot!(out);
 }
