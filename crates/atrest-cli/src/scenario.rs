@@ -46,9 +46,13 @@ pub(crate) enum ReportFormat {
 /// `atrest scenario`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
-    /// A scenario name (a file in the scenarios directory) or a path to a scenario file.
+    /// A scenario name (a file in the scenarios directory, or one built into atrest) or a path
+    /// to a scenario file; `show NAME` prints that scenario's file instead of running it.
     #[arg(value_name = "NAME|PATH", required_unless_present = "all", conflicts_with = "all")]
     scenario: Option<String>,
+    /// With `show`: the scenario whose file to print (`atrest scenario show rotate`).
+    #[arg(value_name = "NAME", hide = true)]
+    show_name: Option<String>,
     /// Run every scenario in the scenarios directory.
     #[arg(long)]
     all: bool,
@@ -67,7 +71,7 @@ pub(crate) struct Args {
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// The scenarios directory (default: $ATREST_SCENARIOS, else the nearest `scenarios/`
-    /// directory at or above the current one).
+    /// directory at or above the current one, else the scenarios built into atrest).
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
 }
@@ -80,51 +84,127 @@ pub(crate) struct ListArgs {
     dir: Option<PathBuf>,
 }
 
-fn scenarios_dir(given: Option<&Path>) -> Result<PathBuf> {
-    if let Some(d) = given {
-        return Ok(d.to_owned());
+mod builtin {
+    include!(concat!(env!("OUT_DIR"), "/builtin_scenarios.rs"));
+}
+
+/// The directory name built-in scenarios carry in their paths (errors, `file:` configs).
+const BUILTIN_DIR: &str = "<built-in scenarios>";
+
+/// Where scenarios come from.
+enum Source {
+    /// A directory of scenario files.
+    Dir(PathBuf),
+    /// The scenarios shipped in the repository's `scenarios/`, embedded at build time.
+    Builtin,
+}
+
+/// One scenario file.
+enum Entry {
+    /// On disk.
+    File(PathBuf),
+    /// Embedded: its path under `scenarios/` and its text.
+    Builtin(&'static str, &'static str),
+}
+
+impl Entry {
+    /// The scenario's name (its file name without `.yaml`).
+    fn stem(&self) -> String {
+        let path = match self {
+            Entry::File(path) => path.as_path(),
+            Entry::Builtin(rel, _) => Path::new(rel),
+        };
+        path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
     }
-    if let Some(d) = std::env::var_os("ATREST_SCENARIOS") {
-        return Ok(PathBuf::from(d));
+
+    fn load(&self) -> Result<Scenario, atrest_scenario::ScenarioError> {
+        match self {
+            Entry::File(path) => atrest_scenario::load(path),
+            Entry::Builtin(rel, text) => {
+                let path = Path::new(BUILTIN_DIR).join(rel);
+                atrest_scenario::parse_with(&path, text, |file| {
+                    let rel = file.strip_prefix(BUILTIN_DIR).ok().and_then(Path::to_str);
+                    builtin::BUILTIN
+                        .iter()
+                        .find(|(name, _)| Some(*name) == rel)
+                        .map(|(_, text)| (*text).to_owned())
+                        .ok_or_else(|| {
+                            std::io::Error::new(
+                                std::io::ErrorKind::NotFound,
+                                "not among the built-in scenario files",
+                            )
+                        })
+                })
+            }
+        }
+    }
+
+    /// The file's text, as `scenario show` prints it.
+    fn text(&self) -> Result<String> {
+        match self {
+            Entry::File(path) => {
+                fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+            }
+            Entry::Builtin(_, text) => Ok((*text).to_owned()),
+        }
+    }
+}
+
+/// `--dir`, else `$ATREST_SCENARIOS`, else the nearest `scenarios/` at or above the current
+/// directory (a checkout of the repository, or a user's own), else the built-in ones.
+fn source(given: Option<&Path>) -> Result<Source> {
+    if let Some(d) = given {
+        return Ok(Source::Dir(d.to_owned()));
+    }
+    if let Some(d) = std::env::var_os("ATREST_SCENARIOS").filter(|d| !d.is_empty()) {
+        return Ok(Source::Dir(PathBuf::from(d)));
     }
     let cwd = std::env::current_dir().context("reading the current directory")?;
     for dir in cwd.ancestors() {
         let candidate = dir.join("scenarios");
         if candidate.is_dir() {
-            return Ok(candidate);
+            return Ok(Source::Dir(candidate));
         }
     }
-    bail!(
-        "no scenarios directory at or above {} (pass --dir or set ATREST_SCENARIOS)",
-        cwd.display()
-    )
+    Ok(Source::Builtin)
 }
 
-fn scenario_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut files: Vec<PathBuf> = fs::read_dir(dir)
-        .with_context(|| format!("reading {}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml") && p.is_file())
-        .collect();
-    files.sort();
-    Ok(files)
+/// The scenario files of a source (top level only: `configs/` holds configs), by name.
+fn entries(source: &Source) -> Result<Vec<Entry>> {
+    match source {
+        Source::Dir(dir) => {
+            let mut files: Vec<PathBuf> = fs::read_dir(dir)
+                .with_context(|| format!("reading {}", dir.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml") && p.is_file())
+                .collect();
+            files.sort();
+            Ok(files.into_iter().map(Entry::File).collect())
+        }
+        Source::Builtin => Ok(builtin::BUILTIN
+            .iter()
+            .filter(|(rel, _)| !rel.contains('/'))
+            .map(|(rel, text)| Entry::Builtin(rel, text))
+            .collect()),
+    }
 }
 
-fn resolve(name: &str, dir: Option<&Path>) -> Result<PathBuf> {
+fn resolve(name: &str, dir: Option<&Path>) -> Result<Entry> {
     let as_path = Path::new(name);
     if name.contains('/') || as_path.extension().is_some() {
-        return Ok(as_path.to_owned());
+        return Ok(Entry::File(as_path.to_owned()));
     }
-    let dir = scenarios_dir(dir)?;
-    let file = dir.join(format!("{name}.yaml"));
-    if file.is_file() {
-        return Ok(file);
+    let source = source(dir)?;
+    let known = entries(&source)?;
+    let names: Vec<String> = known.iter().map(Entry::stem).collect();
+    if let Some(i) = names.iter().position(|n| n == name) {
+        return Ok(known.into_iter().nth(i).expect("position is in range"));
     }
-    let known: Vec<String> = scenario_files(&dir)?
-        .iter()
-        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
-        .collect();
-    bail!("no scenario named {name:?} in {} (known: {})", dir.display(), known.join(", "))
+    let place = match &source {
+        Source::Dir(dir) => dir.display().to_string(),
+        Source::Builtin => "the built-in scenarios".to_owned(),
+    };
+    bail!("no scenario named {name:?} in {place} (known: {})", names.join(", "))
 }
 
 fn user_configs(args: &[String]) -> Result<BTreeMap<String, String>> {
@@ -142,16 +222,12 @@ fn user_configs(args: &[String]) -> Result<BTreeMap<String, String>> {
 
 /// `atrest scenarios`: one line per scenario.
 pub(crate) fn list(args: &ListArgs) -> Result<Outcome> {
-    let dir = scenarios_dir(args.dir.as_deref())?;
     let mut worst = Outcome::Ok;
-    for file in scenario_files(&dir)? {
-        match atrest_scenario::load(&file) {
+    for entry in entries(&source(args.dir.as_deref())?)? {
+        match entry.load() {
             Ok(s) => outln!("{:<28} {}", s.name, s.description)?,
             Err(e) => {
-                outln!(
-                    "{:<28} INVALID: {e}",
-                    file.file_stem().unwrap_or_default().to_string_lossy()
-                )?;
+                outln!("{:<28} INVALID: {e}", entry.stem())?;
                 worst = Outcome::Error;
             }
         }
@@ -161,10 +237,20 @@ pub(crate) fn list(args: &ListArgs) -> Result<Outcome> {
 
 /// `atrest scenario`.
 pub(crate) fn run(args: &Args) -> Result<Outcome> {
+    let name = args.scenario.as_deref().unwrap_or_default();
+    match (name, &args.show_name) {
+        ("show", Some(shown)) => {
+            out!("{}", resolve(shown, args.dir.as_deref())?.text()?)?;
+            return Ok(Outcome::Ok);
+        }
+        ("show", None) => bail!("`atrest scenario show` needs a scenario name"),
+        (_, Some(extra)) => bail!("unexpected argument {extra:?} after the scenario {name:?}"),
+        (_, None) => {}
+    }
     let files = if args.all {
-        scenario_files(&scenarios_dir(args.dir.as_deref())?)?
+        entries(&source(args.dir.as_deref())?)?
     } else {
-        vec![resolve(args.scenario.as_deref().unwrap_or_default(), args.dir.as_deref())?]
+        vec![resolve(name, args.dir.as_deref())?]
     };
     let user = user_configs(&args.config)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -173,7 +259,7 @@ pub(crate) fn run(args: &Args) -> Result<Outcome> {
         .context("starting the async runtime")?;
     let mut worst = 0;
     for file in files {
-        let scenario = match atrest_scenario::load(&file) {
+        let scenario = match file.load() {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("error: {e}");
@@ -193,10 +279,9 @@ pub(crate) fn run(args: &Args) -> Result<Outcome> {
     })
 }
 
-/// Loads a scenario by name (in the scenarios directory) or path.
+/// Loads a scenario by name (in the scenarios directory, or built in) or path.
 pub(crate) fn load_named(name: &str, dir: Option<&Path>) -> Result<Scenario> {
-    let file = resolve(name, dir)?;
-    Ok(atrest_scenario::load(&file)?)
+    Ok(resolve(name, dir)?.load()?)
 }
 
 /// Runs one scenario on a fresh cluster of `backend` and tears it down.

@@ -603,8 +603,19 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
     parse(path, &text)
 }
 
-/// Checks a scenario given as text (`path` names it in errors and anchors `file:` configs).
+/// Checks a scenario given as text (`path` names it in errors and anchors `file:` configs,
+/// which are read from disk).
 pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
+    parse_with(path, text, |file| std::fs::read_to_string(file))
+}
+
+/// As [`parse`], with `file:` configs read through `read` (given `path`'s directory joined with
+/// the file name): scenarios embedded in a binary read their configs from the binary too.
+pub fn parse_with(
+    path: &Path,
+    text: &str,
+    read: impl Fn(&Path) -> std::io::Result<String>,
+) -> Result<Scenario, ScenarioError> {
     let file: ScenarioFile = serde_saphyr::from_str(text).map_err(|e| {
         let (line, column) = e.location().map_or((1, 1), |l| (l.line().max(1), l.column().max(1)));
         // The rendered error carries a source snippet; the first line is the message.
@@ -627,17 +638,14 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         let (line, column) = (def.referenced.line(), def.referenced.column());
         let text = match def.value {
             ConfigDef::Inline(t) => t,
-            ConfigDef::File { file } => {
-                let p = base.join(&file);
-                std::fs::read_to_string(&p).map_err(|e| {
-                    ScenarioError::at(
-                        path,
-                        line,
-                        column,
-                        format!("config {cname:?}: cannot read {file}: {e}"),
-                    )
-                })?
-            }
+            ConfigDef::File { file } => read(&base.join(&file)).map_err(|e| {
+                ScenarioError::at(
+                    path,
+                    line,
+                    column,
+                    format!("config {cname:?}: cannot read {file}: {e}"),
+                )
+            })?,
         };
         configs.insert(cname, text);
     }

@@ -172,3 +172,51 @@ fn scenario_process_rotate() {
     assert_eq!(v["backend"], "process");
     assert_eq!(v["outcome"], "passed");
 }
+
+/// Runs `atrest` from a directory with no `scenarios/` above it and no `ATREST_SCENARIOS`: the
+/// installed binary's situation.
+fn atrest_elsewhere(args: &[&str]) -> std::process::Output {
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::process::Command::new(env!("CARGO_BIN_EXE_atrest"))
+        .args(args)
+        .current_dir(elsewhere.path())
+        .env_remove("ATREST_SCENARIOS")
+        .env_remove("ATREST_LOG")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// The shipped scenarios are built into the binary: listed, run and shown from any directory,
+/// byte for byte the repository's files.
+#[test]
+fn builtin_scenarios_work_from_any_directory() {
+    let listed = atrest_elsewhere(&["scenarios"]);
+    assert_eq!(listed.status.code(), Some(0), "{}", stderr(&listed));
+    let in_repo =
+        atrest(&["scenarios", "--dir", crate::root().join("scenarios").to_str().unwrap()], b"");
+    assert_eq!(stdout(&listed), stdout(&in_repo), "built-in list differs from scenarios/");
+
+    let run = atrest_elsewhere(&["scenario", "rotate", "--report", "json"]);
+    assert_eq!(run.status.code(), Some(0), "{}{}", stdout(&run), stderr(&run));
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(report["scenario"], "rotate", "{report}");
+
+    for name in ["rotate", "configmaps", "rotate-ha"] {
+        let shown = atrest_elsewhere(&["scenario", "show", name]);
+        assert_eq!(shown.status.code(), Some(0), "{}", stderr(&shown));
+        let file = std::fs::read(crate::root().join(format!("scenarios/{name}.yaml"))).unwrap();
+        assert_eq!(shown.stdout, file, "scenario show {name}");
+    }
+
+    let unknown = atrest_elsewhere(&["scenario", "no-such-scenario"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    let text = stderr(&unknown);
+    assert!(
+        text.contains("no scenario named \"no-such-scenario\" in the built-in scenarios"),
+        "{text}"
+    );
+    assert!(text.contains("rotate"), "{text}");
+    assert_eq!(atrest_elsewhere(&["scenario", "show"]).status.code(), Some(2));
+    assert_eq!(atrest_elsewhere(&["scenario", "rotate", "extra"]).status.code(), Some(2));
+}
