@@ -67,7 +67,7 @@ impl Scenario {
     /// The cluster this scenario runs on.
     pub fn cluster_spec(&self) -> ClusterSpec {
         ClusterSpec {
-            apiservers: (0..self.cluster.apiservers)
+            apiservers: (0..self.cluster.apiservers.value)
                 .map(|i| ApiServerSpec {
                     encryption_config: self
                         .cluster
@@ -155,7 +155,7 @@ pub async fn run<C: Cluster>(
         configs: prepared.configs,
         secrets: prepared.secrets,
         flags: scenario.cluster_spec().apiservers,
-        state: vec![ServerState::Stopped; scenario.cluster.apiservers],
+        state: vec![ServerState::Stopped; scenario.cluster.apiservers.value],
         tracked: BTreeMap::new(),
         measurements: Vec::new(),
         written: BTreeMap::new(),
@@ -333,13 +333,13 @@ fn describe(step: &Step) -> String {
         } else {
             format!(" via apiserver {}", s.apiserver)
         };
-        match s.count {
+        match s.count.as_ref().map(|n| n.value) {
             Some(n) => format!(
                 "{verb} {n} {} {}/{}-0..{}{via}",
                 o.kind.resource(),
                 o.namespace,
                 o.name,
-                n - 1
+                n.saturating_sub(1)
             ),
             None => format!("{verb} {} {}/{}{via}", o.kind.name(), o.namespace, o.name),
         }
@@ -398,7 +398,10 @@ fn describe(step: &Step) -> String {
             all.namespace.as_ref().map(|n| format!(" in namespace {n}")).unwrap_or_default()
         ),
         Step::Measure(m) => {
-            format!("measure {} creates and gets of {} B Secrets ({})", m.objects, m.size, m.name)
+            format!(
+                "measure {} creates and gets of {} B Secrets ({})",
+                m.objects.value, m.size.value, m.name
+            )
         }
     }
 }
@@ -792,7 +795,7 @@ impl<C: Cluster> Engine<'_, C> {
                     .error
                     .clone()
                     .or_else(|| expect.error_contains.clone())
-                    .or_else(|| expect.code.map(|c| format!("HTTP {c}")));
+                    .or_else(|| expect.code.as_ref().map(|c| format!("HTTP {}", c.value)));
                 rec.check(format!("{what} fails"), false, want, "succeeded");
             }
             Err(e) => {
@@ -813,7 +816,7 @@ impl<C: Cluster> Engine<'_, C> {
                         msg.clone(),
                     );
                 }
-                if let Some(code) = expect.code {
+                if let Some(code) = expect.code.as_ref().map(|c| c.value) {
                     rec.check(
                         format!("{what} fails with HTTP {code}"),
                         e.code == code,
@@ -954,7 +957,7 @@ impl<C: Cluster> Engine<'_, C> {
                 rec.note(format!("{} {} listed", objs.len(), kind.resource()));
                 if expect.expects_failure() {
                     self.check_api_error(rec, &what, &expect, Ok(()));
-                } else if let Some(n) = expect.count {
+                } else if let Some(n) = expect.count.as_ref().map(|n| n.value) {
                     rec.check(
                         format!("{what} returns {n} objects"),
                         objs.len() == n,
@@ -1007,7 +1010,7 @@ impl<C: Cluster> Engine<'_, C> {
                 && self.tracked.contains_key(&obj.id)
             {
                 own += 1;
-                if (own - 1) % c.every == 0 {
+                if (own - 1) % c.every.value.max(1) == 0 {
                     // Another client writes between our list and our replace.
                     let data = to_data(&c.data);
                     let other =
@@ -1079,12 +1082,12 @@ impl<C: Cluster> Engine<'_, C> {
             );
         }
         let counts = [
-            (expect.rewritten, rewritten, "writes {n} objects"),
-            (expect.conflicts, conflicts, "retries {n} conflicts"),
-            (expect.unchanged, unchanged, "leaves {n} objects as they were"),
+            (&expect.rewritten, rewritten, "writes {n} objects"),
+            (&expect.conflicts, conflicts, "retries {n} conflicts"),
+            (&expect.unchanged, unchanged, "leaves {n} objects as they were"),
         ];
         for (want, got, words) in counts {
-            if let Some(n) = want {
+            if let Some(n) = want.as_ref().map(|n| n.value) {
                 let words = words.replace("{n}", &n.to_string());
                 rec.check(
                     format!("{what} {words}"),
@@ -1112,7 +1115,9 @@ impl<C: Cluster> Engine<'_, C> {
                     "waitForReload: no configuration was written for running apiserver {i}"
                 )));
             };
-            let deadline = Instant::now() + std::time::Duration::from_secs(r.timeout_seconds);
+            // Load bounds the timeout; a deadline past what `Instant` can hold is no deadline.
+            let timeout = r.timeout_seconds.value;
+            let deadline = Instant::now().checked_add(std::time::Duration::from_secs(timeout));
             let before = self.reload_metrics(i).await?;
             let mut last;
             let done = loop {
@@ -1125,7 +1130,7 @@ impl<C: Cluster> Engine<'_, C> {
                 if reached {
                     break true;
                 }
-                if Instant::now() >= deadline {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
                     break false;
                 }
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
@@ -1147,7 +1152,7 @@ impl<C: Cluster> Engine<'_, C> {
                     if done {
                         "loaded".to_owned()
                     } else {
-                        format!("not within {} s: {seen}", r.timeout_seconds)
+                        format!("not within {timeout} s: {seen}")
                     },
                 ),
                 ReloadExpect::Failed => {
@@ -1158,7 +1163,7 @@ impl<C: Cluster> Engine<'_, C> {
                         if done {
                             "failure counted".to_owned()
                         } else {
-                            format!("not within {} s: {seen}", r.timeout_seconds)
+                            format!("not within {timeout} s: {seen}")
                         },
                     );
                     let kept =
@@ -1177,11 +1182,11 @@ impl<C: Cluster> Engine<'_, C> {
 
     async fn measure(&mut self, m: &MeasureStep, rec: &mut Rec) -> Result<(), StepError> {
         let filler: Vec<u8> =
-            (0..m.size).map(|i| b'a' + u8::try_from(i % 26).unwrap_or(0)).collect();
+            (0..m.size.value).map(|i| b'a' + u8::try_from(i % 26).unwrap_or(0)).collect();
         let data = Data(BTreeMap::from([("value".to_owned(), filler)]));
-        let mut creates = Vec::with_capacity(m.objects);
-        let mut gets = Vec::with_capacity(m.objects);
-        let ids: Vec<ObjectRef> = (0..m.objects)
+        let mut creates = Vec::with_capacity(m.objects.value);
+        let mut gets = Vec::with_capacity(m.objects.value);
+        let ids: Vec<ObjectRef> = (0..m.objects.value)
             .map(|i| ObjectRef::new(Kind::Secret, "default", format!("{}-{i}", m.name)))
             .collect();
         for id in &ids {
@@ -1210,13 +1215,13 @@ impl<C: Cluster> Engine<'_, C> {
         }
         let measurement = Measurement {
             name: m.name.clone(),
-            size: m.size,
+            size: m.size.value,
             create: Latency::of(&mut creates),
             get: Latency::of(&mut gets),
             create_p50_ratio: None,
             get_p50_ratio: None,
         };
-        rec.note(format!("{} creates and {} gets timed", m.objects, m.objects));
+        rec.note(format!("{n} creates and {n} gets timed", n = m.objects.value));
         if let Some(b) = &m.baseline {
             self.baseline = Some(b.clone());
         }

@@ -10,11 +10,32 @@ use std::path::{Path, PathBuf};
 
 use atrest_backend::{Kind, ObjectRef};
 use serde::Deserialize;
-use serde_saphyr::Spanned;
+use serde_saphyr::{Location, Spanned};
 
 /// Where the apiservers read their encryption configuration unless a scenario says otherwise
 /// (kubeadm's layout with a dedicated directory mounted into the static pod).
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/kubernetes/enc/encryption-config.yaml";
+
+/// The most apiservers a cluster may have. HA control planes run 3 or 5; 16 leaves room for
+/// experiments while keeping a scenario from spawning processes by the thousand.
+pub const MAX_APISERVERS: usize = 16;
+
+/// The most objects one step may address (`count`, `measure.objects`, expected counts, every n-th).
+/// The shipped scenarios use at most a few hundred; a million took 8 s and 1.3 GB before any
+/// request was sent.
+pub const MAX_OBJECTS: usize = 100_000;
+
+/// The largest `measure.size` in bytes. etcd refuses requests above 1.5 MiB by default
+/// (`--max-request-bytes`), so a larger Secret could not be stored anyway.
+pub const MAX_VALUE_SIZE: usize = 1024 * 1024;
+
+/// The most bytes one `measure` step may hold (`objects` × `size`): the engine keeps a copy of
+/// every value it wrote to check for loss later, so this bounds its memory.
+pub const MAX_MEASURE_BYTES: usize = 256 * 1024 * 1024;
+
+/// The longest `waitForReload.timeoutSeconds`: kube-apiserver polls the file once a minute, so an
+/// hour is sixty chances; a longer wait is a hung run, not a slow one.
+pub const MAX_TIMEOUT_SECONDS: u64 = 3600;
 
 /// A decoded scenario file.
 #[derive(Debug, Deserialize)]
@@ -36,9 +57,9 @@ pub struct ScenarioFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ClusterDef {
-    /// How many apiservers share the etcd.
-    #[serde(default = "one")]
-    pub apiservers: usize,
+    /// How many apiservers share the etcd (1 to [`MAX_APISERVERS`]).
+    #[serde(default = "spanned_one")]
+    pub apiservers: Spanned<usize>,
     /// `--encryption-provider-config` of every apiserver (`null`: the flag is not set);
     /// `{apiserver}` in it is replaced by the apiserver's index, giving each its own file.
     #[serde(default = "default_config_path")]
@@ -51,7 +72,7 @@ pub struct ClusterDef {
 impl Default for ClusterDef {
     fn default() -> Self {
         ClusterDef {
-            apiservers: 1,
+            apiservers: spanned_one(),
             encryption_config: default_config_path(),
             automatic_reload: false,
         }
@@ -60,6 +81,15 @@ impl Default for ClusterDef {
 
 fn one() -> usize {
     1
+}
+
+/// A default has no place in the file: it is within bounds, so its position is never reported.
+fn unplaced<T>(value: T) -> Spanned<T> {
+    Spanned::new(value, Location::UNKNOWN, Location::UNKNOWN)
+}
+
+fn spanned_one() -> Spanned<usize> {
+    unplaced(one())
 }
 
 #[expect(clippy::unnecessary_wraps, reason = "serde default for an Option field")]
@@ -184,24 +214,27 @@ pub struct ApiExpect {
     /// The request fails with a message containing this.
     #[serde(default)]
     pub error_contains: Option<String>,
-    /// The request fails with this HTTP code.
+    /// The request fails with this HTTP code (100 to 599).
     #[serde(default)]
-    pub code: Option<u16>,
+    pub code: Option<Spanned<u16>>,
     /// On success: exactly this data (default for `get`: the data the scenario last wrote).
     #[serde(default)]
     pub data: Option<BTreeMap<String, String>>,
-    /// On success (`list`): this many objects.
+    /// On success (`list`): this many objects (at most [`MAX_OBJECTS`]).
     #[serde(default)]
-    pub count: Option<usize>,
-    /// On success (`rewrite`): this many objects were written (resourceVersion changed).
+    pub count: Option<Spanned<usize>>,
+    /// On success (`rewrite`): this many objects were written (resourceVersion changed; at most
+    /// [`MAX_OBJECTS`]).
     #[serde(default)]
-    pub rewritten: Option<usize>,
-    /// On success (`rewrite`): this many were left as they were (a no-op update).
+    pub rewritten: Option<Spanned<usize>>,
+    /// On success (`rewrite`): this many were left as they were (a no-op update; at most
+    /// [`MAX_OBJECTS`]).
     #[serde(default)]
-    pub unchanged: Option<usize>,
-    /// On success (`rewrite`): this many replaces conflicted and were retried.
+    pub unchanged: Option<Spanned<usize>>,
+    /// On success (`rewrite`): this many replaces conflicted and were retried (at most
+    /// [`MAX_OBJECTS`]).
     #[serde(default)]
-    pub conflicts: Option<usize>,
+    pub conflicts: Option<Spanned<usize>>,
 }
 
 impl ApiExpect {
@@ -308,6 +341,30 @@ pub enum Step {
     WaitForReload(ReloadStep),
 }
 
+impl Step {
+    /// The step's key in the file (`create`, `waitForReload`, …), for messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Step::WriteConfig { .. } => "writeConfig",
+            Step::RemoveFile { .. } => "removeFile",
+            Step::SetFlags { .. } => "setFlags",
+            Step::Start { .. } => "start",
+            Step::Stop { .. } => "stop",
+            Step::Restart { .. } => "restart",
+            Step::Create(_) => "create",
+            Step::Update(_) => "update",
+            Step::Get(_) => "get",
+            Step::Delete(_) => "delete",
+            Step::List(_) => "list",
+            Step::Rewrite(_) => "rewrite",
+            Step::ExpectStored(_) => "expectStored",
+            Step::ExpectAll(_) => "expectAll",
+            Step::Measure(_) => "measure",
+            Step::WaitForReload(_) => "waitForReload",
+        }
+    }
+}
+
 /// `waitForReload`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -318,9 +375,9 @@ pub struct ReloadStep {
     /// `loaded`: `apiserver_encryption_config_controller_last_config_info` carries the sha256 of
     /// the file written last. `failed`: the reload failure counter went up and the old hash stays.
     pub expect: ReloadExpect,
-    /// Deadline (kube-apiserver polls the file once a minute).
+    /// Deadline (kube-apiserver polls the file once a minute; at most [`MAX_TIMEOUT_SECONDS`]).
     #[serde(default = "default_reload_timeout")]
-    pub timeout_seconds: u64,
+    pub timeout_seconds: Spanned<u64>,
 }
 
 /// What a reload must end in.
@@ -333,8 +390,8 @@ pub enum ReloadExpect {
     Failed,
 }
 
-fn default_reload_timeout() -> u64 {
-    180
+fn default_reload_timeout() -> Spanned<u64> {
+    unplaced(180)
 }
 
 fn some_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
@@ -358,9 +415,9 @@ pub struct ObjectStep {
     /// Data to write (`create`, `update`), as strings.
     #[serde(default)]
     pub data: BTreeMap<String, String>,
-    /// Repeat for `<name>-0` … `<name>-<count-1>`.
+    /// Repeat for `<name>-0` … `<name>-<count-1>` (at most [`MAX_OBJECTS`]).
     #[serde(default)]
-    pub count: Option<usize>,
+    pub count: Option<Spanned<usize>>,
     /// Through which apiserver (default 0).
     #[serde(default)]
     pub apiserver: usize,
@@ -504,9 +561,9 @@ pub struct ListStep {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ConcurrentUpdate {
-    /// Which objects: every n-th of those the scenario wrote (1: all).
-    #[serde(default = "one")]
-    pub every: usize,
+    /// Which objects: every n-th of those the scenario wrote (1: all; at most [`MAX_OBJECTS`]).
+    #[serde(default = "spanned_one")]
+    pub every: Spanned<usize>,
     /// The new data.
     pub data: BTreeMap<String, String>,
     /// Through which apiserver (default 0).
@@ -520,18 +577,20 @@ pub struct ConcurrentUpdate {
 pub struct MeasureStep {
     /// Label in the report (e.g. the provider).
     pub name: String,
-    /// Secrets to create (named `<name>-<i>` in namespace default) and then read.
-    pub objects: usize,
-    /// Bytes of data per object.
+    /// Secrets to create (named `<name>-<i>` in namespace default) and then read (1 to
+    /// [`MAX_OBJECTS`]).
+    pub objects: Spanned<usize>,
+    /// Bytes of data per object (at most [`MAX_VALUE_SIZE`], and `objects` × `size` at most
+    /// [`MAX_MEASURE_BYTES`]).
     #[serde(default = "default_size")]
-    pub size: usize,
+    pub size: Spanned<usize>,
     /// The label the ratios are computed against.
     #[serde(default)]
     pub baseline: Option<String>,
 }
 
-fn default_size() -> usize {
-    1024
+fn default_size() -> Spanned<usize> {
+    unplaced(1024)
 }
 
 /// A step with where it is in the file.
@@ -649,9 +708,17 @@ pub fn parse_with(
         };
         configs.insert(cname, text);
     }
-    if file.cluster.apiservers == 0 {
-        return Err(ScenarioError::at(path, 1, 1, "cluster.apiservers must be at least 1"));
+    let apiservers = &file.cluster.apiservers;
+    if apiservers.value == 0 {
+        return Err(ScenarioError::at(
+            path,
+            apiservers.referenced.line(),
+            apiservers.referenced.column(),
+            "cluster.apiservers must be at least 1",
+        ));
     }
+    at_most(path, "cluster.apiservers", apiservers, MAX_APISERVERS)?;
+    let apiservers = apiservers.value;
     let mut expectations = 0;
     let mut steps = Vec::new();
     for placed in file.steps {
@@ -674,12 +741,12 @@ pub fn parse_with(
             }
         };
         let check_target = |t: Target| match t {
-            Target::One(i) if i >= file.cluster.apiservers => Err(at(format!(
-                "apiserver {i} does not exist (the cluster has {})",
-                file.cluster.apiservers
-            ))),
+            Target::One(i) if i >= apiservers => {
+                Err(at(format!("apiserver {i} does not exist (the cluster has {apiservers})")))
+            }
             _ => Ok(()),
         };
+        let kind = placed.value.kind();
         match &placed.value {
             Step::WriteConfig { config, apiserver, .. } => {
                 check_config(config)?;
@@ -701,7 +768,11 @@ pub fn parse_with(
             Step::Create(s) | Step::Update(s) | Step::Get(s) | Step::Delete(s) => {
                 s.object().resolve().map_err(at)?;
                 check_target(Target::One(s.apiserver))?;
-                if s.expect.is_some() {
+                if let Some(n) = &s.count {
+                    at_most(path, &format!("{kind}.count"), n, MAX_OBJECTS)?;
+                }
+                if let Some(e) = &s.expect {
+                    check_api_expect(path, kind, e)?;
                     expectations += 1;
                 }
             }
@@ -711,12 +782,19 @@ pub fn parse_with(
                     if !matches!(placed.value, Step::Rewrite(_)) {
                         return Err(at("`concurrentUpdate` belongs to `rewrite` steps".into()));
                     }
-                    if c.every == 0 {
-                        return Err(at("concurrentUpdate.every must be at least 1".into()));
+                    if c.every.value == 0 {
+                        return Err(ScenarioError::at(
+                            path,
+                            c.every.referenced.line(),
+                            c.every.referenced.column(),
+                            "concurrentUpdate.every must be at least 1",
+                        ));
                     }
+                    at_most(path, "rewrite.concurrentUpdate.every", &c.every, MAX_OBJECTS)?;
                     check_target(Target::One(c.apiserver))?;
                 }
-                if s.expect.is_some() {
+                if let Some(e) = &s.expect {
+                    check_api_expect(path, kind, e)?;
                     expectations += 1;
                 }
             }
@@ -731,11 +809,32 @@ pub fn parse_with(
             }
             Step::WaitForReload(r) => {
                 check_target(r.apiserver)?;
+                at_most(
+                    path,
+                    "waitForReload.timeoutSeconds",
+                    &r.timeout_seconds,
+                    MAX_TIMEOUT_SECONDS,
+                )?;
                 expectations += 1;
             }
             Step::Measure(m) => {
-                if m.objects == 0 {
-                    return Err(at("measure.objects must be at least 1".into()));
+                if m.objects.value == 0 {
+                    return Err(ScenarioError::at(
+                        path,
+                        m.objects.referenced.line(),
+                        m.objects.referenced.column(),
+                        "measure.objects must be at least 1",
+                    ));
+                }
+                at_most(path, "measure.objects", &m.objects, MAX_OBJECTS)?;
+                at_most(path, "measure.size", &m.size, MAX_VALUE_SIZE)?;
+                // Both are bounded above, so the product cannot overflow; saturate regardless.
+                let bytes = m.objects.value.saturating_mul(m.size.value);
+                if bytes > MAX_MEASURE_BYTES {
+                    return Err(at(format!(
+                        "measure: objects × size is {bytes} bytes, above the limit of \
+                         {MAX_MEASURE_BYTES} (the engine keeps every value it wrote)"
+                    )));
                 }
             }
         }
@@ -757,6 +856,51 @@ pub fn parse_with(
         configs,
         steps,
     })
+}
+
+/// Rejects `value` above `max`, at the value's own position, naming the field and both numbers.
+fn at_most<T: PartialOrd + fmt::Display>(
+    path: &Path,
+    field: &str,
+    value: &Spanned<T>,
+    max: T,
+) -> Result<(), ScenarioError> {
+    if value.value > max {
+        return Err(ScenarioError::at(
+            path,
+            value.referenced.line(),
+            value.referenced.column(),
+            format!("{field} is {}, above the limit of {max}", value.value),
+        ));
+    }
+    Ok(())
+}
+
+/// Expected counts above [`MAX_OBJECTS`] could only be met by objects the scenario cannot have
+/// written; an HTTP code outside 100..=599 can never come back.
+fn check_api_expect(path: &Path, step: &str, e: &ApiExpect) -> Result<(), ScenarioError> {
+    let counts = [
+        (&e.count, "count"),
+        (&e.rewritten, "rewritten"),
+        (&e.unchanged, "unchanged"),
+        (&e.conflicts, "conflicts"),
+    ];
+    for (n, name) in counts {
+        if let Some(n) = n {
+            at_most(path, &format!("{step}.expect.{name}"), n, MAX_OBJECTS)?;
+        }
+    }
+    if let Some(code) = &e.code
+        && !(100..=599).contains(&code.value)
+    {
+        return Err(ScenarioError::at(
+            path,
+            code.referenced.line(),
+            code.referenced.column(),
+            format!("{step}.expect.code is {}, not an HTTP status (100 to 599)", code.value),
+        ));
+    }
+    Ok(())
 }
 
 fn check_stored(
@@ -797,9 +941,9 @@ impl ObjectStep {
     /// The objects the step addresses (one, or `count`).
     pub fn objects(&self) -> Vec<ObjectRef> {
         let base = self.object().object_ref();
-        match self.count {
+        match &self.count {
             None => vec![base],
-            Some(n) => (0..n)
+            Some(n) => (0..n.value)
                 .map(|i| ObjectRef { name: format!("{}-{i}", base.name), ..base.clone() })
                 .collect(),
         }

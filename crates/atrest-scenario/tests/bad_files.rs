@@ -118,3 +118,115 @@ fn every_shipped_scenario_loads() {
     }
     assert!(n >= 10, "only {n} scenarios");
 }
+
+/// A scenario with one step `step` (indented under `steps:`), on a cluster given by `cluster`.
+fn with_step(cluster: &str, step: &str) -> String {
+    format!("description: x\ncluster: {cluster}\nsteps:\n  - {step}\n  - start: {{expect: {{}}}}\n")
+}
+
+/// Every number a scenario can hold is bounded at load, at the number's own position: values that
+/// used to allocate gigabytes, abort on allocation failure or panic on overflow are refused.
+#[test]
+fn numbers_above_their_limits() {
+    let cases = [
+        (
+            with_step("{}", "create: {secret: a, count: 1000000}"),
+            "bad.yaml:4:32: create.count is 1000000, above the limit of 100000",
+        ),
+        (
+            with_step("{}", "create: {secret: a, count: 1000000000}"),
+            "bad.yaml:4:32: create.count is 1000000000, above the limit of 100000",
+        ),
+        (
+            with_step("{}", "delete: {secret: a, count: 18446744073709551615}"),
+            "bad.yaml:4:32: delete.count is 18446744073709551615, above the limit of 100000",
+        ),
+        (
+            with_step("{}", "measure: {name: m, objects: 10, size: 100000000000}"),
+            "bad.yaml:4:43: measure.size is 100000000000, above the limit of 1048576",
+        ),
+        (
+            with_step("{}", "measure: {name: m, objects: 1000000000}"),
+            "bad.yaml:4:33: measure.objects is 1000000000, above the limit of 100000",
+        ),
+        // Exponent notation is not an integer: refused by the decoder, at the number.
+        (with_step("{}", "create: {secret: a, count: 1e9}"), "bad.yaml:4:32: invalid u64"),
+        (with_step("{apiservers: 1e12}", "stop: {}"), "bad.yaml:2:23: invalid u64"),
+        (
+            with_step("{}", "measure: {name: m, objects: 0}"),
+            "bad.yaml:4:33: measure.objects must be at least 1",
+        ),
+        (
+            with_step("{}", "measure: {name: m, objects: 1000, size: 1048576}"),
+            "bad.yaml:4:5: measure: objects × size is 1048576000 bytes, above the limit of \
+             268435456 (the engine keeps every value it wrote)",
+        ),
+        (
+            with_step("{apiservers: 1000000000000}", "stop: {}"),
+            "bad.yaml:2:23: cluster.apiservers is 1000000000000, above the limit of 16",
+        ),
+        (
+            with_step("{apiservers: 17}", "stop: {}"),
+            "bad.yaml:2:23: cluster.apiservers is 17, above the limit of 16",
+        ),
+        (
+            with_step("{apiservers: 0}", "stop: {}"),
+            "bad.yaml:2:23: cluster.apiservers must be at least 1",
+        ),
+        (
+            with_step(
+                "{automaticReload: true}",
+                "waitForReload: {expect: loaded, timeoutSeconds: 18446744073709551615}",
+            ),
+            "bad.yaml:4:53: waitForReload.timeoutSeconds is 18446744073709551615, above the \
+             limit of 3600",
+        ),
+        (
+            with_step("{}", "list: {resource: secrets, expect: {count: 100001}}"),
+            "bad.yaml:4:47: list.expect.count is 100001, above the limit of 100000",
+        ),
+        (
+            with_step("{}", "rewrite: {resource: secrets, expect: {conflicts: 1000000}}"),
+            "bad.yaml:4:54: rewrite.expect.conflicts is 1000000, above the limit of 100000",
+        ),
+        (
+            with_step("{}", "get: {secret: a, expect: {code: 7}}"),
+            "bad.yaml:4:37: get.expect.code is 7, not an HTTP status (100 to 599)",
+        ),
+        (
+            with_step(
+                "{}",
+                "rewrite: {resource: secrets, concurrentUpdate: {every: 10000000, data: {}}}",
+            ),
+            "bad.yaml:4:60: rewrite.concurrentUpdate.every is 10000000, above the limit of 100000",
+        ),
+        (
+            with_step("{}", "rewrite: {resource: secrets, concurrentUpdate: {every: 0, data: {}}}"),
+            "bad.yaml:4:60: concurrentUpdate.every must be at least 1",
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (text, want) in cases {
+        let got = error_of(&text);
+        if got != want {
+            wrong.push(format!("{text}\n  want {want}\n  got  {got}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// Values at the limits load, and preparing them (what `atrest scenario run` does before the
+/// first request) stays cheap.
+#[test]
+fn numbers_at_their_limits_load() {
+    let text = "description: x\ncluster: {apiservers: 16, automaticReload: true}\nsteps:\n  \
+                - create: {secret: a, count: 100000}\n  \
+                - measure: {name: m, objects: 256, size: 1048576}\n  \
+                - writeConfig: {config: c}\n  \
+                - waitForReload: {expect: loaded, timeoutSeconds: 3600}\n\
+                configs:\n  c: \"x\"\n";
+    let s = parse(Path::new("ok.yaml"), text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.cluster_spec().apiservers.len(), 16);
+    let atrest_scenario::schema::Step::Create(c) = &s.steps[0].step else { panic!("not create") };
+    assert_eq!(c.objects().len(), 100_000);
+}
