@@ -204,7 +204,7 @@ impl ApiServer {
         let base_args = write_pki_and_args(dir.path(), port, etcd, pki)?;
         let server = format!("https://127.0.0.1:{port}");
         let kubeconfig = pki.admin_kubeconfig(&server);
-        write_file(&dir.path().join("kubeconfig"), kubeconfig.as_bytes(), 0o600)?;
+        write_file(&dir.path().join("kubeconfig"), kubeconfig.as_bytes())?;
         let client = client_from_kubeconfig(&kubeconfig)
             .await
             .map_err(|source| StartError::Client { name: name.clone(), source })?;
@@ -475,7 +475,7 @@ fn write_pki_and_args(
         pki.ca.server("kube-apiserver", &[loopback], &["localhost", "kubernetes"], false)?;
     let (tls_cert, tls_key) = serving.write(dir, "apiserver")?;
     let client_ca = dir.join("client-ca.crt");
-    write_file(&client_ca, pki.ca.cert_pem().as_bytes(), 0o644)?;
+    write_file(&client_ca, pki.ca.cert_pem().as_bytes())?;
     let (sa_key, sa_pub) = pki.service_account.write(dir)?;
 
     let mut args: Vec<OsString> = Vec::new();

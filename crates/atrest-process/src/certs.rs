@@ -75,8 +75,8 @@ impl CertPair {
     pub fn write(&self, dir: &Path, stem: &str) -> Result<(PathBuf, PathBuf), CertError> {
         let crt = dir.join(format!("{stem}.crt"));
         let key = dir.join(format!("{stem}.key"));
-        write_file(&crt, self.cert_pem.as_bytes(), 0o644)?;
-        write_file(&key, self.key_pem.as_bytes(), 0o600)?;
+        write_file(&crt, self.cert_pem.as_bytes())?;
+        write_file(&key, self.key_pem.as_bytes())?;
         Ok((crt, key))
     }
 }
@@ -85,11 +85,17 @@ fn mint_err(name: &str) -> impl FnOnce(rcgen::Error) -> CertError + '_ {
     move |source| CertError::Mint { name: name.to_owned(), source }
 }
 
-/// Writes `bytes` to a new file with `mode`.
-pub(crate) fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), CertError> {
+/// Writes `bytes` to a new file, mode 0600. Public certificates too: only the harness's own
+/// processes read them, and "nothing the harness writes is readable by others" is a rule a test
+/// can check where "only the secret ones" is not.
+pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), CertError> {
     let write = || -> io::Result<()> {
-        let mut f =
-            fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(path)?;
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)?;
         f.write_all(bytes)
     };
     write().map_err(|source| CertError::Write { path: path.to_owned(), source })
@@ -199,12 +205,12 @@ impl ServiceAccountKey {
         Ok(ServiceAccountKey { private_pem: key.serialize_pem(), public_pem: key.public_key_pem() })
     }
 
-    /// Writes `<dir>/sa.key` (0600) and `<dir>/sa.pub`; returns (private, public).
+    /// Writes `<dir>/sa.key` and `<dir>/sa.pub` (both 0600); returns (private, public).
     pub fn write(&self, dir: &Path) -> Result<(PathBuf, PathBuf), CertError> {
         let private = dir.join("sa.key");
         let public = dir.join("sa.pub");
-        write_file(&private, self.private_pem.as_bytes(), 0o600)?;
-        write_file(&public, self.public_pem.as_bytes(), 0o644)?;
+        write_file(&private, self.private_pem.as_bytes())?;
+        write_file(&public, self.public_pem.as_bytes())?;
         Ok((private, public))
     }
 }

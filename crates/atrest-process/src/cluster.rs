@@ -10,7 +10,7 @@
 
 use std::fmt;
 use std::io::Write as _;
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
@@ -92,11 +92,10 @@ impl ProcessCluster {
         let dir = InstanceDir::new("cluster")
             .map_err(|e| BackendError::other("creating the cluster directory", e))?;
         let fs_root = dir.path().join("fs");
-        std::fs::create_dir(&fs_root).map_err(|source| BackendError::File {
-            op: "write",
-            path: "/".to_owned(),
-            source,
-        })?;
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&fs_root)
+            .map_err(|source| BackendError::File { op: "write", path: "/".to_owned(), source })?;
         let pki =
             ClusterPki::generate().map_err(|e| BackendError::other("generating the PKI", e))?;
         let mut etcd_opts = EtcdOptions::new("etcd");
@@ -313,7 +312,7 @@ impl Cluster for ProcessCluster {
         let host = self.host_path(path)?;
         let err = |source| BackendError::File { op: "write", path: path.to_owned(), source };
         if let Some(parent) = host.parent() {
-            std::fs::create_dir_all(parent).map_err(err)?;
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(parent).map_err(err)?;
         }
         let mut file = std::fs::OpenOptions::new()
             .write(true)

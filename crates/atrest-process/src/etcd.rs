@@ -7,6 +7,7 @@ use std::ffi::OsString;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 use std::ops::ControlFlow;
+use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -124,7 +125,9 @@ impl Etcd {
         };
 
         let pki = dir.path().join("pki");
-        std::fs::create_dir(&pki)
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&pki)
             .map_err(|source| StartError::Dir { name: name.clone(), source })?;
         let ca = CertAuthority::new("atrest-etcd-ca")?;
         let loopback = [IpAddr::V4(Ipv4Addr::LOCALHOST)];
@@ -134,7 +137,7 @@ impl Etcd {
         let apiserver_client = ca.client("kube-apiserver-etcd-client", &["system:masters"])?;
         let harness_client = ca.client("atrest-etcd-client", &[])?;
         let ca_file = pki.join("ca.crt");
-        write_file(&ca_file, ca.cert_pem().as_bytes(), 0o644)?;
+        write_file(&ca_file, ca.cert_pem().as_bytes())?;
         let (server_crt, server_key) = server.write(&pki, "server")?;
         let (peer_crt, peer_key) = peer.write(&pki, "peer")?;
         let (client_crt, client_key) = apiserver_client.write(&pki, "apiserver-etcd-client")?;

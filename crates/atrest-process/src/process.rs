@@ -13,7 +13,7 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::io;
 use std::net::{Ipv4Addr, TcpListener};
-use std::os::unix::fs::PermissionsExt as _;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
@@ -170,8 +170,10 @@ impl ManagedProcess {
     pub fn spawn(spec: &ProcessSpec, log_dir: &Path) -> Result<ManagedProcess, SpawnError> {
         let stdout_log = log_dir.join(format!("{}.stdout.log", spec.name));
         let stderr_log = log_dir.join(format!("{}.stderr.log", spec.name));
+        // 0600: the logs hold whatever the process printed, which for a real apiserver can
+        // include key material from a rejected configuration.
         let open = |path: &Path| {
-            File::create(path).map_err(|source| SpawnError::Log { path: path.to_owned(), source })
+            private_file(path).map_err(|source| SpawnError::Log { path: path.to_owned(), source })
         };
         let stdout = open(&stdout_log)?;
         let stderr = open(&stderr_log)?;
@@ -395,6 +397,11 @@ pub struct InstanceDir {
     path: PathBuf,
 }
 
+/// Creates (or truncates) `path` for writing, mode 0600 when new.
+fn private_file(path: &Path) -> io::Result<File> {
+    std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)
+}
+
 /// The file in a top-level instance directory naming the process that owns it.
 const OWNER_FILE: &str = ".atrest-owner";
 
@@ -419,7 +426,10 @@ impl InstanceDir {
             .prefix(&format!("{TOP_LEVEL_PREFIX}{name}-"))
             .permissions(std::fs::Permissions::from_mode(0o700))
             .tempdir()?;
-        std::fs::write(dir.path().join(OWNER_FILE), owner_line(std::process::id())?)?;
+        io::Write::write_all(
+            &mut private_file(&dir.path().join(OWNER_FILE))?,
+            owner_line(std::process::id())?.as_bytes(),
+        )?;
         let path = dir.path().to_owned();
         Ok(InstanceDir { dir: Some(dir), path })
     }

@@ -214,3 +214,41 @@ async fn unready_apiserver_keeps_running() {
     assert_eq!((err.code, err.reason.as_str()), (500, "InternalError"));
     c.shutdown().await.expect("shutdown");
 }
+
+/// Nothing in a started cluster's tree (logs, PKI, kubeconfig, encryption configs, etcd's data)
+/// is open to group or others: the tree holds keys, and its top directory is 0700 only as long as
+/// nobody copies it out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_tree_is_private() {
+    let spec0 = ClusterSpec { apiservers: vec![spec(CONFIG)] };
+    let mut c = ProcessCluster::launch(&assets(), spec0).await.unwrap_or_else(|e| panic!("{e}"));
+    c.write_file(CONFIG, aescbc_config().as_bytes()).await.expect("write");
+    let outcome = c.start_apiserver(0).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(outcome, Ok(()));
+    let secret = object(Kind::Secret, "private", &[("k", b"v")], None);
+    c.create(0, &secret).await.expect("backend").expect("create");
+    let dir = c.log_dir().expect("log dir");
+    let mut open = Vec::new();
+    let mut files = 0;
+    let mut stack = vec![dir.clone()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("read dir") {
+            let entry = entry.expect("entry");
+            let meta = entry.path().symlink_metadata().expect("stat");
+            let mode = meta.permissions().mode() & 0o777;
+            if meta.is_dir() {
+                stack.push(entry.path());
+            } else {
+                files += 1;
+            }
+            if mode & 0o077 != 0 {
+                open.push(format!("{:o} {}", mode, entry.path().display()));
+            }
+        }
+    }
+    let top = std::fs::metadata(&dir).expect("stat").permissions().mode() & 0o777;
+    c.shutdown().await.expect("shutdown");
+    assert_eq!(top, 0o700, "{}", dir.display());
+    assert!(files > 10, "only {files} files under {}", dir.display());
+    assert!(open.is_empty(), "readable by group or others:\n{}", open.join("\n"));
+}

@@ -285,3 +285,19 @@ fn directories_of_killed_harnesses_are_swept() {
     assert!(!ordinary.exists());
     assert!(kept.is_dir(), "a kept directory is the user's: never swept");
 }
+
+/// Logs can hold what a real apiserver printed (key material from a rejected configuration
+/// included): they are created 0600, whatever the umask.
+#[tokio::test]
+async fn logs_are_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = InstanceDir::new("proc-test").expect("temp dir");
+    let child = ManagedProcess::spawn(&sh("private", "echo secret; echo secret >&2"), dir.path())
+        .expect("spawn");
+    read_line_from(child.stdout_log()).await;
+    for log in [child.stdout_log(), child.stderr_log()] {
+        let mode = std::fs::metadata(log).expect("stat").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", log.display());
+    }
+    child.shutdown().await;
+}
