@@ -775,7 +775,7 @@ fn write_outputs(dir: &Path, report: &Report, text: &str) -> Result<()> {
         [("degradation.json", json.as_str()), ("degradation.txt", text), ("degradation.svg", &svg)]
     {
         let path = dir.join(file);
-        fs::write(&path, body).with_context(|| format!("writing {}", path.display()))?;
+        crate::files::write_output(&path, body)?;
     }
     eprintln!("wrote degradation.json, degradation.txt and degradation.svg to {}", dir.display());
     Ok(())

@@ -8,6 +8,7 @@ use atrest_config::keygen::{self, KeyKind};
 use clap::ValueEnum;
 
 use crate::Outcome;
+use crate::files::{Existing, create_output};
 
 /// `atrest keygen`.
 #[derive(clap::Args, Debug)]
@@ -54,13 +55,7 @@ pub(crate) fn run(args: &Args) -> Result<Outcome> {
                 .context("writing the key")?;
         }
         Some(path) => {
-            use std::os::unix::fs::OpenOptionsExt as _;
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
-                .with_context(|| format!("creating {} (mode 0600)", path.display()))?;
+            let mut file = create_output(path, Existing::Refuse, 0o600)?;
             file.write_all(entry.as_bytes())
                 .and_then(|()| file.sync_all())
                 .with_context(|| format!("writing {}", path.display()))?;

@@ -17,6 +17,7 @@ mod check_config;
 mod cluster;
 mod crypt;
 mod degradation;
+mod files;
 mod input;
 mod inspect;
 mod keygen;

@@ -369,7 +369,7 @@ fn emit(report: &Report, args: &Args) -> Result<()> {
             ("junit.xml", report.to_junit()),
         ] {
             let path = dir.join(format!("{stem}.{ext}"));
-            fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+            crate::files::write_output(&path, text)?;
         }
     }
     Ok(())

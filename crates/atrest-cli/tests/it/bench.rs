@@ -153,3 +153,28 @@ fn bench_degradation_process() {
     atrest_process::Assets::locate().unwrap_or_else(|e| panic!("{e}"));
     check_degradation("process", 4, 1);
 }
+
+/// A symlink planted where a degradation output goes is refused; the target is untouched.
+#[test]
+fn bench_degradation_out_refuses_a_symlink() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("degradation.svg");
+    let target = crate::plant_symlink(&link, "precious");
+    let args = [
+        "bench",
+        "degradation",
+        "--backend",
+        "sim",
+        "--objects",
+        "3",
+        "--rounds",
+        "2",
+        "--warmup",
+        "2",
+        "--resamples",
+        "200",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ];
+    crate::assert_symlink_refused(&atrest(&args, b""), &link, &target, "precious");
+}

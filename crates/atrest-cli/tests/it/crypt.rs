@@ -205,3 +205,18 @@ fn keygen_writes_a_0600_file_with_a_loadable_entry() {
     );
     assert_eq!(again.status.code(), Some(2));
 }
+
+/// A symlink planted at `keygen --out` (even a dangling one) is refused; the target is untouched.
+#[test]
+fn keygen_out_refuses_a_symlink() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("key.yaml");
+    let target = crate::plant_symlink(&link, "precious");
+    let args =
+        ["keygen", "--provider", "secretbox", "--name", "k", "--out", link.to_str().unwrap()];
+    crate::assert_symlink_refused(&atrest(&args, b""), &link, &target, "precious");
+    fs::remove_file(&target).unwrap();
+    let out = atrest(&args, b"");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(!target.exists(), "keygen wrote through a dangling symlink");
+}

@@ -49,3 +49,26 @@ pub(crate) fn stdout(out: &Output) -> String {
 pub(crate) fn stderr(out: &Output) -> String {
     String::from_utf8(out.stderr.clone()).unwrap()
 }
+
+/// Plants a symlink at `link` pointing to a fresh file holding `precious`; returns the target.
+pub(crate) fn plant_symlink(link: &Path, precious: &str) -> PathBuf {
+    let target = link.with_extension("target");
+    std::fs::write(&target, precious).unwrap();
+    std::os::unix::fs::symlink(&target, link).unwrap();
+    target
+}
+
+/// The refusal of a symlinked output: exit 2, one line naming it, the target untouched.
+pub(crate) fn assert_symlink_refused(out: &Output, link: &Path, target: &Path, precious: &str) {
+    assert_eq!(out.status.code(), Some(2), "{}{}", stdout(out), stderr(out));
+    assert!(
+        stderr(out).contains(&format!(
+            "error: refusing to write {}: it is a symbolic link (remove it, or choose another path)",
+            link.display()
+        )),
+        "{}",
+        stderr(out)
+    );
+    assert_eq!(std::fs::read_to_string(target).unwrap(), precious);
+    assert!(link.symlink_metadata().unwrap().file_type().is_symlink());
+}

@@ -220,3 +220,13 @@ fn builtin_scenarios_work_from_any_directory() {
     assert_eq!(atrest_elsewhere(&["scenario", "show"]).status.code(), Some(2));
     assert_eq!(atrest_elsewhere(&["scenario", "rotate", "extra"]).status.code(), Some(2));
 }
+
+/// A symlink planted where a report goes is refused, and the file it points to is untouched.
+#[test]
+fn out_refuses_a_symlinked_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("rotate.sim.json");
+    let target = crate::plant_symlink(&link, "precious");
+    let out = atrest(&["scenario", "rotate", "--out", dir.path().to_str().unwrap()], b"");
+    crate::assert_symlink_refused(&out, &link, &target, "precious");
+}
