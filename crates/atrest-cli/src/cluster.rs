@@ -19,6 +19,7 @@ use clap::{Subcommand, ValueEnum};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::Outcome;
+use crate::files::private_dir;
 use crate::out::outln;
 
 /// `atrest cluster ...`.
@@ -60,7 +61,9 @@ pub(crate) struct UpArgs {
     #[arg(long)]
     automatic_reload: bool,
     /// Directory for kubeconfig, env, certificates and the ready marker; kept at teardown.
-    /// Default: a new temporary directory, removed at teardown.
+    /// Created with mode 0700 when missing; an existing one must be a directory you own that
+    /// group and others cannot write (you `source` DIR/env). Default: a new temporary
+    /// directory, removed at teardown.
     #[arg(long, value_name = "DIR")]
     state_dir: Option<PathBuf>,
 }
@@ -90,6 +93,18 @@ impl StateDir {
 
 fn up(args: &UpArgs) -> Result<Outcome> {
     let Backend::Process = args.backend;
+    // First, before anything starts: the user will `source DIR/env`, so whoever can write DIR
+    // can run commands as them.
+    let kept = match &args.state_dir {
+        Some(dir) => match private_dir(dir) {
+            Ok(resolved) => Some(resolved),
+            Err(why) => {
+                eprintln!("error: refusing --state-dir {}: {why}", dir.display());
+                return Ok(Outcome::Error);
+            }
+        },
+        None => None,
+    };
     let assets = match Assets::locate() {
         Ok(assets) => assets,
         Err(err) => {
@@ -105,13 +120,8 @@ fn up(args: &UpArgs) -> Result<Outcome> {
         ),
         None => None,
     };
-    let state = match &args.state_dir {
-        Some(dir) => {
-            fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-            StateDir::Kept(
-                fs::canonicalize(dir).with_context(|| format!("resolving {}", dir.display()))?,
-            )
-        }
+    let state = match kept {
+        Some(dir) => StateDir::Kept(dir),
         None => {
             StateDir::Temp(InstanceDir::new("cluster").context("creating the state directory")?)
         }

@@ -288,3 +288,77 @@ fn cluster_up_killed_with_sigkill_leaves_nothing_after_the_next_start() {
     assert_eq!(status.code(), Some(0));
     assert_eq!(atrest_dirs(tmp.path()), Vec::<std::path::PathBuf>::new());
 }
+
+/// Runs `atrest cluster up --state-dir DIR` with no binaries to find: anything that gets past
+/// the state directory check ends with the missing-binaries error, before a process starts.
+fn up_without_binaries(state_dir: &Path) -> std::process::Output {
+    let empty = tempfile::tempdir().unwrap();
+    Command::new(env!("CARGO_BIN_EXE_atrest"))
+        .args(["cluster", "up", "--backend", "process", "--state-dir"])
+        .arg(state_dir)
+        .env("ATREST_ASSETS", empty.path())
+        .env_remove("KUBEBUILDER_ASSETS")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// A missing state directory is created 0700 (parents too).
+#[test]
+fn state_dir_is_created_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("a/state");
+    let out = up_without_binaries(&dir);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("kube-apiserver does not exist (ATREST_ASSETS="), "{err}");
+    for d in [&dir, &tmp.path().join("a")] {
+        assert_eq!(fs::metadata(d).unwrap().permissions().mode() & 0o777, 0o700, "{}", d.display());
+    }
+}
+
+/// An existing state directory others could write to, someone else's, or a file is refused with
+/// exit 2 and one line naming it and why, before anything else happens (the binaries are not
+/// even looked for).
+#[test]
+fn unsafe_state_dir_is_refused_before_anything_starts() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let open = tmp.path().join("open");
+    fs::create_dir(&open).unwrap();
+    fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
+    let group = tmp.path().join("group");
+    fs::create_dir(&group).unwrap();
+    fs::set_permissions(&group, fs::Permissions::from_mode(0o770)).unwrap();
+    let file = tmp.path().join("file");
+    fs::write(&file, "").unwrap();
+    let me = nix::unistd::getuid().as_raw();
+    // Someone else's directory: as root, make one; otherwise `/` is root's.
+    let theirs = if me == 0 {
+        let d = tmp.path().join("theirs");
+        fs::create_dir(&d).unwrap();
+        fs::set_permissions(&d, fs::Permissions::from_mode(0o755)).unwrap();
+        std::os::unix::fs::chown(&d, Some(65534), Some(65534)).unwrap();
+        (d, 65534)
+    } else {
+        (Path::new("/").to_owned(), 0)
+    };
+    let cases = [
+        (open.clone(), "it is writable by group or others (mode 777; `chmod go-w` it, or name a new directory)".to_owned()),
+        (group.clone(), "it is writable by group or others (mode 770; `chmod go-w` it, or name a new directory)".to_owned()),
+        (file.clone(), "it is not a directory".to_owned()),
+        (theirs.0.clone(), format!("it is owned by uid {}, not by the current user (uid {me})", theirs.1)),
+    ];
+    for (dir, why) in cases {
+        let out = up_without_binaries(&dir);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert_eq!(err, format!("error: refusing --state-dir {}: {why}\n", dir.display()));
+        assert!(out.stdout.is_empty());
+    }
+    // Nothing was written into the refused directories.
+    for dir in [&open, &group] {
+        assert_eq!(fs::read_dir(dir).unwrap().count(), 0, "{}", dir.display());
+    }
+}
