@@ -188,14 +188,14 @@ async fn serve(assets: &Assets, options: Vec<ApiServerOptions>, dir: &Path) -> R
 fn write_state(plane: &ControlPlane, dir: &Path) -> Result<()> {
     let first = plane.apiserver(0).context("the control plane has no apiserver")?;
     let kubeconfig = dir.join("kubeconfig");
-    write(&kubeconfig, plane.pki().admin_kubeconfig(&first.url()).as_bytes(), 0o600)?;
+    write(&kubeconfig, plane.pki().admin_kubeconfig(&first.url()).as_bytes())?;
     let creds = plane.etcd().credentials();
     let ca = dir.join("etcd-ca.crt");
     let cert = dir.join("etcd-client.crt");
     let key = dir.join("etcd-client.key");
-    write(&ca, creds.ca_pem.as_bytes(), 0o644)?;
-    write(&cert, creds.client.cert_pem.as_bytes(), 0o644)?;
-    write(&key, creds.client.key_pem().as_bytes(), 0o600)?;
+    write(&ca, creds.ca_pem.as_bytes())?;
+    write(&cert, creds.client.cert_pem.as_bytes())?;
+    write(&key, creds.client.key_pem().as_bytes())?;
     let vars = [
         ("KUBECONFIG", kubeconfig.display().to_string()),
         ("ETCDCTL_ENDPOINTS", plane.etcd().client_url().to_owned()),
@@ -208,7 +208,7 @@ fn write_state(plane: &ControlPlane, dir: &Path) -> Result<()> {
         .map(|(name, value)| format!("export {name}={}\n", shell_quote(value)))
         .collect();
     let env_file = dir.join("env");
-    write(&env_file, env.as_bytes(), 0o644)?;
+    write(&env_file, env.as_bytes())?;
 
     let mut out = String::new();
     out.push_str("cluster is up\n");
@@ -224,18 +224,19 @@ fn write_state(plane: &ControlPlane, dir: &Path) -> Result<()> {
     ));
     outln!("{out}").context("printing how to reach the cluster")?;
     // Last: a waiter that sees `ready` finds every other file complete.
-    write(&dir.join("ready"), b"", 0o644)?;
+    write(&dir.join("ready"), b"")?;
     Ok(())
 }
 
-/// Creates or replaces `path` with `bytes` and `mode` (keys 0600).
-fn write(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    // Remove first: `mode` applies only when the file is created.
+/// Creates or replaces `path` with `bytes`, mode 0600 (certificates and env too: the directory
+/// is the user's alone).
+fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+    // Remove first: the mode applies only when the file is created.
     remove_if_exists(path)?;
     let mut f = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(mode)
+        .mode(0o600)
         .open(path)
         .with_context(|| format!("creating {}", path.display()))?;
     f.write_all(bytes).with_context(|| format!("writing {}", path.display()))
