@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::klog;
 use crate::process::{Exit, InstanceDir, ManagedProcess, ProcessSpec, SpawnError};
-use crate::wait::{TimedOut, wait_until};
+use crate::wait::{TimedOut, deadline_after, wait_until};
 
 /// How often kube-apiserver readiness is polled (envtest and the in-tree test server use 100 ms).
 pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(100);
@@ -161,7 +161,7 @@ where
 {
     let started = Instant::now();
     let process = ManagedProcess::spawn(spec, dir.path())?;
-    let ready = wait_until(started + timeout, interval, probe);
+    let ready = wait_until(deadline_after(started, timeout), interval, probe);
     let outcome = tokio::select! {
         biased;
         exit = process.exited() => Err(exit),

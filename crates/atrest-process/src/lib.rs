@@ -53,4 +53,4 @@ pub use process::{
 pub use atrest_etcd::{
     ConnectSettings, EtcdTlsFiles, RangePages, RawEtcd, RawEtcdError, RawKv, RawValue,
 };
-pub use wait::{TimedOut, wait_until};
+pub use wait::{TimedOut, deadline_after, wait_until};

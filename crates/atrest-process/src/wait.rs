@@ -15,6 +15,25 @@ pub struct TimedOut<O> {
     pub waited: Duration,
 }
 
+/// `start + timeout`, or the latest instant near it that `Instant` can hold: a caller's
+/// `Duration::MAX` ("no limit") must wait for ever, not panic with "overflow when adding
+/// duration to instant".
+pub fn deadline_after(start: Instant, timeout: Duration) -> Instant {
+    if let Some(deadline) = start.checked_add(timeout) {
+        return deadline;
+    }
+    // Halve until it fits: ends after at most 64 steps, the latest being `start` itself.
+    let mut step = timeout;
+    let mut deadline = start;
+    while !step.is_zero() {
+        step /= 2;
+        if let Some(later) = deadline.checked_add(step) {
+            deadline = later;
+        }
+    }
+    deadline
+}
+
 /// Runs `probe` every `interval` until it returns [`ControlFlow::Break`] (its value is
 /// returned) or `deadline` passes (the last [`ControlFlow::Continue`] observation is returned in
 /// [`TimedOut`]). A probe still running at the deadline is cancelled. The last probe runs at the
@@ -43,7 +62,31 @@ where
         if now >= deadline {
             return Err(TimedOut { last, attempts, waited: start.elapsed() });
         }
-        let next = (now + interval).min(deadline);
+        let next = deadline_after(now, interval).min(deadline);
         tokio::time::sleep_until(tokio::time::Instant::from_std(next)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadline_after_saturates() {
+        let now = Instant::now();
+        assert_eq!(deadline_after(now, Duration::from_secs(5)), now + Duration::from_secs(5));
+        let far = deadline_after(now, Duration::MAX);
+        assert!(far > now + Duration::from_secs(100 * 365 * 24 * 3600));
+        assert_eq!(deadline_after(far, Duration::MAX), deadline_after(far, Duration::MAX));
+    }
+
+    /// An interval too large to add to an `Instant` waits until the deadline, without panicking.
+    #[tokio::test]
+    async fn a_huge_interval_does_not_overflow() {
+        let deadline = Instant::now() + Duration::from_millis(30);
+        let waited: Result<(), _> =
+            wait_until(deadline, Duration::MAX, || async { ControlFlow::Continue(()) }).await;
+        let timed_out = waited.expect_err("the probe never succeeds");
+        assert_eq!(timed_out.attempts, 2);
     }
 }
