@@ -53,8 +53,10 @@ pub struct InputError {
 #[derive(Debug, thiserror::Error)]
 pub enum Problem {
     /// The operating system refused (no such file, permission denied, is a directory).
-    #[error("cannot read")]
-    Io(#[source] io::Error),
+    // Not a `#[source]`: the text is part of this error's one line, since callers print
+    // errors with `{}` as often as with their chain.
+    #[error("cannot read: {0}")]
+    Io(io::Error),
     /// Not a regular file, a FIFO or standard input.
     #[error(
         "not a regular file but a {kind}; atrest reads regular files, FIFOs and standard input (-)"
@@ -91,12 +93,8 @@ impl fmt::Display for InputError {
     }
 }
 
-impl std::error::Error for InputError {
-    // The problem is printed with the path already, so the chain continues below it.
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        std::error::Error::source(&self.problem)
-    }
-}
+// No source: the problem, the operating system's error included, is in the one line already.
+impl std::error::Error for InputError {}
 
 impl InputError {
     fn new(path: &Path, problem: Problem) -> InputError {
