@@ -216,7 +216,7 @@ fn user_configs(args: &[String]) -> Result<BTreeMap<String, String>> {
         };
         let text =
             atrest_input::read_limited_to_string(Path::new(file), atrest_scenario::CONFIG_LIMIT)
-                .with_context(|| format!("reading --config {a}"))?;
+                .with_context(|| format!("--config {name}"))?;
         out.insert(name, text);
     }
     Ok(out)
