@@ -1,7 +1,7 @@
 //! `atrest check-config`: each file through kube-apiserver's loading pipeline, plus lints.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use atrest_config::diagnostics::{self, Diagnostic};
@@ -83,10 +83,10 @@ struct Checked {
     warns: bool,
 }
 
-fn check_file(path: &PathBuf, options: &LoadOptions) -> Checked {
+fn check_file(path: &Path, options: &LoadOptions) -> Checked {
     // Upstream prints the flag's value as given, so do we.
     let shown = path.to_string_lossy().into_owned();
-    let read = std::fs::read(path);
+    let read = crate::input::read_config(path);
     match load::load(&shown, read, options) {
         Ok(loaded) => {
             let lints = lint::lint(&loaded.config);

@@ -98,7 +98,7 @@ impl Loaded {
 /// printed: upstream's text first, as for any other failure).
 fn load(common: &CommonArgs) -> Result<Option<Loaded>> {
     let path = common.config.to_string_lossy().into_owned();
-    let read = std::fs::read(&common.config);
+    let read = crate::input::read_config(&common.config);
     let options = atrest_config::load::LoadOptions { reload: false, kmsv1_enabled: common.kmsv1 };
     let loaded = match atrest_config::load::load(&path, read, &options) {
         Ok(loaded) => loaded,

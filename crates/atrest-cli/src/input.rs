@@ -1,9 +1,11 @@
-//! Reading a raw etcd value: plain bytes, or `etcdctl get -w json` output.
+//! Reading the user's input files, bounded (`atrest-input`), and a raw etcd value in particular:
+//! plain bytes, or `etcdctl get -w json` output.
 
-use std::io::Read as _;
 use std::path::Path;
 
 use anyhow::{Context as _, Result, bail};
+use atrest_config::decode::MAX_CONFIG_BYTES;
+use atrest_input::Limit;
 use base64::Engine as _;
 use clap::ValueEnum;
 
@@ -37,19 +39,26 @@ impl std::fmt::Debug for RawInput {
     }
 }
 
-/// Reads `path` (`-` or `None` for stdin).
-pub(crate) fn read_bytes(path: Option<&Path>) -> Result<Vec<u8>> {
-    match path {
-        None => read_stdin(),
-        Some(p) if p.as_os_str() == "-" => read_stdin(),
-        Some(p) => std::fs::read(p).with_context(|| format!("reading {}", p.display())),
-    }
+/// The limit of an `--in` value. etcd refuses requests over `--max-request-bytes` (1.5 MiB by
+/// default; etcd's docs advise against raising it past 10 MiB), so no stored value is larger,
+/// and `etcdctl -w json` adds a third for base64: 16 MiB holds a 10 MiB value in that form.
+pub(crate) const VALUE_LIMIT: Limit = Limit { bytes: 16 << 20, what: "an etcd value" };
+
+/// Reads an `EncryptionConfiguration` for `atrest_config::load::load`: at most one byte over the
+/// decoder's budget, so a larger file gets the decoder's error; a device or a silent pipe is an
+/// `io::Error` the loader prints as Go prints a read failure (`open <path>: <text>`).
+pub(crate) fn read_config(path: &Path) -> std::io::Result<Vec<u8>> {
+    atrest_input::read_at_most(path, MAX_CONFIG_BYTES as u64 + 1)
+        .map_err(atrest_input::InputError::into_io_error)
 }
 
-fn read_stdin() -> Result<Vec<u8>> {
-    let mut buf = Vec::new();
-    std::io::stdin().read_to_end(&mut buf).context("reading standard input")?;
-    Ok(buf)
+/// Reads `path` (`-` or `None` for stdin), up to [`VALUE_LIMIT`].
+pub(crate) fn read_bytes(path: Option<&Path>) -> Result<Vec<u8>> {
+    Ok(match path {
+        None => atrest_input::read_stdin_limited(VALUE_LIMIT)?,
+        Some(p) if p.as_os_str() == "-" => atrest_input::read_stdin_limited(VALUE_LIMIT)?,
+        Some(p) => atrest_input::read_limited(p, VALUE_LIMIT)?,
+    })
 }
 
 /// Interprets the bytes per `format`.

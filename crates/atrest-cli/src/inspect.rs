@@ -106,7 +106,7 @@ pub(crate) fn run(args: &Args) -> Result<Outcome> {
     // upstream's exact text as `check-config` prints it.
     let shown = args.config.to_string_lossy().into_owned();
     let options = LoadOptions { reload: false, kmsv1_enabled: args.kmsv1 };
-    let loaded = match load::load(&shown, std::fs::read(&args.config), &options) {
+    let loaded = match load::load(&shown, crate::input::read_config(&args.config), &options) {
         Ok(loaded) => loaded,
         Err(err) => {
             eprintln!("error: {shown}: INVALID: kube-apiserver would exit with:");

@@ -143,7 +143,7 @@ impl Entry {
     fn text(&self) -> Result<String> {
         match self {
             Entry::File(path) => {
-                fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+                Ok(atrest_input::read_limited_to_string(path, atrest_scenario::SCENARIO_LIMIT)?)
             }
             Entry::Builtin(_, text) => Ok((*text).to_owned()),
         }
@@ -214,7 +214,9 @@ fn user_configs(args: &[String]) -> Result<BTreeMap<String, String>> {
             Some((n, f)) => (n.to_owned(), f),
             None => ("user".to_owned(), a.as_str()),
         };
-        let text = fs::read_to_string(file).with_context(|| format!("reading --config {file}"))?;
+        let text =
+            atrest_input::read_limited_to_string(Path::new(file), atrest_scenario::CONFIG_LIMIT)
+                .with_context(|| format!("--config {name}"))?;
         out.insert(name, text);
     }
     Ok(out)

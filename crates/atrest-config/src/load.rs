@@ -103,6 +103,8 @@ fn go_io_text(e: &io::Error) -> (&'static str, String) {
         io::ErrorKind::PermissionDenied => ("open", "permission denied".to_owned()),
         io::ErrorKind::IsADirectory => ("read", "is a directory".to_owned()),
         io::ErrorKind::NotADirectory => ("open", "not a directory".to_owned()),
+        // atrest's bounded reader: a pipe that stayed silent (upstream would wait forever).
+        io::ErrorKind::TimedOut => ("read", e.to_string()),
         _ => ("open", e.to_string()),
     }
 }

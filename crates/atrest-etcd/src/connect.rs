@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use atrest_input::Limit;
 use http::Uri;
 use http::uri::Scheme;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
@@ -122,11 +123,15 @@ pub(crate) fn tls_config(ca_pem: &[u8], identity: Option<(&[u8], &[u8])>) -> Cli
     }
 }
 
+/// The limit of a CA, certificate or key PEM file: a long chain is a few tens of KiB.
+pub const TLS_FILE_LIMIT: Limit = Limit { bytes: 1 << 20, what: "a TLS PEM file" };
+
 fn read_tls_file(what: &'static str, path: &Path) -> Result<Vec<u8>, RawEtcdError> {
-    std::fs::read(path).map_err(|source| RawEtcdError::TlsFile {
+    atrest_input::read_limited(path, TLS_FILE_LIMIT).map_err(|e| RawEtcdError::TlsFile {
         what,
         path: path.to_owned(),
-        source,
+        // The variant names the path already.
+        source: e.into_io_error(),
     })
 }
 

@@ -37,7 +37,7 @@ mod generated {
 }
 
 pub use client::{RangePages, RawEtcd, RawKv, RawValue, prefix_end};
-pub use connect::{ConnectSettings, EtcdTlsFiles};
+pub use connect::{ConnectSettings, EtcdTlsFiles, TLS_FILE_LIMIT};
 pub use error::{GrpcStatus, RawEtcdError, UrlError};
 
 #[cfg(test)]

@@ -187,3 +187,22 @@ fn debug_never_prints_values() {
         assert!(text.contains("len: 6"), "{text}");
     }
 }
+
+#[tokio::test]
+async fn tls_files_are_read_bounded() {
+    let source_text = |err: RawEtcdError| match err {
+        RawEtcdError::TlsFile { source, .. } => source.to_string(),
+        other => panic!("expected a TLS file error, got {other:?}"),
+    };
+    // A device is refused before it is read (it would never end).
+    let tls = EtcdTlsFiles { ca_file: Some("/dev/zero".into()), ..EtcdTlsFiles::default() };
+    let text = source_text(connect_err("https://127.0.0.1:1", tls).await);
+    assert!(text.starts_with("not a regular file but a character device"), "{text}");
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let big = dir.path().join("ca.crt");
+    std::fs::write(&big, vec![b'-'; (1 << 20) + 1]).expect("write");
+    let tls = EtcdTlsFiles { ca_file: Some(big), ..EtcdTlsFiles::default() };
+    let text = source_text(connect_err("https://127.0.0.1:1", tls).await);
+    assert_eq!(text, "larger than the 1 MiB limit for a TLS PEM file");
+}

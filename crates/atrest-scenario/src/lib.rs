@@ -14,4 +14,4 @@ pub mod template;
 
 pub use engine::{EngineError, Prepared, Progress, RunOptions, run};
 pub use report::{Outcome, Report};
-pub use schema::{Scenario, ScenarioError, load, parse, parse_with};
+pub use schema::{CONFIG_LIMIT, SCENARIO_LIMIT, Scenario, ScenarioError, load, parse, parse_with};

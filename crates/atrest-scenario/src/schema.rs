@@ -9,6 +9,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use atrest_backend::{Kind, ObjectRef};
+use atrest_config::decode::MAX_CONFIG_BYTES;
+use atrest_input::{InputError, Limit};
 use serde::Deserialize;
 use serde_saphyr::{Location, Spanned};
 
@@ -622,14 +624,10 @@ pub struct Scenario {
 /// Why a scenario file was rejected.
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
-    /// It could not be read.
-    #[error("{path}: cannot read: {source}")]
-    Read {
-        /// The file.
-        path: String,
-        /// Why.
-        source: std::io::Error,
-    },
+    /// It could not be read, or is not a file, or is larger than [`SCENARIO_LIMIT`] (the error
+    /// names the file).
+    #[error(transparent)]
+    Read(InputError),
     /// YAML or schema error.
     #[error("{path}:{line}:{column}: {message}")]
     Invalid {
@@ -655,17 +653,27 @@ impl ScenarioError {
     }
 }
 
-/// Reads and checks a scenario file.
+/// The limit of a scenario file: the largest shipped one is a few KiB.
+pub const SCENARIO_LIMIT: Limit = Limit { bytes: 1 << 20, what: "a scenario file" };
+
+/// The limit of an `EncryptionConfiguration` a scenario reads (`file:` configs, `--config`): the
+/// configuration decoder's own budget.
+pub const CONFIG_LIMIT: Limit =
+    Limit { bytes: MAX_CONFIG_BYTES as u64, what: "an encryption configuration" };
+
+/// Reads and checks a scenario file (at most [`SCENARIO_LIMIT`]).
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ScenarioError::Read { path: path.display().to_string(), source })?;
+    let text =
+        atrest_input::read_limited_to_string(path, SCENARIO_LIMIT).map_err(ScenarioError::Read)?;
     parse(path, &text)
 }
 
 /// Checks a scenario given as text (`path` names it in errors and anchors `file:` configs,
-/// which are read from disk).
+/// which are read from disk, at most [`CONFIG_LIMIT`] each).
 pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
-    parse_with(path, text, |file| std::fs::read_to_string(file))
+    parse_with(path, text, |file| {
+        atrest_input::read_limited_to_string(file, CONFIG_LIMIT).map_err(InputError::into_io_error)
+    })
 }
 
 /// As [`parse`], with `file:` configs read through `read` (given `path`'s directory joined with

@@ -230,3 +230,39 @@ fn numbers_at_their_limits_load() {
     let atrest_scenario::schema::Step::Create(c) = &s.steps[0].step else { panic!("not create") };
     assert_eq!(c.objects().len(), 100_000);
 }
+
+#[test]
+fn inputs_are_read_bounded() {
+    // A device is refused before it is read (it would never end).
+    let e = atrest_scenario::load(Path::new("/dev/zero")).unwrap_err();
+    assert!(matches!(e, ScenarioError::Read(_)), "{e:?}");
+    assert!(
+        e.to_string().starts_with("/dev/zero: not a regular file but a character device"),
+        "{e}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.yaml");
+    std::fs::write(&big, vec![b'#'; (1 << 20) + 1]).unwrap();
+    let e = atrest_scenario::load(&big).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("{}: larger than the 1 MiB limit for a scenario file", big.display())
+    );
+
+    // `file:` configs are encryption configurations, at the decoder's budget.
+    let e = error_of(
+        "description: x\nconfigs:\n  a: {file: /dev/zero}\nsteps:\n  - start: {expect: {}}\n",
+    );
+    assert!(
+        e.starts_with("bad.yaml:3:6: config \"a\": cannot read /dev/zero: not a regular file"),
+        "{e}"
+    );
+    let config = dir.path().join("big-config.yaml");
+    std::fs::write(&config, vec![b'#'; (4 << 20) + 1]).unwrap();
+    let e = error_of(&format!(
+        "description: x\nconfigs:\n  a: {{file: {}}}\nsteps:\n  - start: {{expect: {{}}}}\n",
+        config.display()
+    ));
+    assert!(e.ends_with("larger than the 4 MiB limit for an encryption configuration"), "{e}");
+}

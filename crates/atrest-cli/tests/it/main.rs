@@ -11,6 +11,7 @@ mod cluster_up;
 mod crypt;
 mod help;
 mod inspect;
+mod limits;
 mod scenario;
 
 use std::path::{Path, PathBuf};

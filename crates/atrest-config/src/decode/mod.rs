@@ -115,6 +115,10 @@ impl SpanMap {
     }
 }
 
+/// The largest encryption configuration decoded, in bytes (the default [`Budget::max_bytes`]).
+/// Readers stop at one byte more, so that a larger file gets the decoder's own error.
+pub const MAX_CONFIG_BYTES: usize = 4 << 20;
+
 /// Limits that keep hostile input (alias bombs, deep nesting, huge files) cheap. Exceeding one
 /// is a [`DecodeError::Budget`], an atrest-only error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,7 +136,7 @@ pub struct Budget {
 impl Default for Budget {
     fn default() -> Self {
         Budget {
-            max_bytes: 4 << 20,
+            max_bytes: MAX_CONFIG_BYTES,
             max_depth: 100,
             max_nodes: 200_000,
             max_expanded_nodes: 200_000,
