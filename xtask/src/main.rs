@@ -113,7 +113,13 @@ const NO_PROTOC: &str = "/nonexistent/atrest-builds-need-no-protoc";
 
 /// `cargo` as the caller invoked it (respects `CARGO` set by cargo itself).
 pub(crate) fn cargo() -> Command {
-    let mut cmd = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cargo_tool(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+/// A cargo command or subcommand binary (`cargo-nextest`) run from the project root with the
+/// environment every build here gets.
+fn cargo_tool(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut cmd = Command::new(program);
     cmd.current_dir(project_root()).env("PROTOC", NO_PROTOC);
     cmd
 }
@@ -214,7 +220,7 @@ fn needs_control_plane(args: &[OsString]) -> bool {
         || args.iter().any(|a| a.starts_with("--backend=") && *a != "--backend=sim");
     match first.to_str() {
         Some("cluster") => true,
-        Some("scenario" | "bench" | "rehearse") => real_backend,
+        Some("scenario" | "bench") => real_backend,
         _ => false,
     }
 }
@@ -235,9 +241,7 @@ fn test(stages: &mut Stages, nextest_args: &[String]) -> Result<()> {
     stages.run("nextest (build and run)", || {
         // Real-backend tests (atrest-process) find the binaries through ATREST_ASSETS.
         // cargo-nextest runs as `cargo-nextest nextest …`, as cargo would invoke it.
-        run(Command::new(&nextest)
-            .current_dir(project_root())
-            .env("PROTOC", NO_PROTOC)
+        run(cargo_tool(&nextest)
             .env("CARGO", env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
             .args(["nextest", "run", "--workspace", "--locked", "--profile", profile])
             .args(nextest_args)

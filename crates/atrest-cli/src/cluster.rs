@@ -9,7 +9,6 @@
 
 use std::fs;
 use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -233,12 +232,7 @@ fn write_state(plane: &ControlPlane, dir: &Path) -> Result<()> {
 fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     // Remove first: the mode applies only when the file is created.
     remove_if_exists(path)?;
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
+    let mut f = crate::files::create_output(path, crate::files::Existing::Refuse, 0o600)?;
     f.write_all(bytes).with_context(|| format!("writing {}", path.display()))
 }
 
