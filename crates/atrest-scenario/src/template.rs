@@ -117,6 +117,25 @@ impl Secrets {
         Ok(value)
     }
 
+    /// Binds `${key:NAME:BYTES}` to a value given by the caller instead of a fresh random one:
+    /// `atrest rehearse` runs its plan with the keys of the user's own files. The value is
+    /// redacted like a generated one. Binding a name twice to different values is an error.
+    pub fn bind_key(&mut self, name: &str, bytes: usize, value: &str) -> Result<(), TemplateError> {
+        let spec = format!("key:{bytes}");
+        match self.values.get(name) {
+            Some((s, v)) if *s == spec && v == value => Ok(()),
+            Some(_) => Err(TemplateError::Mismatch {
+                config: "(bound keys)".to_owned(),
+                placeholder: format!("key:{name}:{bytes}"),
+                name: name.to_owned(),
+            }),
+            None => {
+                self.values.insert(name.to_owned(), (spec, value.to_owned()));
+                Ok(())
+            }
+        }
+    }
+
     /// Adds a text that must never be printed (a secret value the scenario writes, a key
     /// found in a user's configuration).
     pub fn add(&mut self, text: impl Into<String>) {
