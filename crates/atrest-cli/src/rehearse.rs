@@ -108,6 +108,15 @@ pub(crate) fn run(args: &Args) -> Result<Outcome> {
         }
         return Ok(Outcome::Ok);
     }
+    if plan.affected().is_empty() {
+        eprintln!(
+            "Secrets and ConfigMaps read and write the same way under both configs, and the rehearsal writes only those: nothing to prove on a backend (the runbook still applies to the other resources)."
+        );
+        if args.report != ReportFormat::Text {
+            emit_structured(args, &plan, None, None, None)?;
+        }
+        return Ok(Outcome::Ok);
+    }
     if args.plan_only {
         if args.report != ReportFormat::Text {
             emit_structured(args, &plan, None, None, None)?;

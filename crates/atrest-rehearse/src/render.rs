@@ -31,11 +31,17 @@ impl Plan {
         let mut out = String::from(
             "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n",
         );
-        // Adjacent rules with the same chain share one entry, as users write them.
+        // Adjacent rules with the same chain share one entry, as users write them; a wildcard
+        // keeps an entry of its own (upstream refuses `secrets` and `*.*` in one list).
         let mut groups: Vec<(Vec<&GroupResource>, &Chain)> = Vec::new();
         for (rule, chain) in &config.rules {
+            let wildcard = |g: &GroupResource| g.resource == "*";
             match groups.last_mut() {
-                Some((rules, last)) if *last == chain => rules.push(rule),
+                Some((rules, last))
+                    if *last == chain && !wildcard(rule) && !rules.iter().any(|g| wildcard(g)) =>
+                {
+                    rules.push(rule)
+                }
                 _ => groups.push((vec![rule], chain)),
             }
         }
@@ -267,21 +273,20 @@ impl Plan {
                         o.resource.field(),
                         o.group
                     );
-                    if o.stale {
-                        // Readable but left where it is until rewritten (`atrest inspect` names
-                        // plaintext as its own state).
-                        let state = match o.written {
-                            Reader::Identity => "plaintext: true",
-                            _ => "staleWith: target",
-                        };
-                        for j in 0..k {
-                            let _ = writeln!(
-                                out,
-                                "  - expectStored: {{{}: {}-{j}, {state}}}",
-                                o.resource.field(),
-                                o.group
-                            );
-                        }
+                    // Readable, and left where it was until rewritten (`atrest inspect` names
+                    // plaintext as its own state, not stale).
+                    let stale = match o.written {
+                        Reader::Key { .. } if o.stale => ", staleWith: target",
+                        _ => "",
+                    };
+                    for j in 0..k {
+                        let _ = writeln!(
+                            out,
+                            "  - expectStored: {{{}: {}-{j}, {}{stale}}}",
+                            o.resource.field(),
+                            o.group,
+                            stored_fields(&o.written).trim_end_matches(", ")
+                        );
                     }
                 }
                 Some(text) => {
