@@ -281,10 +281,10 @@ fn what_changes(from: &Chain, to: &Chain) -> String {
         };
     }
     match (fw, tw) {
-        (Reader::Identity, _) => format!("encryption turned on ({tw})"),
-        (_, Reader::Identity) => "encryption turned off (identity first)".to_owned(),
-        (a, b) if a.provider() == b.provider() => format!("key rotation ({a} → {b})"),
-        (a, b) => format!("provider change ({a} → {b})"),
+        (Reader::Identity, _) => "encryption turned on".to_owned(),
+        (_, Reader::Identity) => "encryption turned off".to_owned(),
+        (a, b) if a.provider() == b.provider() => "key rotation".to_owned(),
+        _ => "provider change".to_owned(),
     }
 }
 
