@@ -57,6 +57,24 @@ pub enum EngineError {
         /// Why.
         source: TemplateError,
     },
+    /// A key of a `--config` file stands where the template asks for another key size.
+    #[error(
+        "scenario {scenario}: --config {config}: the {place} is {user_bytes} bytes, but the scenario's ${{key:{placeholder}}} at its place is {bytes}"
+    )]
+    KeySize {
+        /// The scenario.
+        scenario: String,
+        /// The configuration replaced.
+        config: String,
+        /// Provider and key name.
+        place: String,
+        /// The placeholder name.
+        placeholder: String,
+        /// What the template asks for.
+        bytes: usize,
+        /// What the user's key has.
+        user_bytes: usize,
+    },
     /// `--config` names a configuration the scenario does not define.
     #[error("scenario {scenario} has no config named {name:?} (it defines: {defined})")]
     UnknownConfig {
@@ -100,6 +118,25 @@ impl Scenario {
             secrets
                 .bind_key(name, *bytes, value)
                 .map_err(|source| EngineError::Template { scenario: self.name.clone(), source })?;
+        }
+        // A user's file in place of a template gives the template's placeholders its keys.
+        for (config, user) in &opts.user_configs {
+            let Some(template) = self.configs.get(config) else { continue };
+            for b in crate::bind::bindings(template, user) {
+                if b.user_bytes != b.bytes {
+                    return Err(EngineError::KeySize {
+                        scenario: self.name.clone(),
+                        config: config.clone(),
+                        place: b.place,
+                        placeholder: b.name,
+                        bytes: b.bytes,
+                        user_bytes: b.user_bytes,
+                    });
+                }
+                secrets.bind_key(&b.name, b.bytes, &b.value).map_err(|source| {
+                    EngineError::Template { scenario: self.name.clone(), source }
+                })?;
+            }
         }
         let mut configs = BTreeMap::new();
         for name in opts.user_configs.keys() {
