@@ -450,29 +450,18 @@ async fn probe_ready(client: kube::Client) -> ControlFlow<(), String> {
     match readyz(&client).await {
         Ok((200, _)) => {}
         Ok((code, body)) => return ControlFlow::Continue(format!("/readyz {code}:\n{body}")),
-        Err(e) => return ControlFlow::Continue(format!("/readyz: {}", chain(&e))),
+        Err(e) => {
+            return ControlFlow::Continue(format!("/readyz: {}", atrest_backend::error_chain(&e)));
+        }
     }
     let namespaces: kube::Api<Namespace> = kube::Api::all(client);
     match namespaces.get_opt("default").await {
         Ok(Some(_)) => ControlFlow::Break(()),
         Ok(None) => ControlFlow::Continue("namespace default not created yet".to_owned()),
-        Err(e) => ControlFlow::Continue(format!("namespace default: {}", chain(&e))),
-    }
-}
-
-/// An error and its sources, `: `-separated (kube's own text is often just "client error").
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !text.ends_with(&s_text) {
-            text.push_str(": ");
-            text.push_str(&s_text);
+        Err(e) => {
+            ControlFlow::Continue(format!("namespace default: {}", atrest_backend::error_chain(&e)))
         }
-        source = s.source();
     }
-    text
 }
 
 /// A kube client from a kubeconfig text.

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use atrest_backend::{
     ApiError, ApiServerSpec, BackendError, Cluster, ClusterSpec, Data, Kind, Object, ObjectRef,
-    StartFailure,
+    StartFailure, error_chain,
 };
 use atrest_config::load;
 
@@ -280,20 +280,6 @@ enum StepError {
     Backend(#[from] BackendError),
     #[error("{0}")]
     Harness(String),
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !text.contains(&s_text) {
-            text.push_str(": ");
-            text.push_str(&s_text);
-        }
-        source = s.source();
-    }
-    text
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
