@@ -20,11 +20,9 @@ use k8s_openapi::api::core::v1::Namespace;
 use crate::certs::{CertAuthority, CertError, CertPair, ServiceAccountKey, write_file};
 use crate::launch::{
     Launched, POLL_INTERVAL, Patience, StartError, keep_if_crashed, launch, launch_keep_unready,
+    with_port_retries,
 };
 use crate::process::{Exit, InstanceDir, ManagedProcess, ProcessSpec, free_port, new_dir};
-
-/// How many times a start is retried when the chosen port was taken in the meantime.
-const PORT_RETRIES: usize = 3;
 
 /// Where the apiserver's storage is, and how to authenticate to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,20 +160,8 @@ impl ApiServer {
         pki: &ClusterPki,
         opts: ApiServerOptions,
     ) -> Result<ApiServer, StartError> {
-        let name = opts.name.clone();
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match ApiServer::start_once(binary, etcd, pki, opts.clone()).await {
-                Err(e) if attempt < PORT_RETRIES && e.port_taken() => {
-                    tracing::debug!(%name, attempt, "port taken, retrying");
-                    if let Some(dir) = e.instance_dir() {
-                        let _ = std::fs::remove_dir_all(dir);
-                    }
-                }
-                other => return other,
-            }
-        }
+        with_port_retries(&opts.name, || ApiServer::start_once(binary, etcd, pki, opts.clone()))
+            .await
     }
 
     async fn start_once(
