@@ -10,6 +10,8 @@ use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
 
+pub mod wait;
+
 /// A resource kind the scenarios write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::klog;
 use crate::process::{Exit, InstanceDir, ManagedProcess, ProcessSpec, SpawnError};
-use crate::wait::{TimedOut, deadline_after, wait_until};
+use atrest_backend::wait::{TimedOut, deadline_after, wait_until};
 
 /// How often kube-apiserver readiness is polled (envtest and the in-tree test server use 100 ms).
 pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(100);

@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
+use atrest_backend::wait::Ticker;
 use atrest_backend::{
     ApiError, ApiServerSpec, BackendError, Cluster, ClusterSpec, Data, Kind, Object, ObjectRef,
     StartFailure, error_chain,
@@ -1168,22 +1169,20 @@ impl<C: Cluster> Engine<'_, C> {
             let timeout = r.timeout_seconds.value;
             let deadline = Instant::now().checked_add(std::time::Duration::from_secs(timeout));
             let before = self.reload_metrics(i).await?;
-            let mut last;
-            let done = loop {
+            let mut last = None;
+            let mut done = false;
+            let mut ticker = Ticker::new(deadline, std::time::Duration::from_secs(1));
+            while ticker.tick().await {
                 let m = self.reload_metrics(i).await?;
-                let reached = m.as_ref().is_some_and(|m| match r.expect {
+                done = m.as_ref().is_some_and(|m| match r.expect {
                     ReloadExpect::Loaded => m.hash.as_deref() == Some(want_hash.as_str()),
                     ReloadExpect::Failed => m.failures > failures_before,
                 });
                 last = m;
-                if reached {
-                    break true;
+                if done {
+                    break;
                 }
-                if deadline.is_some_and(|d| Instant::now() >= d) {
-                    break false;
-                }
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            };
+            }
             let seen = match &last {
                 None => "no /metrics answer".to_owned(),
                 Some(m) => format!(
