@@ -167,12 +167,15 @@ impl ClientOptions {
 /// at most the call timeout, and may be made from sync code or from inside another runtime.
 ///
 /// Like kube-apiserver's client, it connects lazily and, while the socket refuses connections,
-/// keeps trying until the call's deadline, which then fails with grpc-go's
-/// `rpc error: code = DeadlineExceeded desc = context deadline exceeded`.
+/// keeps trying until the call's deadline, which then fails with grpc-go's text:
+/// `rpc error: code = DeadlineExceeded desc = latest balancer error: connection error: desc =
+/// "transport: Error while dialing: dial unix <path>: connect: <OS error>"`
+/// (or `… desc = context deadline exceeded` when the plugin accepted but did not answer).
 pub struct KmsV2Client {
     runtime: Option<tokio::runtime::Runtime>,
     client: KeyManagementServiceClient<Channel>,
     endpoint: String,
+    address: SocketAddress,
     timeout: Duration,
 }
 
@@ -222,13 +225,14 @@ impl KmsV2Client {
             .enable_all()
             .build()
             .map_err(ClientError::Runtime)?;
+        let dialed = address.clone();
         let channel = {
             let _guard = runtime.enter();
             // The URI only provides the `:authority` (`localhost`, as upstream's
             // `grpc.WithAuthority`); the connector ignores it and dials the socket.
             Endpoint::from_static("http://localhost").connect_with_connector_lazy(
                 tower::service_fn(move |_: Uri| {
-                    let address = address.clone();
+                    let address = dialed.clone();
                     async move { dial(&address).await.map(TokioIo::new) }
                 }),
             )
@@ -237,6 +241,7 @@ impl KmsV2Client {
             runtime: Some(runtime),
             client: KeyManagementServiceClient::new(channel),
             endpoint: endpoint.to_owned(),
+            address,
             timeout: options.timeout,
         })
     }
@@ -256,16 +261,21 @@ impl KmsV2Client {
     {
         let client = self.client.clone();
         let timeout = self.timeout;
+        let address = self.address.clone();
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let runtime = self.runtime.as_ref().expect("the runtime lives as long as the client");
         runtime.spawn(async move {
             let deadline = Instant::now() + timeout;
+            // grpc-go reports the last dial error when the deadline passes while waiting for
+            // a connection.
+            let mut last_dial_error: Option<String> = None;
             let attempt = async {
                 loop {
                     let left = deadline.saturating_duration_since(Instant::now());
                     match call(client.clone(), left).await {
                         Ok(response) => return Ok(response.into_inner()),
-                        Err(status) if is_connect_failure(&status) => {
+                        Err(status) if let Some(dial) = dial_failure(&status) => {
+                            last_dial_error = Some(dial);
                             // Wait-for-ready: try the socket again until the deadline.
                             tokio::time::sleep_until(
                                 (Instant::now() + RECONNECT_INTERVAL).min(deadline),
@@ -281,7 +291,10 @@ impl KmsV2Client {
             };
             let result = match tokio::time::timeout_at(deadline, attempt).await {
                 Ok(result) => result,
-                Err(_) => Err(deadline_exceeded()),
+                Err(_) => Err(match last_dial_error.take() {
+                    Some(dial) => dial_deadline_exceeded(&address, &dial),
+                    None => deadline_exceeded(),
+                }),
             };
             let _ = tx.send(result);
         });
@@ -293,11 +306,50 @@ fn deadline_exceeded() -> PluginError {
     PluginError::status(GrpcCode::DeadlineExceeded, "context deadline exceeded")
 }
 
-/// A status tonic made up because no connection could be made (the plugin did not answer).
-fn is_connect_failure(status: &tonic::Status) -> bool {
-    status.code() == tonic::Code::Unavailable
-        && std::error::Error::source(status)
-            .is_some_and(|s| s.downcast_ref::<tonic::transport::Error>().is_some())
+/// The dial error, as Go prints it (`connect: no such file or directory`), when tonic made up
+/// `status` because no connection could be made; `None` for a status the plugin sent.
+fn dial_failure(status: &tonic::Status) -> Option<String> {
+    if status.code() != tonic::Code::Unavailable {
+        return None;
+    }
+    let transport = std::error::Error::source(status)?;
+    transport.downcast_ref::<tonic::transport::Error>()?;
+    let mut source = Some(transport);
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<io::Error>() {
+            return Some(format!("connect: {}", go_errno_text(io)));
+        }
+        source = err.source();
+    }
+    Some(format!("connect: {transport}"))
+}
+
+/// Go's text of an OS error: the C library's message starting in lower case, without Rust's
+/// ` (os error N)`.
+fn go_errno_text(err: &io::Error) -> String {
+    let text = err.to_string();
+    let text = text.split(" (os error").next().unwrap_or(&text);
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// grpc-go's error for a wait-for-ready call whose deadline passed while dialing failed
+/// (checked against upstream's client by the kms-oracle test).
+fn dial_deadline_exceeded(address: &SocketAddress, dial: &str) -> PluginError {
+    let address = match address {
+        SocketAddress::Path(path) => path.display().to_string(),
+        SocketAddress::Abstract(name) => format!("@{name}"),
+    };
+    PluginError::status(
+        GrpcCode::DeadlineExceeded,
+        format!(
+            "latest balancer error: connection error: desc = {}",
+            go_quote(&format!("transport: Error while dialing: dial unix {address}: {dial}"))
+        ),
+    )
 }
 
 fn plugin_error(status: &tonic::Status) -> PluginError {
