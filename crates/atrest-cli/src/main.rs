@@ -21,6 +21,7 @@ mod files;
 mod input;
 mod inspect;
 mod keygen;
+mod kms_plugin;
 mod out;
 mod scenario;
 mod yaml;
@@ -81,6 +82,10 @@ enum Command {
     Inspect(inspect::Args),
     /// Generate a key from the OS CSPRNG and print a ready key entry.
     Keygen(keygen::Args),
+    /// Run atrest's KMS v2 plugin, drive it while it runs (rotate, faults), create its key
+    /// file.
+    #[command(subcommand)]
+    KmsPlugin(kms_plugin::KmsPluginCommand),
     /// Run a scenario file on a backend and prove each step by what the API answers and
     /// etcd holds.
     ///
@@ -113,6 +118,7 @@ fn main() -> ExitCode {
         Command::Encrypt(args) => crypt::encrypt(&args),
         Command::Inspect(args) => inspect::run(&args),
         Command::Keygen(args) => keygen::run(&args),
+        Command::KmsPlugin(cmd) => kms_plugin::run(&cmd),
         Command::Scenario(args) => scenario::run(&args),
         Command::Scenarios(args) => scenario::list(&args),
     };

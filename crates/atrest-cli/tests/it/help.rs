@@ -16,6 +16,10 @@ fn help_texts() {
         &["encrypt"],
         &["inspect"],
         &["keygen"],
+        &["kms-plugin"],
+        &["kms-plugin", "ctl"],
+        &["kms-plugin", "keygen"],
+        &["kms-plugin", "serve"],
         &["scenario"],
         &["scenarios"],
     ] {
