@@ -291,3 +291,94 @@ fn sigint_stops_serve_too_and_a_control_socket_nobody_serves_is_exit_2() {
         stderr(&out)
     );
 }
+
+/// What an apiserver whose KMS v2 provider `atrest` calls `endpoint` stores at `key`.
+fn kms_value(config: &Path, endpoint: &str, key: &str, plaintext: &[u8]) -> Vec<u8> {
+    let text = std::fs::read(config).unwrap();
+    let loaded =
+        atrest_config::load::load("c.yaml", Ok(text), &atrest_config::load::LoadOptions::default())
+            .unwrap();
+    let client = atrest_kms::KmsV2Client::connect(endpoint).unwrap();
+    let plugins =
+        atrest_transformers::KmsPlugins::new().with_v2("atrest", std::sync::Arc::new(client));
+    let t = atrest_transformers::ResourceTransformers::new(&loaded.plan, &plugins).unwrap();
+    let gr = atrest_config::resolve::group_resource_for_etcd_key(key, "/registry").unwrap();
+    t.for_resource(&gr).to_storage(plaintext, key.as_bytes()).unwrap()
+}
+
+#[tokio::test]
+async fn inspect_process_counts_kms_values_per_key_id() {
+    let (etcd, raw) = crate::inspect::plain_etcd().await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = plugin(dir.path());
+    let config = kms_config(dir.path(), p.socket_path());
+    let endpoint = p.endpoint();
+    let secret = b"TOP-SECRET-KMS-PLAINTEXT";
+    for name in ["a", "b"] {
+        let key = format!("/registry/secrets/default/{name}");
+        raw.put(&key, kms_value(&config, &endpoint, &key, secret)).await.unwrap();
+    }
+    assert_eq!(p.rotate().unwrap(), "atrest-kek-2");
+    let key = "/registry/secrets/default/c";
+    raw.put(key, kms_value(&config, &endpoint, key, secret)).await.unwrap();
+    raw.put("/registry/secrets/default/plain", secret.to_vec()).await.unwrap();
+
+    let run = |format: &str| {
+        let spec = format!("atrest={endpoint}");
+        let args = [
+            "inspect",
+            "--config",
+            config.to_str().unwrap(),
+            "--etcd",
+            &etcd.url,
+            "--kms-plugin",
+            &spec,
+            "--objects",
+            "none",
+            "--format",
+            format,
+        ];
+        atrest(&args, b"")
+    };
+    let out = run("json");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let rows: Vec<(String, u64, u64, bool, String)> = v["summary"]["kms_key_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["key_id"].as_str().unwrap().to_owned(),
+                k["counts"]["stale"].as_u64().unwrap(),
+                k["counts"]["current"].as_u64().unwrap(),
+                k["writes"].as_bool().unwrap(),
+                k["verdict"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("atrest-kek-1".to_owned(), 2, 0, false, "needed".to_owned()),
+            ("atrest-kek-2".to_owned(), 0, 1, true, "needed".to_owned()),
+        ]
+    );
+    let text = run("text");
+    let text = stdout(&text);
+    assert!(text.contains("KMS v2 key IDs:"), "{text}");
+    assert!(
+        text.contains("still needed by 2 objects (2 stale: an update or a rewrite moves them)"),
+        "{text}"
+    );
+    for out in [&stdout(&out), &text] {
+        assert!(!out.contains("TOP-SECRET"), "{out}");
+    }
+
+    // With the wrong KEK the old key ID's objects are undecryptable (exit 1), with upstream's text.
+    p.set_fault(Fault::WrongKek).unwrap();
+    let out = run("json");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["summary"]["totals"]["undecryptable"], 3, "{v:#}");
+}
