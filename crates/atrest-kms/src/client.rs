@@ -338,7 +338,7 @@ fn go_errno_text(err: &io::Error) -> String {
 
 /// grpc-go's error for a wait-for-ready call whose deadline passed while dialing failed
 /// (checked against upstream's client by the kms-oracle test).
-fn dial_deadline_exceeded(address: &SocketAddress, dial: &str) -> PluginError {
+pub(crate) fn dial_deadline_exceeded(address: &SocketAddress, dial: &str) -> PluginError {
     let address = match address {
         SocketAddress::Path(path) => path.display().to_string(),
         SocketAddress::Abstract(name) => format!("@{name}"),

@@ -14,6 +14,9 @@
 //!   [`KmsPlugin::set_fault`], [`KmsPlugin::clear_fault`], [`KmsPlugin::clear_faults`],
 //!   [`KmsPlugin::status`]) or from another process through the control socket
 //!   ([`send_control`], line protocol in [`ControlCommand::parse`]). Faults: [`Fault`].
+//! - [`LocalKmsPlugin`]: the same keys, rotation, faults and answers without gRPC, for a
+//!   caller that models transport and time itself (the simulator); latency is recorded, not
+//!   waited.
 //! - [`KmsV2Client`]: implements `atrest_transformers::KmsV2Plugin` over gRPC, with a deadline
 //!   per call and errors as grpc-go prints them, so `KmsV2Envelope` reads and writes through
 //!   any real plugin; [`parse_endpoint`] mirrors upstream's `ParseEndpoint`.
@@ -30,6 +33,7 @@ mod client;
 mod control;
 mod faults;
 mod kek;
+mod local;
 mod server;
 mod service;
 
@@ -53,6 +57,7 @@ pub use faults::{
 pub use kek::{
     KEK_SIZE, KEY_FILE_LIMIT, KEY_ID_PREFIX, KeyFileError, LineProblem, generate_key_file,
 };
+pub use local::LocalKmsPlugin;
 pub use server::{
     ControlError, ControlReply, KmsPlugin, PluginConfig, PluginStatus, ServeError, StartError,
 };

@@ -22,8 +22,9 @@ use crate::service::{Service, Shared};
 
 /// How long stopping the gRPC server may wait for calls in flight before they are cut off.
 const STOP_GRACE: Duration = Duration::from_secs(5);
-/// The longest control line accepted.
-const CONTROL_LINE_LIMIT: u64 = 64 * 1024;
+/// The most bytes one control connection may send (thousands of commands); a client that
+/// sends more is cut off.
+const CONTROL_CONNECTION_LIMIT: u64 = 64 * 1024;
 /// `sun_path` holds 108 bytes including the terminating NUL.
 const SUN_PATH_MAX: usize = 107;
 
@@ -241,7 +242,7 @@ impl KmsPlugin {
             .build()
             .map_err(StartError::Runtime)?;
         let inner = Arc::new(Inner {
-            shared: Arc::new(Shared::new(ring, config.key_file.clone())),
+            shared: Arc::new(Shared::new(ring, Some(config.key_file.clone()))),
             socket: config.socket,
             control: config.control,
             serving: tokio::sync::Mutex::new(None),
@@ -486,7 +487,8 @@ async fn control_loop(
 /// Answers each line of one control connection with one JSON line.
 async fn control_connection(inner: Arc<Inner>, stream: UnixStream) {
     let (read, mut write) = stream.into_split();
-    let mut lines = BufReader::new(tokio::io::AsyncReadExt::take(read, CONTROL_LINE_LIMIT)).lines();
+    let mut lines =
+        BufReader::new(tokio::io::AsyncReadExt::take(read, CONTROL_CONNECTION_LIMIT)).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         if line.trim().is_empty() {
             continue;

@@ -9,7 +9,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use atrest_transformers::{GrpcCode, key_id_hash};
+use atrest_transformers::{
+    DecryptRequest, EncryptResponse, GrpcCode, PluginError, StatusResponse, key_id_hash,
+};
 use zeroize::Zeroizing;
 
 use crate::faults::{Faults, InjectedError};
@@ -31,7 +33,8 @@ pub const OVERSIZED_KEY_ID_LEN: usize = atrest_transformers::KEY_ID_MAX_SIZE + 1
 #[derive(Debug)]
 pub(crate) struct Shared {
     state: Mutex<State>,
-    key_file: PathBuf,
+    /// Where rotations are saved (`None`: keys live in memory only).
+    key_file: Option<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -52,7 +55,7 @@ impl std::fmt::Debug for WrongKek {
 }
 
 impl Shared {
-    pub(crate) fn new(ring: KeyRing, key_file: PathBuf) -> Shared {
+    pub(crate) fn new(ring: KeyRing, key_file: Option<PathBuf>) -> Shared {
         Shared {
             state: Mutex::new(State { ring, faults: Faults::default(), wrong_kek: None }),
             key_file,
@@ -77,7 +80,9 @@ impl Shared {
     pub(crate) fn rotate(&self) -> Result<String, KeyFileError> {
         let mut state = self.lock();
         let key_id = state.ring.rotate()?.key_id().to_owned();
-        if let Err(err) = state.ring.replace_file(&self.key_file) {
+        if let Some(path) = &self.key_file
+            && let Err(err) = state.ring.replace_file(path)
+        {
             state.ring.drop_current();
             return Err(err);
         }
@@ -107,7 +112,7 @@ impl Shared {
         Ok(state.faults.clone())
     }
 
-    fn latency(&self) -> Option<Duration> {
+    pub(crate) fn latency(&self) -> Option<Duration> {
         self.lock().faults.latency
     }
 }
@@ -162,12 +167,133 @@ pub(crate) fn from_tonic(code: tonic::Code) -> Option<GrpcCode> {
     })
 }
 
-fn injected(e: &InjectedError) -> tonic::Status {
-    tonic::Status::new(to_tonic(e.code), e.message.clone())
+fn injected(e: &InjectedError) -> PluginError {
+    PluginError::status(e.code, e.message.clone())
 }
 
-fn random_failed(err: getrandom::Error) -> tonic::Status {
-    tonic::Status::internal(format!("the OS random number generator failed: {err}"))
+fn random_failed(err: getrandom::Error) -> PluginError {
+    PluginError::status(GrpcCode::Internal, format!("the OS random number generator failed: {err}"))
+}
+
+/// A plugin error as the gRPC status it is sent as.
+fn to_status(err: PluginError) -> tonic::Status {
+    tonic::Status::new(err.code.map_or(tonic::Code::Unknown, to_tonic), err.message)
+}
+
+/// What the plugin answers, without transport: the gRPC service and [`crate::LocalKmsPlugin`]
+/// both call these, so they answer alike.
+impl Shared {
+    pub(crate) fn status(&self) -> Result<StatusResponse, PluginError> {
+        let state = self.lock();
+        let faults = &state.faults;
+        if let Some(e) = &faults.status {
+            return Err(injected(e));
+        }
+        let key_id = if faults.oversized_key_id {
+            "k".repeat(OVERSIZED_KEY_ID_LEN)
+        } else {
+            state.ring.current().key_id().to_owned()
+        };
+        Ok(StatusResponse {
+            version: faults.version.clone().unwrap_or_else(|| API_VERSION.to_owned()),
+            healthz: faults.unhealthy.clone().unwrap_or_else(|| "ok".to_owned()),
+            key_id,
+        })
+    }
+
+    pub(crate) fn encrypt(
+        &self,
+        uid: &str,
+        plaintext: &[u8],
+    ) -> Result<EncryptResponse, PluginError> {
+        let state = self.lock();
+        let faults = &state.faults;
+        if let Some(e) = &faults.encrypt {
+            return Err(injected(e));
+        }
+        let current = state.ring.current();
+        let wrong;
+        let kek = match &state.wrong_kek {
+            Some(w) => {
+                wrong = Kek::new(current.key_id().to_owned(), w.0.clone());
+                &wrong
+            }
+            None => current,
+        };
+        let ciphertext = if faults.empty_ciphertext {
+            Vec::new()
+        } else {
+            kek.wrap(plaintext).map_err(random_failed)?
+        };
+        let key_id = if faults.oversized_key_id {
+            "k".repeat(OVERSIZED_KEY_ID_LEN)
+        } else {
+            kek.key_id().to_owned()
+        };
+        tracing::debug!(
+            uid,
+            key_id_hash = %key_id_hash(&key_id),
+            plaintext_bytes = plaintext.len(),
+            ciphertext_bytes = ciphertext.len(),
+            "kms plugin encrypt"
+        );
+        Ok(EncryptResponse {
+            ciphertext,
+            key_id,
+            annotations: BTreeMap::from([(
+                WRAP_ANNOTATION_KEY.to_owned(),
+                WRAP_ANNOTATION_VALUE.to_vec(),
+            )]),
+        })
+    }
+
+    pub(crate) fn decrypt(
+        &self,
+        uid: &str,
+        request: &DecryptRequest<'_>,
+    ) -> Result<Zeroizing<Vec<u8>>, PluginError> {
+        let state = self.lock();
+        if let Some(e) = &state.faults.decrypt {
+            return Err(injected(e));
+        }
+        tracing::debug!(
+            uid,
+            key_id_hash = %key_id_hash(request.key_id),
+            ciphertext_bytes = request.ciphertext.len(),
+            "kms plugin decrypt"
+        );
+        if request.annotations.get(WRAP_ANNOTATION_KEY).map(Vec::as_slice)
+            != Some(WRAP_ANNOTATION_VALUE)
+        {
+            return Err(PluginError::status(
+                GrpcCode::InvalidArgument,
+                format!(
+                    "annotation {WRAP_ANNOTATION_KEY} is not {:?}: the ciphertext was not wrapped by atrest kms-plugin",
+                    String::from_utf8_lossy(WRAP_ANNOTATION_VALUE)
+                ),
+            ));
+        }
+        let wrong;
+        let kek = match (&state.wrong_kek, state.ring.get(request.key_id)) {
+            (Some(w), _) => {
+                wrong = Kek::new(request.key_id.to_owned(), w.0.clone());
+                &wrong
+            }
+            (None, Some(kek)) => kek,
+            (None, None) => {
+                return Err(PluginError::status(
+                    GrpcCode::NotFound,
+                    format!("key ID {:?} is not a key version of this plugin", request.key_id),
+                ));
+            }
+        };
+        kek.unwrap(request.key_id, request.ciphertext).map_err(|err| {
+            PluginError::status(
+                GrpcCode::InvalidArgument,
+                format!("unwrapping with key ID {:?}: {err}", request.key_id),
+            )
+        })
+    }
 }
 
 type Reply<T> = Result<tonic::Response<T>, tonic::Status>;
@@ -189,20 +315,11 @@ impl v2::key_management_service_server::KeyManagementService for Service {
         _request: tonic::Request<v2::StatusRequest>,
     ) -> Reply<v2::StatusResponse> {
         self.delay().await;
-        let state = self.shared.lock();
-        let faults = &state.faults;
-        if let Some(e) = &faults.status {
-            return Err(injected(e));
-        }
-        let key_id = if faults.oversized_key_id {
-            "k".repeat(OVERSIZED_KEY_ID_LEN)
-        } else {
-            state.ring.current().key_id().to_owned()
-        };
+        let s = self.shared.status().map_err(to_status)?;
         Ok(tonic::Response::new(v2::StatusResponse {
-            version: faults.version.clone().unwrap_or_else(|| API_VERSION.to_owned()),
-            healthz: faults.unhealthy.clone().unwrap_or_else(|| "ok".to_owned()),
-            key_id,
+            version: s.version,
+            healthz: s.healthz,
+            key_id: s.key_id,
         }))
     }
 
@@ -213,44 +330,11 @@ impl v2::key_management_service_server::KeyManagementService for Service {
         self.delay().await;
         let request = request.into_inner();
         let plaintext = Zeroizing::new(request.plaintext);
-        let state = self.shared.lock();
-        let faults = &state.faults;
-        if let Some(e) = &faults.encrypt {
-            return Err(injected(e));
-        }
-        let current = state.ring.current();
-        let wrong;
-        let kek = match &state.wrong_kek {
-            Some(w) => {
-                wrong = Kek::new(current.key_id().to_owned(), w.0.clone());
-                &wrong
-            }
-            None => current,
-        };
-        let ciphertext = if faults.empty_ciphertext {
-            Vec::new()
-        } else {
-            kek.wrap(&plaintext).map_err(random_failed)?
-        };
-        let key_id = if faults.oversized_key_id {
-            "k".repeat(OVERSIZED_KEY_ID_LEN)
-        } else {
-            kek.key_id().to_owned()
-        };
-        tracing::debug!(
-            uid = %request.uid,
-            key_id_hash = %key_id_hash(&key_id),
-            plaintext_bytes = plaintext.len(),
-            ciphertext_bytes = ciphertext.len(),
-            "kms plugin encrypt"
-        );
+        let e = self.shared.encrypt(&request.uid, &plaintext).map_err(to_status)?;
         Ok(tonic::Response::new(v2::EncryptResponse {
-            ciphertext,
-            key_id,
-            annotations: BTreeMap::from([(
-                WRAP_ANNOTATION_KEY.to_owned(),
-                WRAP_ANNOTATION_VALUE.to_vec(),
-            )]),
+            ciphertext: e.ciphertext,
+            key_id: e.key_id,
+            annotations: e.annotations,
         }))
     }
 
@@ -259,47 +343,18 @@ impl v2::key_management_service_server::KeyManagementService for Service {
         request: tonic::Request<v2::DecryptRequest>,
     ) -> Reply<v2::DecryptResponse> {
         self.delay().await;
-        let request = request.into_inner();
-        let state = self.shared.lock();
-        if let Some(e) = &state.faults.decrypt {
-            return Err(injected(e));
-        }
-        tracing::debug!(
-            uid = %request.uid,
-            key_id_hash = %key_id_hash(&request.key_id),
-            ciphertext_bytes = request.ciphertext.len(),
-            "kms plugin decrypt"
-        );
-        if request.annotations.get(WRAP_ANNOTATION_KEY).map(Vec::as_slice)
-            != Some(WRAP_ANNOTATION_VALUE)
-        {
-            return Err(tonic::Status::invalid_argument(format!(
-                "annotation {WRAP_ANNOTATION_KEY} is not {:?}: the ciphertext was not wrapped by atrest kms-plugin",
-                String::from_utf8_lossy(WRAP_ANNOTATION_VALUE)
-            )));
-        }
-        let wrong;
-        let kek = match (&state.wrong_kek, state.ring.get(&request.key_id)) {
-            (Some(w), _) => {
-                wrong = Kek::new(request.key_id.clone(), w.0.clone());
-                &wrong
-            }
-            (None, Some(kek)) => kek,
-            (None, None) => {
-                return Err(tonic::Status::not_found(format!(
-                    "key ID {:?} is not a key version of this plugin",
-                    request.key_id
-                )));
-            }
-        };
-        match kek.unwrap(&request.key_id, &request.ciphertext) {
-            Ok(plaintext) => {
-                Ok(tonic::Response::new(v2::DecryptResponse { plaintext: plaintext.to_vec() }))
-            }
-            Err(err) => Err(tonic::Status::invalid_argument(format!(
-                "unwrapping with key ID {:?}: {err}",
-                request.key_id
-            ))),
-        }
+        let r = request.into_inner();
+        let plaintext = self
+            .shared
+            .decrypt(
+                &r.uid,
+                &DecryptRequest {
+                    ciphertext: &r.ciphertext,
+                    key_id: &r.key_id,
+                    annotations: &r.annotations,
+                },
+            )
+            .map_err(to_status)?;
+        Ok(tonic::Response::new(v2::DecryptResponse { plaintext: plaintext.to_vec() }))
     }
 }

@@ -144,7 +144,7 @@ fn a_missing_socket_is_a_usage_error_naming_it() {
 
 /// `atrest kms-plugin serve` as a child process, stopped by a signal.
 struct Served {
-    child: Child,
+    child: Option<Child>,
     socket: PathBuf,
     control: PathBuf,
 }
@@ -168,7 +168,7 @@ impl Served {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let served = Served { child, socket, control };
+        let served = Served { child: Some(child), socket, control };
         // Ready when the control socket answers.
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let control = served.control.clone();
@@ -197,17 +197,19 @@ impl Served {
     }
 
     fn stop(mut self, signal: nix::sys::signal::Signal) -> std::process::Output {
-        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap());
+        let child = self.child.take().unwrap();
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
         nix::sys::signal::kill(pid, signal).unwrap();
-        let child = std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap());
         child.wait_with_output().unwrap()
     }
 }
 
 impl Drop for Served {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 

@@ -414,3 +414,42 @@ fn the_client_works_from_inside_another_runtime() {
         assert_eq!(client.status().unwrap().key_id, "atrest-kek-2");
     });
 }
+
+fn request(w: &atrest_transformers::EncryptResponse) -> DecryptRequest<'_> {
+    DecryptRequest { ciphertext: &w.ciphertext, key_id: &w.key_id, annotations: &w.annotations }
+}
+
+#[test]
+fn the_local_plugin_answers_like_the_served_one() {
+    use atrest_kms::LocalKmsPlugin;
+    let f = Fixture::start();
+    let local =
+        LocalKmsPlugin::from_key_file(&f.path("kek")).unwrap().with_socket_path(f.path("kms.sock"));
+    let client = short_client(&f, Duration::from_millis(300));
+    assert_eq!(local.status().unwrap(), client.status().unwrap());
+    // Same keys: what one wraps, the other unwraps.
+    let by_local = local.encrypt(&[3; 32]).unwrap();
+    let by_served = client.encrypt(&[4; 32]).unwrap();
+    assert_eq!(client.decrypt(&request(&by_local)).unwrap(), [3; 32]);
+    assert_eq!(local.decrypt(&request(&by_served)).unwrap(), [4; 32]);
+    // Same error texts for the same faults.
+    let fault = Fault::FailDecrypt(InjectedError::new(GrpcCode::FailedPrecondition));
+    local.set_fault(fault.clone()).unwrap();
+    f.plugin.set_fault(fault).unwrap();
+    assert_eq!(local.decrypt(&request(&by_local)), client.decrypt(&request(&by_local)));
+    local.set_fault(Fault::Unavailable).unwrap();
+    f.plugin.set_fault(Fault::Unavailable).unwrap();
+    assert_eq!(local.status().unwrap_err(), client.status().unwrap_err());
+    // Latency is recorded for the caller's clock, not waited.
+    local.clear_faults().unwrap();
+    local.set_fault(Fault::Latency(Duration::from_secs(3600))).unwrap();
+    assert_eq!(local.faults().latency, Some(Duration::from_secs(3600)));
+    assert_eq!(local.status().unwrap().healthz, "ok");
+    // Rotation through the local plugin is saved to the shared key file.
+    assert_eq!(local.rotate().unwrap(), "atrest-kek-2");
+    assert_eq!(
+        LocalKmsPlugin::from_key_file(&f.path("kek")).unwrap().key_ids(),
+        ["atrest-kek-1", "atrest-kek-2"]
+    );
+    assert_eq!(LocalKmsPlugin::new().unwrap().key_id(), "atrest-kek-1");
+}
