@@ -27,6 +27,8 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 const CONTROL_CONNECTION_LIMIT: u64 = 64 * 1024;
 /// `sun_path` holds 108 bytes including the terminating NUL.
 const SUN_PATH_MAX: usize = 107;
+/// What the staging socket adds to the parent directory: `/.kXXXXXX/s`.
+const STAGING_SUFFIX_LEN: usize = 11;
 
 /// Where and with what key file a plugin serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,7 +81,7 @@ pub enum ServeError {
         path: PathBuf,
     },
     /// The path does not fit a unix socket address.
-    #[error("socket path {} is {len} bytes, longer than the {SUN_PATH_MAX} a unix socket address holds (binding goes through a directory next to it, which adds up to 8)", path.display())]
+    #[error("socket path {} needs {len} bytes, more than the {SUN_PATH_MAX} a unix socket address holds (it is bound in a new directory next to it first, which needs 11 bytes more than its directory's path)", path.display())]
     PathTooLong {
         /// The path.
         path: PathBuf,
@@ -554,15 +556,16 @@ fn io_err(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> ServeErr
 /// window in which it is open to others: it is bound inside a fresh 0700 directory next to
 /// `path`, made 0600, then renamed into place. Must run inside a tokio runtime.
 fn bind_private(path: &Path) -> Result<UnixListener, ServeError> {
-    let len = path.as_os_str().len();
-    if len + 8 > SUN_PATH_MAX {
-        return Err(ServeError::PathTooLong { path: path.to_owned(), len });
-    }
-    clear_stale(path)?;
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),
     };
+    // Both the path and the staging socket (`<parent>/.kXXXXXX/s`) must fit.
+    let len = path.as_os_str().len().max(parent.as_os_str().len() + STAGING_SUFFIX_LEN);
+    if len > SUN_PATH_MAX {
+        return Err(ServeError::PathTooLong { path: path.to_owned(), len });
+    }
+    clear_stale(path)?;
     let mut suffix = [0u8; 3];
     getrandom::fill(&mut suffix).map_err(|e| {
         io_err("choosing a directory next to", path)(io::Error::other(e.to_string()))

@@ -453,3 +453,21 @@ fn the_local_plugin_answers_like_the_served_one() {
     );
     assert_eq!(LocalKmsPlugin::new().unwrap().key_id(), "atrest-kek-1");
 }
+
+#[test]
+fn a_socket_path_too_long_for_sun_path_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("kek");
+    atrest_kms::generate_key_file(&key).unwrap();
+    let socket = dir.path().join(format!("{}.sock", "x".repeat(110)));
+    let err = KmsPlugin::start(PluginConfig::new(&socket, &key)).unwrap_err();
+    assert!(
+        err.to_string().starts_with(&format!("socket path {} needs ", socket.display())),
+        "{err}"
+    );
+    // Right at the limit it serves.
+    let name_len = 107 - dir.path().as_os_str().len() - 1;
+    let socket = dir.path().join("y".repeat(name_len));
+    let plugin = KmsPlugin::start(PluginConfig::new(&socket, &key)).unwrap();
+    assert_eq!(KmsV2Client::connect(&plugin.endpoint()).unwrap().status().unwrap().healthz, "ok");
+}
