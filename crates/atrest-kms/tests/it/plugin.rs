@@ -412,6 +412,16 @@ fn the_client_works_from_inside_another_runtime() {
         assert_eq!(client.status().unwrap().healthz, "ok");
         assert_eq!(f.plugin.rotate().unwrap(), "atrest-kek-2");
         assert_eq!(client.status().unwrap().key_id, "atrest-kek-2");
+        // Starting, faulting and dropping a plugin and a client inside a runtime is fine too.
+        let inner = Fixture::start();
+        inner.plugin.set_fault(Fault::Unavailable).unwrap();
+        inner.plugin.clear_faults().unwrap();
+        let inner_client = inner.client();
+        assert_eq!(inner_client.status().unwrap().healthz, "ok");
+        let socket = inner.path("kms.sock");
+        drop(inner_client);
+        drop(inner.plugin);
+        assert!(!socket.exists());
     });
 }
 
