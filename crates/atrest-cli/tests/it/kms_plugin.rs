@@ -384,3 +384,69 @@ async fn inspect_process_counts_kms_values_per_key_id() {
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(v["summary"]["totals"]["undecryptable"], 3, "{v:#}");
 }
+
+/// The real kube-apiserver with a KMS v2 provider pointing at the plugin: it starts, writes
+/// and reads through it, and what it stores carries the plugin's key ID and annotation and
+/// decrypts through `atrest decrypt --kms-plugin`. (A rotation reaches the apiserver with its
+/// next `Status` poll, up to a minute later; this test does not wait for it.)
+#[tokio::test]
+async fn inspect_process_real_apiserver_writes_through_the_plugin() {
+    use atrest_backend::{ApiServerSpec, Cluster as _, ClusterSpec, Data, Kind, Object, ObjectRef};
+    let assets = atrest_process::Assets::locate().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
+    let p = plugin(dir.path());
+    let config_text = std::fs::read(kms_config(dir.path(), p.socket_path())).unwrap();
+    let spec0 = ClusterSpec { apiservers: vec![ApiServerSpec::default()] };
+    let mut c = atrest_process::ProcessCluster::launch(&assets, spec0)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    const CONFIG: &str = "/etc/kubernetes/enc/kms.yaml";
+    c.write_file(CONFIG, &config_text).await.unwrap();
+    c.configure_apiserver(
+        0,
+        ApiServerSpec { encryption_config: Some(CONFIG.to_owned()), automatic_reload: false },
+    )
+    .unwrap();
+    assert_eq!(c.start_apiserver(0).await.unwrap(), Ok(()));
+    let id = ObjectRef::new(Kind::Secret, "default", "through-kms");
+    let secret = Object {
+        id: id.clone(),
+        data: Data([("k".to_owned(), b"TOP-SECRET-KMS-PLAINTEXT".to_vec())].into_iter().collect()),
+        resource_version: None,
+    };
+    c.create(0, &secret).await.unwrap().unwrap();
+    let got = c.get(0, &id).await.unwrap().unwrap();
+    assert_eq!(got.data, secret.data);
+
+    // The stored bytes: the apiserver's envelope, readable by atrest's.
+    let key = "/registry/secrets/default/through-kms";
+    let raw = c.raw_etcd().get(key).await.unwrap().unwrap();
+    let stored = &raw.value;
+    assert!(stored.starts_with(b"k8s:enc:kms:v2:atrest:"));
+    let object = atrest_transformers::EncryptedObject::decode_go(&stored[22..]).unwrap();
+    assert_eq!(object.key_id, "atrest-kek-1");
+    assert_eq!(
+        object.annotations.get(atrest_kms::WRAP_ANNOTATION_KEY).map(Vec::as_slice),
+        Some(atrest_kms::WRAP_ANNOTATION_VALUE)
+    );
+    let config = c.host_path(CONFIG).unwrap();
+    let out = atrest(
+        &[
+            "decrypt",
+            "--config",
+            config.to_str().unwrap(),
+            "--etcd-key",
+            key,
+            "--kms-plugin",
+            &format!("atrest={}", p.endpoint()),
+            "--output",
+            "json",
+        ],
+        stored,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["metadata"]["name"], "through-kms");
+    assert_eq!(v["data"]["k"], "VE9QLVNFQ1JFVC1LTVMtUExBSU5URVhU");
+    c.shutdown().await.unwrap();
+}
