@@ -309,7 +309,7 @@ fn kms_value(config: &Path, endpoint: &str, key: &str, plaintext: &[u8]) -> Vec<
 }
 
 #[tokio::test]
-async fn inspect_process_counts_kms_values_per_key_id() {
+async fn kms_process_inspect_counts_values_per_key_id() {
     let (etcd, raw) = crate::inspect::plain_etcd().await;
     let dir = tempfile::tempdir().unwrap();
     let p = plugin(dir.path());
@@ -390,7 +390,7 @@ async fn inspect_process_counts_kms_values_per_key_id() {
 /// decrypts through `atrest decrypt --kms-plugin`. (A rotation reaches the apiserver with its
 /// next `Status` poll, up to a minute later; this test does not wait for it.)
 #[tokio::test]
-async fn inspect_process_real_apiserver_writes_through_the_plugin() {
+async fn kms_process_real_apiserver_writes_through_the_plugin() {
     use atrest_backend::{ApiServerSpec, Cluster as _, ClusterSpec, Data, Kind, Object, ObjectRef};
     let assets = atrest_process::Assets::locate().unwrap_or_else(|e| panic!("{e}"));
     let dir = tempfile::tempdir().unwrap();
