@@ -351,8 +351,10 @@ impl KmsPlugin {
     }
 
     fn stop(&mut self) -> Result<(), ServeError> {
-        let Some(runtime) = self.runtime.as_ref() else { return Ok(()) };
-        let _ = runtime;
+        if self.runtime.is_none() {
+            // Stopped already (`shutdown`, then drop).
+            return Ok(());
+        }
         let inner = self.inner.clone();
         let result = self.run(async move {
             let control = inner.control_task.lock().unwrap_or_else(PoisonError::into_inner).take();
