@@ -276,7 +276,12 @@ impl KmsV2Client {
                         Ok(response) => return Ok(response.into_inner()),
                         Err(status) if let Some(dial) = dial_failure(&status) => {
                             last_dial_error = Some(dial);
-                            // Wait-for-ready: try the socket again until the deadline.
+                            // Wait-for-ready: try the socket again until the deadline (the
+                            // call is the probe, the deadline is the caller's).
+                            #[expect(
+                                clippy::disallowed_methods,
+                                reason = "grpc-go's wait-for-ready: the call itself is the probe"
+                            )]
                             tokio::time::sleep_until(
                                 (Instant::now() + RECONNECT_INTERVAL).min(deadline),
                             )

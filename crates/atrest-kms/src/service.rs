@@ -303,6 +303,7 @@ impl Service {
     /// (added latency), not a wait for readiness.
     async fn delay(&self) {
         if let Some(latency) = self.shared.latency() {
+            #[expect(clippy::disallowed_methods, reason = "injected latency is the fault itself")]
             tokio::time::sleep(latency).await;
         }
     }
