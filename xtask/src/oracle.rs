@@ -197,7 +197,7 @@ pub(crate) fn check_goldens(oracle_dir: &Path) -> Result<()> {
     oracle(oracle_dir, "config-oracle", &["vectors", "tests/data/vectors"], &copy)?;
     let tables = oracle(oracle_dir, "config-oracle", &["tables"], &copy)?;
     compared += 1;
-    compare_bytes(&root, "crates/atrest-config/src/go_tables.rs", &tables, &mut stale)?;
+    compare_bytes(&root, "crates/atrest-gostd/src/go_tables.rs", &tables, &mut stale)?;
     for sub in ["invalid", "valid", "exceptions", "vectors"] {
         let generated = |name: &str| {
             sub == "vectors"
