@@ -29,9 +29,31 @@ pub(crate) struct Args {
     /// The EncryptionConfiguration the apiservers run with (--encryption-provider-config).
     #[arg(long, value_name = "FILE")]
     config: PathBuf,
+    #[command(flatten)]
+    etcd: EtcdArgs,
+    /// Report format.
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+    /// Which objects to list before the summary.
+    #[arg(long, value_enum, default_value_t)]
+    objects: Shown,
+    /// The KMS plugin of the KMS provider NAME: `NAME=unix:///path/to/socket` calls a running
+    /// KMS v2 plugin, `NAME=base64-mock` uses upstream's Base64 test plugin. Repeatable; without
+    /// one, a KMS provider's objects are undecryptable. KMS v2 objects are also counted per
+    /// plugin key ID.
+    #[arg(long, value_name = "NAME=unix:///PATH|NAME=base64-mock")]
+    kms_plugin: Vec<String>,
+    /// Enable the deprecated KMSv1 feature gate (`--feature-gates=KMSv1=true`).
+    #[arg(long)]
+    kmsv1: bool,
+}
+
+/// Where the objects are: an etcd and how to walk it (shared by `inspect` and `preflight`).
+#[derive(clap::Args, Debug)]
+pub(crate) struct EtcdArgs {
     /// etcd client URL: `http://host:port`, or `https://host:port` with --cacert.
     #[arg(long, value_name = "URL")]
-    etcd: String,
+    pub(crate) etcd: String,
     /// CA certificate of etcd's serving certificate (PEM), as `etcdctl --cacert`.
     #[arg(long, value_name = "FILE")]
     cacert: Option<PathBuf>,
@@ -46,13 +68,7 @@ pub(crate) struct Args {
     prefix: Option<String>,
     /// kube-apiserver's --etcd-prefix, to resolve each key's resource.
     #[arg(long, value_name = "PREFIX", default_value = "/registry")]
-    etcd_prefix: String,
-    /// Report format.
-    #[arg(long, value_enum, default_value_t)]
-    format: Format,
-    /// Which objects to list before the summary.
-    #[arg(long, value_enum, default_value_t)]
-    objects: Shown,
+    pub(crate) etcd_prefix: String,
     /// Keys per range request.
     #[arg(long, value_name = "N", default_value_t = 500, value_parser = clap::value_parser!(i64).range(1..=100_000))]
     page_size: i64,
@@ -62,15 +78,48 @@ pub(crate) struct Args {
     /// How long one range request may take, in seconds.
     #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = seconds)]
     request_timeout: Duration,
-    /// The KMS plugin of the KMS provider NAME: `NAME=unix:///path/to/socket` calls a running
-    /// KMS v2 plugin, `NAME=base64-mock` uses upstream's Base64 test plugin. Repeatable; without
-    /// one, a KMS provider's objects are undecryptable. KMS v2 objects are also counted per
-    /// plugin key ID.
-    #[arg(long, value_name = "NAME=unix:///PATH|NAME=base64-mock")]
-    kms_plugin: Vec<String>,
-    /// Enable the deprecated KMSv1 feature gate (`--feature-gates=KMSv1=true`).
-    #[arg(long)]
-    kmsv1: bool,
+}
+
+impl EtcdArgs {
+    /// Connects and returns the client and the prefix to walk.
+    pub(crate) async fn connect(&self) -> Result<(RawEtcd, String)> {
+        let settings = ConnectSettings::new()
+            .with_tls(EtcdTlsFiles {
+                ca_file: self.cacert.clone(),
+                cert_file: self.cert.clone(),
+                key_file: self.key.clone(),
+            })
+            .with_connect_timeout(self.connect_timeout)
+            .with_request_timeout(self.request_timeout);
+        let etcd = RawEtcd::connect_url(&self.etcd, &settings).await?;
+        let prefix = self
+            .prefix
+            .clone()
+            .unwrap_or_else(|| format!("{}/", self.etcd_prefix.trim_end_matches('/')));
+        Ok((etcd, prefix))
+    }
+
+    /// Feeds every key under the prefix to `inspector`, page by page; `each` sees every object.
+    pub(crate) async fn walk(
+        &self,
+        inspector: &mut Inspector,
+        mut each: impl FnMut(&ObjectReport) -> Result<()>,
+    ) -> Result<String> {
+        let (etcd, prefix) = self.connect().await?;
+        let mut pages = etcd.prefix_pages(prefix.as_bytes(), self.page_size);
+        while let Some(page) = pages
+            .next_page()
+            .await
+            .with_context(|| format!("reading {prefix} from etcd at {}", self.etcd))?
+        {
+            for kv in &page {
+                if let Some(object) = inspector.add(&kv.key, &kv.value) {
+                    each(&object)?;
+                }
+            }
+        }
+        Ok(prefix)
+    }
 }
 
 /// `--objects`.
@@ -136,7 +185,7 @@ pub(crate) fn run(args: &Args) -> Result<Outcome> {
     for (name, err) in crate::crypt::kms_probe_errors(&transformers, &unreachable_kms) {
         eprintln!("note: KMS provider {name:?}: {err}");
     }
-    let inspector = Inspector::new(&loaded.plan, transformers, args.etcd_prefix.clone());
+    let inspector = Inspector::new(&loaded.plan, transformers, args.etcd.etcd_prefix.clone());
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -146,20 +195,6 @@ pub(crate) fn run(args: &Args) -> Result<Outcome> {
 }
 
 async fn walk(args: &Args, mut inspector: Inspector) -> Result<Outcome> {
-    let settings = ConnectSettings::new()
-        .with_tls(EtcdTlsFiles {
-            ca_file: args.cacert.clone(),
-            cert_file: args.cert.clone(),
-            key_file: args.key.clone(),
-        })
-        .with_connect_timeout(args.connect_timeout)
-        .with_request_timeout(args.request_timeout);
-    let etcd = RawEtcd::connect_url(&args.etcd, &settings).await?;
-    let prefix = args
-        .prefix
-        .clone()
-        .unwrap_or_else(|| format!("{}/", args.etcd_prefix.trim_end_matches('/')));
-
     let mut out = BufWriter::new(std::io::stdout().lock());
     let mut json = None;
     match args.format {
@@ -173,23 +208,19 @@ async fn walk(args: &Args, mut inspector: Inspector) -> Result<Outcome> {
         }
         Format::Text => {}
     }
-    let mut pages = etcd.prefix_pages(prefix.as_bytes(), args.page_size);
-    while let Some(page) = pages
-        .next_page()
-        .await
-        .with_context(|| format!("reading {prefix} from etcd at {}", args.etcd))?
-    {
-        for kv in &page {
-            let Some(object) = inspector.add(&kv.key, &kv.value) else { continue };
-            if !args.objects.shows(&object) {
-                continue;
+    let prefix = args
+        .etcd
+        .walk(&mut inspector, |object| {
+            if !args.objects.shows(object) {
+                return Ok(());
             }
             match &mut json {
-                Some(stream) => out.write_all(stream.object(&object).as_bytes())?,
-                None => writeln!(out, "{}", render::object_line(&object))?,
+                Some(stream) => out.write_all(stream.object(object).as_bytes())?,
+                None => writeln!(out, "{}", render::object_line(object))?,
             }
-        }
-    }
+            Ok(())
+        })
+        .await?;
     let report = inspector.finish();
     match json {
         Some(stream) => out.write_all(stream.finish(&report).as_bytes())?,
@@ -197,7 +228,7 @@ async fn walk(args: &Args, mut inspector: Inspector) -> Result<Outcome> {
             if args.objects != Shown::None {
                 writeln!(out)?;
             }
-            writeln!(out, "etcd {}, keys under {prefix}:", args.etcd)?;
+            writeln!(out, "etcd {}, keys under {prefix}:", args.etcd.etcd)?;
             out.write_all(render::summary_text(&report).as_bytes())?;
         }
     }

@@ -23,6 +23,7 @@ mod inspect;
 mod keygen;
 mod kms_plugin;
 mod out;
+mod preflight;
 mod rehearse;
 mod scenario;
 mod yaml;
@@ -87,6 +88,12 @@ enum Command {
     /// file.
     #[command(subcommand)]
     KmsPlugin(kms_plugin::KmsPluginCommand),
+    /// Before a restart: what kube-apiserver would do with a new EncryptionConfiguration against
+    /// what etcd holds now (starts? ready? which objects become unreadable or stale?).
+    ///
+    /// Exit 0: safe. Exit 1: it would not start, or lose access to objects or readiness. Exit 2:
+    /// usage or connection error.
+    Preflight(preflight::Args),
     /// Rehearse your change: plan the safe path from the EncryptionConfiguration you run to the
     /// one you want, prove it on a backend, show what the naive direct switch breaks, and write
     /// the plan as a runbook.
@@ -127,6 +134,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(&args),
         Command::Keygen(args) => keygen::run(&args),
         Command::KmsPlugin(cmd) => kms_plugin::run(&cmd),
+        Command::Preflight(args) => preflight::run(&args),
         Command::Rehearse(args) => rehearse::run(&args),
         Command::Scenario(args) => scenario::run(&args),
         Command::Scenarios(args) => scenario::list(&args),

@@ -16,6 +16,8 @@
 //!   ("still needed by N objects" or "safe to remove"), and per KMS v2 plugin key ID
 //!   ([`KmsKeyIdSummary`]: which key versions the plugin must keep, which it may retire).
 //! - [`render`]: the text table and the JSON document (serde).
+//! - [`preflight`]: what an apiserver restarted with a configuration would do with what etcd
+//!   holds (an inspection under that configuration, judged: unreadable objects, readiness).
 //!
 //! How a value is read mirrors kube-apiserver's storage path: the resource comes from the etcd
 //! key (`atrest_config::resolve::group_resource_for_etcd_key`), its transformer from
@@ -30,6 +32,7 @@
 
 mod classify;
 mod inspector;
+pub mod preflight;
 pub mod render;
 
 pub use crate::classify::{ObjectState, WriteTarget, classify, write_target};

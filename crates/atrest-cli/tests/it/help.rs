@@ -20,6 +20,7 @@ fn help_texts() {
         &["kms-plugin", "ctl"],
         &["kms-plugin", "keygen"],
         &["kms-plugin", "serve"],
+        &["preflight"],
         &["rehearse"],
         &["scenario"],
         &["scenarios"],

@@ -24,14 +24,14 @@ use atrest_transformers::{KmsPlugins, ResourceTransformers};
 
 use crate::{atrest, stderr, stdout};
 
-const KEY1: &str = "MTExMTExMTExMTExMTExMTExMTExMTExMTExMTExMTE=";
-const KEY2: &str = "MjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjI=";
+pub(crate) const KEY1: &str = "MTExMTExMTExMTExMTExMTExMTExMTExMTExMTExMTE=";
+pub(crate) const KEY2: &str = "MjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjI=";
 const KEY0: &str = "MDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDA=";
 /// A plaintext value that must never reach any output.
-const SECRET_VALUE: &[u8] = b"TOP-SECRET-PLAINTEXT-VALUE";
+pub(crate) const SECRET_VALUE: &[u8] = b"TOP-SECRET-PLAINTEXT-VALUE";
 
 /// A config for Secrets: aescbc with `keys` in order, then identity when asked.
-fn config(keys: &[(&str, &str)], identity: bool) -> String {
+pub(crate) fn config(keys: &[(&str, &str)], identity: bool) -> String {
     let mut s = String::from(
         "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n  - resources: [secrets]\n    providers:\n      - aescbc:\n          keys:\n",
     );
@@ -44,7 +44,7 @@ fn config(keys: &[(&str, &str)], identity: bool) -> String {
     s
 }
 
-fn key1_only() -> String {
+pub(crate) fn key1_only() -> String {
     config(&[("key1", KEY1)], false)
 }
 
@@ -53,14 +53,14 @@ fn key2_first() -> String {
 }
 
 /// What an apiserver running `config` stores for `plaintext` at `key`.
-fn encrypt(config: &str, key: &str, plaintext: &[u8]) -> Vec<u8> {
+pub(crate) fn encrypt(config: &str, key: &str, plaintext: &[u8]) -> Vec<u8> {
     let loaded = load("c.yaml", Ok(config.as_bytes().to_vec()), &LoadOptions::default()).unwrap();
     let t = ResourceTransformers::new(&loaded.plan, &KmsPlugins::new()).unwrap();
     let gr = group_resource_for_etcd_key(key, "/registry").unwrap();
     t.for_resource(&gr).to_storage(plaintext, key.as_bytes()).unwrap()
 }
 
-fn write_file(dir: &Path, name: &str, text: &str) -> String {
+pub(crate) fn write_file(dir: &Path, name: &str, text: &str) -> String {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
     p.to_str().unwrap().to_owned()
@@ -98,12 +98,12 @@ fn verdicts(v: &serde_json::Value) -> Vec<(String, String, u64)> {
         .collect()
 }
 
-fn json(out: &Output) -> serde_json::Value {
+pub(crate) fn json(out: &Output) -> serde_json::Value {
     serde_json::from_str(&stdout(out))
         .unwrap_or_else(|e| panic!("{e}\nstdout:\n{}\nstderr:\n{}", stdout(out), stderr(out)))
 }
 
-fn assert_no_secrets(out: &Output) {
+pub(crate) fn assert_no_secrets(out: &Output) {
     let all = format!("{}{}", stdout(out), stderr(out));
     let value = String::from_utf8_lossy(SECRET_VALUE);
     assert!(!all.contains(value.as_ref()), "a plaintext value was printed:\n{all}");

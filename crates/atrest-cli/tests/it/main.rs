@@ -13,6 +13,7 @@ mod help;
 mod inspect;
 mod kms_plugin;
 mod limits;
+mod preflight;
 mod rehearse;
 mod scenario;
 
