@@ -17,12 +17,14 @@ use atrest_config::load;
 
 use crate::report::{Check, Latency, Measurement, Outcome, Report, StepOutcome, StepReport};
 use crate::schema::{
-    ApiExpect, DEFAULT_CONFIG_PATH, ListStep, MeasureStep, ObjectStep, ReloadExpect, ReloadStep,
+    ApiExpect, DEFAULT_CONFIG_PATH, ListStep, MeasureStep, ObjectStep, PreflightStep, ReloadExpect,
+    ReloadStep,
     Scenario, StartExpect, Step, StoredCheck, Target,
 };
 use crate::stored::{Decrypter, StoredValue};
 use crate::template::{Secrets, TemplateError};
 use atrest_inspect::ObjectState;
+use atrest_inspect::preflight::Preflight;
 
 /// How many times a rewrite retries an object that changed under it.
 const REWRITE_CONFLICT_RETRIES: usize = 5;
@@ -439,6 +441,9 @@ fn describe(step: &Step) -> String {
             all.resource.kind().resource(),
             all.namespace.as_ref().map(|n| format!(" in namespace {n}")).unwrap_or_default()
         ),
+        Step::Preflight(p) => {
+            format!("preflight: Secrets and ConfigMaps in etcd under config {}", p.config.value)
+        }
         Step::Measure(m) => {
             format!(
                 "measure {} creates and gets of {} B Secrets ({})",
@@ -612,6 +617,64 @@ impl<C: Cluster> Engine<'_, C> {
                 }
             }
             Step::Measure(m) => self.measure(m, rec).await?,
+            Step::Preflight(p) => self.preflight(p, rec).await?,
+        }
+        Ok(())
+    }
+
+    /// `atrest preflight` over the Secrets and ConfigMaps in etcd (the resources every backend
+    /// stores alike), under a named configuration.
+    async fn preflight(&mut self, p: &PreflightStep, rec: &mut Rec) -> Result<(), StepError> {
+        let name = &p.config.value;
+        let text = self.configs.get(name).map_or("", String::as_str);
+        let decrypter = match Decrypter::new(name, text) {
+            Ok(d) => d,
+            Err(e) => {
+                rec.check(
+                    format!("config {name} loads"),
+                    false,
+                    None,
+                    format!("it does not: {}", self.norm(&e)),
+                );
+                return Ok(());
+            }
+        };
+        let mut inspector = decrypter.inspector(self.cluster.etcd_prefix());
+        for kind in [Kind::Secret, Kind::ConfigMap] {
+            let prefix =
+                format!("{}/{}/", self.cluster.etcd_prefix().trim_end_matches('/'), kind.resource());
+            for e in self.cluster.raw_list(&prefix).await? {
+                inspector.add(e.key.as_bytes(), &e.value);
+            }
+        }
+        let verdict = Preflight::assess(&inspector.finish());
+        for line in verdict.to_text().lines() {
+            rec.note(line.trim().to_owned());
+        }
+        let e = &p.expect;
+        if let Some(ready) = e.ready {
+            rec.check(
+                format!("preflight predicts the apiserver {} ready under {name}", if ready { "becomes" } else { "never becomes" }),
+                verdict.ready == ready,
+                Some(ready.to_string()),
+                verdict.ready.to_string(),
+            );
+        }
+        if let Some(n) = &e.unreadable {
+            rec.check(
+                format!("preflight predicts {} unreadable Secrets and ConfigMaps under {name}", n.value),
+                verdict.unreadable == n.value as u64,
+                Some(n.value.to_string()),
+                verdict.unreadable.to_string(),
+            );
+        }
+        if let Some(n) = &e.stale {
+            rec.check(
+                format!("preflight predicts {} stale Secrets and ConfigMaps under {name}", n.value),
+                verdict.stale == n.value as u64,
+                Some(n.value.to_string()),
+                verdict.stale.to_string(),
+            );
         }
         Ok(())
     }

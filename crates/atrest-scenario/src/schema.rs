@@ -422,6 +422,34 @@ pub enum Step {
     Measure(MeasureStep),
     /// Poll `/metrics` until automatic reload took the file written last (or reported a failure).
     WaitForReload(ReloadStep),
+    /// Predict, from what etcd holds now, what an apiserver restarted with a configuration would
+    /// do (`atrest preflight`), before the restart shows it.
+    Preflight(PreflightStep),
+}
+
+/// `preflight`: Secrets and ConfigMaps in etcd judged under a configuration.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PreflightStep {
+    /// The configuration an apiserver would be restarted with.
+    pub config: Spanned<String>,
+    /// The prediction.
+    pub expect: PreflightExpect,
+}
+
+/// What `preflight` must predict.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PreflightExpect {
+    /// Whether the apiserver becomes ready.
+    #[serde(default)]
+    pub ready: Option<bool>,
+    /// How many Secrets and ConfigMaps it cannot read (at most [`MAX_OBJECTS`]).
+    #[serde(default)]
+    pub unreadable: Option<Spanned<usize>>,
+    /// How many it reads but not with its write provider (at most [`MAX_OBJECTS`]).
+    #[serde(default)]
+    pub stale: Option<Spanned<usize>>,
 }
 
 impl Step {
@@ -444,6 +472,7 @@ impl Step {
             Step::ExpectAll(_) => "expectAll",
             Step::Measure(_) => "measure",
             Step::WaitForReload(_) => "waitForReload",
+            Step::Preflight(_) => "preflight",
         }
     }
 }
@@ -894,6 +923,19 @@ pub fn parse_with(
             }
             Step::ExpectAll(all) => {
                 check_stored(&all.checks(), &check_config, &at)?;
+                expectations += 1;
+            }
+            Step::Preflight(p) => {
+                check_config(&p.config)?;
+                let e = &p.expect;
+                if e.ready.is_none() && e.unreadable.is_none() && e.stale.is_none() {
+                    return Err(at("preflight.expect: expect at least one of ready, unreadable, stale".into()));
+                }
+                for (field, n) in [("unreadable", &e.unreadable), ("stale", &e.stale)] {
+                    if let Some(n) = n {
+                        at_most(path, &format!("preflight.expect.{field}"), n, MAX_OBJECTS)?;
+                    }
+                }
                 expectations += 1;
             }
             Step::WaitForReload(r) => {

@@ -54,6 +54,12 @@ impl Decrypter {
         Ok(Decrypter { transformers, plan: loaded.plan })
     }
 
+    /// An inspector under this configuration (`preflight` steps), resolving keys against
+    /// `etcd_prefix`.
+    pub fn inspector(&self, etcd_prefix: &str) -> atrest_inspect::Inspector {
+        atrest_inspect::Inspector::new(&self.plan, self.transformers.clone(), etcd_prefix)
+    }
+
     /// What `value` stored at `key` for `resource` is under this configuration
     /// ([`atrest_inspect::classify`]).
     pub fn classify(&self, resource: &str, key: &str, value: &[u8]) -> ObjectState {
