@@ -17,7 +17,7 @@ use anyhow::{Context as _, Result};
 use atrest_config::load::{self, LoadOptions};
 use atrest_etcd::{ConnectSettings, EtcdTlsFiles, RawEtcd};
 use atrest_inspect::render::{self, JsonStream};
-use atrest_inspect::{Inspector, ObjectReport, ObjectState};
+use atrest_inspect::{InspectReport, Inspector, ObjectReport, ObjectState, StateCounts};
 use atrest_transformers::ResourceTransformers;
 use clap::ValueEnum;
 
@@ -37,6 +37,14 @@ pub(crate) struct Args {
     /// Which objects to list before the summary.
     #[arg(long, value_enum, default_value_t)]
     objects: Shown,
+    /// Which states make the audit fail (exit 1): a CI gate, e.g. `--fail-on plaintext,stale`
+    /// after a rotation that should have re-encrypted everything.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "undecryptable")]
+    fail_on: Vec<FailOn>,
+    /// Also write a JUnit XML report to FILE: one test case per resource, failed when it holds
+    /// objects in a `--fail-on` state.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
     /// The KMS plugin of the KMS provider NAME: `NAME=unix:///path/to/socket` calls a running
     /// KMS v2 plugin, `NAME=base64-mock` uses upstream's Base64 test plugin. Repeatable; without
     /// one, a KMS provider's objects are undecryptable. KMS v2 objects are also counted per
@@ -120,6 +128,76 @@ impl EtcdArgs {
         }
         Ok(prefix)
     }
+}
+
+/// `--fail-on`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum FailOn {
+    /// Objects stored in plaintext.
+    Plaintext,
+    /// Objects readable, but not with the write provider and key.
+    Stale,
+    /// Objects the configuration cannot read.
+    Undecryptable,
+}
+
+impl FailOn {
+    fn count(self, c: &StateCounts) -> u64 {
+        match self {
+            FailOn::Plaintext => c.plaintext,
+            FailOn::Stale => c.stale,
+            FailOn::Undecryptable => c.undecryptable,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            FailOn::Plaintext => "plaintext",
+            FailOn::Stale => "stale",
+            FailOn::Undecryptable => "undecryptable",
+        }
+    }
+}
+
+/// What `--fail-on` finds in `counts`: `2 stale, 1 plaintext`; empty when nothing.
+fn findings(fail_on: &[FailOn], counts: &StateCounts) -> String {
+    fail_on
+        .iter()
+        .filter(|f| f.count(counts) > 0)
+        .map(|f| format!("{} {}", f.count(counts), f.name()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One JUnit test case per resource.
+fn junit(report: &InspectReport, fail_on: &[FailOn], etcd: &str) -> String {
+    use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+    let mut suite = TestSuite::new(format!("atrest inspect {etcd}"));
+    for r in &report.resources {
+        let found = findings(fail_on, &r.counts);
+        let status = if found.is_empty() {
+            TestCaseStatus::success()
+        } else {
+            let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            st.set_message(format!("{}: {found} (of {} objects)", r.resource, r.counts.objects));
+            st
+        };
+        let mut case = TestCase::new(r.resource.clone(), status);
+        case.set_classname("inspect");
+        case.set_system_out(format!(
+            "{} objects: {} current, {} stale, {} plaintext, {} undecryptable; writes with {}",
+            r.counts.objects,
+            r.counts.current,
+            r.counts.stale,
+            r.counts.plaintext,
+            r.counts.undecryptable,
+            r.writes_with
+        ));
+        suite.add_test_case(case);
+    }
+    let mut out = Report::new("atrest");
+    out.add_test_suite(suite);
+    out.to_string().unwrap_or_else(|e| format!("<!-- cannot render JUnit: {e} -->"))
 }
 
 /// `--objects`.
@@ -233,5 +311,12 @@ async fn walk(args: &Args, mut inspector: Inspector) -> Result<Outcome> {
         }
     }
     out.flush().context("writing standard output")?;
-    Ok(if report.has_undecryptable() { Outcome::Failed } else { Outcome::Ok })
+    if let Some(path) = &args.junit {
+        crate::files::write_output(path, junit(&report, &args.fail_on, &args.etcd.etcd))?;
+    }
+    let found = findings(&args.fail_on, &report.totals);
+    if !found.is_empty() && args.fail_on != [FailOn::Undecryptable] {
+        eprintln!("inspect: failing on {found}");
+    }
+    Ok(if found.is_empty() { Outcome::Ok } else { Outcome::Failed })
 }

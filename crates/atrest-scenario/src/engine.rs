@@ -18,8 +18,7 @@ use atrest_config::load;
 use crate::report::{Check, Latency, Measurement, Outcome, Report, StepOutcome, StepReport};
 use crate::schema::{
     ApiExpect, DEFAULT_CONFIG_PATH, ListStep, MeasureStep, ObjectStep, PreflightStep, ReloadExpect,
-    ReloadStep,
-    Scenario, StartExpect, Step, StoredCheck, Target,
+    ReloadStep, Scenario, StartExpect, Step, StoredCheck, Target,
 };
 use crate::stored::{Decrypter, StoredValue};
 use crate::template::{Secrets, TemplateError};
@@ -641,8 +640,11 @@ impl<C: Cluster> Engine<'_, C> {
         };
         let mut inspector = decrypter.inspector(self.cluster.etcd_prefix());
         for kind in [Kind::Secret, Kind::ConfigMap] {
-            let prefix =
-                format!("{}/{}/", self.cluster.etcd_prefix().trim_end_matches('/'), kind.resource());
+            let prefix = format!(
+                "{}/{}/",
+                self.cluster.etcd_prefix().trim_end_matches('/'),
+                kind.resource()
+            );
             for e in self.cluster.raw_list(&prefix).await? {
                 inspector.add(e.key.as_bytes(), &e.value);
             }
@@ -654,7 +656,10 @@ impl<C: Cluster> Engine<'_, C> {
         let e = &p.expect;
         if let Some(ready) = e.ready {
             rec.check(
-                format!("preflight predicts the apiserver {} ready under {name}", if ready { "becomes" } else { "never becomes" }),
+                format!(
+                    "preflight predicts the apiserver {} ready under {name}",
+                    if ready { "becomes" } else { "never becomes" }
+                ),
                 verdict.ready == ready,
                 Some(ready.to_string()),
                 verdict.ready.to_string(),
@@ -662,7 +667,10 @@ impl<C: Cluster> Engine<'_, C> {
         }
         if let Some(n) = &e.unreadable {
             rec.check(
-                format!("preflight predicts {} unreadable Secrets and ConfigMaps under {name}", n.value),
+                format!(
+                    "preflight predicts {} unreadable Secrets and ConfigMaps under {name}",
+                    n.value
+                ),
                 verdict.unreadable == n.value as u64,
                 Some(n.value.to_string()),
                 verdict.unreadable.to_string(),

@@ -929,7 +929,9 @@ pub fn parse_with(
                 check_config(&p.config)?;
                 let e = &p.expect;
                 if e.ready.is_none() && e.unreadable.is_none() && e.stale.is_none() {
-                    return Err(at("preflight.expect: expect at least one of ready, unreadable, stale".into()));
+                    return Err(at(
+                        "preflight.expect: expect at least one of ready, unreadable, stale".into(),
+                    ));
                 }
                 for (field, n) in [("unreadable", &e.unreadable), ("stale", &e.stale)] {
                     if let Some(n) = n {

@@ -472,3 +472,49 @@ fn inspect_bad_config_exits_2_with_the_apiservers_text() {
     assert!(stderr(&out).contains(err_line.trim()), "{}\nvs\n{check_text}", stderr(&out));
     assert_no_secrets(&out);
 }
+
+/// `--fail-on` as a CI gate, and the JUnit report with one test case per resource.
+#[tokio::test]
+async fn inspect_process_fail_on_gate_and_junit() {
+    let (etcd, raw) = plain_etcd().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config_b = write_file(dir.path(), "b.yaml", &key2_first());
+    let key = "/registry/secrets/default/old".to_owned();
+    raw.put(&key, encrypt(&key1_only(), &key, SECRET_VALUE)).await.unwrap();
+    raw.put("/registry/configmaps/default/cm", SECRET_VALUE.to_vec()).await.unwrap();
+    let junit = dir.path().join("inspect.junit.xml");
+    let run = |fail_on: &str| {
+        atrest(
+            &[
+                "inspect",
+                "--config",
+                &config_b,
+                "--etcd",
+                &etcd.url,
+                "--objects",
+                "none",
+                "--fail-on",
+                fail_on,
+                "--junit",
+                junit.to_str().unwrap(),
+            ],
+            b"",
+        )
+    };
+    // Nothing undecryptable: the default gate passes.
+    assert_eq!(run("undecryptable").status.code(), Some(0));
+    // A stale Secret fails a gate on stale.
+    let out = run("plaintext,stale");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("inspect: failing on 1 plaintext, 1 stale"), "{}", stderr(&out));
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains(r#"<testcase name="secrets""#), "{xml}");
+    assert!(xml.contains(r#"<failure message="secrets: 1 stale (of 1 objects)""#), "{xml}");
+    // ConfigMaps are not in the config: plaintext is what the apiserver writes, not a finding
+    // of `stale`, but a gate on plaintext catches it.
+    let out = run("plaintext");
+    assert_eq!(out.status.code(), Some(1));
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains(r#"<failure message="configmaps: 1 plaintext (of 1 objects)""#), "{xml}");
+    assert!(!xml.contains("TOP-SECRET"), "{xml}");
+}
