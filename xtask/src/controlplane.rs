@@ -1,6 +1,6 @@
 //! The real control plane for the `process` backend: `kube-apiserver` and `etcd` built from the
 //! committed Go recipes (`xtask/go/kube`, `xtask/go/etcd`; see
-//! shared/reference/control-plane.md §2–§4) into a content-keyed cache directory.
+//! the kubernetes and etcd Go modules) into a content-keyed cache directory.
 //!
 //! - The key is 16 hex digits of sha256 over both recipes' `go.mod` and `go.sum`, the exact
 //!   `go build` arguments (ldflags and tags included) and `go env GOVERSION`, so a changed pin,
@@ -33,7 +33,7 @@ pub(crate) const BINARIES: [&str; 2] = ["kube-apiserver", "etcd"];
 /// Environment variables naming a directory of prebuilt binaries, in lookup order.
 const ASSET_VARS: [&str; 2] = ["ATREST_ASSETS", "KUBEBUILDER_ASSETS"];
 
-/// The environment every control-plane `go` command runs with (control-plane.md §4.3):
+/// The environment every control-plane `go` command runs with:
 /// a newer-Go requirement fails loudly instead of fetching a toolchain, no `go.work` leaks in,
 /// the module cache stays deletable and the binaries are static.
 const GO_ENV: [(&str, &str); 4] =
@@ -133,8 +133,8 @@ fn point_current_at(root: &Path, key: &str) -> Result<()> {
 }
 
 /// The two recipes, with versions and stamps read from the committed go.mod files so a pin
-/// bump cannot leave a stale version stamp behind (control-plane.md §2.6: never stamp another
-/// minor).
+/// bump cannot leave a stale version stamp behind (never stamp another minor: kubeadm and the
+/// apiserver compare versions).
 fn recipes() -> Result<Vec<Recipe>> {
     let kube = required_version("xtask/go/kube", "k8s.io/kubernetes")?;
     let (major, minor) = major_minor(&kube)?;
@@ -270,7 +270,7 @@ fn announce(recipes: &[Recipe], dir: &Path, key: &str) {
 }
 
 /// 16 hex digits of sha256 over the recipes' go.mod/go.sum, their build arguments and the Go
-/// version (control-plane.md §4.4, with the flags added so a new stamp rebuilds).
+/// version, with the flags added so a new stamp rebuilds.
 fn cache_key(recipes: &[Recipe]) -> Result<String> {
     let mut hasher = Sha256::new();
     let mut field = |bytes: &[u8]| {
@@ -396,7 +396,7 @@ fn build(recipe: &Recipe, out_dir: &Path, log: &Path) -> Result<()> {
 }
 
 /// Checks that a binary built here is static (CGO_ENABLED=0 took effect: it goes unchanged
-/// into `docker import` images, control-plane.md §2.6) and prints the recipe's version.
+/// into `docker import` images) and prints the recipe's version.
 fn verify_built(recipe: &Recipe, binary: &Path) -> Result<()> {
     let head = read_head(binary, 4096)?;
     if elf_interpreter(&head) != Some(false) {

@@ -1,4 +1,4 @@
-//! Defaulting (upstream-behaviour.md §3 step 3).
+//! Defaulting (k8s.io/apiserver pkg/apis/apiserver/v1/defaults.go).
 //!
 //! Mirrors k8s.io/apiserver pkg/apis/apiserver/v1/defaults.go (`SetDefaults_KMSConfiguration`),
 //! applied to every `kms` provider by the generated `SetObjectDefaults_EncryptionConfiguration`.

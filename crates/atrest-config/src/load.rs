@@ -1,4 +1,4 @@
-//! The loading pipeline (upstream-behaviour.md §3): read, empty, decode, default, validate, build.
+//! The loading pipeline: read, empty, decode, default, validate, build.
 //!
 //! Mirrors k8s.io/apiserver pkg/server/options/encryptionconfig/config.go (`LoadEncryptionConfig`,
 //! `loadConfig`, `loadDataAndHash`, `computeEncryptionConfigHash`). [`LoadError`]'s `Display` is

@@ -1,4 +1,4 @@
-//! Validation (upstream-behaviour.md §4), every rule with upstream's path, type, value and detail.
+//! Validation (k8s.io/apiserver pkg/apis/apiserver/validation/validation_encryption.go), every rule with upstream's path, type, value and detail.
 //!
 //! Mirrors k8s.io/apiserver pkg/apis/apiserver/validation/validation_encryption.go
 //! (`ValidateEncryptionConfiguration`) and k8s.io/apimachinery pkg/util/validation/field/errors.go

@@ -31,7 +31,7 @@ use crate::wire;
 /// Mirrors k8s.io/apimachinery pkg/runtime/serializer/protobuf/protobuf.go `protoEncodingPrefix`.
 pub const PROTOBUF_MAGIC: [u8; 4] = *b"k8s\x00";
 
-/// The prefix every encrypted value starts with (upstream-behaviour.md §1.4).
+/// The prefix every encrypted value starts with (k8s.io/apiserver pkg/storage/value/encrypt/identity/identity.go `encryptedPrefix`).
 const ENCRYPTED_PREFIX: &[u8] = b"k8s:enc:";
 
 /// Decodes one stored value: the plaintext of an etcd value (after decryption, if any).

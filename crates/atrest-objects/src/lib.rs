@@ -1,7 +1,7 @@
 //! The serialization kube-apiserver uses for stored objects: the plaintext inside an etcd value
 //! (inside the encryption envelope, when there is one).
 //!
-//! upstream-behaviour.md §1.3: built-in types are stored as protobuf, the 4-byte magic
+//! k8s.io/apimachinery pkg/runtime/serializer/protobuf/protobuf.go: built-in types are stored as protobuf, the 4-byte magic
 //! `k8s\x00` ([`PROTOBUF_MAGIC`]) followed by a `runtime.Unknown` message
 //! (`typeMeta{apiVersion, kind}`, `raw`, `contentEncoding`, `contentType`); custom resources
 //! are stored as JSON.

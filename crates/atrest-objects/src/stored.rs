@@ -5,7 +5,7 @@ use std::fmt;
 use crate::model::{ConfigMap, ObjectMeta, Secret, TypeMeta};
 use crate::wire::ByteLen;
 
-/// How a stored value is serialized (upstream-behaviour.md §1.3).
+/// How a stored value is serialized (k8s.io/apimachinery pkg/runtime/serializer/protobuf/protobuf.go).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Encoding {
     /// `k8s\x00` + `runtime.Unknown` protobuf: every built-in type.

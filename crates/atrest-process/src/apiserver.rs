@@ -1,4 +1,4 @@
-//! kube-apiserver as a child process (control-plane.md §5): generated PKI, the minimum flag set,
+//! kube-apiserver as a child process (flags of cmd/kube-apiserver/app/options): generated PKI, the minimum flag set,
 //! readiness by polling `/readyz` against a deadline while watching for an early exit, and a
 //! typed error carrying the `"command failed" err="…"` text when it exits.
 //!
@@ -479,7 +479,8 @@ pub(crate) async fn plain_client_from_kubeconfig(
 }
 
 /// Writes the serving certificate, client CA and service-account keys into `dir` and returns
-/// the flags of control-plane.md §5.1.
+/// the minimum flag set: a subset of what kubeadm gives the static pod
+/// (cmd/kubeadm/app/phases/controlplane/manifests.go).
 fn write_pki_and_args(
     dir: &Path,
     port: u16,

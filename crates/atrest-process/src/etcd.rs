@@ -1,5 +1,5 @@
 //! etcd as a child process, with TLS and client-certificate auth the way kubeadm runs it
-//! (control-plane.md §6; kubeadm's `etcd.yaml` static pod): its own CA, a server certificate
+//! (kubeadm's `etcd.yaml` static pod, cmd/kubeadm/app/phases/etcd/local.go): its own CA, a server certificate
 //! for 127.0.0.1, peer TLS with client auth, `--client-cert-auth`, and a plain-HTTP metrics
 //! listener whose `/health` is the readiness probe (kubeadm's liveness probe uses it too).
 

@@ -1,5 +1,5 @@
 //! Start a child and wait on three outcomes at once: ready, exited early, deadline
-//! (control-plane.md §5.4 and §7.1).
+//! (kube-apiserver logs `"command failed" err=…` from cmd/kube-apiserver/app/server.go).
 
 use std::future::Future;
 use std::ops::ControlFlow;
@@ -96,7 +96,7 @@ impl StartError {
     }
 
     /// Whether the start failed because another process took a port chosen for it (the race
-    /// control-plane.md §7.3 describes); such starts are retried with new ports.
+    /// the race between choosing a free port and binding it); such starts are retried with new ports.
     pub(crate) fn port_taken(&self) -> bool {
         match self {
             StartError::Exited { log, .. } => std::fs::read(log)

@@ -340,7 +340,8 @@ struct ReloadMetrics {
     successes: f64,
 }
 
-/// Parses the Prometheus text format for the reload metrics (upstream-behaviour.md §7.5).
+/// Parses the Prometheus text format for the reload metrics (k8s.io/apiserver
+/// pkg/server/options/encryptionconfig/metrics/metrics.go).
 fn parse_reload_metrics(text: &str) -> ReloadMetrics {
     let mut m = ReloadMetrics { hash: None, failures: 0.0, successes: 0.0 };
     // `hash` must not match inside `apiserver_id_hash`: a label starts after `{` or `,`.

@@ -6,7 +6,7 @@ use atrest_config::resolve::{
 };
 use atrest_config::{EncryptionConfiguration, ProviderKind};
 
-/// Upstream's `ParseGroupResource` table (upstream-behaviour.md §2.1).
+/// Upstream's `ParseGroupResource` table (k8s.io/apimachinery pkg/runtime/schema/group_version.go).
 #[test]
 fn parse_splits_at_the_first_dot() {
     let cases = [

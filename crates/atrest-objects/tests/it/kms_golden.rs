@@ -1,5 +1,5 @@
 //! The plaintexts inside upstream's KMS v2 golden values (`TestKMSv2ProviderLegacyData` in
-//! kmsv2_transformation_test.go, upstream-behaviour.md §1.10): Secrets written by real
+//! kmsv2_transformation_test.go): Secrets written by real
 //! kube-apiserver v1.27.0 and v1.28.0. The transformers crate's oracle decrypted them into
 //! crates/atrest-transformers/tests/data/kmsv2_legacy.json (`plaintext_hex`).
 

@@ -3,7 +3,7 @@
 //! reads. And an encryption config change takes effect on restart, not before.
 //!
 //! Expected prefixes are upstream's (`k8s:enc:<provider>:v1:<key name>:`, and `k8s\0` for the
-//! plaintext protobuf of identity; upstream-behaviour.md §1).
+//! plaintext protobuf of identity; k8s.io/apimachinery pkg/runtime/serializer/protobuf).
 
 use std::collections::BTreeMap;
 use std::path::Path;
