@@ -27,7 +27,8 @@ pub(crate) enum ClusterCommand {
     /// Start a cluster (etcd and kube-apiservers) and stay in the foreground until SIGINT or
     /// SIGTERM, then tear it down.
     ///
-    /// Writes DIR/kubeconfig (admin), DIR/env (KUBECONFIG and ETCDCTL_* lines to `source`) with
+    /// Writes DIR/kubeconfig (admin, first apiserver), DIR/kubeconfig-N (one per apiserver, for
+    /// `atrest status`), DIR/env (KUBECONFIG and ETCDCTL_* lines to `source`) with
     /// the etcd client certificate files, and creates DIR/ready once everything answers.
     /// Exit 0 after a clean teardown; exit 2 when it cannot start (missing binaries: run
     /// `cargo xtask setup` once; ATREST_ASSETS overrides where they are).
@@ -188,6 +189,13 @@ fn write_state(plane: &ControlPlane, dir: &Path) -> Result<()> {
     let first = plane.apiserver(0).context("the control plane has no apiserver")?;
     let kubeconfig = dir.join("kubeconfig");
     write(&kubeconfig, plane.pki().admin_kubeconfig(&first.url()).as_bytes())?;
+    // One kubeconfig per apiserver too, for `atrest status --kubeconfig DIR/kubeconfig-0 …`.
+    let mut per_apiserver = Vec::new();
+    for (i, apiserver) in plane.apiservers().iter().enumerate() {
+        let path = dir.join(format!("kubeconfig-{i}"));
+        write(&path, plane.pki().admin_kubeconfig(&apiserver.url()).as_bytes())?;
+        per_apiserver.push(path);
+    }
     let creds = plane.etcd().credentials();
     let ca = dir.join("etcd-ca.crt");
     let cert = dir.join("etcd-client.crt");
@@ -220,6 +228,13 @@ fn write_state(plane: &ControlPlane, dir: &Path) -> Result<()> {
          --from-literal=password=s3cr3t\n  etcdctl get /registry/secrets/default/mysecret\n\
          \nPress Ctrl-C (SIGINT) or send SIGTERM to stop.\n",
         shell_quote(&env_file.display().to_string())
+    ));
+    out.push_str(&format!(
+        "Which encryption configuration each apiserver runs:\n  atrest status{}\n",
+        per_apiserver
+            .iter()
+            .map(|p| format!(" --kubeconfig {}", shell_quote(&p.display().to_string())))
+            .collect::<String>()
     ));
     outln!("{out}").context("printing how to reach the cluster")?;
     // Last: a waiter that sees `ready` finds every other file complete.

@@ -26,6 +26,7 @@ mod out;
 mod preflight;
 mod rehearse;
 mod scenario;
+mod status;
 mod yaml;
 
 /// Exit codes shared by every subcommand.
@@ -109,6 +110,12 @@ enum Command {
     Scenario(scenario::Args),
     /// List the scenarios with their one-line descriptions.
     Scenarios(scenario::ListArgs),
+    /// Which encryption configuration every apiserver of a cluster runs (from each one's
+    /// /metrics), whether they agree, whether they are ready.
+    ///
+    /// Exit 0: the same configuration everywhere, all ready. Exit 1: they differ (or differ from
+    /// --config), or one is not ready. Exit 2: usage or connection error.
+    Status(status::Args),
 }
 
 /// Output format for reports.
@@ -138,6 +145,7 @@ fn main() -> ExitCode {
         Command::Rehearse(args) => rehearse::run(&args),
         Command::Scenario(args) => scenario::run(&args),
         Command::Scenarios(args) => scenario::list(&args),
+        Command::Status(args) => status::run(&args),
     };
     match outcome {
         Ok(outcome) => outcome.into(),

@@ -583,3 +583,47 @@ mod tests {
         assert!(!stuck_only("namespace default not created yet"));
     }
 }
+
+/// Any kube-apiserver a kubeconfig names (the current context's server): what `atrest status`
+/// asks each apiserver of a cluster, the harness's or a user's.
+pub struct ApiserverEndpoint {
+    client: kube::Client,
+    server: String,
+}
+
+impl fmt::Debug for ApiserverEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiserverEndpoint").field("server", &self.server).finish_non_exhaustive()
+    }
+}
+
+impl ApiserverEndpoint {
+    /// From kubeconfig text; every request fails after `timeout` without an answer.
+    pub async fn from_kubeconfig(
+        kubeconfig: &str,
+        timeout: Duration,
+    ) -> Result<ApiserverEndpoint, Box<dyn std::error::Error + Send + Sync>> {
+        let kc = kube::config::Kubeconfig::from_yaml(kubeconfig)?;
+        let config =
+            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                .await?;
+        let server = config.cluster_url.to_string();
+        let client = plain_client_from_kubeconfig(kubeconfig, timeout).await?;
+        Ok(ApiserverEndpoint { client, server })
+    }
+
+    /// The server URL.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// `GET path`: the status code and body, whatever the code.
+    pub async fn get_text(&self, path: &str) -> Result<(u16, String), kube::Error> {
+        let request = http::Request::get(path).body(Vec::new()).map_err(kube::Error::HttpError)?;
+        match self.client.request_text(request).await {
+            Ok(body) => Ok((200, body)),
+            Err(kube::Error::Api(status)) => Ok((status.code, status.message)),
+            Err(e) => Err(e),
+        }
+    }
+}

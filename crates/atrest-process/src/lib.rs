@@ -38,7 +38,8 @@ mod launch;
 pub mod process;
 
 pub use apiserver::{
-    ApiServer, ApiServerOptions, ClusterPki, EtcdClientTls, EtcdEndpoint, Readiness, failing_checks,
+    ApiServer, ApiServerOptions, ApiserverEndpoint, ClusterPki, EtcdClientTls, EtcdEndpoint,
+    Readiness, failing_checks,
 };
 pub use assets::{Assets, AssetsError, cache_dir, setup_build};
 pub use cluster::{FIELD_MANAGER, ProcessCluster};

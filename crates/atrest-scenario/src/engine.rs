@@ -15,6 +15,7 @@ use atrest_backend::{
 };
 use atrest_config::load;
 
+use crate::metrics::ReloadMetrics;
 use crate::report::{Check, Latency, Measurement, Outcome, Report, StepOutcome, StepReport};
 use crate::schema::{
     ApiExpect, DEFAULT_CONFIG_PATH, ListStep, MeasureStep, ObjectStep, PreflightStep, ReloadExpect,
@@ -327,46 +328,6 @@ struct Engine<'c, C> {
     written: BTreeMap<usize, (String, f64)>,
     /// The measurement ratios are computed against (`measure.baseline`).
     baseline: Option<String>,
-}
-
-/// What `/metrics` says about automatic reload.
-#[derive(Debug, Clone, PartialEq)]
-struct ReloadMetrics {
-    /// `hash` label of `apiserver_encryption_config_controller_last_config_info`.
-    hash: Option<String>,
-    /// `apiserver_encryption_config_controller_automatic_reloads_total{status="failure"}`.
-    failures: f64,
-    /// `…{status="success"}`.
-    successes: f64,
-}
-
-/// Parses the Prometheus text format for the reload metrics (k8s.io/apiserver
-/// pkg/server/options/encryptionconfig/metrics/metrics.go).
-fn parse_reload_metrics(text: &str) -> ReloadMetrics {
-    let mut m = ReloadMetrics { hash: None, failures: 0.0, successes: 0.0 };
-    // `hash` must not match inside `apiserver_id_hash`: a label starts after `{` or `,`.
-    let label = |line: &str, name: &str| {
-        let labels = &line[line.find('{')? + 1..line.find('}')?];
-        labels.split(',').find_map(|kv| {
-            let v = kv.trim().strip_prefix(name)?.strip_prefix("=\"")?;
-            Some(v.trim_end_matches('"').to_owned())
-        })
-    };
-    for line in text.lines().filter(|l| !l.starts_with('#')) {
-        let value = || line.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-        if line.starts_with("apiserver_encryption_config_controller_last_config_info{") {
-            m.hash = label(line, "hash");
-        } else if line
-            .starts_with("apiserver_encryption_config_controller_automatic_reloads_total{")
-        {
-            match label(line, "status").as_deref() {
-                Some("failure") => m.failures += value(),
-                Some("success") => m.successes += value(),
-                _ => {}
-            }
-        }
-    }
-    m
 }
 
 fn describe(step: &Step) -> String {
@@ -1224,7 +1185,7 @@ impl<C: Cluster> Engine<'_, C> {
 
     async fn reload_metrics(&mut self, i: usize) -> Result<Option<ReloadMetrics>, StepError> {
         Ok(match self.cluster.metrics(i).await? {
-            Ok(text) => Some(parse_reload_metrics(&text)),
+            Ok(text) => Some(ReloadMetrics::parse(&text)),
             Err(_) => None,
         })
     }
@@ -1369,20 +1330,6 @@ fn finish_ratios(ms: &mut [Measurement], baseline: Option<&str>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reload_metrics_from_the_exposition_format() {
-        let text = "# HELP apiserver_encryption_config_controller_last_config_info [ALPHA] ...\n\
-# TYPE apiserver_encryption_config_controller_last_config_info gauge\n\
-apiserver_encryption_config_controller_last_config_info{apiserver_id_hash=\"sha256:aa\",hash=\"sha256:bb\"} 1\n\
-apiserver_encryption_config_controller_automatic_reloads_total{apiserver_id_hash=\"sha256:aa\",status=\"failure\"} 2\n\
-apiserver_encryption_config_controller_automatic_reloads_total{apiserver_id_hash=\"sha256:aa\",status=\"success\"} 1\n";
-        let m = parse_reload_metrics(text);
-        assert_eq!(m.hash.as_deref(), Some("sha256:bb"));
-        assert!((m.failures - 2.0).abs() < f64::EPSILON);
-        assert!((m.successes - 1.0).abs() < f64::EPSILON);
-        assert_eq!(parse_reload_metrics("").hash, None);
-    }
 
     fn m(name: &str, p50: f64) -> Measurement {
         let l = Latency { count: 1, p50_us: p50, p95_us: p50, p99_us: p50, mean_us: p50 };

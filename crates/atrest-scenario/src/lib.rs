@@ -8,6 +8,7 @@
 
 mod bind;
 pub mod engine;
+pub mod metrics;
 pub mod report;
 pub mod schema;
 pub mod stored;

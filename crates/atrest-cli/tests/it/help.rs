@@ -24,6 +24,7 @@ fn help_texts() {
         &["rehearse"],
         &["scenario"],
         &["scenarios"],
+        &["status"],
     ] {
         let mut args = cmd.to_vec();
         args.push("--help");

@@ -16,6 +16,7 @@ mod limits;
 mod preflight;
 mod rehearse;
 mod scenario;
+mod status;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
