@@ -49,7 +49,7 @@ struct ServerStatus {
     kms_healthy: Option<bool>,
 }
 
-async fn status_of(path: &PathBuf) -> Result<ServerStatus> {
+async fn status_of(path: &std::path::Path) -> Result<ServerStatus> {
     let shown = path.display().to_string();
     let text = atrest_input::read_limited_to_string(path, atrest_scenario::CONFIG_LIMIT)
         .with_context(|| format!("--kubeconfig {shown}"))?;
