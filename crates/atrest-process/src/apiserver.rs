@@ -553,37 +553,6 @@ impl Drop for ApiServer {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::{failing_checks, stuck_only};
-
-    // The body shape of k8s.io/apiserver pkg/server/healthz/healthz.go `handleRootHealth`.
-    #[test]
-    fn failing_check_names() {
-        let body = "[+]ping ok\n[+]etcd ok\n[-]informer-sync failed: reason withheld\n\
-                    [+]poststarthook/x ok\n[-]poststarthook/storage-readiness failed: reason withheld\n\
-                    readyz check failed";
-        assert_eq!(failing_checks(body), ["informer-sync", "poststarthook/storage-readiness"]);
-        assert!(failing_checks("ok").is_empty());
-    }
-
-    #[test]
-    fn only_the_stuck_checks_failing_is_stuck() {
-        let stuck = "/readyz 500:\n[+]ping ok\n[-]informer-sync failed: reason withheld\n\
-                     [-]poststarthook/storage-readiness failed: reason withheld";
-        assert!(stuck_only(stuck));
-        // Still starting: another check fails too, /readyz does not answer, or it is ready
-        // but the default namespace is not there yet.
-        let starting =
-            format!("{stuck}\n[-]poststarthook/rbac/bootstrap-roles failed: reason withheld");
-        assert!(!stuck_only(&starting));
-        assert!(!stuck_only(
-            "/readyz: error trying to connect: tcp connect error: Connection refused"
-        ));
-        assert!(!stuck_only("namespace default not created yet"));
-    }
-}
-
 /// Any kube-apiserver a kubeconfig names (the current context's server): what `atrest status`
 /// asks each apiserver of a cluster, the harness's or a user's.
 pub struct ApiserverEndpoint {
@@ -625,5 +594,36 @@ impl ApiserverEndpoint {
             Err(kube::Error::Api(status)) => Ok((status.code, status.message)),
             Err(e) => Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{failing_checks, stuck_only};
+
+    // The body shape of k8s.io/apiserver pkg/server/healthz/healthz.go `handleRootHealth`.
+    #[test]
+    fn failing_check_names() {
+        let body = "[+]ping ok\n[+]etcd ok\n[-]informer-sync failed: reason withheld\n\
+                    [+]poststarthook/x ok\n[-]poststarthook/storage-readiness failed: reason withheld\n\
+                    readyz check failed";
+        assert_eq!(failing_checks(body), ["informer-sync", "poststarthook/storage-readiness"]);
+        assert!(failing_checks("ok").is_empty());
+    }
+
+    #[test]
+    fn only_the_stuck_checks_failing_is_stuck() {
+        let stuck = "/readyz 500:\n[+]ping ok\n[-]informer-sync failed: reason withheld\n\
+                     [-]poststarthook/storage-readiness failed: reason withheld";
+        assert!(stuck_only(stuck));
+        // Still starting: another check fails too, /readyz does not answer, or it is ready
+        // but the default namespace is not there yet.
+        let starting =
+            format!("{stuck}\n[-]poststarthook/rbac/bootstrap-roles failed: reason withheld");
+        assert!(!stuck_only(&starting));
+        assert!(!stuck_only(
+            "/readyz: error trying to connect: tcp connect error: Connection refused"
+        ));
+        assert!(!stuck_only("namespace default not created yet"));
     }
 }
