@@ -98,11 +98,11 @@ impl Scenario {
             let rendered = secrets
                 .render(name, template)
                 .map_err(|source| EngineError::Template { scenario: self.name.clone(), source })?;
-            // Literal keys in a configuration are secrets too.
-            for line in rendered.lines() {
-                if let Some(v) = line.trim().strip_prefix("secret:") {
-                    secrets.add(v.trim().trim_matches(|c| c == '"' || c == '\''));
-                }
+            // Literal keys in a configuration are secrets too: whatever sits where atrest-config
+            // redacts key material (any style, tag or document), as the source spells it and as
+            // parsed, so that the real apiserver's echo of the file is scrubbed the same way.
+            for literal in atrest_config::decode::secret_literals(rendered.as_bytes()) {
+                secrets.add(literal);
             }
             configs.insert(name.clone(), rendered);
         }
