@@ -36,12 +36,20 @@ pub struct RunOptions {
 /// Why a run could not begin.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    /// A configuration template is wrong.
-    #[error("scenario {scenario}: {source}")]
+    /// A configuration template is wrong (one given with `--config`: the scenario's own are
+    /// checked when it is loaded). The position is in the configuration's text.
+    #[error("scenario {scenario}: config {config:?}, line {line}, column {column}")]
     Template {
         /// The scenario.
         scenario: String,
+        /// The configuration's name.
+        config: String,
+        /// 1-based line in the configuration.
+        line: u64,
+        /// 1-based column.
+        column: u64,
         /// Why.
+        #[source]
         source: TemplateError,
     },
     /// `--config` names a configuration the scenario does not define.
@@ -95,9 +103,17 @@ impl Scenario {
         }
         for (name, template) in &self.configs {
             let template = opts.user_configs.get(name).unwrap_or(template);
-            let rendered = secrets
-                .render(name, template)
-                .map_err(|source| EngineError::Template { scenario: self.name.clone(), source })?;
+            let rendered = secrets.render(template).map_err(|source| {
+                let (line, column) =
+                    crate::template::line_col(template, source.offset().unwrap_or(0));
+                EngineError::Template {
+                    scenario: self.name.clone(),
+                    config: name.clone(),
+                    line,
+                    column,
+                    source,
+                }
+            })?;
             // Literal keys in a configuration are secrets too: whatever sits where atrest-config
             // redacts key material (any style, tag or document), as the source spells it and as
             // parsed, so that the real apiserver's echo of the file is scrubbed the same way.
