@@ -221,7 +221,7 @@ fn json_pass(n: &JNode, place: Place, found: &mut Found) {
             for m in members {
                 let inner = place.member(Some(&m.key));
                 if inner == Place::Secret {
-                    found.ranges.push(n_span(&m.value));
+                    found.ranges.push(m.value.span.clone());
                     collect_strings(&m.value, &mut found.values);
                 } else {
                     json_pass(&m.value, inner, found);
@@ -229,19 +229,15 @@ fn json_pass(n: &JNode, place: Place, found: &mut Found) {
             }
         }
         JVal::Str(s) if place.value_is_secret() => {
-            found.ranges.push(n_span(n));
+            found.ranges.push(n.span.clone());
             found.values.push(s.clone());
         }
         JVal::Num(t) | JVal::Unsupported(t) if place.value_is_secret() => {
-            found.ranges.push(n_span(n));
+            found.ranges.push(n.span.clone());
             found.values.push(t.clone());
         }
         _ => {}
     }
-}
-
-fn n_span(n: &JNode) -> Range<usize> {
-    n.span.clone()
 }
 
 fn collect_strings(n: &JNode, out: &mut Vec<String>) {
