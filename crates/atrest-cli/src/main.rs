@@ -32,6 +32,7 @@ mod input;
 mod inspect;
 mod keygen;
 mod out;
+mod rehearse;
 mod scenario;
 mod yaml;
 
@@ -91,6 +92,13 @@ enum Command {
     Inspect(inspect::Args),
     /// Generate a key from the OS CSPRNG and print a ready key entry.
     Keygen(keygen::Args),
+    /// Rehearse your change: plan the safe path from the EncryptionConfiguration you run to the
+    /// one you want, prove it on a backend, show what the naive direct switch breaks, and write
+    /// the plan as a runbook.
+    ///
+    /// Exit 0: the plan held and the naive switch did what atrest predicted. Exit 1: a config
+    /// does not load, no safe path exists, or an expectation failed. Exit 2: harness error.
+    Rehearse(rehearse::Args),
     /// Run a scenario file on a backend and prove each step by what the API answers and
     /// etcd holds.
     ///
@@ -123,6 +131,7 @@ fn main() -> ExitCode {
         Command::Encrypt(args) => crypt::encrypt(&args),
         Command::Inspect(args) => inspect::run(&args),
         Command::Keygen(args) => keygen::run(&args),
+        Command::Rehearse(args) => rehearse::run(&args),
         Command::Scenario(args) => scenario::run(&args),
         Command::Scenarios(args) => scenario::list(&args),
     };

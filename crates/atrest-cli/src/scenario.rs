@@ -275,7 +275,7 @@ pub(crate) fn run(args: &Args) -> Result<Outcome> {
                 continue;
             }
         };
-        let opts = RunOptions { user_configs: user.clone() };
+        let opts = RunOptions { user_configs: user.clone(), ..RunOptions::default() };
         let report = runtime.block_on(run_one(&scenario, &opts, args.backend, false))?;
         emit(&report, args)?;
         worst = worst.max(report.outcome.exit_code());

@@ -10,7 +10,8 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -18,7 +19,7 @@ use k8s_openapi::api::core::v1::Namespace;
 
 use crate::certs::{CertAuthority, CertError, CertPair, ServiceAccountKey, write_file};
 use crate::launch::{
-    Launched, POLL_INTERVAL, StartError, keep_if_crashed, launch, launch_keep_unready,
+    Launched, POLL_INTERVAL, Patience, StartError, keep_if_crashed, launch, launch_keep_unready,
 };
 use crate::process::{Exit, InstanceDir, ManagedProcess, ProcessSpec, free_port, new_dir};
 
@@ -253,11 +254,36 @@ impl ApiServer {
         self.stop().await;
         let spec = self.spec();
         let client = self.client.clone();
-        let (process, launched) =
-            launch_keep_unready(&spec, &mut self.dir, timeout, POLL_INTERVAL, || {
-                probe_ready(client.clone())
-            })
-            .await?;
+        // When the apiserver started failing only the checks a stuck one fails for ever.
+        let stuck_since: Arc<Mutex<Option<Instant>>> = Arc::default();
+        let probe = || {
+            let (client, stuck_since) = (client.clone(), stuck_since.clone());
+            async move {
+                let observed = probe_ready(client).await;
+                if let ControlFlow::Continue(last) = &observed {
+                    let mut since = stuck_since.lock().unwrap_or_else(PoisonError::into_inner);
+                    if stuck_only(last) {
+                        since.get_or_insert_with(Instant::now);
+                    } else {
+                        *since = None;
+                    }
+                }
+                observed
+            }
+        };
+        let still_starting = |last: Option<&str>| {
+            let since = *stuck_since.lock().unwrap_or_else(PoisonError::into_inner);
+            !last.is_some_and(stuck_only) || since.is_none_or(|t| t.elapsed() < STUCK_FOR)
+        };
+        let (process, launched) = launch_keep_unready(
+            &spec,
+            &mut self.dir,
+            timeout,
+            POLL_INTERVAL,
+            probe,
+            &Patience { up_to: timeout.saturating_mul(4), still_starting: &still_starting },
+        )
+        .await?;
         self.process = Some(process);
         Ok(match launched {
             Launched::Ready(took) => {
@@ -389,6 +415,21 @@ pub fn failing_checks(body: &str) -> Vec<String> {
         .filter_map(|line| line.strip_prefix("[-]"))
         .map(|rest| rest.split_once(" failed").map_or(rest, |(name, _)| name).to_owned())
         .collect()
+}
+
+/// The checks a resource with an unreadable stored value keeps failing for ever: its watch
+/// cache cannot list it (`informer-sync` for Secrets) and storage never reports ready.
+const STUCK_CHECKS: [&str; 2] = ["informer-sync", "poststarthook/storage-readiness"];
+
+/// How long an apiserver must fail only [`STUCK_CHECKS`] to count as never becoming ready. A
+/// healthy start passes them a few seconds after the others, even on a loaded machine, where
+/// the whole start can outlast the not-ready deadline.
+const STUCK_FOR: Duration = Duration::from_secs(8);
+
+/// Whether a readiness observation fails exactly some of [`STUCK_CHECKS`] and nothing else.
+fn stuck_only(last: &str) -> bool {
+    let failing = failing_checks(last);
+    !failing.is_empty() && failing.iter().all(|c| STUCK_CHECKS.contains(&c.as_str()))
 }
 
 /// `GET /readyz?verbose`: status and body, whether it passed or not.
@@ -538,7 +579,7 @@ impl Drop for ApiServer {
 
 #[cfg(test)]
 mod tests {
-    use super::failing_checks;
+    use super::{failing_checks, stuck_only};
 
     // The body shape of k8s.io/apiserver pkg/server/healthz/healthz.go `handleRootHealth`.
     #[test]
@@ -548,5 +589,21 @@ mod tests {
                     readyz check failed";
         assert_eq!(failing_checks(body), ["informer-sync", "poststarthook/storage-readiness"]);
         assert!(failing_checks("ok").is_empty());
+    }
+
+    #[test]
+    fn only_the_stuck_checks_failing_is_stuck() {
+        let stuck = "/readyz 500:\n[+]ping ok\n[-]informer-sync failed: reason withheld\n\
+                     [-]poststarthook/storage-readiness failed: reason withheld";
+        assert!(stuck_only(stuck));
+        // Still starting: another check fails too, /readyz does not answer, or it is ready
+        // but the default namespace is not there yet.
+        let starting =
+            format!("{stuck}\n[-]poststarthook/rbac/bootstrap-roles failed: reason withheld");
+        assert!(!stuck_only(&starting));
+        assert!(!stuck_only(
+            "/readyz: error trying to connect: tcp connect error: Connection refused"
+        ));
+        assert!(!stuck_only("namespace default not created yet"));
     }
 }

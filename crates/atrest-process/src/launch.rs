@@ -127,13 +127,31 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = ControlFlow<(), String>>,
 {
-    match launch_keep_unready(spec, dir, timeout, interval, probe).await? {
+    match launch_keep_unready(spec, dir, timeout, interval, probe, &Patience::NONE).await? {
         (process, Launched::Ready(took)) => Ok((process, took)),
         (process, Launched::NotReady(timed_out)) => {
             dir.keep();
             Err(fail(process, Failure::TimedOut(timed_out)).await)
         }
     }
+}
+
+/// How often a start given more time is looked at again.
+const PATIENCE_STEP: Duration = Duration::from_secs(2);
+
+/// How long a start that is not ready at its deadline may go on, and by which observation it
+/// counts as still starting rather than stuck.
+pub(crate) struct Patience<'a> {
+    /// The latest deadline, from the spawn.
+    pub(crate) up_to: Duration,
+    /// Whether the last readiness observation shows a process still starting.
+    pub(crate) still_starting: &'a (dyn Fn(Option<&str>) -> bool + Sync),
+}
+
+impl Patience<'_> {
+    /// No extension: the deadline is the deadline.
+    pub(crate) const NONE: Patience<'static> =
+        Patience { up_to: Duration::ZERO, still_starting: &|_| false };
 }
 
 /// How a start that keeps an unready process went.
@@ -153,7 +171,8 @@ pub(crate) async fn launch_keep_unready<F, Fut>(
     dir: &mut InstanceDir,
     timeout: Duration,
     interval: Duration,
-    probe: F,
+    mut probe: F,
+    patience: &Patience<'_>,
 ) -> Result<(ManagedProcess, Launched), StartError>
 where
     F: FnMut() -> Fut,
@@ -161,11 +180,32 @@ where
 {
     let started = Instant::now();
     let process = ManagedProcess::spawn(spec, dir.path())?;
-    let ready = wait_until(deadline_after(started, timeout), interval, probe);
-    let outcome = tokio::select! {
-        biased;
-        exit = process.exited() => Err(exit),
-        ready = ready => Ok(ready),
+    let mut deadline = deadline_after(started, timeout);
+    let outcome = loop {
+        let ready = wait_until(deadline, interval, &mut probe);
+        let outcome = tokio::select! {
+            biased;
+            exit = process.exited() => Err(exit),
+            ready = ready => Ok(ready),
+        };
+        // Still starting at the deadline (a loaded machine): wait on, up to the limit.
+        if let Ok(Err(timed_out)) = &outcome
+            && deadline < deadline_after(started, patience.up_to)
+            && process.exit().is_none()
+            && (patience.still_starting)(timed_out.last.as_deref())
+        {
+            tracing::debug!(name = %spec.name, last = ?timed_out.last, "still starting at the deadline; waiting on");
+            // In steps, so a start that turns out stuck is called after one more step.
+            deadline = deadline_after(Instant::now(), PATIENCE_STEP)
+                .min(deadline_after(started, patience.up_to));
+            continue;
+        }
+        break outcome.map(|r| {
+            r.map_err(|mut t| {
+                t.waited = started.elapsed();
+                t
+            })
+        });
     };
     match outcome {
         Ok(Ok(())) => {

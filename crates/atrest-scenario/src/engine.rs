@@ -31,6 +31,19 @@ const REWRITE_CONFLICT_RETRIES: usize = 5;
 pub struct RunOptions {
     /// Configurations supplied by the user (`--config NAME=FILE`), replacing the scenario's.
     pub user_configs: BTreeMap<String, String>,
+    /// Values for `${key:NAME:BYTES}` placeholders, by NAME: `(BYTES, base64 text)`. Unbound
+    /// placeholders get fresh random keys. `Debug` shows the names only.
+    pub bound_keys: BoundKeys,
+}
+
+/// Key values bound to placeholder names (see [`RunOptions::bound_keys`]).
+#[derive(Default, Clone)]
+pub struct BoundKeys(pub BTreeMap<String, (usize, zeroize::Zeroizing<String>)>);
+
+impl std::fmt::Debug for BoundKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.keys()).finish()
+    }
 }
 
 /// Why a run could not begin.
@@ -48,6 +61,15 @@ pub enum EngineError {
         line: u64,
         /// 1-based column.
         column: u64,
+        /// Why.
+        #[source]
+        source: TemplateError,
+    },
+    /// A key bound by the caller ([`RunOptions::bound_keys`]) clashes with another.
+    #[error("scenario {scenario}: bound keys")]
+    BoundKey {
+        /// The scenario.
+        scenario: String,
         /// Why.
         #[source]
         source: TemplateError,
@@ -91,6 +113,11 @@ impl Scenario {
     /// Renders every configuration (fresh keys) and gathers the texts reports must not show.
     pub fn prepare(&self, opts: &RunOptions) -> Result<Prepared, EngineError> {
         let mut secrets = Secrets::default();
+        for (name, (bytes, value)) in &opts.bound_keys.0 {
+            secrets
+                .bind_key(name, *bytes, value)
+                .map_err(|source| EngineError::BoundKey { scenario: self.name.clone(), source })?;
+        }
         let mut configs = BTreeMap::new();
         for name in opts.user_configs.keys() {
             if !self.configs.contains_key(name) {

@@ -12,6 +12,6 @@ pub mod schema;
 pub mod stored;
 pub mod template;
 
-pub use engine::{EngineError, Prepared, Progress, RunOptions, run};
+pub use engine::{BoundKeys, EngineError, Prepared, Progress, RunOptions, run};
 pub use report::{Outcome, Report};
 pub use schema::{CONFIG_LIMIT, SCENARIO_LIMIT, Scenario, ScenarioError, load, parse, parse_with};

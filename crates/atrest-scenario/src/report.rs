@@ -256,8 +256,20 @@ impl Report {
 
     /// The JUnit XML report: one test suite per scenario, one test case per step.
     pub fn to_junit(&self) -> String {
-        use quick_junit::{NonSuccessKind, Report as JReport, TestCase, TestCaseStatus, TestSuite};
-        let mut report = JReport::new("atrest");
+        Report::junit_of(&[self])
+    }
+
+    /// One JUnit XML document with a test suite per report (`atrest rehearse` runs two).
+    pub fn junit_of(reports: &[&Report]) -> String {
+        let mut report = quick_junit::Report::new("atrest");
+        for r in reports {
+            report.add_test_suite(r.junit_suite());
+        }
+        report.to_string().unwrap_or_else(|e| format!("<!-- cannot render JUnit: {e} -->"))
+    }
+
+    fn junit_suite(&self) -> quick_junit::TestSuite {
+        use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
         let mut suite = TestSuite::new(format!("{} ({})", self.scenario, self.backend));
         for s in &self.steps {
             let status = match s.outcome {
@@ -297,8 +309,7 @@ impl Report {
             case.set_system_out(out.join("\n"));
             suite.add_test_case(case);
         }
-        report.add_test_suite(suite);
-        report.to_string().unwrap_or_else(|e| format!("<!-- cannot render JUnit: {e} -->"))
+        suite
     }
 }
 

@@ -960,16 +960,19 @@ fn check_stored(
         && e.plaintext.is_none()
         && e.decryptable_with.is_none()
         && e.not_decryptable_with.is_none()
+        && e.current_with.is_none()
+        && e.stale_with.is_none()
     {
         return Err(at(
-            "expect at least one of provider, key, plaintext, decryptableWith, notDecryptableWith"
+            "expect at least one of provider, key, plaintext, decryptableWith, notDecryptableWith, currentWith, staleWith"
                 .into(),
         ));
     }
-    if let Some(c) = &e.decryptable_with {
-        check_config(c)?;
-    }
-    if let Some(c) = &e.not_decryptable_with {
+    // A misspelled configuration name is a load error, not a failed check at run time.
+    for c in [&e.decryptable_with, &e.not_decryptable_with, &e.current_with, &e.stale_with]
+        .into_iter()
+        .flatten()
+    {
         check_config(c)?;
     }
     Ok(())

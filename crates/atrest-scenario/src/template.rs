@@ -36,6 +36,14 @@ pub enum TemplateError {
         /// Byte offset of its `${` in the template.
         offset: usize,
     },
+    /// A bound key's name bound again to another value, size or kind.
+    #[error("bound key ${{{placeholder}}} reuses {name:?} with another value, size or kind")]
+    BoundTwice {
+        /// The placeholder it stands for.
+        placeholder: String,
+        /// The name.
+        name: String,
+    },
     /// The operating system random source failed.
     #[error("cannot generate key material: {0}")]
     Random(String),
@@ -48,7 +56,7 @@ impl TemplateError {
             TemplateError::Unknown { offset, .. } | TemplateError::Mismatch { offset, .. } => {
                 Some(*offset)
             }
-            TemplateError::Random(_) => None,
+            TemplateError::BoundTwice { .. } | TemplateError::Random(_) => None,
         }
     }
 
@@ -57,7 +65,7 @@ impl TemplateError {
         match self {
             TemplateError::Unknown { placeholder, .. }
             | TemplateError::Mismatch { placeholder, .. } => Some(format!("${{{placeholder}}}")),
-            TemplateError::Random(_) => None,
+            TemplateError::BoundTwice { .. } | TemplateError::Random(_) => None,
         }
     }
 }
@@ -163,6 +171,29 @@ impl Secrets {
         };
         self.values.insert(name.to_owned(), (spec, value.clone()));
         Ok(value)
+    }
+
+    /// Binds `${key:NAME:BYTES}` to a value given by the caller instead of a fresh random one:
+    /// `atrest rehearse` runs its plan with the keys of the user's own files. The value is
+    /// redacted like a generated one. Binding a name twice to different values is an error.
+    pub fn bind_key(&mut self, name: &str, bytes: usize, value: &str) -> Result<(), TemplateError> {
+        let spec = format!("key:{bytes}");
+        match self.values.get(name) {
+            Some((s, v)) if *s == spec && v == value => Ok(()),
+            // Only checked so far: no value yet.
+            Some((s, v)) if *s == spec && v.is_empty() => {
+                self.values.insert(name.to_owned(), (spec, value.to_owned()));
+                Ok(())
+            }
+            Some(_) => Err(TemplateError::BoundTwice {
+                placeholder: format!("key:{name}:{bytes}"),
+                name: name.to_owned(),
+            }),
+            None => {
+                self.values.insert(name.to_owned(), (spec, value.to_owned()));
+                Ok(())
+            }
+        }
     }
 
     /// Adds a text that must never be printed (a secret value the scenario writes, a key

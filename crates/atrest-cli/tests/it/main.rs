@@ -12,6 +12,7 @@ mod crypt;
 mod help;
 mod inspect;
 mod limits;
+mod rehearse;
 mod scenario;
 
 use std::path::{Path, PathBuf};
