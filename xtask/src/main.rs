@@ -220,7 +220,7 @@ fn needs_control_plane(args: &[OsString]) -> bool {
         || args.iter().any(|a| a.starts_with("--backend=") && *a != "--backend=sim");
     match first.to_str() {
         Some("cluster") => true,
-        Some("scenario" | "bench") => real_backend,
+        Some("scenario" | "bench" | "rehearse") => real_backend,
         _ => false,
     }
 }

@@ -373,7 +373,7 @@ impl Plan {
                 k.bytes
             );
         }
-        md.push_str("\n## Regress it\n\n`rehearsal.yaml` is this plan as an atrest scenario, with fresh random keys on every run (no key of yours is needed in CI):\n\n```sh\natrest scenario rehearsal.yaml                    # simulator\natrest scenario rehearsal.yaml --backend process  # real etcd and kube-apiserver\n```\n");
+        md.push_str(&format!("\n## Regress it\n\n`rehearsal.yaml` is this plan as an atrest scenario, with fresh random keys on every run (no key of yours is needed in CI):\n\n```sh\natrest scenario rehearsal.yaml                    # simulator\natrest scenario rehearsal.yaml --backend process  # real etcd and kube-apiserver\n```\n\nWith your files in place of `current` and `target`, every placeholder takes the key at the same provider and key name in them, so the whole plan runs with your keys (locally; keep keys out of CI):\n\n```sh\natrest scenario rehearsal.yaml --config current={from} --config target={to}\n```\n"));
         if !self.notes.is_empty() {
             md.push_str("\n## Notes\n\n");
             for note in &self.notes {

@@ -22,11 +22,3 @@ async fn every_pair_rehearses_on_sim() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
-
-#[test]
-#[ignore = "prints the HA rehearsal for a human to read"]
-fn show_ha() {
-    let pair = common::pairs().into_iter().find(|p| p.name == "ha-rotation").unwrap();
-    let plan = common::plan_pair(&pair, 2);
-    println!("{}", plan.rehearsal_scenario("current.yaml", "target.yaml"));
-}

@@ -17,7 +17,7 @@ use atrest_config::load;
 use crate::report::{Check, Latency, Measurement, Outcome, Report, StepOutcome, StepReport};
 use crate::schema::{
     ApiExpect, DEFAULT_CONFIG_PATH, ListStep, MeasureStep, ObjectStep, ReloadExpect, ReloadStep,
-    Scenario, StartExpect, Step, StoredExpect, Target,
+    Scenario, StartExpect, Step, StoredCheck, Target,
 };
 use crate::stored::{Decrypter, StoredValue};
 use crate::template::{Secrets, TemplateError};
@@ -65,7 +65,8 @@ pub enum EngineError {
         #[source]
         source: TemplateError,
     },
-    /// A key bound by the caller ([`RunOptions::bound_keys`]) clashes with another.
+    /// A key bound by the caller ([`RunOptions::bound_keys`]) or by a user's file in place of a
+    /// template clashes with another binding of the same name.
     #[error("scenario {scenario}: bound keys")]
     BoundKey {
         /// The scenario.
@@ -73,6 +74,24 @@ pub enum EngineError {
         /// Why.
         #[source]
         source: TemplateError,
+    },
+    /// A key of a `--config` file stands where the template asks for another key size.
+    #[error(
+        "scenario {scenario}: --config {config}: the {place} is {user_bytes} bytes, but the scenario's ${{key:{placeholder}}} at its place is {bytes}"
+    )]
+    KeySize {
+        /// The scenario.
+        scenario: String,
+        /// The configuration replaced.
+        config: String,
+        /// Provider and key name.
+        place: String,
+        /// The placeholder name.
+        placeholder: String,
+        /// What the template asks for.
+        bytes: usize,
+        /// What the user's key has.
+        user_bytes: usize,
     },
     /// `--config` names a configuration the scenario does not define.
     #[error("scenario {scenario} has no config named {name:?} (it defines: {defined})")]
@@ -117,6 +136,25 @@ impl Scenario {
             secrets
                 .bind_key(name, *bytes, value)
                 .map_err(|source| EngineError::BoundKey { scenario: self.name.clone(), source })?;
+        }
+        // A user's file in place of a template gives the template's placeholders its keys.
+        for (config, user) in &opts.user_configs {
+            let Some(template) = self.configs.get(config) else { continue };
+            for b in crate::bind::bindings(template, user) {
+                if b.user_bytes != b.bytes {
+                    return Err(EngineError::KeySize {
+                        scenario: self.name.clone(),
+                        config: config.clone(),
+                        place: b.place,
+                        placeholder: b.name,
+                        bytes: b.bytes,
+                        user_bytes: b.user_bytes,
+                    });
+                }
+                secrets.bind_key(&b.name, b.bytes, &b.value).map_err(|source| {
+                    EngineError::BoundKey { scenario: self.name.clone(), source }
+                })?;
+            }
         }
         let mut configs = BTreeMap::new();
         for name in opts.user_configs.keys() {
@@ -546,15 +584,18 @@ impl<C: Cluster> Engine<'_, C> {
             Step::List(l) => self.list(l, rec).await?,
             Step::Rewrite(l) => self.rewrite(l, rec).await?,
             Step::ExpectStored(st) => {
-                let (id, expect) = (st.object().object_ref(), &st.expect());
+                let (id, checks) = (st.object().object_ref(), st.checks());
                 let key = id.etcd_key(self.cluster.etcd_prefix());
                 match self.cluster.raw_get(&key).await? {
                     None => rec.check(format!("{key} is in etcd"), false, None, "no such key"),
-                    Some(entry) => self.check_stored(rec, id.kind, &key, &entry.value, expect),
+                    Some(entry) => {
+                        let decrypters = self.decrypters(&checks);
+                        self.check_stored(rec, id.kind, &key, &entry.value, &checks, &decrypters);
+                    }
                 }
             }
             Step::ExpectAll(all) => {
-                let (namespace, expect) = (&all.namespace, &all.expect());
+                let (namespace, checks) = (&all.namespace, all.checks());
                 let kind = all.resource.kind();
                 let mut prefix = format!(
                     "{}/{}/",
@@ -576,11 +617,13 @@ impl<C: Cluster> Engine<'_, C> {
                     by_state.iter().map(|(k, n)| format!("{n} {k}")).collect::<Vec<_>>().join(", ")
                 ));
                 let mut sub = Rec::default();
+                let decrypters = self.decrypters(&checks);
                 for e in &entries {
-                    self.check_stored(&mut sub, kind, &e.key, &e.value, expect);
+                    self.check_stored(&mut sub, kind, &e.key, &e.value, &checks, &decrypters);
                 }
                 let failed: Vec<&Check> = sub.checks.iter().filter(|c| !c.held).collect();
-                let what = format!("every value under {prefix}: {}", stored_expect_words(expect));
+                let words: Vec<String> = checks.iter().map(StoredCheck::summary).collect();
+                let what = format!("every value under {prefix}: {}", words.join(", "));
                 if failed.is_empty() {
                     rec.check(
                         what,
@@ -612,60 +655,63 @@ impl<C: Cluster> Engine<'_, C> {
         Ok(())
     }
 
-    fn check_stored(&self, rec: &mut Rec, kind: Kind, key: &str, value: &[u8], e: &StoredExpect) {
+    /// Loads every configuration the checks name, once per step (an `expectAll` checks many
+    /// values against the same ones).
+    fn decrypters(&self, checks: &[StoredCheck]) -> BTreeMap<String, Result<Decrypter, String>> {
+        checks
+            .iter()
+            .filter_map(StoredCheck::config)
+            .map(|c| {
+                let text = self.configs.get(&c.value).map_or("", String::as_str);
+                (c.value.clone(), Decrypter::new(&c.value, text))
+            })
+            .collect()
+    }
+
+    fn check_stored(
+        &self,
+        rec: &mut Rec,
+        kind: Kind,
+        key: &str,
+        value: &[u8],
+        checks: &[StoredCheck],
+        decrypters: &BTreeMap<String, Result<Decrypter, String>>,
+    ) {
         let sv = StoredValue::of(value);
-        if let Some(p) = &e.provider {
-            rec.check(
-                format!("{key} is written by {p}"),
-                sv.provider == *p,
-                Some(p.clone()),
-                sv.describe(),
-            );
-        }
-        if let Some(k) = &e.key {
-            rec.check(
-                format!("{key} is on key {k}"),
-                sv.key.as_deref() == Some(k.as_str()),
-                Some(k.clone()),
-                sv.describe(),
-            );
-        }
-        if let Some(p) = e.plaintext {
-            let what = if p {
-                format!("{key} is plaintext in etcd")
-            } else {
-                format!("{key} is encrypted in etcd")
-            };
-            rec.check(what, sv.is_plaintext() == p, None, sv.describe());
-        }
-        let checks = [
-            (&e.decryptable_with, "decrypts with config"),
-            (&e.not_decryptable_with, "does not decrypt with config"),
-            (&e.current_with, "is current under config"),
-            (&e.stale_with, "is stale under config"),
-        ];
-        for (config, words) in checks {
-            let Some(config) = config else { continue };
-            let text = self.configs.get(&config.value).map_or("", String::as_str);
-            let state = Decrypter::new(&config.value, text)
-                .map(|d| d.classify(kind.resource(), key, value));
-            let held = match &state {
-                Err(_) => false,
-                Ok(state) => match words {
-                    "decrypts with config" => state.is_readable(),
-                    "does not decrypt with config" => !state.is_readable(),
-                    "is current under config" => *state == ObjectState::Current,
-                    _ => *state == ObjectState::Stale,
-                },
-            };
-            let actual = match &state {
-                Ok(ObjectState::Undecryptable { error }) => {
-                    format!("undecryptable: {}", self.norm(&error.to_string()))
+        for check in checks {
+            let what = check.claim(key);
+            let (held, expected, actual) = match check {
+                StoredCheck::Provider(p) => (sv.provider == *p, Some(p.clone()), sv.describe()),
+                StoredCheck::Key(k) => {
+                    (sv.key.as_deref() == Some(k.as_str()), Some(k.clone()), sv.describe())
                 }
-                Ok(state) => state.name().to_owned(),
-                Err(e) => format!("config {} does not load: {}", config.value, self.norm(e)),
+                StoredCheck::Plaintext(p) => (sv.is_plaintext() == *p, None, sv.describe()),
+                StoredCheck::DecryptableWith(c)
+                | StoredCheck::NotDecryptableWith(c)
+                | StoredCheck::CurrentWith(c)
+                | StoredCheck::StaleWith(c) => {
+                    let state = match decrypters.get(&c.value) {
+                        Some(Ok(d)) => Ok(d.classify(kind.resource(), key, value)),
+                        Some(Err(e)) => Err(e.clone()),
+                        None => Err("not loaded".to_owned()),
+                    };
+                    let held = state.as_ref().is_ok_and(|state| match check {
+                        StoredCheck::DecryptableWith(_) => state.is_readable(),
+                        StoredCheck::NotDecryptableWith(_) => !state.is_readable(),
+                        StoredCheck::CurrentWith(_) => *state == ObjectState::Current,
+                        _ => *state == ObjectState::Stale,
+                    });
+                    let actual = match &state {
+                        Ok(ObjectState::Undecryptable { error }) => {
+                            format!("undecryptable: {}", self.norm(&error.to_string()))
+                        }
+                        Ok(state) => state.name().to_owned(),
+                        Err(e) => format!("config {} does not load: {}", c.value, self.norm(e)),
+                    };
+                    (held, None, actual)
+                }
             };
-            rec.check(format!("{key} {words} {}", config.value), held, None, actual);
+            rec.check(what, held, expected, actual);
         }
     }
 
@@ -1287,32 +1333,6 @@ fn finish_ratios(ms: &mut [Measurement], baseline: Option<&str>) {
             (base.create.p50_us > 0.0).then(|| m.create.p50_us / base.create.p50_us);
         m.get_p50_ratio = (base.get.p50_us > 0.0).then(|| m.get.p50_us / base.get.p50_us);
     }
-}
-
-fn stored_expect_words(e: &StoredExpect) -> String {
-    let mut parts = Vec::new();
-    if let Some(p) = &e.provider {
-        parts.push(format!("provider {p}"));
-    }
-    if let Some(k) = &e.key {
-        parts.push(format!("key {k}"));
-    }
-    if let Some(p) = e.plaintext {
-        parts.push(if p { "plaintext".to_owned() } else { "encrypted".to_owned() });
-    }
-    if let Some(c) = &e.decryptable_with {
-        parts.push(format!("decrypts with config {}", c.value));
-    }
-    if let Some(c) = &e.not_decryptable_with {
-        parts.push(format!("does not decrypt with config {}", c.value));
-    }
-    if let Some(c) = &e.current_with {
-        parts.push(format!("current under config {}", c.value));
-    }
-    if let Some(c) = &e.stale_with {
-        parts.push(format!("stale under config {}", c.value));
-    }
-    parts.join(", ")
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! [`engine::run`] executes it on whatever cluster it is given (it names no backend) and returns
 //! a [`report::Report`]: text, JSON or JUnit.
 
+mod bind;
 pub mod engine;
 pub mod report;
 pub mod schema;

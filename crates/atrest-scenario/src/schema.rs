@@ -248,23 +248,104 @@ impl ApiExpect {
     }
 }
 
-/// What a raw etcd value must look like.
-#[derive(Debug, Clone, Default)]
-pub struct StoredExpect {
-    /// `identity`, `aescbc`, `aesgcm`, `secretbox`, `kms`.
-    pub provider: Option<String>,
-    /// The key name in the prefix (`k8s:enc:<provider>:v1:<key>:`).
-    pub key: Option<String>,
-    /// Whether the value is plaintext (readable in etcd without any key).
-    pub plaintext: Option<bool>,
-    /// A configuration (by name) whose providers must decrypt the value.
-    pub decryptable_with: Option<Spanned<String>>,
-    /// A configuration (by name) whose providers must fail to decrypt the value.
-    pub not_decryptable_with: Option<Spanned<String>>,
-    /// A configuration (by name) under which the value is current.
-    pub current_with: Option<Spanned<String>>,
-    /// A configuration (by name) under which the value is stale.
-    pub stale_with: Option<Spanned<String>>,
+/// One expectation on a raw etcd value: every field of `expectStored`/`expectAll` that says
+/// something about the stored value is one of these, defined here once with its wording and
+/// its configuration reference (checked at load); the engine evaluates them.
+#[derive(Debug, Clone)]
+pub enum StoredCheck {
+    /// `provider`: `identity`, `aescbc`, `aesgcm`, `secretbox`, `kms`.
+    Provider(String),
+    /// `key`: the key name in the prefix (`k8s:enc:<provider>:v1:<key>:`).
+    Key(String),
+    /// `plaintext`: whether the value is readable in etcd without any key.
+    Plaintext(bool),
+    /// `decryptableWith`: a configuration (by name) whose providers decrypt the value.
+    DecryptableWith(Spanned<String>),
+    /// `notDecryptableWith`: a configuration whose providers fail to decrypt the value.
+    NotDecryptableWith(Spanned<String>),
+    /// `currentWith`: a configuration under which the value is current (readable with the
+    /// provider and key it writes with).
+    CurrentWith(Spanned<String>),
+    /// `staleWith`: a configuration under which the value is stale (readable, but the next
+    /// update rewrites it).
+    StaleWith(Spanned<String>),
+}
+
+/// The YAML fields of [`StoredCheck`], in the order messages list them.
+pub const STORED_CHECK_FIELDS: [&str; 7] = [
+    "provider",
+    "key",
+    "plaintext",
+    "decryptableWith",
+    "notDecryptableWith",
+    "currentWith",
+    "staleWith",
+];
+
+impl StoredCheck {
+    /// The checks a step's fields ask for, in [`STORED_CHECK_FIELDS`] order.
+    fn from_fields(
+        provider: &Option<String>,
+        key: &Option<String>,
+        plaintext: Option<bool>,
+        decryptable_with: &Option<Spanned<String>>,
+        not_decryptable_with: &Option<Spanned<String>>,
+        current_with: &Option<Spanned<String>>,
+        stale_with: &Option<Spanned<String>>,
+    ) -> Vec<StoredCheck> {
+        let mut out = Vec::new();
+        out.extend(provider.clone().map(StoredCheck::Provider));
+        out.extend(key.clone().map(StoredCheck::Key));
+        out.extend(plaintext.map(StoredCheck::Plaintext));
+        out.extend(decryptable_with.clone().map(StoredCheck::DecryptableWith));
+        out.extend(not_decryptable_with.clone().map(StoredCheck::NotDecryptableWith));
+        out.extend(current_with.clone().map(StoredCheck::CurrentWith));
+        out.extend(stale_with.clone().map(StoredCheck::StaleWith));
+        out
+    }
+
+    /// The configuration it names, if any.
+    pub fn config(&self) -> Option<&Spanned<String>> {
+        match self {
+            StoredCheck::DecryptableWith(c)
+            | StoredCheck::NotDecryptableWith(c)
+            | StoredCheck::CurrentWith(c)
+            | StoredCheck::StaleWith(c) => Some(c),
+            StoredCheck::Provider(_) | StoredCheck::Key(_) | StoredCheck::Plaintext(_) => None,
+        }
+    }
+
+    /// What it claims about the value at etcd key `key`: `/registry/… is on key key2`.
+    pub fn claim(&self, key: &str) -> String {
+        match self {
+            StoredCheck::Provider(p) => format!("{key} is written by {p}"),
+            StoredCheck::Key(k) => format!("{key} is on key {k}"),
+            StoredCheck::Plaintext(true) => format!("{key} is plaintext in etcd"),
+            StoredCheck::Plaintext(false) => format!("{key} is encrypted in etcd"),
+            StoredCheck::DecryptableWith(c) => format!("{key} decrypts with config {}", c.value),
+            StoredCheck::NotDecryptableWith(c) => {
+                format!("{key} does not decrypt with config {}", c.value)
+            }
+            StoredCheck::CurrentWith(c) => format!("{key} is current under config {}", c.value),
+            StoredCheck::StaleWith(c) => format!("{key} is stale under config {}", c.value),
+        }
+    }
+
+    /// The same, of every value (`expectAll`): `provider aescbc`, `current under config key2`.
+    pub fn summary(&self) -> String {
+        match self {
+            StoredCheck::Provider(p) => format!("provider {p}"),
+            StoredCheck::Key(k) => format!("key {k}"),
+            StoredCheck::Plaintext(true) => "plaintext".to_owned(),
+            StoredCheck::Plaintext(false) => "encrypted".to_owned(),
+            StoredCheck::DecryptableWith(c) => format!("decrypts with config {}", c.value),
+            StoredCheck::NotDecryptableWith(c) => {
+                format!("does not decrypt with config {}", c.value)
+            }
+            StoredCheck::CurrentWith(c) => format!("current under config {}", c.value),
+            StoredCheck::StaleWith(c) => format!("stale under config {}", c.value),
+        }
+    }
 }
 
 /// One step. The YAML form is a one-key map: `- restart: {}`.
@@ -510,32 +591,32 @@ impl StoredStep {
         }
     }
 
-    /// The expectation.
-    pub fn expect(&self) -> StoredExpect {
-        StoredExpect {
-            provider: self.provider.clone(),
-            key: self.key.clone(),
-            plaintext: self.plaintext,
-            decryptable_with: self.decryptable_with.clone(),
-            not_decryptable_with: self.not_decryptable_with.clone(),
-            current_with: self.current_with.clone(),
-            stale_with: self.stale_with.clone(),
-        }
+    /// The checks it asks for.
+    pub fn checks(&self) -> Vec<StoredCheck> {
+        StoredCheck::from_fields(
+            &self.provider,
+            &self.key,
+            self.plaintext,
+            &self.decryptable_with,
+            &self.not_decryptable_with,
+            &self.current_with,
+            &self.stale_with,
+        )
     }
 }
 
 impl AllStep {
-    /// The expectation.
-    pub fn expect(&self) -> StoredExpect {
-        StoredExpect {
-            provider: self.provider.clone(),
-            key: self.key.clone(),
-            plaintext: self.plaintext,
-            decryptable_with: self.decryptable_with.clone(),
-            not_decryptable_with: self.not_decryptable_with.clone(),
-            current_with: self.current_with.clone(),
-            stale_with: self.stale_with.clone(),
-        }
+    /// The checks it asks for.
+    pub fn checks(&self) -> Vec<StoredCheck> {
+        StoredCheck::from_fields(
+            &self.provider,
+            &self.key,
+            self.plaintext,
+            &self.decryptable_with,
+            &self.not_decryptable_with,
+            &self.current_with,
+            &self.stale_with,
+        )
     }
 }
 
@@ -828,11 +909,11 @@ pub fn parse_with(
             }
             Step::ExpectStored(st) => {
                 st.object().resolve().map_err(at)?;
-                check_stored(&st.expect(), &check_config, &at)?;
+                check_stored(&st.checks(), &check_config, &at)?;
                 expectations += 1;
             }
             Step::ExpectAll(all) => {
-                check_stored(&all.expect(), &check_config, &at)?;
+                check_stored(&all.checks(), &check_config, &at)?;
                 expectations += 1;
             }
             Step::WaitForReload(r) => {
@@ -951,28 +1032,15 @@ fn check_api_expect(path: &Path, step: &str, e: &ApiExpect) -> Result<(), Scenar
 }
 
 fn check_stored(
-    e: &StoredExpect,
+    checks: &[StoredCheck],
     check_config: &dyn Fn(&Spanned<String>) -> Result<(), ScenarioError>,
     at: &dyn Fn(String) -> ScenarioError,
 ) -> Result<(), ScenarioError> {
-    if e.provider.is_none()
-        && e.key.is_none()
-        && e.plaintext.is_none()
-        && e.decryptable_with.is_none()
-        && e.not_decryptable_with.is_none()
-        && e.current_with.is_none()
-        && e.stale_with.is_none()
-    {
-        return Err(at(
-            "expect at least one of provider, key, plaintext, decryptableWith, notDecryptableWith, currentWith, staleWith"
-                .into(),
-        ));
+    if checks.is_empty() {
+        return Err(at(format!("expect at least one of {}", STORED_CHECK_FIELDS.join(", "))));
     }
     // A misspelled configuration name is a load error, not a failed check at run time.
-    for c in [&e.decryptable_with, &e.not_decryptable_with, &e.current_with, &e.stale_with]
-        .into_iter()
-        .flatten()
-    {
+    for c in checks.iter().filter_map(StoredCheck::config) {
         check_config(c)?;
     }
     Ok(())

@@ -79,6 +79,30 @@ fn reference_to_a_missing_config() {
     assert!(e.starts_with("bad.yaml:3:6: config \"a\": cannot read does-not-exist.yaml:"), "{e}");
 }
 
+/// Regression: `currentWith` and `staleWith` alone were rejected ("expect at least one of …")
+/// and their config names were only checked at run time.
+#[test]
+fn current_with_and_stale_with_are_checks_of_their_own() {
+    let ok = "description: x\nconfigs:\n  k: \"x\"\nsteps:\n  - expectStored: {secret: s, currentWith: k}\n  - expectAll: {resource: secrets, staleWith: k}\n";
+    assert!(parse(Path::new("ok.yaml"), ok).is_ok());
+    assert_eq!(
+        error_of(
+            "description: x\nconfigs:\n  k: \"x\"\nsteps:\n  - expectStored: {secret: s, currentWith: kk}\n"
+        ),
+        "bad.yaml:5:44: no config named \"kk\" (defined: k)"
+    );
+    assert_eq!(
+        error_of(
+            "description: x\nconfigs:\n  k: \"x\"\nsteps:\n  - expectAll: {resource: secrets, staleWith: kk}\n"
+        ),
+        "bad.yaml:5:47: no config named \"kk\" (defined: k)"
+    );
+    assert_eq!(
+        error_of("description: x\nsteps:\n  - expectStored: {secret: s}\n"),
+        "bad.yaml:3:5: expect at least one of provider, key, plaintext, decryptableWith, notDecryptableWith, currentWith, staleWith"
+    );
+}
+
 #[test]
 fn a_scenario_must_expect_something() {
     assert_eq!(

@@ -18,6 +18,11 @@ fn run_on_sim(path: &Path) -> datatest_stable::Result<()> {
     // A passing run has checked something.
     let (held, failed) = report.check_counts();
     assert!(held > 0 && failed == 0, "{}", report.to_text());
+    // The whole report is pinned (timings removed): a check that silently stopped checking,
+    // or an answer that changed, shows up as a snapshot diff.
+    insta::with_settings!({ snapshot_path => "snapshots/passing", prepend_module_to_snapshot => false, omit_expression => true }, {
+        insta::assert_json_snapshot!(scenario.name.clone(), report.comparable());
+    });
     Ok(())
 }
 

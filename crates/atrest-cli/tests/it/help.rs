@@ -16,6 +16,7 @@ fn help_texts() {
         &["encrypt"],
         &["inspect"],
         &["keygen"],
+        &["rehearse"],
         &["scenario"],
         &["scenarios"],
     ] {

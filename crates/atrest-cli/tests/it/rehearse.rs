@@ -74,6 +74,33 @@ fn worked_example(backend: &str) {
         b"",
     );
     assert_eq!(rerun.status.code(), Some(0), "{}", String::from_utf8_lossy(&rerun.stdout));
+    // And with the user's own files in place of `current` and `target`: their keys bind every
+    // placeholder, so the objects written under CURRENT read back through the intermediate
+    // configs (with random keys in those, they would not).
+    let current = format!("current={}", dir.join("tutorial-production.yaml").display());
+    let target = format!("target={}", dir.join("tutorial-production-rotated.yaml").display());
+    let rerun = atrest_in(
+        elsewhere.path(),
+        &[
+            "scenario",
+            runbook.join("rehearsal.yaml").to_str().unwrap(),
+            "--backend",
+            backend,
+            "--config",
+            &current,
+            "--config",
+            &target,
+        ],
+        b"",
+    );
+    let stdout = String::from_utf8_lossy(&rerun.stdout);
+    assert_eq!(
+        rerun.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&rerun.stderr)
+    );
+    no_keys("the rerun's report", &stdout);
 }
 
 #[test]
