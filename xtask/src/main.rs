@@ -239,13 +239,16 @@ fn test(stages: &mut Stages, nextest_args: &[String]) -> Result<()> {
     })?;
     let profile = if env::var_os("CI").is_some() { "ci" } else { "default" };
     stages.run("nextest (build and run)", || {
-        // Real-backend tests (atrest-process) find the binaries through ATREST_ASSETS.
+        // Real-backend tests (atrest-process) find the binaries through ATREST_ASSETS, and
+        // tests that run the oracle find it through ATREST_ORACLE_DIR.
         // cargo-nextest runs as `cargo-nextest nextest …`, as cargo would invoke it.
         run(cargo_tool(&nextest)
             .env("CARGO", env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
             .args(["nextest", "run", "--workspace", "--locked", "--profile", profile])
             .args(nextest_args)
-            .env("ATREST_ASSETS", &assets))
+            .env("ATREST_ASSETS", &assets)
+            // Tests that run an oracle program against atrest (the KMS plugin's wire check).
+            .env("ATREST_ORACLE_DIR", &oracle_dir))
     })?;
     stages.run("goldens against the oracle", || oracle::check_goldens(&oracle_dir))?;
     Ok(())

@@ -10,6 +10,8 @@ use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
 
+pub mod wait;
+
 /// A resource kind the scenarios write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
@@ -339,4 +341,44 @@ pub trait Cluster: Send {
     fn shutdown(self) -> impl Future<Output = Result<(), BackendError>> + Send
     where
         Self: Sized;
+}
+
+/// An error and its sources in one line, `: `-separated, each source once: one whose text the
+/// line already holds is skipped (many errors print their cause in their own text as well).
+/// The one error-chain printer of the workspace (reports, readiness observations, the CLI).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !text.contains(&s_text) {
+            text.push_str(": ");
+            text.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod error_chain_tests {
+    use super::error_chain;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer: {0}")]
+    struct Repeats(#[source] Inner);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("starting apiserver 0")]
+    struct Wraps(#[source] Inner);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("connection refused")]
+    struct Inner;
+
+    #[test]
+    fn each_cause_once() {
+        assert_eq!(error_chain(&Wraps(Inner)), "starting apiserver 0: connection refused");
+        assert_eq!(error_chain(&Repeats(Inner)), "outer: connection refused");
+    }
 }

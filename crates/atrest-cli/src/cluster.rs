@@ -159,7 +159,7 @@ async fn serve(assets: &Assets, options: Vec<ApiServerOptions>, dir: &Path) -> R
         started = ControlPlane::start(assets, options) => match started {
             Ok(plane) => plane,
             Err(err) => {
-                eprintln!("error: starting the cluster: {}", chain(&err));
+                eprintln!("error: starting the cluster: {}", atrest_backend::error_chain(&err));
                 return Ok(Outcome::Error);
             }
         },
@@ -252,18 +252,6 @@ fn shell_quote(s: &str) -> String {
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))
     }
-}
-
-/// The error and its sources on one line.
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]

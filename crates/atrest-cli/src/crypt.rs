@@ -4,6 +4,7 @@
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use atrest_config::resolve::{GroupResource, group_resource_for_etcd_key};
@@ -32,9 +33,11 @@ pub(crate) struct CommonArgs {
     /// Where to read the value from (`-` for standard input).
     #[arg(long = "in", value_name = "FILE", default_value = "-")]
     input: PathBuf,
-    /// Use upstream's Base64 test plugin (ciphertext = base64 of plaintext, key ID "1") for the
-    /// KMS provider NAME; repeatable. atrest does not dial real KMS plugins yet.
-    #[arg(long, value_name = "NAME=base64-mock")]
+    /// The KMS plugin of the KMS provider NAME: `NAME=unix:///path/to/socket` calls a running
+    /// KMS v2 plugin (such as `atrest kms-plugin serve`) with the provider's timeout;
+    /// `NAME=base64-mock` uses upstream's Base64 test plugin (ciphertext = base64 of plaintext,
+    /// key ID "1"). Repeatable.
+    #[arg(long, value_name = "NAME=unix:///PATH|NAME=base64-mock")]
     kms_plugin: Vec<String>,
     /// Enable the deprecated KMSv1 feature gate (`--feature-gates=KMSv1=true`).
     #[arg(long)]
@@ -81,17 +84,43 @@ struct Loaded {
 }
 
 impl Loaded {
-    /// Explains failures that come from KMS plugins atrest could not call.
+    /// Explains failures that come from KMS plugins: providers without one, and the health
+    /// check errors of those atrest calls (a failed one leaves the provider without a DEK).
     fn kms_note(&self) {
         if !self.unreachable_kms.is_empty() {
-            eprintln!(
-                "note: atrest does not dial KMS plugins yet, so KMS providers {:?} had no plugin \
-                 (kube-apiserver answers the same way while its plugin is down); \
-                 --kms-plugin NAME=base64-mock selects upstream's test plugin",
-                self.unreachable_kms
-            );
+            eprintln!("note: {}", unreachable_note(&self.unreachable_kms));
+        }
+        for (name, err) in kms_probe_errors(&self.transformers, &self.unreachable_kms) {
+            eprintln!("note: KMS provider {name:?}: {err}");
         }
     }
+}
+
+/// Why KMS providers without `--kms-plugin` fail, and how to give them one.
+pub(crate) fn unreachable_note(names: &[String]) -> String {
+    format!(
+        "no --kms-plugin was given for KMS providers {names:?}, so they had no plugin \
+         (kube-apiserver answers the same way while its plugin is down); \
+         --kms-plugin NAME=unix:///path/to/socket calls a running KMS v2 plugin, \
+         NAME=base64-mock upstream's test plugin"
+    )
+}
+
+/// The health check (Status) errors of the KMS v2 providers, once per provider, except those
+/// in `without_plugin` (explained by [`unreachable_note`]).
+pub(crate) fn kms_probe_errors(
+    transformers: &ResourceTransformers,
+    without_plugin: &[String],
+) -> Vec<(String, atrest_transformers::KmsV2ProbeError)> {
+    let mut errors: Vec<(String, atrest_transformers::KmsV2ProbeError)> = Vec::new();
+    for (_, chain) in transformers.chains() {
+        for (name, err) in chain.probe_kms() {
+            if !without_plugin.contains(&name) && !errors.iter().any(|(seen, _)| *seen == name) {
+                errors.push((name, err));
+            }
+        }
+    }
+    errors
 }
 
 /// Loads the config as kube-apiserver would; `None` when it would refuse to start (the reason is
@@ -120,19 +149,33 @@ fn load(common: &CommonArgs) -> Result<Option<Loaded>> {
     Ok(Some(Loaded { transformers, unreachable_kms }))
 }
 
-/// Registers a plugin for every KMS provider: the Base64 mock where asked, otherwise one that
-/// explains that atrest cannot reach real plugins.
+/// What `--kms-plugin NAME=…` asks for.
+enum Requested {
+    /// `base64-mock`.
+    Mock,
+    /// `unix:///path`: a running KMS v2 plugin.
+    Endpoint(String),
+}
+
+/// Registers a plugin for every KMS provider: a gRPC client of the running plugin or the
+/// Base64 mock where asked, otherwise one that explains that no plugin was given.
 pub(crate) fn kms_plugins(
     cfg: &atrest_config::EncryptionConfiguration,
     requested: &[String],
     kmsv1: bool,
 ) -> Result<(KmsPlugins, Vec<String>)> {
-    let mut mocks = Vec::new();
+    let mut asked: Vec<(String, Requested)> = Vec::new();
     for spec in requested {
-        match spec.split_once('=') {
-            Some((name, "base64-mock")) => mocks.push(name.to_owned()),
-            _ => bail!("--kms-plugin {spec:?}: expected NAME=base64-mock"),
-        }
+        let request = match spec.split_once('=') {
+            Some((name, "base64-mock")) => (name, Requested::Mock),
+            Some((name, endpoint)) if endpoint.starts_with("unix:") => {
+                (name, Requested::Endpoint(endpoint.to_owned()))
+            }
+            _ => bail!(
+                "--kms-plugin {spec:?}: expected NAME=unix:///path/to/socket or NAME=base64-mock"
+            ),
+        };
+        asked.push((request.0.to_owned(), request.1));
     }
     let mut plugins = KmsPlugins::new().with_kms_v1_gate(kmsv1);
     let mut known = Vec::new();
@@ -141,28 +184,50 @@ pub(crate) fn kms_plugins(
         for provider in &entry.providers {
             let Some(kms) = &provider.kms else { continue };
             known.push(kms.name.clone());
-            let mock = mocks.contains(&kms.name);
-            if !mock {
+            let request = asked.iter().find(|(name, _)| *name == kms.name).map(|(_, r)| r);
+            if request.is_none() {
                 unreachable.push(kms.name.clone());
             }
             plugins = if kms.api_version == "v1" {
-                let plugin: Arc<dyn KmsV1Plugin> =
-                    if mock { Arc::new(Base64Plugin::new()) } else { Arc::new(Unreachable) };
+                let plugin: Arc<dyn KmsV1Plugin> = match request {
+                    Some(Requested::Mock) => Arc::new(Base64Plugin::new()),
+                    Some(Requested::Endpoint(_)) => bail!(
+                        "--kms-plugin {}: it is a KMS v1 provider; atrest calls KMS v2 plugins \
+                         only (NAME=base64-mock serves v1)",
+                        kms.name
+                    ),
+                    None => Arc::new(Unreachable),
+                };
                 plugins.with_v1(kms.name.clone(), plugin)
             } else {
-                let plugin: Arc<dyn KmsV2Plugin> =
-                    if mock { Arc::new(Base64Plugin::new()) } else { Arc::new(Unreachable) };
+                let plugin: Arc<dyn KmsV2Plugin> = match request {
+                    Some(Requested::Mock) => Arc::new(Base64Plugin::new()),
+                    Some(Requested::Endpoint(endpoint)) => {
+                        // The provider's own timeout, defaulted to 3s as upstream does.
+                        let timeout = kms
+                            .timeout
+                            .as_ref()
+                            .and_then(|t| u64::try_from(t.nanos).ok())
+                            .map_or(atrest_kms::DEFAULT_CALL_TIMEOUT, Duration::from_nanos);
+                        let options = atrest_kms::ClientOptions::new().with_timeout(timeout);
+                        Arc::new(
+                            atrest_kms::KmsV2Client::connect_with(endpoint, options)
+                                .with_context(|| format!("--kms-plugin {}={endpoint}", kms.name))?,
+                        )
+                    }
+                    None => Arc::new(Unreachable),
+                };
                 plugins.with_v2(kms.name.clone(), plugin)
             };
         }
     }
-    if let Some(unknown) = mocks.iter().find(|m| !known.contains(m)) {
+    if let Some((unknown, _)) = asked.iter().find(|(m, _)| !known.contains(m)) {
         bail!("--kms-plugin {unknown}: the config has no KMS provider named {unknown:?}");
     }
     Ok((plugins, unreachable))
 }
 
-/// A KMS plugin atrest cannot reach (no gRPC client yet).
+/// The plugin of a KMS provider that `--kms-plugin` did not name.
 #[derive(Debug)]
 struct Unreachable;
 
@@ -170,7 +235,7 @@ impl Unreachable {
     fn error() -> PluginError {
         PluginError::status(
             atrest_transformers::GrpcCode::Unavailable,
-            "atrest does not dial KMS plugins yet; --kms-plugin NAME=base64-mock selects upstream's test plugin",
+            "no KMS plugin was given to atrest for this provider; --kms-plugin NAME=unix:///path/to/socket calls a running one",
         )
     }
 }

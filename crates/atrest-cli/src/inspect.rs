@@ -62,9 +62,11 @@ pub(crate) struct Args {
     /// How long one range request may take, in seconds.
     #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = seconds)]
     request_timeout: Duration,
-    /// Use upstream's Base64 test plugin for the KMS provider NAME; repeatable. atrest does not
-    /// dial real KMS plugins yet, so KMS-encrypted objects are otherwise undecryptable.
-    #[arg(long, value_name = "NAME=base64-mock")]
+    /// The KMS plugin of the KMS provider NAME: `NAME=unix:///path/to/socket` calls a running
+    /// KMS v2 plugin, `NAME=base64-mock` uses upstream's Base64 test plugin. Repeatable; without
+    /// one, a KMS provider's objects are undecryptable. KMS v2 objects are also counted per
+    /// plugin key ID.
+    #[arg(long, value_name = "NAME=unix:///PATH|NAME=base64-mock")]
     kms_plugin: Vec<String>,
     /// Enable the deprecated KMSv1 feature gate (`--feature-gates=KMSv1=true`).
     #[arg(long)]
@@ -123,9 +125,13 @@ pub(crate) fn run(args: &Args) -> Result<Outcome> {
         .with_context(|| format!("building transformers for {shown}"))?;
     if !unreachable_kms.is_empty() {
         eprintln!(
-            "note: atrest does not dial KMS plugins yet, so objects of KMS providers {unreachable_kms:?} \
-             show as undecryptable; --kms-plugin NAME=base64-mock selects upstream's test plugin"
+            "note: {}; their objects show as undecryptable",
+            crate::crypt::unreachable_note(&unreachable_kms)
         );
+    }
+    // A plugin that fails its health check leaves its provider without a DEK: say why.
+    for (name, err) in crate::crypt::kms_probe_errors(&transformers, &unreachable_kms) {
+        eprintln!("note: KMS provider {name:?}: {err}");
     }
     let inspector = Inspector::new(&loaded.plan, transformers, args.etcd_prefix.clone());
 

@@ -31,6 +31,7 @@ mod files;
 mod input;
 mod inspect;
 mod keygen;
+mod kms_plugin;
 mod out;
 mod rehearse;
 mod scenario;
@@ -92,6 +93,10 @@ enum Command {
     Inspect(inspect::Args),
     /// Generate a key from the OS CSPRNG and print a ready key entry.
     Keygen(keygen::Args),
+    /// Run atrest's KMS v2 plugin, drive it while it runs (rotate, faults), create its key
+    /// file.
+    #[command(subcommand)]
+    KmsPlugin(kms_plugin::KmsPluginCommand),
     /// Rehearse your change: plan the safe path from the EncryptionConfiguration you run to the
     /// one you want, prove it on a backend, show what the naive direct switch breaks, and write
     /// the plan as a runbook.
@@ -131,6 +136,7 @@ fn main() -> ExitCode {
         Command::Encrypt(args) => crypt::encrypt(&args),
         Command::Inspect(args) => inspect::run(&args),
         Command::Keygen(args) => keygen::run(&args),
+        Command::KmsPlugin(cmd) => kms_plugin::run(&cmd),
         Command::Rehearse(args) => rehearse::run(&args),
         Command::Scenario(args) => scenario::run(&args),
         Command::Scenarios(args) => scenario::list(&args),

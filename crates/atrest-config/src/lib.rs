@@ -24,18 +24,11 @@
 //! Key material never appears in `Debug` or in error texts: where upstream prints it, ours say
 //! `REDACTED` and the error's `upstream_prints_key_material()` is true.
 
-mod go_tables_mod {
-    #![cfg_attr(rustfmt, rustfmt_skip)]
-    include!("go_tables.rs");
-}
-use go_tables_mod as go_tables;
-
 pub mod decode;
 pub mod defaults;
 pub mod diagnostics;
-mod duration;
-pub mod goquote;
-pub mod gourl;
+pub use atrest_gostd::quote as goquote;
+pub use atrest_gostd::url as gourl;
 pub mod keygen;
 pub mod lint;
 pub mod load;
@@ -43,5 +36,5 @@ pub mod resolve;
 mod types;
 pub mod validate;
 
-pub use duration::DurationError;
+pub use atrest_gostd::duration::DurationError;
 pub use types::*;

@@ -224,20 +224,7 @@ pub struct KmsConfiguration {
     pub timeout: Option<GoDuration>,
 }
 
-/// A Go `time.Duration` (as `metav1.Duration`), in nanoseconds. `Display` is Go's `String()`,
-/// [`GoDuration::parse`] is Go's `time.ParseDuration`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GoDuration {
-    /// Signed nanoseconds.
-    pub nanos: i64,
-}
-
-impl GoDuration {
-    /// From whole seconds.
-    pub const fn from_secs(secs: i64) -> Self {
-        GoDuration { nanos: secs * 1_000_000_000 }
-    }
-}
+pub use atrest_gostd::duration::GoDuration;
 
 /// Why a key's `secret` text does not decode.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -261,11 +248,8 @@ impl Key {
     }
 }
 
-/// Go `base64.StdEncoding.DecodeString` semantics, including its error offsets.
-///
-/// Mirrors Go's encoding/base64 `decodeQuantum`: `\r` and `\n` are skipped anywhere, padding is
-/// required, non-zero trailing bits are accepted, and the reported offset is an index into the
-/// original text (newlines included).
+/// Go `base64.StdEncoding.DecodeString` semantics, including its error offsets
+/// ([`atrest_gostd::base64::decode_std`]).
 pub fn decode_std_base64(text: &str) -> Result<Vec<u8>, SecretDecodeError> {
     decode_std_base64_bytes(text.as_bytes())
 }
@@ -273,92 +257,6 @@ pub fn decode_std_base64(text: &str) -> Result<Vec<u8>, SecretDecodeError> {
 /// [`decode_std_base64`] over bytes (Go's `base64.StdEncoding.Decode`), e.g. a KMS plugin's
 /// ciphertext.
 pub fn decode_std_base64_bytes(src: &[u8]) -> Result<Vec<u8>, SecretDecodeError> {
-    let mut out = Zeroizing::new(Vec::with_capacity(src.len() / 4 * 3));
-    let mut si = 0;
-    while si < src.len() {
-        let (next, n, err, quantum) = decode_quantum(src, si);
-        out.extend_from_slice(&quantum[..n]);
-        if let Some(offset) = err {
-            return Err(SecretDecodeError::IllegalBase64 { offset });
-        }
-        if next == si {
-            break;
-        }
-        si = next;
-    }
-    Ok(std::mem::take(&mut *out))
-}
-
-fn decode_sextet(b: u8) -> Option<u8> {
-    match b {
-        b'A'..=b'Z' => Some(b - b'A'),
-        b'a'..=b'z' => Some(b - b'a' + 26),
-        b'0'..=b'9' => Some(b - b'0' + 52),
-        b'+' => Some(62),
-        b'/' => Some(63),
-        _ => None,
-    }
-}
-
-/// One 4-symbol quantum from `si`: (next index, bytes decoded, error offset, bytes).
-fn decode_quantum(src: &[u8], mut si: usize) -> (usize, usize, Option<usize>, Zeroizing<[u8; 3]>) {
-    let mut dbuf = Zeroizing::new([0u8; 4]);
-    let mut dlen = 4;
-    let mut err = None;
-    let mut j = 0;
-    let fail = |si: usize, offset: usize| (si, 0, Some(offset), Zeroizing::new([0u8; 3]));
-    while j < 4 {
-        if si == src.len() {
-            if j == 0 {
-                return (si, 0, None, Zeroizing::new([0u8; 3]));
-            }
-            // Standard encoding requires padding, so any short quantum is corrupt.
-            return fail(si, si - j);
-        }
-        let c = src[si];
-        si += 1;
-        if let Some(v) = decode_sextet(c) {
-            dbuf[j] = v;
-            j += 1;
-            continue;
-        }
-        if c == b'\n' || c == b'\r' {
-            continue;
-        }
-        if c != b'=' {
-            return fail(si, si - 1);
-        }
-        // Padding.
-        match j {
-            0 | 1 => return fail(si, si - 1),
-            2 => {
-                while si < src.len() && (src[si] == b'\n' || src[si] == b'\r') {
-                    si += 1;
-                }
-                if si == src.len() {
-                    return fail(si, src.len());
-                }
-                if src[si] != b'=' {
-                    return fail(si, si - 1);
-                }
-                si += 1;
-            }
-            _ => {}
-        }
-        while si < src.len() && (src[si] == b'\n' || src[si] == b'\r') {
-            si += 1;
-        }
-        if si < src.len() {
-            err = Some(si);
-        }
-        dlen = j;
-        break;
-    }
-    let val = (u32::from(dbuf[0]) << 18)
-        | (u32::from(dbuf[1]) << 12)
-        | (u32::from(dbuf[2]) << 6)
-        | u32::from(dbuf[3]);
-    let bytes = val.to_be_bytes();
-    let quantum = Zeroizing::new([bytes[1], bytes[2], bytes[3]]);
-    (si, dlen - 1, err, quantum)
+    atrest_gostd::base64::decode_std(src)
+        .map_err(|e| SecretDecodeError::IllegalBase64 { offset: e.offset })
 }

@@ -84,6 +84,23 @@ pub struct StoredKeySummary {
     pub counts: StateCounts,
 }
 
+/// The KMS v2 objects of one provider written under one plugin key ID (`EncryptedObject.keyID`):
+/// which key versions the plugin must still keep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KmsKeyIdSummary {
+    /// The KMS provider name (from the stored prefix).
+    pub provider: String,
+    /// The plugin's key ID.
+    pub key_id: String,
+    /// Counts by state (stale: written under another key ID than the current one, or another
+    /// DEK source type; the next update rewrites them).
+    pub counts: StateCounts,
+    /// Whether it is the key ID the provider writes with now (the plugin's `Status`).
+    pub writes: bool,
+    /// Whether the plugin can retire it: `Needed` while readable objects use it.
+    pub verdict: Verdict,
+}
+
 /// Whether a configured key can go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -135,6 +152,9 @@ pub struct InspectReport {
     pub stored_keys: Vec<StoredKeySummary>,
     /// Every configured key in configuration order, with its verdict.
     pub config_keys: Vec<ConfigKeyReport>,
+    /// KMS v2 objects per provider and plugin key ID, sorted, with the key ID each provider
+    /// writes with now (listed even without objects).
+    pub kms_key_ids: Vec<KmsKeyIdSummary>,
 }
 
 impl InspectReport {
@@ -183,6 +203,7 @@ pub struct Inspector {
     totals: StateCounts,
     resources: BTreeMap<GroupResource, (WriteTarget, StateCounts)>,
     stored: BTreeMap<(&'static str, Option<String>), StateCounts>,
+    kms_key_ids: BTreeMap<(String, String), StateCounts>,
 }
 
 impl Inspector {
@@ -267,6 +288,7 @@ impl Inspector {
             totals: StateCounts::default(),
             resources: BTreeMap::new(),
             stored: BTreeMap::new(),
+            kms_key_ids: BTreeMap::new(),
         }
     }
 
@@ -304,6 +326,12 @@ impl Inspector {
             self.resources.insert(resource.clone(), (target, counts));
         }
         self.stored.entry((provider, key_name.clone())).or_default().add(&state, value.len());
+        if let Envelope::KmsV2 { provider: Some(name), object: Ok(header) } = &envelope {
+            self.kms_key_ids
+                .entry((name.clone(), header.key_id.clone()))
+                .or_default()
+                .add(&state, value.len());
+        }
         Some(ObjectReport {
             etcd_key: String::from_utf8_lossy(key).into_owned(),
             resource,
@@ -372,6 +400,36 @@ impl Inspector {
                 slot.push(rule.yaml_string());
             }
         }
+        // The key ID each KMS v2 provider writes with (its last successful Status).
+        let mut writes: BTreeMap<String, String> = BTreeMap::new();
+        for chain in self.chains.values() {
+            for envelope in chain.kms_v2() {
+                if let Some((key_id, _)) = envelope.write_key() {
+                    writes.insert(envelope.name().to_owned(), key_id);
+                }
+            }
+        }
+        let mut kms_key_ids = self.kms_key_ids;
+        for (provider, key_id) in &writes {
+            kms_key_ids.entry((provider.clone(), key_id.clone())).or_default();
+        }
+        let kms_key_ids = kms_key_ids
+            .into_iter()
+            .map(|((provider, key_id), counts)| {
+                let readable = counts.current + counts.stale + counts.plaintext;
+                KmsKeyIdSummary {
+                    writes: writes.get(&provider) == Some(&key_id),
+                    provider,
+                    key_id,
+                    counts,
+                    verdict: if readable > 0 {
+                        Verdict::Needed { objects: readable }
+                    } else {
+                        Verdict::SafeToRemove
+                    },
+                }
+            })
+            .collect();
         let config = self.plan.config();
         let config_keys = self
             .keys
@@ -416,6 +474,7 @@ impl Inspector {
                 .map(|((provider, key), counts)| StoredKeySummary { provider, key, counts })
                 .collect(),
             config_keys,
+            kms_key_ids,
         }
     }
 }

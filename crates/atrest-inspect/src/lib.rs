@@ -12,8 +12,9 @@
 //! - [`Inspector`]: feed entries one by one ([`Inspector::add`], so a caller can page through
 //!   etcd in constant memory), each answered with an [`ObjectReport`] (provider, key name, size,
 //!   state, which configured key reads it); [`Inspector::finish`] gives the [`InspectReport`]:
-//!   counts per resource and per stored provider/key, and a [`Verdict`] per configured key
-//!   ("still needed by N objects" or "safe to remove").
+//!   counts per resource and per stored provider/key, a [`Verdict`] per configured key
+//!   ("still needed by N objects" or "safe to remove"), and per KMS v2 plugin key ID
+//!   ([`KmsKeyIdSummary`]: which key versions the plugin must keep, which it may retire).
 //! - [`render`]: the text table and the JSON document (serde).
 //!
 //! How a value is read mirrors kube-apiserver's storage path: the resource comes from the etcd
@@ -33,8 +34,8 @@ pub mod render;
 
 pub use crate::classify::{ObjectState, WriteTarget, classify, write_target};
 pub use crate::inspector::{
-    ConfigKeyReport, InspectReport, Inspector, ObjectReport, ResourceSummary, StateCounts,
-    StoredKeySummary, Verdict,
+    ConfigKeyReport, InspectReport, Inspector, KmsKeyIdSummary, ObjectReport, ResourceSummary,
+    StateCounts, StoredKeySummary, Verdict,
 };
 
 #[cfg(test)]

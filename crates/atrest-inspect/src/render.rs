@@ -6,7 +6,10 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::{ConfigKeyReport, InspectReport, ObjectReport, ObjectState, StateCounts, Verdict};
+use crate::{
+    ConfigKeyReport, InspectReport, KmsKeyIdSummary, ObjectReport, ObjectState, StateCounts,
+    Verdict,
+};
 
 const STATE_WIDTH: usize = 14;
 const RESOURCE_WIDTH: usize = 24;
@@ -81,6 +84,37 @@ pub fn verdict_text(k: &ConfigKeyReport) -> String {
                 k.undecryptable,
                 "undecryptable object carries",
                 "undecryptable objects carry"
+            )
+        );
+    }
+    text
+}
+
+/// A KMS key ID's verdict as a sentence: whether the plugin must keep that key version.
+pub fn kms_key_id_text(k: &KmsKeyIdSummary) -> String {
+    let mut text = match k.verdict {
+        Verdict::Needed { objects } => {
+            let mut text = format!("still needed by {}", plural(objects, "object"));
+            if k.counts.stale > 0 {
+                let _ =
+                    write!(text, " ({} stale: an update or a rewrite moves them)", k.counts.stale);
+            }
+            text
+        }
+        Verdict::SafeToRemove if k.writes => "no stored object uses it yet".to_owned(),
+        Verdict::SafeToRemove => "safe to retire in the plugin".to_owned(),
+    };
+    if k.writes {
+        text.push_str("; the plugin's current key ID: new values are written with it");
+    }
+    if k.counts.undecryptable > 0 {
+        let _ = write!(
+            text,
+            "; {} it but cannot be read",
+            plural_verb(
+                k.counts.undecryptable,
+                "undecryptable object names",
+                "undecryptable objects name"
             )
         );
     }
@@ -198,6 +232,24 @@ pub fn summary_text(r: &InspectReport) -> String {
         table(&mut out, &header, &[false, false, true, true, true, true, true], &rows);
     }
 
+    if !r.kms_key_ids.is_empty() {
+        out.push_str("\nKMS v2 key IDs:\n");
+        let mut header = vec!["PROVIDER", "KEY ID"];
+        header.extend(counts_header);
+        header.push("VERDICT");
+        let rows: Vec<Vec<String>> = r
+            .kms_key_ids
+            .iter()
+            .map(|k| {
+                let mut row = vec![k.provider.clone(), k.key_id.clone()];
+                row.extend(count_cells(&k.counts));
+                row.push(kms_key_id_text(k));
+                row
+            })
+            .collect();
+        table(&mut out, &header, &[false, false, true, true, true, true, true, false], &rows);
+    }
+
     out.push_str("\nKeys in the config:\n");
     if r.config_keys.is_empty() {
         out.push_str("  (none: the config lists no providers)\n");
@@ -268,6 +320,16 @@ struct ConfigKeyJson<'a> {
 }
 
 #[derive(Serialize)]
+struct KmsKeyIdJson<'a> {
+    provider: &'a str,
+    key_id: &'a str,
+    counts: &'a StateCounts,
+    writes: bool,
+    verdict: &'static str,
+    verdict_text: String,
+}
+
+#[derive(Serialize)]
 struct SummaryJson<'a> {
     etcd_prefix: &'a str,
     skipped: u64,
@@ -275,6 +337,8 @@ struct SummaryJson<'a> {
     resources: &'a [crate::ResourceSummary],
     stored_keys: &'a [crate::StoredKeySummary],
     config_keys: Vec<ConfigKeyJson<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    kms_key_ids: Vec<KmsKeyIdJson<'a>>,
 }
 
 /// The summary as pretty-printed JSON, fields in a fixed order.
@@ -301,6 +365,21 @@ pub fn summary_json(r: &InspectReport) -> String {
                     Verdict::SafeToRemove => "safe-to-remove",
                 },
                 verdict_text: verdict_text(k),
+            })
+            .collect(),
+        kms_key_ids: r
+            .kms_key_ids
+            .iter()
+            .map(|k| KmsKeyIdJson {
+                provider: &k.provider,
+                key_id: &k.key_id,
+                counts: &k.counts,
+                writes: k.writes,
+                verdict: match k.verdict {
+                    Verdict::Needed { .. } => "needed",
+                    Verdict::SafeToRemove => "safe-to-remove",
+                },
+                verdict_text: kms_key_id_text(k),
             })
             .collect(),
     };

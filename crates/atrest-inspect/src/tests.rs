@@ -387,3 +387,83 @@ fn json_rendering() {
     assert_eq!(value["objects"], serde_json::json!([]));
     assert_eq!(value["summary"]["totals"]["objects"], 0);
 }
+
+#[test]
+fn kms_v2_values_are_counted_per_key_id() {
+    use atrest_transformers::Base64Plugin;
+    let loaded = config(
+        "  - resources: [secrets]\n    providers:\n      - kms:\n          apiVersion: v2\n          name: kms\n          endpoint: unix:///kms.sock\n",
+    );
+    let plugin = Arc::new(Base64Plugin::new());
+    let build = || {
+        ResourceTransformers::with_random(
+            &loaded.plan,
+            &KmsPlugins::new().with_v2("kms", plugin.clone()),
+            Arc::new(SeededRandom::new(7)),
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let key = |n: u32| format!("/registry/secrets/default/s{n}");
+    let write_with = |t: &ResourceTransformers, n: u32| {
+        t.for_resource(&secrets()).to_storage(b"value", key(n).as_bytes()).unwrap()
+    };
+    // Two values under key ID "1", then the plugin rotates to "2" and one more is written.
+    let before = build();
+    let mut entries = vec![(key(1), write_with(&before, 1)), (key(2), write_with(&before, 2))];
+    plugin.update_key_id();
+    let after = build();
+    entries.push((key(3), write_with(&after, 3)));
+    let mut inspector = Inspector::new(&loaded.plan, after, "/registry");
+    for (k, v) in &entries {
+        inspector.add(k.as_bytes(), v).unwrap();
+    }
+    let report = inspector.finish();
+    let rows: Vec<(&str, &str, u64, u64, bool, Verdict)> = report
+        .kms_key_ids
+        .iter()
+        .map(|k| {
+            (
+                k.provider.as_str(),
+                k.key_id.as_str(),
+                k.counts.stale,
+                k.counts.current,
+                k.writes,
+                k.verdict,
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("kms", "1", 2, 0, false, Verdict::Needed { objects: 2 }),
+            ("kms", "2", 0, 1, true, Verdict::Needed { objects: 1 }),
+        ]
+    );
+    let text = render::summary_text(&report);
+    assert!(text.contains("KMS v2 key IDs:"), "{text}");
+    assert!(
+        text.contains("still needed by 2 objects (2 stale: an update or a rewrite moves them)"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "still needed by 1 object; the plugin's current key ID: new values are written with it"
+        ),
+        "{text}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&render::summary_json(&report)).unwrap();
+    assert_eq!(json["kms_key_ids"][0]["key_id"], "1");
+    assert_eq!(json["kms_key_ids"][0]["verdict"], "needed");
+
+    // After a rewrite, key ID "1" holds nothing: the plugin may retire it (it is not listed:
+    // nothing names it), and "2" carries everything.
+    let rewritten = build();
+    let mut inspector = Inspector::new(&loaded.plan, build(), "/registry");
+    for n in 1..=3 {
+        inspector.add(key(n).as_bytes(), &write_with(&rewritten, n)).unwrap();
+    }
+    let report = inspector.finish();
+    assert_eq!(report.kms_key_ids.len(), 1);
+    assert_eq!(report.kms_key_ids[0].key_id, "2");
+    assert_eq!(report.kms_key_ids[0].counts.current, 3);
+}

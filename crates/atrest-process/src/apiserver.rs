@@ -20,11 +20,9 @@ use k8s_openapi::api::core::v1::Namespace;
 use crate::certs::{CertAuthority, CertError, CertPair, ServiceAccountKey, write_file};
 use crate::launch::{
     Launched, POLL_INTERVAL, Patience, StartError, keep_if_crashed, launch, launch_keep_unready,
+    with_port_retries,
 };
 use crate::process::{Exit, InstanceDir, ManagedProcess, ProcessSpec, free_port, new_dir};
-
-/// How many times a start is retried when the chosen port was taken in the meantime.
-const PORT_RETRIES: usize = 3;
 
 /// Where the apiserver's storage is, and how to authenticate to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,20 +160,8 @@ impl ApiServer {
         pki: &ClusterPki,
         opts: ApiServerOptions,
     ) -> Result<ApiServer, StartError> {
-        let name = opts.name.clone();
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match ApiServer::start_once(binary, etcd, pki, opts.clone()).await {
-                Err(e) if attempt < PORT_RETRIES && e.port_taken() => {
-                    tracing::debug!(%name, attempt, "port taken, retrying");
-                    if let Some(dir) = e.instance_dir() {
-                        let _ = std::fs::remove_dir_all(dir);
-                    }
-                }
-                other => return other,
-            }
-        }
+        with_port_retries(&opts.name, || ApiServer::start_once(binary, etcd, pki, opts.clone()))
+            .await
     }
 
     async fn start_once(
@@ -450,29 +436,18 @@ async fn probe_ready(client: kube::Client) -> ControlFlow<(), String> {
     match readyz(&client).await {
         Ok((200, _)) => {}
         Ok((code, body)) => return ControlFlow::Continue(format!("/readyz {code}:\n{body}")),
-        Err(e) => return ControlFlow::Continue(format!("/readyz: {}", chain(&e))),
+        Err(e) => {
+            return ControlFlow::Continue(format!("/readyz: {}", atrest_backend::error_chain(&e)));
+        }
     }
     let namespaces: kube::Api<Namespace> = kube::Api::all(client);
     match namespaces.get_opt("default").await {
         Ok(Some(_)) => ControlFlow::Break(()),
         Ok(None) => ControlFlow::Continue("namespace default not created yet".to_owned()),
-        Err(e) => ControlFlow::Continue(format!("namespace default: {}", chain(&e))),
-    }
-}
-
-/// An error and its sources, `: `-separated (kube's own text is often just "client error").
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !text.ends_with(&s_text) {
-            text.push_str(": ");
-            text.push_str(&s_text);
+        Err(e) => {
+            ControlFlow::Continue(format!("namespace default: {}", atrest_backend::error_chain(&e)))
         }
-        source = s.source();
     }
-    text
 }
 
 /// A kube client from a kubeconfig text.

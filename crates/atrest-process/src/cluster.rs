@@ -31,15 +31,12 @@ use crate::apiserver::{
 };
 use crate::assets::Assets;
 use crate::etcd::{Etcd, EtcdOptions};
-use crate::launch::StartError;
+use crate::launch::{StartError, retry_on_new_port};
 use crate::process::InstanceDir;
 
 /// The field manager of every write: the same for create and update, so that an update that
 /// changes nothing leaves `managedFields` (and so the stored object) unchanged.
 pub const FIELD_MANAGER: &str = "atrest";
-
-/// How many times a start is retried when the apiserver's port was taken in the meantime.
-const PORT_RETRIES: usize = 3;
 
 /// How many keys one raw etcd read returns at most.
 const RAW_PAGE: i64 = 500;
@@ -388,7 +385,7 @@ impl Cluster for ProcessCluster {
                     let failing = last.as_deref().map(failing_checks).unwrap_or_default();
                     return Ok(Err(StartFailure::NotReady { failing }));
                 }
-                Err(e) if attempt < PORT_RETRIES && e.port_taken() => {
+                Err(e) if retry_on_new_port(attempt, &e) => {
                     tracing::debug!(apiserver = i, attempt, "port taken, retrying on a new one");
                     self.slots[i].server = None;
                 }

@@ -15,15 +15,12 @@ use atrest_etcd::{RawEtcd, RawEtcdError};
 
 use crate::apiserver::{EtcdClientTls, EtcdEndpoint};
 use crate::certs::{CertAuthority, CertPair, write_file};
-use crate::launch::{StartError, http_get, keep_if_crashed, launch};
+use crate::launch::{StartError, http_get, keep_if_crashed, launch, with_port_retries};
 use crate::process::{Exit, InstanceDir, ManagedProcess, ProcessSpec, free_ports, new_dir};
 
 /// How often `/health` is polled: a plain local HTTP request is cheap, and etcd is ready in
 /// about 100 ms.
 const HEALTH_INTERVAL: Duration = Duration::from_millis(25);
-
-/// How many times a start is retried when a chosen port was taken in the meantime.
-const PORT_RETRIES: usize = 3;
 
 /// What to start.
 #[derive(Debug, Clone)]
@@ -96,19 +93,7 @@ impl Etcd {
     /// Starts etcd and waits for its `/health` to say `"health":"true"`, for an early exit, or
     /// for the deadline.
     pub async fn start(binary: &Path, opts: EtcdOptions) -> Result<Etcd, StartError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match Etcd::start_once(binary, opts.clone()).await {
-                Err(e) if attempt < PORT_RETRIES && e.port_taken() => {
-                    tracing::debug!(name = %opts.name, attempt, "port taken, retrying");
-                    if let Some(dir) = e.instance_dir() {
-                        let _ = std::fs::remove_dir_all(dir);
-                    }
-                }
-                other => return other,
-            }
-        }
+        with_port_retries(&opts.name, || Etcd::start_once(binary, opts.clone())).await
     }
 
     async fn start_once(binary: &Path, opts: EtcdOptions) -> Result<Etcd, StartError> {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::klog;
 use crate::process::{Exit, InstanceDir, ManagedProcess, ProcessSpec, SpawnError};
-use crate::wait::{TimedOut, deadline_after, wait_until};
+use atrest_backend::wait::{TimedOut, deadline_after, wait_until};
 
 /// How often kube-apiserver readiness is polled (envtest and the in-tree test server use 100 ms).
 pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(100);
@@ -132,6 +132,38 @@ where
         (process, Launched::NotReady(timed_out)) => {
             dir.keep();
             Err(fail(process, Failure::TimedOut(timed_out)).await)
+        }
+    }
+}
+
+/// How many times a start is tried when the port it chose was taken before it could bind it
+/// (another process won the race between choosing a free port and binding it).
+const PORT_ATTEMPTS: usize = 3;
+
+/// Whether attempt number `attempt` (from 1) failed only because its port was taken, and may be
+/// tried again on new ports.
+pub(crate) fn retry_on_new_port(attempt: usize, e: &StartError) -> bool {
+    attempt < PORT_ATTEMPTS && e.port_taken()
+}
+
+/// Runs `start` until it succeeds, fails for another reason than a taken port, or has been tried
+/// [`PORT_ATTEMPTS`] times; a failed attempt's instance directory is removed.
+pub(crate) async fn with_port_retries<T, F, Fut>(name: &str, mut start: F) -> Result<T, StartError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, StartError>>,
+{
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match start().await {
+            Err(e) if retry_on_new_port(attempt, &e) => {
+                tracing::debug!(%name, attempt, "port taken, retrying on a new one");
+                if let Some(dir) = e.instance_dir() {
+                    let _ = std::fs::remove_dir_all(dir);
+                }
+            }
+            other => return other,
         }
     }
 }

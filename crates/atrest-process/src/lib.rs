@@ -36,7 +36,6 @@ mod etcd;
 pub mod klog;
 mod launch;
 pub mod process;
-mod wait;
 
 pub use apiserver::{
     ApiServer, ApiServerOptions, ClusterPki, EtcdClientTls, EtcdEndpoint, Readiness, failing_checks,
@@ -50,7 +49,7 @@ pub use process::{
     Exit, InstanceDir, ManagedProcess, ProcessSpec, SpawnError, free_port, free_ports,
 };
 // The raw etcd client lived here before it became its own crate; callers keep these paths.
+pub use atrest_backend::wait::{TimedOut, deadline_after, wait_until};
 pub use atrest_etcd::{
     ConnectSettings, EtcdTlsFiles, RangePages, RawEtcd, RawEtcdError, RawKv, RawValue,
 };
-pub use wait::{TimedOut, deadline_after, wait_until};

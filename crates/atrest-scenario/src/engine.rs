@@ -8,9 +8,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
+use atrest_backend::wait::Ticker;
 use atrest_backend::{
     ApiError, ApiServerSpec, BackendError, Cluster, ClusterSpec, Data, Kind, Object, ObjectRef,
-    StartFailure,
+    StartFailure, error_chain,
 };
 use atrest_config::load;
 
@@ -306,20 +307,6 @@ enum StepError {
     Backend(#[from] BackendError),
     #[error("{0}")]
     Harness(String),
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !text.contains(&s_text) {
-            text.push_str(": ");
-            text.push_str(&s_text);
-        }
-        source = s.source();
-    }
-    text
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1208,22 +1195,20 @@ impl<C: Cluster> Engine<'_, C> {
             let timeout = r.timeout_seconds.value;
             let deadline = Instant::now().checked_add(std::time::Duration::from_secs(timeout));
             let before = self.reload_metrics(i).await?;
-            let mut last;
-            let done = loop {
+            let mut last = None;
+            let mut done = false;
+            let mut ticker = Ticker::new(deadline, std::time::Duration::from_secs(1));
+            while ticker.tick().await {
                 let m = self.reload_metrics(i).await?;
-                let reached = m.as_ref().is_some_and(|m| match r.expect {
+                done = m.as_ref().is_some_and(|m| match r.expect {
                     ReloadExpect::Loaded => m.hash.as_deref() == Some(want_hash.as_str()),
                     ReloadExpect::Failed => m.failures > failures_before,
                 });
                 last = m;
-                if reached {
-                    break true;
+                if done {
+                    break;
                 }
-                if deadline.is_some_and(|d| Instant::now() >= d) {
-                    break false;
-                }
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            };
+            }
             let seen = match &last {
                 None => "no /metrics answer".to_owned(),
                 Some(m) => format!(

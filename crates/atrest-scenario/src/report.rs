@@ -89,23 +89,11 @@ pub struct Latency {
 }
 
 impl Latency {
-    /// Percentiles (nearest rank) of `samples_us`.
+    /// Percentiles ([`quantile_sorted`], type 7) of `samples_us`.
     pub fn of(samples_us: &mut [f64]) -> Latency {
         samples_us.sort_by(f64::total_cmp);
         let n = samples_us.len();
-        let rank = |p: f64| {
-            if n == 0 {
-                return 0.0;
-            }
-            #[expect(
-                clippy::cast_possible_truncation,
-                clippy::cast_sign_loss,
-                clippy::cast_precision_loss,
-                reason = "n is small"
-            )]
-            let i = ((p * n as f64).ceil() as usize).clamp(1, n) - 1;
-            samples_us[i]
-        };
+        let rank = |p: f64| quantile_sorted(samples_us, p).unwrap_or(0.0);
         #[expect(clippy::cast_precision_loss, reason = "n is small")]
         let mean = if n == 0 { 0.0 } else { samples_us.iter().sum::<f64>() / n as f64 };
         Latency {
@@ -311,6 +299,23 @@ impl Report {
         }
         suite
     }
+}
+
+/// The `p`-quantile (`0 ≤ p ≤ 1`) of an ascending sample by linear interpolation between the
+/// closest ranks (Hyndman and Fan's type 7, the default of R, NumPy and spreadsheets):
+/// with `h = (n - 1) p`, `x[⌊h⌋] + (h - ⌊h⌋) (x[⌊h⌋ + 1] - x[⌊h⌋])`.
+/// `None` for an empty sample or `p` outside `[0, 1]`.
+///
+/// The one quantile definition of the workspace: scenario reports and `bench degradation` both
+/// use it, so their p50/p95/p99 agree on the same samples.
+pub fn quantile_sorted(sorted: &[f64], p: f64) -> Option<f64> {
+    if sorted.is_empty() || !(0.0..=1.0).contains(&p) {
+        return None;
+    }
+    let h = (sorted.len() - 1) as f64 * p;
+    let lo = h.floor() as usize;
+    let hi = (lo + 1).min(sorted.len() - 1);
+    Some(sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo]))
 }
 
 /// The measurement table (text).

@@ -1,7 +1,8 @@
-//! Generates atrest-etcd's gRPC client code, `crates/atrest-etcd/src/generated/*.rs`, from
-//! `crates/atrest-etcd/proto/*.proto` with tonic-prost-build and the protoc that the
-//! `protoc-bin-vendored` crate ships. The output is checked in, so no build of the workspace
-//! runs protoc; only this tool does, and it needs no system protoc either.
+//! Generates the checked-in gRPC code of the workspace's crates, `crates/<crate>/src/generated/*.rs`,
+//! from `crates/<crate>/proto/*.proto` with tonic-prost-build and the protoc that the
+//! `protoc-bin-vendored` crate ships: atrest-etcd's etcd client and atrest-kms's KMS v2 plugin
+//! server and client. The output is checked in, so no build of the workspace runs protoc; only
+//! this tool does, and it needs no system protoc either.
 //!
 //! - `protogen` writes the files.
 //! - `protogen --check` generates into a temporary directory and exits 1, naming the file, when
@@ -15,8 +16,27 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail};
 
-/// The .proto files, relative to `crates/atrest-etcd/proto/`.
-const PROTOS: [&str; 2] = ["kv.proto", "rpc.proto"];
+/// One crate's generated code.
+struct Target {
+    /// The crate's directory under `crates/`.
+    krate: &'static str,
+    /// Its .proto files, relative to `crates/<crate>/proto/`.
+    protos: &'static [&'static str],
+    /// Whether to generate server code too (clients are always generated).
+    server: bool,
+    /// Proto paths whose maps become `BTreeMap`s (sorted, so encodings are deterministic).
+    btree_maps: &'static [&'static str],
+}
+
+const TARGETS: [Target; 2] = [
+    Target {
+        krate: "atrest-etcd",
+        protos: &["kv.proto", "rpc.proto"],
+        server: false,
+        btree_maps: &[],
+    },
+    Target { krate: "atrest-kms", protos: &["api.proto"], server: true, btree_maps: &["."] },
+];
 
 #[expect(clippy::print_stderr, reason = "a command-line tool reports on stderr")]
 fn main() -> ExitCode {
@@ -53,28 +73,33 @@ fn run(check: bool) -> Result<Vec<String>> {
         .ancestors()
         .nth(2)
         .context("xtask/protogen/ has no workspace root above it")?;
-    let crate_dir = root.join("crates/atrest-etcd");
-    let out = crate_dir.join("src/generated");
-    if !check {
-        std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-        generate(&crate_dir.join("proto"), &out)?;
-        return Ok(Vec::new());
+    let mut problems = Vec::new();
+    for target in &TARGETS {
+        let crate_dir = root.join("crates").join(target.krate);
+        let out = crate_dir.join("src/generated");
+        if !check {
+            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            generate(target, &crate_dir.join("proto"), &out)?;
+            continue;
+        }
+        let tmp = tempfile::tempdir().context("creating a temporary directory")?;
+        generate(target, &crate_dir.join("proto"), tmp.path())?;
+        problems.extend(compare(tmp.path(), &out)?);
     }
-    let tmp = tempfile::tempdir().context("creating a temporary directory")?;
-    generate(&crate_dir.join("proto"), tmp.path())?;
-    compare(tmp.path(), &out)
+    Ok(problems)
 }
 
-/// Runs the vendored protoc and tonic-prost-build: client code only, into `out`.
-fn generate(proto_dir: &Path, out: &Path) -> Result<()> {
+/// Runs the vendored protoc and tonic-prost-build for one target, into `out`.
+fn generate(target: &Target, proto_dir: &Path, out: &Path) -> Result<()> {
     let protoc = protoc_bin_vendored::protoc_bin_path().context("locating the vendored protoc")?;
     let mut config = tonic_prost_build::Config::new();
     config.protoc_executable(protoc);
-    let protos: Vec<PathBuf> = PROTOS.iter().map(|p| proto_dir.join(p)).collect();
+    config.btree_map(target.btree_maps);
+    let protos: Vec<PathBuf> = target.protos.iter().map(|p| proto_dir.join(p)).collect();
     tonic_prost_build::configure()
-        .build_server(false)
+        .build_server(target.server)
         .build_client(true)
-        // Clients are built from a `Channel` that atrest-etcd configures itself.
+        // Clients are built from a `Channel` that each crate configures itself.
         .build_transport(false)
         // Not a build script: no `cargo:rerun-if-changed` lines.
         .emit_rerun_if_changed(false)

@@ -56,19 +56,8 @@ impl Rng {
     }
 }
 
-/// The `p`-quantile (`0 ≤ p ≤ 1`) of an ascending sample by linear interpolation between the
-/// closest ranks (Hyndman and Fan's type 7, the default of R, NumPy and spreadsheets):
-/// with `h = (n - 1) p`, `x[⌊h⌋] + (h - ⌊h⌋) (x[⌊h⌋ + 1] - x[⌊h⌋])`.
-/// `None` for an empty sample or `p` outside `[0, 1]`.
-pub(crate) fn quantile_sorted(sorted: &[f64], p: f64) -> Option<f64> {
-    if sorted.is_empty() || !(0.0..=1.0).contains(&p) {
-        return None;
-    }
-    let h = (sorted.len() - 1) as f64 * p;
-    let lo = h.floor() as usize;
-    let hi = (lo + 1).min(sorted.len() - 1);
-    Some(sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo]))
-}
+/// The workspace's one quantile definition (type 7), shared with scenario reports.
+pub(crate) use atrest_scenario::report::quantile_sorted;
 
 /// [`quantile_sorted`] of an unsorted sample.
 pub(crate) fn quantile(sample: &[f64], p: f64) -> Option<f64> {

@@ -248,13 +248,13 @@ async fn inspect_process_rotation_on_tls_etcd() {
 // A plain-HTTP etcd filled directly.
 
 /// A single-member etcd on plain HTTP, killed on drop.
-struct PlainEtcd {
-    url: String,
+pub(crate) struct PlainEtcd {
+    pub(crate) url: String,
     _process: ManagedProcess,
     _dir: tempfile::TempDir,
 }
 
-async fn plain_etcd() -> (PlainEtcd, RawEtcd) {
+pub(crate) async fn plain_etcd() -> (PlainEtcd, RawEtcd) {
     let assets = Assets::locate().unwrap_or_else(|e| panic!("{e}"));
     let dir = tempfile::tempdir().unwrap();
     let ports = free_ports(2).unwrap();

@@ -11,6 +11,7 @@ mod cluster_up;
 mod crypt;
 mod help;
 mod inspect;
+mod kms_plugin;
 mod limits;
 mod rehearse;
 mod scenario;

@@ -31,9 +31,9 @@ pub use redact::secret_literals;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use crate::duration::DurationError;
 use crate::goquote::go_quote;
 use crate::types::{EncryptionConfiguration, TypeMeta};
+use atrest_gostd::duration::DurationError;
 use tree::{JNode, JVal};
 
 /// A 1-based line and column (columns count characters).

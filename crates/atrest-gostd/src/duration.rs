@@ -5,7 +5,20 @@
 
 use std::fmt;
 
-use crate::types::GoDuration;
+/// A Go `time.Duration` (as `metav1.Duration`), in nanoseconds. `Display` is Go's `String()`,
+/// [`GoDuration::parse`] is Go's `time.ParseDuration`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GoDuration {
+    /// Signed nanoseconds.
+    pub nanos: i64,
+}
+
+impl GoDuration {
+    /// From whole seconds.
+    pub const fn from_secs(secs: i64) -> Self {
+        GoDuration { nanos: secs * 1_000_000_000 }
+    }
+}
 
 /// Why `time.ParseDuration` rejected a text. `Display` is Go's error text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -2,7 +2,7 @@
 //!
 //! Mirrors Go's strconv/quote.go (`Quote`, `%q`), encoding/json/encode.go (string encoding with
 //! HTML escaping) and encoding/json/scanner.go (`quoteChar`). Printability comes from
-//! `src/go_tables.rs`, generated from Go's own `unicode.IsPrint`, so the Unicode version matches
+//! `atrest-gostd/src/go_tables.rs`, generated from Go's own `unicode.IsPrint`, so the Unicode version matches
 //! the Go toolchain that built kube-apiserver.
 
 use std::fmt::Write as _;
@@ -24,12 +24,12 @@ fn in_table(table: &[(u32, u32)], c: u32) -> bool {
 }
 
 /// Go's `unicode.IsPrint` (and `strconv.IsPrint`).
-pub(crate) fn go_is_print(c: char) -> bool {
+pub fn go_is_print(c: char) -> bool {
     in_table(GO_IS_PRINT, u32::from(c))
 }
 
 /// Whether Go's `unicode.ToLower` changes `c` (so `strings.ToLower(s) != s` for a string holding it).
-pub(crate) fn go_has_lower_mapping(c: char) -> bool {
+pub fn go_has_lower_mapping(c: char) -> bool {
     in_table(GO_HAS_LOWER, u32::from(c))
 }
 
@@ -61,7 +61,7 @@ pub fn go_quote_bytes(bytes: &[u8]) -> String {
 
 /// Decodes one UTF-8 sequence the way Go's `utf8.DecodeRune` does; `None` means Go's `RuneError`
 /// with width 1 (an invalid or truncated sequence, a surrogate, or an overlong form).
-pub(crate) fn decode_rune(bytes: &[u8]) -> Option<(char, usize)> {
+pub fn decode_rune(bytes: &[u8]) -> Option<(char, usize)> {
     let first = *bytes.first()?;
     let width = match first {
         0x00..=0x7f => return Some((char::from(first), 1)),
@@ -112,7 +112,7 @@ pub fn go_json_string(s: &str) -> String {
 }
 
 /// [`go_json_string`] for arbitrary bytes.
-pub(crate) fn go_json_string_bytes(bytes: &[u8]) -> String {
+pub fn go_json_string_bytes(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() + 2);
     out.push('"');
     let mut rest = bytes;
@@ -148,7 +148,7 @@ pub(crate) fn go_json_string_bytes(bytes: &[u8]) -> String {
 }
 
 /// Go's `encoding/json` `quoteChar`, used in JSON syntax errors: `'x'`, `'\''`, `'"'`.
-pub(crate) fn go_json_quote_char(b: u8) -> String {
+pub fn go_json_quote_char(b: u8) -> String {
     match b {
         b'\'' => "'\\''".to_owned(),
         b'"' => "'\"'".to_owned(),

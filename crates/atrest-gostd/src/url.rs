@@ -7,7 +7,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use crate::goquote::go_quote;
+use crate::quote::go_quote;
 
 /// A `*url.Error` from `url.Parse`: `parse "<url>": <reason>`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

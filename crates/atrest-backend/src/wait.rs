@@ -1,4 +1,6 @@
-//! Polling against a deadline: the only place in this crate that waits on a timer.
+//! Polling against a deadline: the only place in the workspace that waits on a timer
+//! (clippy's `disallowed-methods` refuses `std::thread::sleep` and tokio's sleeps elsewhere).
+//! Every wait polls a real probe and reports the last observation when the deadline passes.
 
 use std::future::Future;
 use std::ops::ControlFlow;
@@ -63,7 +65,43 @@ where
             return Err(TimedOut { last, attempts, waited: start.elapsed() });
         }
         let next = deadline_after(now, interval).min(deadline);
-        tokio::time::sleep_until(tokio::time::Instant::from_std(next)).await;
+        sleep_until(next).await;
+    }
+}
+
+#[expect(clippy::disallowed_methods, reason = "the one timer of the workspace")]
+async fn sleep_until(at: Instant) {
+    tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
+}
+
+/// A poll loop the caller drives, for a probe that needs `&mut` state a closure cannot lend
+/// (`wait_until` takes a closure): `while ticker.tick().await { probe… }`.
+#[derive(Debug)]
+pub struct Ticker {
+    deadline: Option<Instant>,
+    interval: Duration,
+    first: bool,
+}
+
+impl Ticker {
+    /// Probes every `interval` until `deadline` (`None`: no deadline).
+    pub fn new(deadline: Option<Instant>, interval: Duration) -> Ticker {
+        Ticker { deadline, interval, first: true }
+    }
+
+    /// `true` at once the first time, then after `interval` (at the deadline at the latest);
+    /// `false` once the deadline has passed.
+    pub async fn tick(&mut self) -> bool {
+        if std::mem::take(&mut self.first) {
+            return true;
+        }
+        let now = Instant::now();
+        if self.deadline.is_some_and(|d| now >= d) {
+            return false;
+        }
+        let next = deadline_after(now, self.interval);
+        sleep_until(self.deadline.map_or(next, |d| next.min(d))).await;
+        true
     }
 }
 

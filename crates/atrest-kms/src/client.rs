@@ -1,0 +1,430 @@
+//! [`KmsV2Client`]: kube-apiserver's side of the KMS v2 gRPC API, behind atrest's sync
+//! [`KmsV2Plugin`] trait, so `atrest_transformers::KmsV2Envelope` reads and writes through a
+//! real plugin.
+//!
+//! Mirrors k8s.io/apiserver pkg/storage/value/encrypt/envelope/kmsv2/grpc_service.go
+//! (`NewGRPCService`: authority `localhost`, insecure, wait-for-ready calls, a deadline per
+//! call) and k8s.io/kms pkg/util/util.go (`ParseEndpoint`).
+
+use std::future::Future;
+use std::io;
+use std::os::unix::fs::FileTypeExt as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use atrest_config::goquote::go_quote;
+use atrest_transformers::{
+    DecryptRequest, EncryptResponse, GrpcCode, KmsV2Plugin, PluginError, StatusResponse,
+};
+use hyper_util::rt::TokioIo;
+use tokio::time::Instant;
+use tonic::transport::{Channel, Endpoint, Uri};
+use zeroize::Zeroizing;
+
+use crate::generated::v2;
+use crate::generated::v2::key_management_service_client::KeyManagementServiceClient;
+use crate::service::from_tonic;
+
+/// The per-call timeout kube-apiserver defaults a KMS provider to (`timeout: 3s`).
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(3);
+/// How often a call retries connecting while the socket refuses, within its deadline
+/// (grpc-go's wait-for-ready calls wait for a connection the same way).
+const RECONNECT_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Where a unix socket is: a file, or a Linux abstract name (`unix:///@name`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SocketAddress {
+    /// A socket file.
+    Path(PathBuf),
+    /// A Linux abstract socket name (without the leading `@`).
+    Abstract(String),
+}
+
+/// `ParseEndpoint` failures; `Display` is upstream's text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EndpointError {
+    /// Empty endpoint.
+    #[error("remote KMS provider can't use empty string as endpoint")]
+    Empty,
+    /// `url.Parse` failed.
+    #[error("invalid endpoint {} for remote KMS provider, error: {error}", go_quote(.endpoint))]
+    Invalid {
+        /// The endpoint.
+        endpoint: String,
+        /// Go's `*url.Error` text.
+        error: atrest_config::gourl::UrlError,
+    },
+    /// Not `unix`.
+    #[error("unsupported scheme {} for remote KMS provider", go_quote(.scheme))]
+    Scheme {
+        /// The scheme found.
+        scheme: String,
+    },
+}
+
+/// Mirrors `ParseEndpoint` of k8s.io/kms pkg/util/util.go: the URL's path, `/@name` for an
+/// abstract socket.
+pub fn parse_endpoint(endpoint: &str) -> Result<SocketAddress, EndpointError> {
+    if endpoint.is_empty() {
+        return Err(EndpointError::Empty);
+    }
+    let scheme = atrest_config::gourl::parse_scheme(endpoint)
+        .map_err(|error| EndpointError::Invalid { endpoint: endpoint.to_owned(), error })?;
+    if scheme != "unix" {
+        return Err(EndpointError::Scheme { scheme });
+    }
+    // `u.Path`: after the scheme, without `//authority`, query and fragment, unescaped.
+    let rest = &endpoint[scheme.len() + 1..];
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    let path = match rest.strip_prefix("//") {
+        Some(authority_and_path) => {
+            authority_and_path.find('/').map_or("", |i| &authority_and_path[i..])
+        }
+        None => rest,
+    };
+    let path = percent_decode(path);
+    Ok(match path.strip_prefix("/@") {
+        Some(name) => SocketAddress::Abstract(name.to_owned()),
+        None => SocketAddress::Path(PathBuf::from(path)),
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(h), Some(l)) =
+                (bytes.get(i + 1).and_then(|b| hex(*b)), bytes.get(i + 2).and_then(|b| hex(*b)))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Why a client could not be made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The endpoint does not parse as upstream parses it.
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+    /// No socket file at the endpoint's path.
+    #[error(
+        "KMS plugin socket {} does not exist: is the plugin running? (`atrest kms-plugin serve --socket {}` serves one)",
+        path.display(),
+        path.display()
+    )]
+    SocketMissing {
+        /// The path.
+        path: PathBuf,
+    },
+    /// Something other than a socket at the endpoint's path.
+    #[error("{} is not a unix socket", path.display())]
+    NotASocket {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The runtime could not be built.
+    #[error("building the KMS client's tokio runtime")]
+    Runtime(#[source] io::Error),
+}
+
+/// How a [`KmsV2Client`] calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientOptions {
+    timeout: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions { timeout: DEFAULT_CALL_TIMEOUT }
+    }
+}
+
+impl ClientOptions {
+    /// Options with upstream's default 3 s deadline per call.
+    pub const fn new() -> Self {
+        ClientOptions { timeout: DEFAULT_CALL_TIMEOUT }
+    }
+
+    /// The deadline of each call (the KMS provider's `timeout`).
+    pub const fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+}
+
+/// A KMS v2 gRPC client with its own small runtime; every call blocks the calling thread for
+/// at most the call timeout, and may be made from sync code or from inside another runtime.
+///
+/// Like kube-apiserver's client, it connects lazily and, while the socket refuses connections,
+/// keeps trying until the call's deadline, which then fails with grpc-go's text:
+/// `rpc error: code = DeadlineExceeded desc = latest balancer error: connection error: desc =
+/// "transport: Error while dialing: dial unix <path>: connect: <OS error>"`
+/// (or `… desc = context deadline exceeded` when the plugin accepted but did not answer).
+pub struct KmsV2Client {
+    runtime: Option<tokio::runtime::Runtime>,
+    client: KeyManagementServiceClient<Channel>,
+    endpoint: String,
+    address: SocketAddress,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for KmsV2Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KmsV2Client")
+            .field("endpoint", &self.endpoint)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for KmsV2Client {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl KmsV2Client {
+    /// A client of the plugin at `endpoint` (`unix:///path/to/socket` or `unix:///@abstract`)
+    /// with upstream's default 3 s call timeout. Fails at once when the socket file does not
+    /// exist.
+    pub fn connect(endpoint: &str) -> Result<KmsV2Client, ClientError> {
+        Self::connect_with(endpoint, ClientOptions::new())
+    }
+
+    /// [`KmsV2Client::connect`] with options.
+    pub fn connect_with(
+        endpoint: &str,
+        options: ClientOptions,
+    ) -> Result<KmsV2Client, ClientError> {
+        let address = parse_endpoint(endpoint)?;
+        if let SocketAddress::Path(path) = &address {
+            match std::fs::metadata(path) {
+                Err(_) => return Err(ClientError::SocketMissing { path: path.clone() }),
+                Ok(meta) if !meta.file_type().is_socket() => {
+                    return Err(ClientError::NotASocket { path: path.clone() });
+                }
+                Ok(_) => {}
+            }
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("atrest-kms-client")
+            .enable_all()
+            .build()
+            .map_err(ClientError::Runtime)?;
+        let dialed = address.clone();
+        let channel = {
+            let _guard = runtime.enter();
+            // The URI only provides the `:authority` (`localhost`, as upstream's
+            // `grpc.WithAuthority`); the connector ignores it and dials the socket.
+            Endpoint::from_static("http://localhost").connect_with_connector_lazy(
+                tower::service_fn(move |_: Uri| {
+                    let address = dialed.clone();
+                    async move { dial(&address).await.map(TokioIo::new) }
+                }),
+            )
+        };
+        Ok(KmsV2Client {
+            runtime: Some(runtime),
+            client: KeyManagementServiceClient::new(channel),
+            endpoint: endpoint.to_owned(),
+            address,
+            timeout: options.timeout,
+        })
+    }
+
+    /// The endpoint this client calls.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Runs one call on the client's runtime: retried while the connection cannot be made,
+    /// cut off at the deadline.
+    fn call<T, F, Fut>(&self, call: F) -> Result<T, PluginError>
+    where
+        T: Send + 'static,
+        F: Fn(KeyManagementServiceClient<Channel>, Duration) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>> + Send,
+    {
+        let client = self.client.clone();
+        let timeout = self.timeout;
+        let address = self.address.clone();
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let runtime = self.runtime.as_ref().expect("the runtime lives as long as the client");
+        runtime.spawn(async move {
+            let deadline = Instant::now() + timeout;
+            // grpc-go reports the last dial error when the deadline passes while waiting for
+            // a connection.
+            let mut last_dial_error: Option<String> = None;
+            let attempt = async {
+                loop {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    match call(client.clone(), left).await {
+                        Ok(response) => return Ok(response.into_inner()),
+                        Err(status) if let Some(dial) = dial_failure(&status) => {
+                            last_dial_error = Some(dial);
+                            // Wait-for-ready: try the socket again until the deadline (the
+                            // call is the probe, the deadline is the caller's).
+                            #[expect(
+                                clippy::disallowed_methods,
+                                reason = "grpc-go's wait-for-ready: the call itself is the probe"
+                            )]
+                            tokio::time::sleep_until(
+                                (Instant::now() + RECONNECT_INTERVAL).min(deadline),
+                            )
+                            .await;
+                        }
+                        // tonic's own timer (the request's grpc-timeout) may fire first;
+                        // grpc-go reports its context's deadline either way.
+                        Err(_) if Instant::now() >= deadline => return Err(deadline_exceeded()),
+                        Err(status) => return Err(plugin_error(&status)),
+                    }
+                }
+            };
+            let result = match tokio::time::timeout_at(deadline, attempt).await {
+                Ok(result) => result,
+                Err(_) => Err(match last_dial_error.take() {
+                    Some(dial) => dial_deadline_exceeded(&address, &dial),
+                    None => deadline_exceeded(),
+                }),
+            };
+            let _ = tx.send(result);
+        });
+        rx.recv().unwrap_or_else(|_| Err(deadline_exceeded()))
+    }
+}
+
+fn deadline_exceeded() -> PluginError {
+    PluginError::status(GrpcCode::DeadlineExceeded, "context deadline exceeded")
+}
+
+/// The dial error, as Go prints it (`connect: no such file or directory`), when tonic made up
+/// `status` because no connection could be made; `None` for a status the plugin sent.
+fn dial_failure(status: &tonic::Status) -> Option<String> {
+    if status.code() != tonic::Code::Unavailable {
+        return None;
+    }
+    let transport = std::error::Error::source(status)?;
+    transport.downcast_ref::<tonic::transport::Error>()?;
+    let mut source = Some(transport);
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<io::Error>() {
+            return Some(format!("connect: {}", go_errno_text(io)));
+        }
+        source = err.source();
+    }
+    Some(format!("connect: {transport}"))
+}
+
+/// Go's text of an OS error: the C library's message starting in lower case, without Rust's
+/// ` (os error N)`.
+fn go_errno_text(err: &io::Error) -> String {
+    let text = err.to_string();
+    let text = text.split(" (os error").next().unwrap_or(&text);
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// grpc-go's error for a wait-for-ready call whose deadline passed while dialing failed
+/// (checked against upstream's client by the kms-oracle test).
+pub(crate) fn dial_deadline_exceeded(address: &SocketAddress, dial: &str) -> PluginError {
+    let address = match address {
+        SocketAddress::Path(path) => path.display().to_string(),
+        SocketAddress::Abstract(name) => format!("@{name}"),
+    };
+    PluginError::status(
+        GrpcCode::DeadlineExceeded,
+        format!(
+            "latest balancer error: connection error: desc = {}",
+            go_quote(&format!("transport: Error while dialing: dial unix {address}: {dial}"))
+        ),
+    )
+}
+
+fn plugin_error(status: &tonic::Status) -> PluginError {
+    match from_tonic(status.code()) {
+        Some(code) => PluginError::status(code, status.message()),
+        // A gRPC OK status with no message cannot be an error; keep tonic's text.
+        None => PluginError { code: None, message: status.to_string() },
+    }
+}
+
+async fn dial(address: &SocketAddress) -> io::Result<tokio::net::UnixStream> {
+    match address {
+        SocketAddress::Path(path) => tokio::net::UnixStream::connect(path).await,
+        SocketAddress::Abstract(name) => {
+            use std::os::linux::net::SocketAddrExt as _;
+            let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())?;
+            let stream = std::os::unix::net::UnixStream::connect_addr(&addr)?;
+            stream.set_nonblocking(true)?;
+            tokio::net::UnixStream::from_std(stream)
+        }
+    }
+}
+
+fn request<T>(message: T, left: Duration) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.set_timeout(left);
+    request
+}
+
+fn uid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+impl KmsV2Plugin for KmsV2Client {
+    fn status(&self) -> Result<StatusResponse, PluginError> {
+        let response = self.call(|mut client, left| async move {
+            client.status(request(v2::StatusRequest {}, left)).await
+        })?;
+        Ok(StatusResponse {
+            version: response.version,
+            healthz: response.healthz,
+            key_id: response.key_id,
+        })
+    }
+
+    fn encrypt(&self, plaintext: &[u8]) -> Result<EncryptResponse, PluginError> {
+        let plaintext = Zeroizing::new(plaintext.to_vec());
+        let uid = uid();
+        let response = self.call(move |mut client, left| {
+            let message = v2::EncryptRequest { plaintext: plaintext.to_vec(), uid: uid.clone() };
+            async move { client.encrypt(request(message, left)).await }
+        })?;
+        Ok(EncryptResponse {
+            ciphertext: response.ciphertext,
+            key_id: response.key_id,
+            annotations: response.annotations,
+        })
+    }
+
+    fn decrypt(&self, req: &DecryptRequest<'_>) -> Result<Vec<u8>, PluginError> {
+        let message = v2::DecryptRequest {
+            ciphertext: req.ciphertext.to_vec(),
+            uid: uid(),
+            key_id: req.key_id.to_owned(),
+            annotations: req.annotations.clone(),
+        };
+        let response = self.call(move |mut client, left| {
+            let message = message.clone();
+            async move { client.decrypt(request(message, left)).await }
+        })?;
+        Ok(response.plaintext)
+    }
+}
