@@ -1,7 +1,8 @@
 //! Scenario files: any input is either a scenario or a `file:line:col` error, never a panic.
-//! Accepted scenarios must also render their configurations (key templates), stay within the
-//! bounds checked at load (what keeps the engine's allocations and deadlines small), and build
-//! their cluster spec (one entry per apiserver) as `atrest scenario run` does before starting.
+//! Accepted scenarios must also render their configurations (key templates, checked at load),
+//! stay within the bounds checked at load (what keeps the engine's allocations and deadlines
+//! small), and build their cluster spec (one entry per apiserver) as `atrest scenario run` does
+//! before starting.
 #![no_main]
 
 use std::path::Path;
@@ -34,6 +35,9 @@ fuzz_target!(|data: &[u8]| {
             _ => {}
         }
     }
-    let _ = scenario.prepare(&atrest_scenario::RunOptions::default());
+    // Templates are checked at load (with a position), so preparing cannot fail.
+    if let Err(e) = scenario.prepare(&atrest_scenario::RunOptions::default()) {
+        panic!("accepted scenario does not prepare: {e}");
+    }
     let _ = scenario.cluster_spec();
 });

@@ -188,6 +188,11 @@ pub(crate) fn run(args: &Args) -> Result<Outcome> {
     Ok(if invalid || (args.deny_warnings && warns) { Outcome::Failed } else { Outcome::Ok })
 }
 
+/// Said after an apiserver error whose upstream text holds key material that atrest redacted
+/// (`check-config`, `decrypt`, `encrypt`, `inspect`).
+pub(crate) const KEY_EXPOSED_NOTE: &str = "the real kube-apiserver prints the key material itself \
+     where atrest prints REDACTED: its log now holds your key, so treat that key as exposed";
+
 fn print_text(checked: &[Checked]) -> io::Result<()> {
     for (i, c) in checked.iter().enumerate() {
         if i > 0 {
@@ -199,10 +204,7 @@ fn print_text(checked: &[Checked]) -> io::Result<()> {
                 outln!("{}: INVALID: kube-apiserver would exit with:", r.path)?;
                 outln!("  err=\"{}\"", err.replace('\\', "\\\\").replace('"', "\\\""))?;
                 if r.apiserver_error_contains_key_material {
-                    outln!(
-                        "  note: the real kube-apiserver prints the key material itself where atrest \
-                         prints REDACTED: its log now holds your key, so treat that key as exposed"
-                    )?;
+                    outln!("  note: {KEY_EXPOSED_NOTE}")?;
                 }
             }
             None => {

@@ -133,6 +133,9 @@ fn load(common: &CommonArgs) -> Result<Option<Loaded>> {
         Ok(loaded) => loaded,
         Err(err) => {
             eprintln!("{err}");
+            if err.upstream_prints_key_material() {
+                eprintln!("note: {}", crate::check_config::KEY_EXPOSED_NOTE);
+            }
             eprintln!(
                 "note: kube-apiserver would exit with this error at start-up, so it never reads \
                  or writes a value with {path}; `atrest check-config {path}` explains it"

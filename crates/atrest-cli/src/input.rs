@@ -65,22 +65,27 @@ pub(crate) fn read_bytes(path: Option<&Path>) -> Result<Vec<u8>> {
 pub(crate) fn parse(bytes: Vec<u8>, format: InputFormat) -> Result<RawInput> {
     match format {
         InputFormat::Raw => Ok(RawInput { value: bytes, key: None }),
-        InputFormat::EtcdctlJson => parse_etcdctl_json(&bytes)?
-            .ok_or_else(|| anyhow::anyhow!("input is not `etcdctl get -w json` output")),
-        InputFormat::Auto => Ok(parse_etcdctl_json(&bytes)
-            .ok()
-            .flatten()
-            .unwrap_or(RawInput { value: bytes, key: None })),
+        InputFormat::EtcdctlJson => {
+            let doc: serde_json::Value =
+                serde_json::from_slice(&bytes).context("parsing etcdctl JSON")?;
+            if doc.get("header").is_none() {
+                bail!("input is not `etcdctl get -w json` output");
+            }
+            from_etcdctl_json(&doc)
+        }
+        // etcdctl's output is recognized by its `header`; once recognized, what it says (no key,
+        // several keys) is the answer, not a reason to read the JSON as a raw value.
+        InputFormat::Auto => match serde_json::from_slice::<serde_json::Value>(&bytes) {
+            Ok(doc) if doc.get("header").is_some() => from_etcdctl_json(&doc),
+            // Not JSON, or JSON that is no etcdctl output (a custom resource stored in
+            // plaintext is JSON too): the value itself.
+            _ => Ok(RawInput { value: bytes, key: None }),
+        },
     }
 }
 
-/// `{"header":{…},"kvs":[{"key":"<b64>","value":"<b64>",…}],"count":1}`; `Ok(None)` when the
-/// document is JSON but not etcdctl output (a custom resource stored in plaintext is JSON too).
-fn parse_etcdctl_json(bytes: &[u8]) -> Result<Option<RawInput>> {
-    let doc: serde_json::Value = serde_json::from_slice(bytes).context("parsing etcdctl JSON")?;
-    if doc.get("header").is_none() {
-        return Ok(None);
-    }
+/// `{"header":{…},"kvs":[{"key":"<b64>","value":"<b64>",…}],"count":1}`.
+fn from_etcdctl_json(doc: &serde_json::Value) -> Result<RawInput> {
     // etcdctl omits `kvs` when nothing matched.
     let kvs = doc.get("kvs").and_then(|k| k.as_array()).map(Vec::as_slice).unwrap_or_default();
     let kv = match kvs {
@@ -98,7 +103,7 @@ fn parse_etcdctl_json(bytes: &[u8]) -> Result<Option<RawInput>> {
             .with_context(|| format!("etcdctl output: kvs[0].{field} is not base64"))
     };
     let key = String::from_utf8(b64("key")?).context("etcdctl output: the key is not UTF-8")?;
-    Ok(Some(RawInput { value: b64("value")?, key: Some(key) }))
+    Ok(RawInput { value: b64("value")?, key: Some(key) })
 }
 
 #[cfg(test)]
@@ -134,7 +139,13 @@ mod tests {
     #[test]
     fn empty_etcdctl_result_is_explained() {
         let doc = r#"{"header":{"revision":7}}"#;
-        let err = parse(doc.as_bytes().to_vec(), InputFormat::EtcdctlJson).unwrap_err();
-        assert!(err.to_string().contains("does not exist"), "{err}");
+        for format in [InputFormat::EtcdctlJson, InputFormat::Auto] {
+            let err = parse(doc.as_bytes().to_vec(), format).unwrap_err();
+            assert!(err.to_string().contains("does not exist"), "{format:?}: {err}");
+        }
+        let two =
+            r#"{"header":{},"kvs":[{"key":"YQ==","value":"YQ=="},{"key":"Yg==","value":"Yg=="}]}"#;
+        let err = parse(two.as_bytes().to_vec(), InputFormat::Auto).unwrap_err();
+        assert!(err.to_string().contains("holds 2 keys"), "{err}");
     }
 }

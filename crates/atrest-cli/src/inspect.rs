@@ -241,10 +241,7 @@ pub(crate) fn run(args: &Args) -> Result<Outcome> {
             eprintln!("error: {shown}: INVALID: kube-apiserver would exit with:");
             eprintln!("  err=\"{}\"", err.to_string().replace('\\', "\\\\").replace('"', "\\\""));
             if err.upstream_prints_key_material() {
-                eprintln!(
-                    "  note: the real kube-apiserver prints the key material itself where atrest \
-                     prints REDACTED: its log now holds your key, so treat that key as exposed"
-                );
+                eprintln!("  note: {}", crate::check_config::KEY_EXPOSED_NOTE);
             }
             return Ok(Outcome::Error);
         }

@@ -4,13 +4,23 @@
 //! uses `anyhow` for its own plumbing, and maps outcomes to exit codes:
 //! 0 fine, 1 findings or a failed operation, 2 usage or harness error.
 //! Standard output goes through [`out`], so that a reader that stops early (`| head -1`) ends the
-//! run quietly, with exit code 0.
-
-#![expect(clippy::print_stderr, reason = "the CLI talks to the terminal")]
+//! run quietly, with exit code 0; standard error too, so that a closed one never panics.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+/// std's `eprintln!` panics when standard error is gone (a pipe whose reader exited); this one
+/// drops the text instead (`out::eprint`), so the run still ends with its own exit code. Defined
+/// before the modules, it shadows std's macro in all of them.
+macro_rules! eprintln {
+    () => {
+        $crate::out::eprint(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::out::eprint(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
 
 mod bench;
 mod check_config;

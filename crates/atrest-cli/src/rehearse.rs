@@ -59,9 +59,7 @@ fn load_config(path: &Path, which: &str) -> Result<Option<atrest_config::Encrypt
             eprintln!("{which} {shown} does not load; kube-apiserver would exit with:");
             eprintln!("  err=\"{}\"", e.to_string().replace('\\', "\\\\").replace('"', "\\\""));
             if e.upstream_prints_key_material() {
-                eprintln!(
-                    "  (the real kube-apiserver prints key material where this says REDACTED)"
-                );
+                eprintln!("  note: {}", crate::check_config::KEY_EXPOSED_NOTE);
             }
             eprintln!("  `atrest check-config {shown}` shows the line and column.");
             Ok(None)

@@ -217,6 +217,12 @@ fn user_configs(args: &[String]) -> Result<BTreeMap<String, String>> {
         let text =
             atrest_input::read_limited_to_string(Path::new(file), atrest_scenario::CONFIG_LIMIT)
                 .with_context(|| format!("--config {name}"))?;
+        // Placeholders are checked here so that an error names the file and the place.
+        if let Err(e) = atrest_scenario::template::Secrets::default().check(&text) {
+            let (line, column) =
+                atrest_scenario::template::line_col(&text, e.offset().unwrap_or(0));
+            bail!("{file}:{line}:{column}: --config {name}: {e}");
+        }
         out.insert(name, text);
     }
     Ok(out)

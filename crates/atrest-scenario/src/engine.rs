@@ -52,12 +52,30 @@ impl std::fmt::Debug for BoundKeys {
 /// Why a run could not begin.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    /// A configuration template is wrong.
-    #[error("scenario {scenario}: {source}")]
+    /// A configuration template is wrong (one given with `--config`: the scenario's own are
+    /// checked when it is loaded). The position is in the configuration's text.
+    #[error("scenario {scenario}: config {config:?}, line {line}, column {column}")]
     Template {
         /// The scenario.
         scenario: String,
+        /// The configuration's name.
+        config: String,
+        /// 1-based line in the configuration.
+        line: u64,
+        /// 1-based column.
+        column: u64,
         /// Why.
+        #[source]
+        source: TemplateError,
+    },
+    /// A key bound by the caller ([`RunOptions::bound_keys`]) or by a user's file in place of a
+    /// template clashes with another binding of the same name.
+    #[error("scenario {scenario}: bound keys")]
+    BoundKey {
+        /// The scenario.
+        scenario: String,
+        /// Why.
+        #[source]
         source: TemplateError,
     },
     /// A key of a `--config` file stands where the template asks for another key size.
@@ -120,7 +138,7 @@ impl Scenario {
         for (name, (bytes, value)) in &opts.bound_keys.0 {
             secrets
                 .bind_key(name, *bytes, value)
-                .map_err(|source| EngineError::Template { scenario: self.name.clone(), source })?;
+                .map_err(|source| EngineError::BoundKey { scenario: self.name.clone(), source })?;
         }
         // A user's file in place of a template gives the template's placeholders its keys.
         for (config, user) in &opts.user_configs {
@@ -137,7 +155,7 @@ impl Scenario {
                     });
                 }
                 secrets.bind_key(&b.name, b.bytes, &b.value).map_err(|source| {
-                    EngineError::Template { scenario: self.name.clone(), source }
+                    EngineError::BoundKey { scenario: self.name.clone(), source }
                 })?;
             }
         }
@@ -153,14 +171,22 @@ impl Scenario {
         }
         for (name, template) in &self.configs {
             let template = opts.user_configs.get(name).unwrap_or(template);
-            let rendered = secrets
-                .render(name, template)
-                .map_err(|source| EngineError::Template { scenario: self.name.clone(), source })?;
-            // Literal keys in a configuration are secrets too.
-            for line in rendered.lines() {
-                if let Some(v) = line.trim().strip_prefix("secret:") {
-                    secrets.add(v.trim().trim_matches(|c| c == '"' || c == '\''));
+            let rendered = secrets.render(template).map_err(|source| {
+                let (line, column) =
+                    crate::template::line_col(template, source.offset().unwrap_or(0));
+                EngineError::Template {
+                    scenario: self.name.clone(),
+                    config: name.clone(),
+                    line,
+                    column,
+                    source,
                 }
+            })?;
+            // Literal keys in a configuration are secrets too: whatever sits where atrest-config
+            // redacts key material (any style, tag or document), as the source spells it and as
+            // parsed, so that the real apiserver's echo of the file is scrubbed the same way.
+            for literal in atrest_config::decode::secret_literals(rendered.as_bytes()) {
+                secrets.add(literal);
             }
             configs.insert(name.clone(), rendered);
         }

@@ -14,6 +14,8 @@ use atrest_input::{InputError, Limit};
 use serde::Deserialize;
 use serde_saphyr::{Location, Spanned};
 
+use crate::template::{self, Secrets, TemplateError};
+
 /// Where the apiservers read their encryption configuration unless a scenario says otherwise
 /// (kubeadm's layout with a dedicated directory mounted into the static pod).
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/kubernetes/enc/encryption-config.yaml";
@@ -811,18 +813,36 @@ pub fn parse_with(
         .map_or_else(|| "scenario".to_owned(), |s| s.to_string_lossy().into_owned());
     let base = path.parent().unwrap_or(Path::new("."));
     let mut configs = BTreeMap::new();
+    // Placeholders are checked here, so that a wrong one is reported at its place in the file.
+    let mut placeholders = Secrets::default();
     for (cname, def) in file.configs {
         let (line, column) = (def.referenced.line(), def.referenced.column());
         let text = match def.value {
-            ConfigDef::Inline(t) => t,
-            ConfigDef::File { file } => read(&base.join(&file)).map_err(|e| {
-                ScenarioError::at(
-                    path,
-                    line,
-                    column,
-                    format!("config {cname:?}: cannot read {file}: {e}"),
-                )
-            })?,
+            ConfigDef::Inline(t) => {
+                placeholders.check(&t).map_err(|e| {
+                    let value_at =
+                        def.referenced.span().byte_offset().and_then(|o| usize::try_from(o).ok());
+                    let (l, c) = inline_position(text, value_at, &t, &e).unwrap_or((line, column));
+                    ScenarioError::at(path, l, c, format!("config {cname:?}: {e}"))
+                })?;
+                t
+            }
+            ConfigDef::File { file } => {
+                let full = base.join(&file);
+                let t = read(&full).map_err(|e| {
+                    ScenarioError::at(
+                        path,
+                        line,
+                        column,
+                        format!("config {cname:?}: cannot read {file}: {e}"),
+                    )
+                })?;
+                placeholders.check(&t).map_err(|e| {
+                    let (l, c) = template::line_col(&t, e.offset().unwrap_or(0));
+                    ScenarioError::at(&full, l, c, format!("config {cname:?}: {e}"))
+                })?;
+                t
+            }
         };
         configs.insert(cname, text);
     }
@@ -989,6 +1009,25 @@ pub fn parse_with(
         configs,
         steps,
     })
+}
+
+/// Where a template error in an inline configuration is in the scenario file: the placeholder as
+/// written, found from where the configuration's value starts (the same text may appear earlier
+/// in the template, so the n-th occurrence for the n-th). `None` when the file spells it
+/// differently (an escape in a quoted string).
+fn inline_position(
+    file_text: &str,
+    value_at: Option<usize>,
+    template: &str,
+    err: &TemplateError,
+) -> Option<(u64, u64)> {
+    let needle = err.placeholder()?;
+    let offset = err.offset()?;
+    let nth = template.get(..offset)?.matches(needle.as_str()).count();
+    let from = value_at?;
+    let rest = file_text.get(from..)?;
+    let (at, _) = rest.match_indices(needle.as_str()).nth(nth)?;
+    Some(template::line_col(file_text, from + at))
 }
 
 /// Rejects `value` above `max`, at the value's own position, naming the field and both numbers.

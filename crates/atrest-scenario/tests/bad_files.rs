@@ -290,3 +290,31 @@ fn inputs_are_read_bounded() {
     ));
     assert!(e.ends_with("larger than the 4 MiB limit for an encryption configuration"), "{e}");
 }
+
+/// A wrong placeholder is reported once, at its place in the file: in a block scalar, a quoted
+/// string, after an earlier identical text, and across configurations for a reused name.
+#[test]
+fn template_errors_have_a_position() {
+    let steps = "steps:\n  - start: {expect: {}}\n";
+    let unknown = "unknown placeholder ${nokind:k} (use ${key:NAME}, ${key:NAME:BYTES} or \
+                   ${passphrase:NAME:CHARS})";
+    assert_eq!(
+        error_of(&format!(
+            "description: x\nconfigs:\n  main: |\n    a: 1\n    secret: ${{nokind:k}}\n{steps}"
+        )),
+        format!("bad.yaml:5:13: config \"main\": {unknown}")
+    );
+    assert_eq!(
+        error_of(&format!("description: x\nconfigs:\n  main: \"x: ${{nokind:k}}\"\n{steps}")),
+        format!("bad.yaml:3:13: config \"main\": {unknown}")
+    );
+    let err = error_of(&format!(
+        "description: x\nconfigs:\n  a: |\n    k: ${{key:k}}\n  b: |\n    k: ${{key:k}}\n    j: ${{key:k:16}}\n{steps}"
+    ));
+    assert_eq!(
+        err,
+        "bad.yaml:7:8: config \"b\": ${key:k:16} reuses \"k\" with another size or kind"
+    );
+    // The text is printed once.
+    assert_eq!(err.matches("reuses").count(), 1);
+}

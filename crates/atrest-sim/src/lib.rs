@@ -443,6 +443,10 @@ impl Cluster for SimCluster {
         if !SYSTEM_NAMESPACES.contains(&id.namespace.as_str()) {
             return Ok(Err(status::not_found("namespaces", &id.namespace)));
         }
+        // Admission (the namespace) runs before validation, validation before the store.
+        if let Some(invalid) = status::invalid_name(id.kind, &id.name) {
+            return Ok(Err(invalid));
+        }
         if self.etcd.get(&id.etcd_key(self.etcd_prefix())).is_some() {
             return Ok(Err(status::already_exists(id.kind, &id.name)));
         }

@@ -4,9 +4,10 @@
 //! `NewConflict`, `NewInternalError`) and k8s.io/apiserver pkg/storage/errors.go
 //! (`StorageError.Error`, `NewCorruptObjError`) with pkg/storage/etcd3/corrupt_obj_deleter.go
 //! (`corruptObjectError`), as served with `AllowUnsafeMalformedObjectDeletion` on (the 1.37
-//! default).
+//! default), and `NewInvalid` for object names.
 
 use atrest_backend::{ApiError, Kind};
+use atrest_config::goquote::go_quote;
 
 pub(crate) fn not_found(resource: &str, name: &str) -> ApiError {
     ApiError {
@@ -86,4 +87,66 @@ pub(crate) fn list_store_read_error(
 /// current state returns the bare corrupt-object error, without the StorageError wrapper).
 pub(crate) fn update_untransformable(err: &str) -> ApiError {
     internal(&format!("data from the storage is not transformable revision=0: {err}"))
+}
+
+/// k8s.io/apimachinery pkg/util/validation/validation.go: `dns1123SubdomainErrorMsg` with
+/// `RegexError`'s example and pattern.
+const DNS1123_SUBDOMAIN_ERROR: &str = "a lowercase RFC 1123 subdomain must consist of lower case \
+     alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character \
+     (e.g. 'example.com', regex used for validation is \
+     '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+
+/// `DNS1123SubdomainMaxLength`.
+const DNS1123_SUBDOMAIN_MAX_LENGTH: usize = 253;
+
+/// `IsDNS1123Subdomain`: `[a-z0-9]([-a-z0-9]*[a-z0-9])?` labels joined by `.`.
+fn is_dns1123_subdomain(name: &str) -> bool {
+    let label = |l: &str| {
+        let b = l.as_bytes();
+        let alnum = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+        b.first().is_some_and(alnum)
+            && b.last().is_some_and(alnum)
+            && b.iter().all(|c| alnum(c) || *c == b'-')
+    };
+    name.split('.').all(label)
+}
+
+/// The 422 a create answers when the name is not what Secret and ConfigMap names must be
+/// (pkg/apis/core/validation `ValidateSecretName`/`ValidateConfigMapName`, both
+/// `NameIsDNSSubdomain`, through `ValidateObjectMetaAccessor` and `errors.NewInvalid`); `None`
+/// for a valid name.
+pub(crate) fn invalid_name(kind: Kind, name: &str) -> Option<ApiError> {
+    let mut errors = Vec::new();
+    if name.is_empty() {
+        // No generateName either: a scenario has no way to ask for one.
+        errors.push("metadata.name: Required value: name or generateName is required".to_owned());
+    } else {
+        if name.len() > DNS1123_SUBDOMAIN_MAX_LENGTH {
+            let detail = format!("must be no more than {DNS1123_SUBDOMAIN_MAX_LENGTH} characters");
+            errors.push(invalid(name, &detail));
+        }
+        if !is_dns1123_subdomain(name) {
+            errors.push(invalid(name, DNS1123_SUBDOMAIN_ERROR));
+        }
+    }
+    // An aggregate of one prints bare, of several as `[a, b]`.
+    let aggregate = match errors.as_slice() {
+        [] => return None,
+        [one] => one.clone(),
+        many => format!("[{}]", many.join(", ")),
+    };
+    let kind_name = match kind {
+        Kind::Secret => "Secret",
+        Kind::ConfigMap => "ConfigMap",
+    };
+    Some(ApiError {
+        code: 422,
+        reason: "Invalid".to_owned(),
+        message: format!("{kind_name} {} is invalid: {aggregate}", go_quote(name)),
+    })
+}
+
+/// `field.Invalid(metadata.name, name, detail)` as its `Error()` prints.
+fn invalid(name: &str, detail: &str) -> String {
+    format!("metadata.name: Invalid value: {}: {detail}", go_quote(name))
 }

@@ -2,6 +2,7 @@
 //! fail with EPIPE, and the binary ends quietly with exit code 0 (as ripgrep does) instead of
 //! panicking. Each command below exits non-zero when its output is read to the end, and prints
 //! more than a pipe holds (64 KiB), so an exit code of 0 shows that the broken pipe was hit.
+//! A closed standard error is dropped silently and keeps each command's own exit code.
 
 use std::fs;
 use std::io::{BufRead as _, BufReader};
@@ -103,4 +104,46 @@ fn scenario_report_ends_quietly_when_the_reader_stops() {
     let (first, status, stderr) = atrest_head_1(&root(), &args);
     assert!(first.starts_with('{'), "{first}");
     assert_quiet("scenario --report json", status, &stderr);
+}
+
+/// Runs `atrest` from the workspace root with standard error a pipe whose reader has already
+/// gone, and `stdin` as standard input. Returns the exit status and standard output.
+fn atrest_closed_stderr(args: &[&str], stdin: &[u8]) -> (ExitStatus, Vec<u8>) {
+    use std::io::Write as _;
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_atrest"))
+        .args(args)
+        .current_dir(root())
+        .env_remove("ATREST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(writer)
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (out.status, out.stdout)
+}
+
+/// A closed standard error loses the diagnostics, never the exit code: no panic (101), whether
+/// the command failed (1), could not run (2) or passed while printing progress there (0).
+#[test]
+fn a_closed_stderr_keeps_the_exit_code() {
+    let value = b"k8s:enc:aescbc:v1:key1:0123456789abcdef0123456789abcdef";
+    let secretbox = "scenarios/configs/secretbox.yaml";
+    let key = "/registry/secrets/default/s1";
+    let cases: [(&[&str], i32); 4] = [
+        (&["decrypt", "--config", secretbox, "--etcd-key", key], 1),
+        (&["encrypt", "--config", "scenarios/configs/tutorial-step1.yaml", "--etcd-key", key], 1),
+        (&["decrypt", "--config", secretbox], 2),
+        (&["scenario", "rotate"], 0),
+    ];
+    for (args, code) in cases {
+        let (status, stdout) = atrest_closed_stderr(args, value);
+        assert_eq!(status.code(), Some(code), "{args:?}");
+        if code == 0 {
+            assert!(String::from_utf8(stdout).unwrap().contains("PASSED"), "{args:?}");
+        }
+    }
 }

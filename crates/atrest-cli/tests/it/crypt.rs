@@ -220,3 +220,37 @@ fn keygen_out_refuses_a_symlink() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(!target.exists(), "keygen wrote through a dangling symlink");
 }
+
+/// A config that echoes a key into the apiserver's exit text: `decrypt` and `encrypt` redact it
+/// and say that the real apiserver's log now holds it, as `check-config` does.
+#[test]
+fn decrypt_and_encrypt_say_when_the_apiserver_would_log_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("nokind.yaml");
+    fs::write(
+        &config,
+        "apiVersion: v1\nresources:\n- resources: [secrets]\n  providers:\n  - aescbc:\n      keys:\n      - name: key1\n        secert: hunter2hunter2\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    for command in ["decrypt", "encrypt"] {
+        let out = atrest(&[command, "--config", config, "--etcd-key", SECRET_KEY], b"value");
+        assert_eq!(out.status.code(), Some(1), "{command}");
+        let err = stderr(&out);
+        assert!(!err.contains("hunter2"), "{command}: {err}");
+        assert!(err.contains("secert: REDACTED"), "{command}: {err}");
+        assert!(err.contains("so treat that key as exposed"), "{command}: {err}");
+    }
+}
+
+/// In auto mode, etcdctl output that holds no key is etcdctl's answer (the key does not
+/// exist), not a raw value lacking `--etcd-key`.
+#[test]
+fn decrypt_reports_etcdctl_saying_the_key_does_not_exist() {
+    let doc = br#"{"header":{"cluster_id":1,"member_id":2,"revision":7,"raft_term":2}}"#;
+    let out = atrest(&["decrypt", "--config", "scenarios/configs/secretbox.yaml"], doc);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("the key does not exist"), "{err}");
+    assert!(!err.contains("--etcd-key is required"), "{err}");
+}

@@ -21,9 +21,12 @@
 //! positions, and enforces a [`Budget`] (input size, nesting, node count, alias expansion).
 
 mod json;
+mod redact;
 mod tree;
 mod typed;
 mod yaml;
+
+pub use redact::secret_literals;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -195,10 +198,10 @@ impl fmt::Display for StrictError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StrictError::UnknownField { path } => {
-                write!(f, "unknown field {}", go_quote(&redact_key_tokens(path).0))
+                write!(f, "unknown field {}", go_quote(&redact::redact_key_tokens(path).0))
             }
             StrictError::DuplicateField { path } => {
-                write!(f, "duplicate field {}", go_quote(&redact_key_tokens(path).0))
+                write!(f, "duplicate field {}", go_quote(&redact::redact_key_tokens(path).0))
             }
             StrictError::YamlDuplicateKeys { lines } => {
                 write!(f, "yaml: unmarshal errors:\n  {}", lines.join("\n  "))
@@ -213,7 +216,7 @@ impl StrictError {
     fn redacts_key_material(&self) -> bool {
         match self {
             StrictError::UnknownField { path } | StrictError::DuplicateField { path } => {
-                redact_key_tokens(path).1
+                redact::redact_key_tokens(path).1
             }
             StrictError::YamlDuplicateKeys { lines } => {
                 lines.iter().any(|l| l.contains("\"REDACTED\""))
@@ -479,30 +482,26 @@ pub fn decode_with(bytes: &[u8], budget: &Budget) -> Result<Decoded, DecodeError
     if bytes.len() > budget.max_bytes {
         return Err(DecodeError::Budget { what: "bytes", limit: budget.max_bytes });
     }
-    let (format, root, yaml_strict, secret_spans) = if is_json_buffer(bytes) {
+    let (format, root, yaml_strict) = if is_json_buffer(bytes) {
         json::check_valid(bytes).map_err(|e| DecodeError::MetaInterpret {
             source: Box::new(DecodeError::JsonSyntax {
                 message: e.msg,
                 at: tree::LineIndex::new(bytes).position(e.offset),
             }),
         })?;
-        let root = json::parse(bytes, budget)?;
-        let mut spans = Vec::new();
-        json_secret_spans(&root, &mut spans);
-        (SourceFormat::Json, root, Vec::new(), spans)
+        (SourceFormat::Json, json::parse(bytes, budget)?, Vec::new())
     } else {
         let text = tabs_after_simple_keys(yaml_text(bytes)?);
         let out = yaml::to_json(&text, budget)?;
-        let spans = out.secret_spans.iter().map(|r| text_range_to_raw(bytes, &text, r)).collect();
-        (SourceFormat::Yaml, out.root, out.strict_lines, spans)
+        (SourceFormat::Yaml, out.root, out.strict_lines)
     };
     let (api_version, kind) = interpret(&root)?;
     let (group, version) = parse_group_version(&api_version)?;
     if kind.is_empty() {
-        return Err(DecodeError::MissingKind { source_text: echo(bytes, &secret_spans) });
+        return Err(DecodeError::MissingKind { source_text: redact::echo(bytes) });
     }
     if version.is_empty() {
-        return Err(DecodeError::MissingVersion { source_text: echo(bytes, &secret_spans) });
+        return Err(DecodeError::MissingVersion { source_text: redact::echo(bytes) });
     }
     let (flavor, type_meta) = match (group.as_str(), version.as_str(), kind.as_str()) {
         ("apiserver.config.k8s.io", "v1", "EncryptionConfiguration") => {
@@ -835,273 +834,4 @@ fn other_kind_unknown_fields(root: &JNode, known: &[&str]) -> Vec<(StrictError, 
         out.push((StrictError::UnknownField { path: k.to_owned() }, m.key_pos));
     }
     out
-}
-
-/// The source ranges of the values of every `secret` member (Go's case-insensitive field
-/// match) in a JSON tree.
-fn json_secret_spans(n: &JNode, out: &mut Vec<std::ops::Range<usize>>) {
-    match &n.v {
-        JVal::Arr(items) => items.iter().for_each(|i| json_secret_spans(i, out)),
-        JVal::Obj(members) => {
-            for m in members {
-                if go_fold_eq(&m.key, "secret") {
-                    out.push(m.value.span.clone());
-                }
-                json_secret_spans(&m.value, out);
-            }
-        }
-        _ => {}
-    }
-}
-
-/// Maps a byte range of the decoded YAML text back to the input bytes (the text lost a UTF-8
-/// BOM, or was UTF-16).
-fn text_range_to_raw(
-    bytes: &[u8],
-    text: &str,
-    r: &std::ops::Range<usize>,
-) -> std::ops::Range<usize> {
-    let map = |off: usize| -> usize {
-        let off = off.min(text.len());
-        if bytes.starts_with(&[0xff, 0xfe]) || bytes.starts_with(&[0xfe, 0xff]) {
-            // Spans fall on character boundaries; count UTF-16 units up to the offset.
-            let units = text.get(..off).map_or(0, |t| t.encode_utf16().count());
-            2 + 2 * units
-        } else if bytes.starts_with(&[0xef, 0xbb, 0xbf]) {
-            off + 3
-        } else {
-            off
-        }
-    };
-    let start = map(r.start).min(bytes.len());
-    start..map(r.end).clamp(start, bytes.len())
-}
-
-/// The source as upstream echoes it, with the value of every `secret` key replaced by
-/// `REDACTED`. `parsed` holds the value ranges the parser found (block and flow scalars, quoted
-/// or not, multi-line); a text scan adds secrets outside the parsed document (later documents)
-/// and base64 tokens that look like key material anywhere.
-fn echo(bytes: &[u8], parsed: &[std::ops::Range<usize>]) -> EchoedSource {
-    let mut ranges: Vec<std::ops::Range<usize>> =
-        parsed.iter().filter_map(|r| trim_range(bytes, r)).collect();
-    let mut i = 0;
-    while i < bytes.len() {
-        match key_token_at(bytes, i).or_else(|| secret_value_at(bytes, i)) {
-            Some(r) => {
-                i = r.end.max(i + 1);
-                ranges.push(r);
-            }
-            None => i += 1,
-        }
-    }
-    ranges.sort_by_key(|r| (r.start, r.end));
-    let mut merged: Vec<std::ops::Range<usize>> = Vec::with_capacity(ranges.len());
-    for r in ranges {
-        match merged.last_mut() {
-            Some(last) if r.start < last.end => last.end = last.end.max(r.end),
-            _ => merged.push(r),
-        }
-    }
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut at = 0;
-    for r in &merged {
-        out.extend_from_slice(&bytes[at..r.start]);
-        let raw = &bytes[r.clone()];
-        let quoted =
-            raw.len() >= 2 && matches!(raw[0], b'"' | b'\'') && raw[raw.len() - 1] == raw[0];
-        if quoted {
-            out.push(raw[0]);
-            out.extend_from_slice(b"REDACTED");
-            out.push(raw[0]);
-        } else {
-            out.extend_from_slice(b"REDACTED");
-        }
-        at = r.end;
-    }
-    out.extend_from_slice(&bytes[at..]);
-    EchoedSource { text: String::from_utf8_lossy(&out).into_owned(), redactions: merged.len() }
-}
-
-/// A range without its trailing blanks and line breaks (a block scalar's span runs to the next
-/// token); `None` when nothing is left.
-fn trim_range(bytes: &[u8], r: &std::ops::Range<usize>) -> Option<std::ops::Range<usize>> {
-    let start = r.start.min(bytes.len());
-    let mut end = r.end.clamp(start, bytes.len());
-    while end > start && matches!(bytes[end - 1], b' ' | b'\t' | b'\n' | b'\r') {
-        end -= 1;
-    }
-    (end > start).then_some(start..end)
-}
-
-/// `s` with every key-looking base64 token replaced by `REDACTED`, and whether any was.
-fn redact_key_tokens(s: &str) -> (std::borrow::Cow<'_, str>, bool) {
-    let b = s.as_bytes();
-    let mut out = String::new();
-    let mut at = 0;
-    let mut i = 0;
-    while i < b.len() {
-        if let Some(r) = key_token_at(b, i) {
-            out.push_str(s.get(at..r.start).unwrap_or_default());
-            out.push_str("REDACTED");
-            at = r.end;
-            i = r.end;
-        } else {
-            i += 1;
-        }
-    }
-    if at == 0 {
-        return (std::borrow::Cow::Borrowed(s), false);
-    }
-    out.push_str(s.get(at..).unwrap_or_default());
-    (std::borrow::Cow::Owned(out), true)
-}
-
-/// Whether a string looks like base64 key material: at least 24 characters, decodes (Go's rules)
-/// to 16 bytes or more, and holds a digit, `+`, `/` or `=` (so plain words do not qualify).
-pub(crate) fn looks_like_key_material(s: &str) -> bool {
-    s.len() >= 24
-        && s.bytes().any(|b| b.is_ascii_digit() || matches!(b, b'+' | b'/' | b'='))
-        && crate::types::decode_std_base64(s).is_ok_and(|b| b.len() >= 16)
-}
-
-/// [`looks_like_key_material`] once whitespace is removed: a multi-line or folded value prints
-/// with line breaks or spaces inside the base64.
-pub(crate) fn looks_like_key_material_loose(s: &str) -> bool {
-    if !s.bytes().any(|b| b.is_ascii_whitespace()) {
-        return looks_like_key_material(s);
-    }
-    let compact: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    looks_like_key_material(&compact)
-}
-
-/// The byte range of a key-looking base64 token starting at `i` (delimited like a YAML or JSON
-/// scalar), for echoes of the source.
-fn key_token_at(b: &[u8], i: usize) -> Option<std::ops::Range<usize>> {
-    let is_b64 = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=');
-    if i > 0 && is_b64(b[i - 1]) {
-        return None;
-    }
-    let end = i + b.get(i..)?.iter().take_while(|c| is_b64(**c)).count();
-    let token = std::str::from_utf8(b.get(i..end)?).ok()?;
-    looks_like_key_material(token).then_some(i..end)
-}
-
-/// If a `secret` key (bare or quoted) starts at `i`, the byte range of its non-empty value: a
-/// quoted scalar to its closing quote, a plain scalar to the end of the line and over the more
-/// indented lines that continue it, a block scalar (`|`, `>`) from its indicator over its
-/// content lines. Only a fallback for text outside the parsed document, so it errs on the side
-/// of redacting more.
-fn secret_value_at(b: &[u8], i: usize) -> Option<std::ops::Range<usize>> {
-    let boundary = i == 0 || matches!(b[i - 1], b' ' | b'\t' | b'\n' | b'\r' | b'{' | b',' | b'-');
-    let (key_quote, start) = match b.get(i)? {
-        b'"' | b'\'' if boundary || matches!(b[i - 1], b'{' | b',') => (Some(b[i]), i + 1),
-        _ if boundary => (None, i),
-        _ => return None,
-    };
-    let mut j = start + b"secret".len();
-    if b.get(start..j)? != b"secret" {
-        return None;
-    }
-    if let Some(q) = key_quote {
-        if b.get(j) != Some(&q) {
-            return None;
-        }
-        j += 1;
-    }
-    while matches!(b.get(j), Some(b' ' | b'\t')) {
-        j += 1;
-    }
-    if b.get(j) != Some(&b':') {
-        return None;
-    }
-    j += 1;
-    while matches!(b.get(j), Some(b' ' | b'\t')) {
-        j += 1;
-    }
-    let v = j;
-    let key_column = i - b[..i].iter().rposition(|c| *c == b'\n').map_or(0, |p| p + 1);
-    match b.get(v) {
-        Some(q @ (b'"' | b'\'')) => {
-            let q = *q;
-            let mut k = v + 1;
-            let end = loop {
-                match b.get(k) {
-                    None => break k,
-                    Some(b'\\') if q == b'"' => k += 2,
-                    Some(c) if *c == q => {
-                        if q == b'\'' && b.get(k + 1) == Some(&b'\'') {
-                            k += 2;
-                        } else {
-                            break k + 1;
-                        }
-                    }
-                    Some(_) => k += 1,
-                }
-            };
-            let end = end.min(b.len());
-            (end > v).then_some(v..end)
-        }
-        None => None,
-        Some(_) => {
-            let (first_end, stopped_at_flow) = plain_line_end(b, v);
-            let line_done = !stopped_at_flow;
-            let end = if line_done { continuation_end(b, first_end, key_column) } else { None };
-            let from = if first_end > v {
-                v
-            } else {
-                // Nothing on the key's line (or only a comment): the value starts below.
-                let (from, _) = end?;
-                from
-            };
-            let to = end.map_or(first_end, |(_, to)| to);
-            (to > from).then_some(from..to)
-        }
-    }
-}
-
-/// End of a plain value on one line (before a flow indicator, a comment or the line break,
-/// without trailing blanks), and whether a flow indicator ended it.
-fn plain_line_end(b: &[u8], v: usize) -> (usize, bool) {
-    let mut k = v;
-    while k < b.len()
-        && !matches!(b[k], b'\n' | b'\r' | b',' | b'}' | b']')
-        && !(b[k] == b'#' && (k == v || matches!(b[k - 1], b' ' | b'\t')))
-    {
-        k += 1;
-    }
-    let flow = k < b.len() && matches!(b[k], b',' | b'}' | b']');
-    let mut end = k;
-    while end > v && matches!(b[end - 1], b' ' | b'\t') {
-        end -= 1;
-    }
-    (end, flow)
-}
-
-/// The lines after `from`'s line that are indented deeper than `key_column` (blank lines in
-/// between included): where their content starts and ends, if there are any.
-fn continuation_end(b: &[u8], from: usize, key_column: usize) -> Option<(usize, usize)> {
-    let mut k = from + b.get(from..)?.iter().position(|c| *c == b'\n')?;
-    let mut found: Option<(usize, usize)> = None;
-    while b.get(k) == Some(&b'\n') {
-        let line = k + 1;
-        let indent = b.get(line..).unwrap_or_default().iter().take_while(|c| **c == b' ').count();
-        let content = line + indent;
-        let line_end = content
-            + b.get(content..).unwrap_or_default().iter().take_while(|c| **c != b'\n').count();
-        let blank = b[content..line_end].iter().all(|c| matches!(c, b' ' | b'\t' | b'\r'));
-        if !blank {
-            if indent <= key_column {
-                break;
-            }
-            let (end, flow) = plain_line_end(b, content);
-            if end > content {
-                found = Some((found.map_or(content, |(s, _)| s), end));
-            }
-            if flow {
-                break;
-            }
-        }
-        k = line_end;
-    }
-    found
 }

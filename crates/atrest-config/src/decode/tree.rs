@@ -113,7 +113,7 @@ impl LineIndex {
     }
 
     /// Byte offset of character `index` (0-based), or the text length past the last one.
-    fn char_offset(&self, index: usize) -> usize {
+    pub(crate) fn char_offset(&self, index: usize) -> usize {
         let Some(block_start) = self.char_block_starts.get(index / BLOCK).copied() else {
             return self.text.len();
         };

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, ScanError, Span};
 
+use super::redact::Place;
 use super::tree::{JMember, JNode, JVal, LineIndex};
 use super::{Budget, DecodeError, Position};
 use crate::goquote::{go_format_float_g, go_json_float, go_quote};
@@ -73,12 +74,15 @@ struct GoNode {
     v: GoVal,
     pos: Position,
     span: std::ops::Range<usize>,
+    /// Key material by its place in the document (`redact::Place`).
+    secret: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 struct GoEntry {
     key: GoVal,
     key_pos: Position,
+    key_secret: bool,
     value: GoNode,
 }
 
@@ -126,9 +130,6 @@ pub(crate) struct YamlJson {
     pub(crate) root: JNode,
     /// `yaml: unmarshal errors:` lines from the strict pass (duplicate keys), if any.
     pub(crate) strict_lines: Vec<String>,
-    /// Byte ranges (in the text) of every value written under a `secret` key, aliased anchors
-    /// and duplicate keys included, for redacting texts that echo the source.
-    pub(crate) secret_spans: Vec<std::ops::Range<usize>>,
 }
 
 /// YAML bytes → the JSON tree `YAMLToJSON` would produce, plus `YAMLToJSONStrict`'s complaints.
@@ -140,52 +141,79 @@ pub(crate) fn to_json(text: &str, budget: &Budget) -> Result<YamlJson, DecodeErr
         return Ok(YamlJson {
             root: JNode { v: JVal::Null, pos, span: 0..0 },
             strict_lines: Vec::new(),
-            secret_spans: Vec::new(),
         });
     };
-    let mut lax = Decoder::new(&nodes, false, budget);
+    let secret = secret_nodes(&nodes, root);
+    let mut lax = Decoder::new(&nodes, &secret, false, budget);
     let value = lax.document(root)?;
-    let mut strict = Decoder::new(&nodes, true, budget);
+    let mut strict = Decoder::new(&nodes, &secret, true, budget);
     strict.document(root)?;
     let json = to_jsonable(value)?;
     if let Some(value) = first_unsupported(&json) {
         return Err(DecodeError::JsonUnsupportedValue { value: value.to_owned() });
     }
-    Ok(YamlJson { root: json, strict_lines: strict.terrors, secret_spans: secret_spans(&nodes) })
+    Ok(YamlJson { root: json, strict_lines: strict.terrors })
 }
 
-/// The source ranges of the values of every `secret` key in the parsed nodes. Taken from the
-/// node arena rather than the decoded tree so that values a later duplicate key or a merge
-/// overrides are covered too; an alias value also covers its anchored node.
-fn secret_spans(nodes: &[Node]) -> Vec<std::ops::Range<usize>> {
-    let mut out = Vec::new();
-    for n in nodes {
-        let Kind::Map(children) = &n.kind else {
+/// Which nodes are key material by their place (the rule is `redact::Place`'s): texts that
+/// print a value (a tag mismatch, `%#v` of a map key) print `REDACTED` for them. An alias in
+/// such a place marks everything it refers to.
+fn secret_nodes(nodes: &[Node], root: usize) -> Vec<bool> {
+    let mut secret = vec![false; nodes.len()];
+    // Each node is reached once from its parent; aliases are followed only by `mark_all`.
+    let mut work = vec![(root, Place::Plain, false)];
+    while let Some((id, place, is_key)) = work.pop() {
+        let Some(n) = nodes.get(id) else {
             continue;
         };
-        for pair in children.chunks(2) {
-            let [k, v] = pair else {
-                continue;
-            };
-            let is_secret = matches!(
-                nodes.get(*k).map(|k| &k.kind),
-                Some(Kind::Scalar { value, .. }) if super::go_fold_eq(value, "secret")
-            );
-            if !is_secret {
-                continue;
+        let here = if is_key { place.key_is_secret() } else { place.value_is_secret() };
+        match &n.kind {
+            Kind::Scalar { .. } => secret[id] |= here,
+            Kind::Alias { target, .. } => {
+                if here {
+                    mark_all(nodes, *target, &mut secret);
+                }
             }
-            let Some(value) = nodes.get(*v) else {
-                continue;
-            };
-            out.push(value.span.clone());
-            if let Kind::Alias { target, .. } = &value.kind
-                && let Some(t) = nodes.get(*target)
-            {
-                out.push(t.span.clone());
+            Kind::Seq(items) => {
+                secret[id] |= place == Place::Secret;
+                work.extend(items.iter().map(|i| (*i, place, false)));
+            }
+            Kind::Map(children) => {
+                secret[id] |= place == Place::Secret;
+                for pair in children.chunks(2) {
+                    let [k, v] = pair else {
+                        continue;
+                    };
+                    let key = match nodes.get(*k).map(|k| &k.kind) {
+                        Some(Kind::Scalar { value, .. }) => Some(value.as_str()),
+                        _ => None,
+                    };
+                    work.push((*k, place, true));
+                    work.push((*v, place.member(key), false));
+                }
             }
         }
     }
-    out
+    secret
+}
+
+/// Marks `id` and everything under it (through aliases too) as key material.
+fn mark_all(nodes: &[Node], id: usize, secret: &mut [bool]) {
+    let mut work = vec![id];
+    while let Some(id) = work.pop() {
+        let Some(n) = nodes.get(id) else {
+            continue;
+        };
+        if std::mem::replace(&mut secret[id], true) && !matches!(n.kind, Kind::Scalar { .. }) {
+            // Already marked whole (a collection is marked only together with its contents).
+            continue;
+        }
+        match &n.kind {
+            Kind::Scalar { .. } => {}
+            Kind::Alias { target, .. } => work.push(*target),
+            Kind::Seq(items) | Kind::Map(items) => work.extend(items.iter().copied()),
+        }
+    }
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -313,9 +341,11 @@ fn full_tag(tag: Option<&saphyr_parser::Tag>) -> String {
     }
 }
 
+/// The span's bytes, from the parser's character index (its line and column count a bare `\r`
+/// as a line break, which [`LineIndex`] does not).
 fn byte_range(index: &LineIndex, span: Span) -> std::ops::Range<usize> {
-    let start = index.offset(span.start.line(), span.start.col());
-    let end = index.offset(span.end.line(), span.end.col()).max(start);
+    let start = index.char_offset(span.start.index());
+    let end = index.char_offset(span.end.index()).max(start);
     start..end
 }
 
@@ -474,6 +504,8 @@ fn count_breaks(text: &str) -> usize {
 
 struct Decoder<'a> {
     nodes: &'a [Node],
+    /// `secret_nodes` of `nodes`.
+    secret: &'a [bool],
     strict: bool,
     budget: &'a Budget,
     decode_count: usize,
@@ -503,9 +535,10 @@ fn allowed_alias_ratio(decode_count: usize) -> f64 {
 }
 
 impl<'a> Decoder<'a> {
-    fn new(nodes: &'a [Node], strict: bool, budget: &'a Budget) -> Self {
+    fn new(nodes: &'a [Node], secret: &'a [bool], strict: bool, budget: &'a Budget) -> Self {
         Decoder {
             nodes,
+            secret,
             strict,
             budget,
             decode_count: 0,
@@ -514,6 +547,10 @@ impl<'a> Decoder<'a> {
             active_aliases: Vec::new(),
             terrors: Vec::new(),
         }
+    }
+
+    fn is_secret(&self, id: usize) -> bool {
+        self.secret.get(id).copied().unwrap_or(false)
     }
 
     fn node(&self, id: usize) -> Result<&'a Node, DecodeError> {
@@ -559,20 +596,23 @@ impl<'a> Decoder<'a> {
                 Ok(out)
             }
             Kind::Scalar { value, tag, implicit } => {
-                let v = scalar(value, tag, *implicit)?;
-                Ok(GoNode { v, pos: n.pos, span: n.span.clone() })
+                let secret = self.is_secret(id);
+                let v = scalar(value, tag, *implicit, secret)?;
+                Ok(GoNode { v, pos: n.pos, span: n.span.clone(), secret })
             }
             Kind::Seq(items) => {
                 let mut out = Vec::with_capacity(items.len());
                 for item in items {
                     out.push(self.unmarshal(*item)?);
                 }
-                Ok(GoNode { v: GoVal::Seq(out), pos: n.pos, span: n.span.clone() })
+                let secret = self.is_secret(id);
+                Ok(GoNode { v: GoVal::Seq(out), pos: n.pos, span: n.span.clone(), secret })
             }
             Kind::Map(children) => {
                 let mut map = MapBuilder::default();
                 self.mapping(children, &mut map)?;
-                Ok(GoNode { v: GoVal::Map(map.entries), pos: n.pos, span: n.span.clone() })
+                let secret = self.is_secret(id);
+                Ok(GoNode { v: GoVal::Map(map.entries), pos: n.pos, span: n.span.clone(), secret })
             }
         }
     }
@@ -607,7 +647,10 @@ impl<'a> Decoder<'a> {
             }
             let key = self.unmarshal(*k)?;
             if matches!(key.v, GoVal::Seq(_) | GoVal::Map(_)) {
-                return Err(yaml_err(format!("invalid map key: {}", go_sharp_v(&key.v, false))));
+                return Err(yaml_err(format!(
+                    "invalid map key: {}",
+                    go_sharp_v(&key.v, false, key.secret)
+                )));
             }
             let value = self.unmarshal(*v)?;
             let value_line = self.node(*v)?.line;
@@ -625,7 +668,7 @@ impl<'a> Decoder<'a> {
                 self.terrors.push(format!(
                     "line {}: key {} already set in map",
                     line + 1,
-                    go_sharp_v(&key.v, false)
+                    go_sharp_v(&key.v, false, key.secret)
                 ));
                 return;
             }
@@ -636,7 +679,7 @@ impl<'a> Decoder<'a> {
         if let Some(k) = map_key {
             out.index.insert(k, out.entries.len());
         }
-        out.entries.push(GoEntry { key: key.v, key_pos: key.pos, value });
+        out.entries.push(GoEntry { key: key.v, key_pos: key.pos, key_secret: key.secret, value });
     }
 
     fn is_merge(&self, id: usize) -> Result<bool, DecodeError> {
@@ -707,11 +750,11 @@ fn go_key_eq(a: &GoVal, b: &GoVal) -> bool {
 }
 
 /// go-yaml's `d.scalar` into an `interface{}`.
-fn scalar(value: &str, tag: &str, implicit: bool) -> Result<GoVal, DecodeError> {
+fn scalar(value: &str, tag: &str, implicit: bool, secret: bool) -> Result<GoVal, DecodeError> {
     if tag.is_empty() && !implicit {
         return Ok(GoVal::Str(value.to_owned()));
     }
-    let (rtag, resolved) = resolve(tag, value)?;
+    let (rtag, resolved) = resolve(tag, value, secret)?;
     if rtag == BINARY_TAG {
         let GoVal::Str(text) = &resolved else {
             return Ok(resolved);
@@ -735,7 +778,7 @@ fn short_tag(tag: &str) -> String {
 }
 
 /// go-yaml v2 `resolve`.
-fn resolve(tag: &str, input: &str) -> Result<(String, GoVal), DecodeError> {
+fn resolve(tag: &str, input: &str, secret: bool) -> Result<(String, GoVal), DecodeError> {
     let resolvable =
         matches!(tag, "" | STR_TAG | BOOL_TAG | INT_TAG | FLOAT_TAG | NULL_TAG | TIMESTAMP_TAG);
     if !resolvable {
@@ -749,18 +792,23 @@ fn resolve(tag: &str, input: &str) -> Result<(String, GoVal), DecodeError> {
             #[expect(clippy::cast_precision_loss, reason = "Go converts the int the same way")]
             let f = match out {
                 GoVal::Int(i) => i as f64,
-                GoVal::Uint(_) => return Err(tag_mismatch(rtag, input, tag)),
+                GoVal::Uint(_) => return Err(tag_mismatch(rtag, input, tag, secret)),
                 _ => 0.0,
             };
             Ok((FLOAT_TAG.to_owned(), GoVal::Float(f)))
         }
-        _ => Err(tag_mismatch(rtag, input, tag)),
+        _ => Err(tag_mismatch(rtag, input, tag, secret)),
     }
 }
 
-/// go-yaml prints the scalar verbatim; key material prints as `REDACTED` (upstream prints it).
-fn tag_mismatch(rtag: &str, input: &str, tag: &str) -> DecodeError {
-    let shown = if super::looks_like_key_material_loose(input) { "REDACTED" } else { input };
+/// go-yaml prints the scalar verbatim; key material (by its place, or by its look) prints as
+/// `REDACTED` (upstream prints it).
+fn tag_mismatch(rtag: &str, input: &str, tag: &str, secret: bool) -> DecodeError {
+    let shown = if secret || super::redact::looks_like_key_material_loose(input) {
+        "REDACTED"
+    } else {
+        input
+    };
     yaml_err(format!("cannot decode {} `{}` as a {}", short_tag(rtag), shown, short_tag(tag)))
 }
 
@@ -1004,10 +1052,16 @@ fn is_timestamp(s: &str) -> bool {
 }
 
 /// Go's `%#v` of a decoded YAML value (used in `invalid map key` and duplicate-key errors).
-/// Strings that look like key material print as `"REDACTED"` (upstream prints them).
-fn go_sharp_v(v: &GoVal, nested: bool) -> String {
+/// Key material prints as `"REDACTED"` (upstream prints it): a value that is `secret` by its
+/// place, or a string that looks like a key, or a secret-like field's value.
+fn go_sharp_v(v: &GoVal, nested: bool, secret: bool) -> String {
     match v {
-        GoVal::Str(s) if super::looks_like_key_material_loose(s) => go_quote("REDACTED"),
+        GoVal::Str(_) | GoVal::Int(_) | GoVal::Uint(_) | GoVal::Float(_) | GoVal::Bool(_)
+            if secret =>
+        {
+            go_quote("REDACTED")
+        }
+        GoVal::Str(s) if super::redact::looks_like_key_material_loose(s) => go_quote("REDACTED"),
         GoVal::Nil if nested => "interface {}(nil)".to_owned(),
         GoVal::Nil => "<nil>".to_owned(),
         GoVal::Bool(b) => b.to_string(),
@@ -1016,25 +1070,19 @@ fn go_sharp_v(v: &GoVal, nested: bool) -> String {
         GoVal::Float(f) => go_format_float_g(*f, 64),
         GoVal::Str(s) => go_quote(s),
         GoVal::Seq(items) => {
-            let inner: Vec<String> = items.iter().map(|i| go_sharp_v(&i.v, true)).collect();
+            let inner: Vec<String> =
+                items.iter().map(|i| go_sharp_v(&i.v, true, secret || i.secret)).collect();
             format!("[]interface {{}}{{{}}}", inner.join(", "))
         }
         GoVal::Map(entries) => {
             let mut inner: Vec<(String, String)> = entries
                 .iter()
                 .map(|e| {
-                    let secret_key = matches!(&e.key, GoVal::Str(k) if k.to_ascii_lowercase().contains("secret"));
-                    let value = match &e.value.v {
-                        GoVal::Str(_) if secret_key => go_quote("REDACTED"),
-                        // Digit-only base64 resolves to a number.
-                        GoVal::Int(_) | GoVal::Uint(_) | GoVal::Float(_)
-                            if matches!(&e.key, GoVal::Str(k) if super::go_fold_eq(k, "secret")) =>
-                        {
-                            go_quote("REDACTED")
-                        }
-                        other => go_sharp_v(other, true),
-                    };
-                    (go_sharp_v(&e.key, true), value)
+                    let secret_key =
+                        matches!(&e.key, GoVal::Str(k) if super::redact::is_secret_like(k));
+                    let value =
+                        go_sharp_v(&e.value.v, true, secret || secret_key || e.value.secret);
+                    (go_sharp_v(&e.key, true, secret || e.key_secret), value)
                 })
                 .collect();
             inner.sort();
@@ -1058,7 +1106,7 @@ fn first_unsupported(n: &JNode) -> Option<&str> {
 }
 
 fn to_jsonable(n: GoNode) -> Result<JNode, DecodeError> {
-    let GoNode { v, pos, span } = n;
+    let GoNode { v, pos, span, .. } = n;
     let v = match v {
         GoVal::Nil => JVal::Null,
         GoVal::Bool(b) => JVal::Bool(b),
@@ -1097,8 +1145,8 @@ fn to_jsonable(n: GoNode) -> Result<JNode, DecodeError> {
                         return Err(DecodeError::YamlToJson {
                             message: format!(
                                 "unsupported map key of type: {ty}, key: {}, value: {}",
-                                go_sharp_v(other, false),
-                                go_sharp_v(&e.value.v, false)
+                                go_sharp_v(other, false, e.key_secret),
+                                go_sharp_v(&e.value.v, false, e.value.secret)
                             ),
                         });
                     }

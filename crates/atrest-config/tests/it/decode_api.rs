@@ -1,7 +1,7 @@
 //! The decoder's own API: span map, formats, budgets.
 
 use atrest_config::decode::{
-    Budget, DecodeError, Position, SourceFormat, decode, decode_with, yaml_to_json,
+    Budget, DecodeError, Position, SourceFormat, decode, decode_with, secret_literals, yaml_to_json,
 };
 
 const DOC: &str = "apiVersion: apiserver.config.k8s.io/v1
@@ -251,4 +251,127 @@ fn yaml_map_key_equality() {
         out.push_str(&format!("{yaml:?}\n  {}\n", got.replace('\n', "\n  ")));
     }
     insta::assert_snapshot!(out);
+}
+
+/// A value that does not look like key material (too short, not base64): only its place can
+/// tell that it is one.
+const PLAIN_KEY: &str = "hunter2hunter2";
+
+/// Checks that `doc` fails, that the error text does not hold `needle`, that the error says the
+/// real apiserver prints key material there, and that `secret_literals` (what the scenario
+/// engine scrubs the real apiserver's output with) holds it.
+fn check_redacted_by_position(case: &str, doc: &str, needle: &str) {
+    let err = decode(doc.as_bytes()).expect_err(case);
+    let text = err.to_string();
+    assert!(!text.contains(needle), "{case}: {needle} printed in {text}");
+    assert!(text.contains("REDACTED"), "{case}: {text}");
+    assert!(err.upstream_prints_key_material(), "{case}: flag not set for {text}");
+    let literals = secret_literals(doc.as_bytes());
+    assert!(literals.iter().any(|l| l.contains(needle)), "{case}: {literals:?}");
+}
+
+/// Whatever sits under a `secret` field, or in a key list, is redacted by its place: any tag,
+/// any style, any document, a document without `kind`, misspelled field names.
+#[test]
+fn missing_kind_echo_redacts_by_position() {
+    let k = PLAIN_KEY;
+    let entry = |line: &str| {
+        format!(
+            "apiVersion: v1\nresources:\n- resources: [secrets]\n  providers:\n  - aescbc:\n      keys:\n      - name: key1\n        {line}\n"
+        )
+    };
+    let cases: Vec<(&str, String)> = vec![
+        ("plain", entry(&format!("secret: {k}"))),
+        ("single-quoted", entry(&format!("secret: '{k}'"))),
+        ("double-quoted", entry(&format!("secret: \"{k}\""))),
+        ("!!int", entry(&format!("secret: !!int {k}"))),
+        ("!!float", entry(&format!("secret: !!float {k}"))),
+        ("!!binary", entry("secret: !!binary aHVudGVyMmh1bnRlcjI=")),
+        ("custom tag", entry(&format!("secret: !mine {k}"))),
+        ("digits", entry("secret: 123456789012345678").replace("123456789012345678", k)),
+        ("literal block", entry(&format!("secret: |\n          {k}"))),
+        ("misspelled secert", entry(&format!("secert: {k}"))),
+        ("misspelled scret", entry(&format!("scret: \"{k}\""))),
+        ("capitalized", entry(&format!("Secret: {k}"))),
+        ("unknown field in a key", entry(&format!("value: {k}"))),
+        (
+            "secret first in the entry",
+            format!("apiVersion: v1\nkeys:\n- secret: {k}\n  name: key1\n"),
+        ),
+        ("flow", format!("apiVersion: v1\nkeys: [{{name: key1, secret: {k}}}]\n")),
+        ("flow, misspelled", format!("apiVersion: v1\nkeys: [{{name: key1, secert: {k}}}]\n")),
+        ("flow secret map", format!("apiVersion: v1\naescbc: {{secret: {k}}}\n")),
+        ("a key list item that is a scalar", format!("apiVersion: v1\nkeys: [{k}]\n")),
+        ("secret as a map", format!("apiVersion: v1\nsecret: {{{k}: x}}\n")),
+        ("alias", format!("apiVersion: v1\nx: &a {k}\nkeys: [{{name: a, secret: *a}}]\n")),
+        ("later document", format!("apiVersion: v1\n---\nkeys:\n- name: key1\n  secert: {k}\n")),
+        (
+            "later document that does not parse",
+            format!("apiVersion: v1\n---\nkeys:\n- name: key1\n  secert: {k}\n  ]\n"),
+        ),
+        ("bare CR line ends", entry(&format!("secret:\n          {k}")).replace('\n', "\r")),
+        ("CRLF line ends", entry(&format!("secert: {k}")).replace('\n', "\r\n")),
+        (
+            "JSON",
+            format!("{{\"apiVersion\":\"v1\",\"keys\":[{{\"name\":\"a\",\"secert\":\"{k}\"}}]}}"),
+        ),
+        (
+            "JSON number",
+            "{\"apiVersion\":\"v1\",\"keys\":[{\"name\":\"a\",\"secret\":4242424242424242}]}"
+                .to_owned(),
+        ),
+    ];
+    for (case, doc) in cases {
+        let needle = match case {
+            "JSON number" => "4242424242424242",
+            "!!binary" => "aHVudGVyMmh1bnRlcjI=",
+            _ => k,
+        };
+        let err = decode(doc.as_bytes()).expect_err(case);
+        // A tag that does not fit fails before the kind is looked at, printing the value.
+        assert!(
+            matches!(err, DecodeError::MissingKind { .. } | DecodeError::Yaml { .. }),
+            "{case}: not an echo: {err}"
+        );
+        check_redacted_by_position(case, &doc, needle);
+    }
+}
+
+/// A tag mismatch prints the scalar: under a `secret` field (or a misspelling of it, next to
+/// `name:`) that is key material whatever it looks like.
+#[test]
+fn tag_mismatch_redacts_by_position() {
+    let k = PLAIN_KEY;
+    let head = "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n- resources: [secrets]\n  providers:\n  - aescbc:\n      keys:\n      - name: key1\n";
+    for (case, line) in [
+        ("!!int", format!("secret: !!int {k}")),
+        ("!!float", format!("secret: !!float {k}")),
+        ("!!bool", format!("secret: !!bool {k}")),
+        ("!!int quoted", format!("secret: !!int \"{k}\"")),
+        ("!!int, misspelled field", format!("secert: !!int {k}")),
+        ("!!null", format!("secret: !!null {k}")),
+    ] {
+        let doc = format!("{head}        {line}\n");
+        let err = decode(doc.as_bytes()).expect_err(case);
+        assert!(matches!(err, DecodeError::Yaml { .. }), "{case}: {err}");
+        assert!(err.to_string().contains("cannot decode"), "{case}: {err}");
+        check_redacted_by_position(case, &doc, k);
+    }
+    // Elsewhere the value is printed, as upstream does.
+    let doc = "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources: !!int abc\n";
+    let err = decode(doc.as_bytes()).expect_err("tag mismatch");
+    assert_eq!(err.to_string(), "yaml: cannot decode !!str `abc` as a !!int");
+    assert!(!err.upstream_prints_key_material());
+}
+
+/// Values of `name` and everything outside key lists stay, so the echo still shows the file.
+#[test]
+fn position_rule_keeps_names_and_structure() {
+    let doc = "apiVersion: v1\nresources:\n- resources: [secrets]\n  providers:\n  - secretbox:\n      keys:\n      - name: key1\n        secret: hunter2hunter2\n  - kms: {name: plugin, endpoint: unix:///tmp/kms.sock}\n";
+    let err = decode(doc.as_bytes()).expect_err("no kind");
+    assert_eq!(
+        err.to_string(),
+        format!("Object 'Kind' is missing in '{}'", doc.replace("hunter2hunter2", "REDACTED"))
+    );
+    assert_eq!(secret_literals(doc.as_bytes()), ["hunter2hunter2"]);
 }
