@@ -69,6 +69,10 @@ pub struct ClusterDef {
     /// `--encryption-provider-config-automatic-reload`.
     #[serde(default)]
     pub automatic_reload: bool,
+    /// KMS v2 plugins the cluster runs from start to end; a configuration reaches plugin
+    /// `NAME` with `${kms:NAME}` as its `endpoint`.
+    #[serde(default)]
+    pub kms_plugins: Vec<Spanned<KmsPluginDef>>,
 }
 
 impl Default for ClusterDef {
@@ -77,7 +81,31 @@ impl Default for ClusterDef {
             apiservers: spanned_one(),
             encryption_config: default_config_path(),
             automatic_reload: false,
+            kms_plugins: Vec::new(),
         }
+    }
+}
+
+/// The most KMS plugins a cluster may run (upstream has no limit; a scenario needs one or two).
+pub const MAX_KMS_PLUGINS: usize = 8;
+
+/// Where the cluster's KMS plugin sockets live, in its file tree: plugin `NAME` listens on
+/// `<dir>/NAME.sock` (kubeadm-style clusters put them under `/var/run/kmsplugin`).
+pub const KMS_SOCKET_DIR: &str = "/var/run/kmsplugin";
+
+/// `cluster.kmsPlugins[]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct KmsPluginDef {
+    /// The plugin's name: `${kms:NAME}` and `kmsPlugin.name` refer to it (lowercase letters,
+    /// digits and `-`, as it names its socket file).
+    pub name: String,
+}
+
+impl KmsPluginDef {
+    /// Its socket, a path in the cluster's file tree.
+    pub fn socket(&self) -> String {
+        format!("{KMS_SOCKET_DIR}/{}.sock", self.name)
     }
 }
 
@@ -422,6 +450,10 @@ pub enum Step {
     Measure(MeasureStep),
     /// Poll `/metrics` until automatic reload took the file written last (or reported a failure).
     WaitForReload(ReloadStep),
+    /// Act on a KMS plugin of the cluster: rotate its key, switch a fault on, or clear faults.
+    KmsPlugin(KmsPluginStep),
+    /// Wait until the apiservers write with a KMS plugin's current key ID.
+    WaitForKmsKeyId(KeyIdStep),
 }
 
 impl Step {
@@ -444,6 +476,8 @@ impl Step {
             Step::ExpectAll(_) => "expectAll",
             Step::Measure(_) => "measure",
             Step::WaitForReload(_) => "waitForReload",
+            Step::KmsPlugin(_) => "kmsPlugin",
+            Step::WaitForKmsKeyId(_) => "waitForKmsKeyId",
         }
     }
 }
@@ -459,6 +493,73 @@ pub struct ReloadStep {
     /// the file written last. `failed`: the reload failure counter went up and the old hash stays.
     pub expect: ReloadExpect,
     /// Deadline (kube-apiserver polls the file once a minute; at most [`MAX_TIMEOUT_SECONDS`]).
+    #[serde(default = "default_reload_timeout")]
+    pub timeout_seconds: Spanned<u64>,
+}
+
+/// `kmsPlugin`: exactly one of `rotate`, `fault`, `clearFaults`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct KmsPluginStep {
+    /// The plugin (a `cluster.kmsPlugins` name).
+    pub name: Spanned<String>,
+    /// A new key version becomes current: `Status` reports a new `key_id`.
+    #[serde(default)]
+    pub rotate: bool,
+    /// Switch this fault on.
+    #[serde(default)]
+    pub fault: Option<KmsFaultDef>,
+    /// Switch every fault off.
+    #[serde(default)]
+    pub clear_faults: bool,
+}
+
+/// A fault of `kmsPlugin.fault`: `unavailable`, `{latencyMs: 50}`, `failEncrypt`, …
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum KmsFaultDef {
+    /// The socket is closed.
+    Unavailable,
+    /// Every call is answered this many milliseconds later.
+    LatencyMs(u64),
+    /// `Encrypt` fails (gRPC `Internal`).
+    FailEncrypt,
+    /// `Decrypt` fails (gRPC `Internal`).
+    FailDecrypt,
+    /// `Status` fails (gRPC `Internal`).
+    FailStatus,
+    /// `Status` answers this `healthz` instead of `ok`.
+    Unhealthy(String),
+    /// Another key-encryption key under the same key IDs.
+    WrongKek,
+}
+
+impl KmsFaultDef {
+    /// The boundary's fault.
+    pub fn to_backend(&self) -> atrest_backend::KmsFault {
+        use atrest_backend::KmsFault;
+        match self {
+            KmsFaultDef::Unavailable => KmsFault::Unavailable,
+            KmsFaultDef::LatencyMs(ms) => KmsFault::Latency(std::time::Duration::from_millis(*ms)),
+            KmsFaultDef::FailEncrypt => KmsFault::FailEncrypt,
+            KmsFaultDef::FailDecrypt => KmsFault::FailDecrypt,
+            KmsFaultDef::FailStatus => KmsFault::FailStatus,
+            KmsFaultDef::Unhealthy(h) => KmsFault::Unhealthy(h.clone()),
+            KmsFaultDef::WrongKek => KmsFault::WrongKek,
+        }
+    }
+}
+
+/// `waitForKmsKeyId`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct KeyIdStep {
+    /// The plugin (a `cluster.kmsPlugins` name).
+    pub name: Spanned<String>,
+    /// Which apiservers.
+    #[serde(default)]
+    pub apiserver: Target,
+    /// Deadline (kube-apiserver polls `Status` once a minute; at most [`MAX_TIMEOUT_SECONDS`]).
     #[serde(default = "default_reload_timeout")]
     pub timeout_seconds: Spanned<u64>,
 }
@@ -808,6 +909,7 @@ pub fn parse_with(
     }
     at_most(path, "cluster.apiservers", apiservers, MAX_APISERVERS)?;
     let apiservers = apiservers.value;
+    let plugins = check_kms_plugins(path, &file.cluster.kms_plugins, &configs)?;
     let mut expectations = 0;
     let mut steps = Vec::new();
     for placed in file.steps {
@@ -825,6 +927,22 @@ pub fn parse_with(
                         "no config named {:?} (defined: {})",
                         c.value,
                         configs.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
+                    ),
+                ))
+            }
+        };
+        let check_plugin = |n: &Spanned<String>| {
+            if plugins.contains(&n.value) {
+                Ok(())
+            } else {
+                Err(ScenarioError::at(
+                    path,
+                    n.referenced.line(),
+                    n.referenced.column(),
+                    format!(
+                        "no KMS plugin named {:?} in cluster.kmsPlugins (defined: {})",
+                        n.value,
+                        plugins.iter().map(String::as_str).collect::<Vec<_>>().join(", ")
                     ),
                 ))
             }
@@ -906,6 +1024,29 @@ pub fn parse_with(
                 )?;
                 expectations += 1;
             }
+            Step::KmsPlugin(k) => {
+                check_plugin(&k.name)?;
+                let actions = usize::from(k.rotate)
+                    + usize::from(k.fault.is_some())
+                    + usize::from(k.clear_faults);
+                if actions != 1 {
+                    return Err(at(
+                        "kmsPlugin: give exactly one of `rotate: true`, `fault` or `clearFaults: true`"
+                            .into(),
+                    ));
+                }
+            }
+            Step::WaitForKmsKeyId(w) => {
+                check_plugin(&w.name)?;
+                check_target(w.apiserver)?;
+                at_most(
+                    path,
+                    "waitForKmsKeyId.timeoutSeconds",
+                    &w.timeout_seconds,
+                    MAX_TIMEOUT_SECONDS,
+                )?;
+                expectations += 1;
+            }
             Step::Measure(m) => {
                 if m.objects.value == 0 {
                     return Err(ScenarioError::at(
@@ -945,6 +1086,51 @@ pub fn parse_with(
         configs,
         steps,
     })
+}
+
+/// Checks `cluster.kmsPlugins` (names unique and usable as socket file names, at most
+/// [`MAX_KMS_PLUGINS`]) and that every `${kms:NAME}` of a configuration names one of them;
+/// returns the names.
+fn check_kms_plugins(
+    path: &Path,
+    plugins: &[Spanned<KmsPluginDef>],
+    configs: &BTreeMap<String, String>,
+) -> Result<Vec<String>, ScenarioError> {
+    let mut names: Vec<String> = Vec::new();
+    for (n, p) in plugins.iter().enumerate() {
+        let at = |m: String| ScenarioError::at(path, p.referenced.line(), p.referenced.column(), m);
+        if n >= MAX_KMS_PLUGINS {
+            return Err(at(format!("cluster.kmsPlugins: at most {MAX_KMS_PLUGINS} plugins")));
+        }
+        let name = &p.value.name;
+        let valid = !name.is_empty()
+            && name.len() <= 63
+            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !valid {
+            return Err(at(format!(
+                "cluster.kmsPlugins: name {name:?} must be 1 to 63 lowercase letters, digits or `-`"
+            )));
+        }
+        if names.contains(name) {
+            return Err(at(format!("cluster.kmsPlugins: name {name:?} is used twice")));
+        }
+        names.push(name.clone());
+    }
+    for (cname, text) in configs {
+        for plugin in crate::template::kms_placeholders(text) {
+            if !names.contains(&plugin) {
+                return Err(ScenarioError::at(
+                    path,
+                    1,
+                    1,
+                    format!(
+                        "config {cname:?}: ${{kms:{plugin}}} names no plugin of cluster.kmsPlugins"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(names)
 }
 
 /// Rejects `value` above `max`, at the value's own position, naming the field and both numbers.

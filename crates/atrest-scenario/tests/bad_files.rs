@@ -18,7 +18,7 @@ fn unknown_step_kind() {
         error_of("description: x\nsteps:\n  - frobnicate: {}\n"),
         "bad.yaml:3:5: unknown variant `frobnicate`, expected one of writeConfig, removeFile, \
          setFlags, start, stop, restart, create, update, get, delete, list, rewrite, \
-         expectStored, expectAll, measure, waitForReload"
+         expectStored, expectAll, measure, waitForReload, kmsPlugin, waitForKmsKeyId"
     );
 }
 
@@ -289,4 +289,52 @@ fn inputs_are_read_bounded() {
         config.display()
     ));
     assert!(e.ends_with("larger than the 4 MiB limit for an encryption configuration"), "{e}");
+}
+
+#[test]
+fn kms_plugins_are_checked_at_load() {
+    let head = "description: x\ncluster:\n  kmsPlugins: [{name: kms1}]\n";
+    assert_eq!(
+        error_of(&format!("{head}steps:\n  - kmsPlugin: {{name: kms2, rotate: true}}\n")),
+        "bad.yaml:5:23: no KMS plugin named \"kms2\" in cluster.kmsPlugins (defined: kms1)"
+    );
+    assert_eq!(
+        error_of(&format!(
+            "{head}steps:\n  - kmsPlugin: {{name: kms1, rotate: true, clearFaults: true}}\n"
+        )),
+        "bad.yaml:5:5: kmsPlugin: give exactly one of `rotate: true`, `fault` or `clearFaults: true`"
+    );
+    assert!(
+        error_of(&format!("{head}steps:\n  - kmsPlugin: {{name: kms1, fault: slow}}\n"))
+            .starts_with("bad.yaml:5:"),
+    );
+    assert_eq!(
+        error_of(&format!(
+            "{head}configs:\n  c: 'endpoint: ${{kms:other}}'\nsteps:\n  - waitForKmsKeyId: {{name: kms1}}\n"
+        )),
+        "bad.yaml:1:1: config \"c\": ${kms:other} names no plugin of cluster.kmsPlugins"
+    );
+    assert_eq!(
+        error_of(
+            "description: x\ncluster:\n  kmsPlugins: [{name: Kms/1}]\nsteps:\n  - list: {resource: secrets, expect: {count: 0}}\n"
+        ),
+        "bad.yaml:3:16: cluster.kmsPlugins: name \"Kms/1\" must be 1 to 63 lowercase letters, digits or `-`"
+    );
+    assert_eq!(
+        error_of(&format!(
+            "{head}steps:\n  - waitForKmsKeyId: {{name: kms1, timeoutSeconds: 3601}}\n"
+        )),
+        "bad.yaml:5:51: waitForKmsKeyId.timeoutSeconds is 3601, above the limit of 3600"
+    );
+}
+
+#[test]
+fn kms_endpoint_placeholder_names_the_socket_in_the_cluster_tree() {
+    let text = "description: x\ncluster:\n  kmsPlugins: [{name: kms1}]\nconfigs:\n  c: 'endpoint: ${kms:kms1}'\nsteps:\n  - kmsPlugin: {name: kms1, fault: {latencyMs: 50}}\n  - waitForKmsKeyId: {name: kms1}\n";
+    let s = parse(Path::new("ok.yaml"), text).unwrap_or_else(|e| panic!("{e}"));
+    let spec = s.cluster_spec();
+    assert_eq!(spec.kms_plugins.len(), 1);
+    assert_eq!(spec.kms_plugins[0].socket, "/var/run/kmsplugin/kms1.sock");
+    let prepared = s.prepare(&atrest_scenario::RunOptions::default()).unwrap();
+    assert!(format!("{prepared:?}").contains("unix:///var/run/kmsplugin/kms1.sock"));
 }

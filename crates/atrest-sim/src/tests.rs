@@ -6,6 +6,7 @@ fn spec(path: Option<&str>) -> ClusterSpec {
             encryption_config: path.map(str::to_owned),
             automatic_reload: false,
         }],
+        kms_plugins: Vec::new(),
     }
 }
 

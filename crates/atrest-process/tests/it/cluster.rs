@@ -43,7 +43,7 @@ fn spec(config: &str) -> ApiServerSpec {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn process_cluster_end_to_end() {
-    let spec0 = ClusterSpec { apiservers: vec![ApiServerSpec::default()] };
+    let spec0 = ClusterSpec { apiservers: vec![ApiServerSpec::default()], kms_plugins: Vec::new() };
     let mut c = ProcessCluster::launch(&assets(), spec0).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(c.backend_name(), "process");
     assert_eq!(c.apiserver_count(), 1);
@@ -167,7 +167,7 @@ async fn process_cluster_end_to_end() {
 /// cluster is dropped; without it, dropping removes it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keep_logs_keeps_the_tree() {
-    let spec0 = ClusterSpec { apiservers: vec![ApiServerSpec::default()] };
+    let spec0 = ClusterSpec { apiservers: vec![ApiServerSpec::default()], kms_plugins: Vec::new() };
     let mut c = ProcessCluster::launch(&assets(), spec0)
         .await
         .unwrap_or_else(|e| panic!("{e}"))
@@ -189,7 +189,7 @@ async fn keep_logs_keeps_the_tree() {
 /// the start reports the failing `/readyz` checks and the process still answers requests.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unready_apiserver_keeps_running() {
-    let spec0 = ClusterSpec { apiservers: vec![ApiServerSpec::default()] };
+    let spec0 = ClusterSpec { apiservers: vec![ApiServerSpec::default()], kms_plugins: Vec::new() };
     let mut c = ProcessCluster::launch(&assets(), spec0)
         .await
         .unwrap_or_else(|e| panic!("{e}"))
@@ -220,7 +220,7 @@ async fn unready_apiserver_keeps_running() {
 /// nobody copies it out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_tree_is_private() {
-    let spec0 = ClusterSpec { apiservers: vec![spec(CONFIG)] };
+    let spec0 = ClusterSpec { apiservers: vec![spec(CONFIG)], kms_plugins: Vec::new() };
     let mut c = ProcessCluster::launch(&assets(), spec0).await.unwrap_or_else(|e| panic!("{e}"));
     c.write_file(CONFIG, aescbc_config().as_bytes()).await.expect("write");
     let outcome = c.start_apiserver(0).await.unwrap_or_else(|e| panic!("{e}"));
