@@ -688,6 +688,14 @@ impl<C: Cluster> Engine<'_, C> {
                     (sv.key.as_deref() == Some(k.as_str()), Some(k.clone()), sv.describe())
                 }
                 StoredCheck::Plaintext(p) => (sv.is_plaintext() == *p, None, sv.describe()),
+                StoredCheck::KmsKeyId(k) => (
+                    sv.kms_key_id.as_deref() == Some(k.as_str()),
+                    Some(k.clone()),
+                    sv.kms_key_id.as_ref().map_or_else(
+                        || format!("{} (no KMS v2 key ID)", sv.describe()),
+                        |id| format!("key ID {id}"),
+                    ),
+                ),
                 StoredCheck::DecryptableWith(c)
                 | StoredCheck::NotDecryptableWith(c)
                 | StoredCheck::CurrentWith(c)

@@ -295,10 +295,13 @@ pub enum StoredCheck {
     /// `staleWith`: a configuration under which the value is stale (readable, but the next
     /// update rewrites it).
     StaleWith(Spanned<String>),
+    /// `kmsKeyId`: the key ID of a KMS v2 value's `EncryptedObject` (the plugin key that wraps
+    /// its DEK seed).
+    KmsKeyId(String),
 }
 
 /// The YAML fields of [`StoredCheck`], in the order messages list them.
-pub const STORED_CHECK_FIELDS: [&str; 7] = [
+pub const STORED_CHECK_FIELDS: [&str; 8] = [
     "provider",
     "key",
     "plaintext",
@@ -306,6 +309,7 @@ pub const STORED_CHECK_FIELDS: [&str; 7] = [
     "notDecryptableWith",
     "currentWith",
     "staleWith",
+    "kmsKeyId",
 ];
 
 impl StoredCheck {
@@ -337,7 +341,10 @@ impl StoredCheck {
             | StoredCheck::NotDecryptableWith(c)
             | StoredCheck::CurrentWith(c)
             | StoredCheck::StaleWith(c) => Some(c),
-            StoredCheck::Provider(_) | StoredCheck::Key(_) | StoredCheck::Plaintext(_) => None,
+            StoredCheck::Provider(_)
+            | StoredCheck::Key(_)
+            | StoredCheck::Plaintext(_)
+            | StoredCheck::KmsKeyId(_) => None,
         }
     }
 
@@ -354,6 +361,7 @@ impl StoredCheck {
             }
             StoredCheck::CurrentWith(c) => format!("{key} is current under config {}", c.value),
             StoredCheck::StaleWith(c) => format!("{key} is stale under config {}", c.value),
+            StoredCheck::KmsKeyId(k) => format!("{key} is wrapped by KMS key ID {k}"),
         }
     }
 
@@ -370,6 +378,7 @@ impl StoredCheck {
             }
             StoredCheck::CurrentWith(c) => format!("current under config {}", c.value),
             StoredCheck::StaleWith(c) => format!("stale under config {}", c.value),
+            StoredCheck::KmsKeyId(k) => format!("KMS key ID {k}"),
         }
     }
 }
@@ -646,6 +655,9 @@ pub struct StoredStep {
     /// write key, so the next update rewrites it.
     #[serde(default)]
     pub stale_with: Option<Spanned<String>>,
+    /// The key ID in a KMS v2 value's `EncryptedObject`.
+    #[serde(default)]
+    pub kms_key_id: Option<String>,
 }
 
 /// `expectAll`: every raw etcd value of a resource.
@@ -678,6 +690,9 @@ pub struct AllStep {
     /// A configuration (by name) under which every value is stale.
     #[serde(default)]
     pub stale_with: Option<Spanned<String>>,
+    /// The key ID in every value's KMS v2 `EncryptedObject`.
+    #[serde(default)]
+    pub kms_key_id: Option<String>,
 }
 
 impl StoredStep {
@@ -692,7 +707,7 @@ impl StoredStep {
 
     /// The checks it asks for.
     pub fn checks(&self) -> Vec<StoredCheck> {
-        StoredCheck::from_fields(
+        let mut checks = StoredCheck::from_fields(
             &self.provider,
             &self.key,
             self.plaintext,
@@ -700,14 +715,17 @@ impl StoredStep {
             &self.not_decryptable_with,
             &self.current_with,
             &self.stale_with,
-        )
+        );
+        // Last, as in `STORED_CHECK_FIELDS`.
+        checks.extend(self.kms_key_id.clone().map(StoredCheck::KmsKeyId));
+        checks
     }
 }
 
 impl AllStep {
     /// The checks it asks for.
     pub fn checks(&self) -> Vec<StoredCheck> {
-        StoredCheck::from_fields(
+        let mut checks = StoredCheck::from_fields(
             &self.provider,
             &self.key,
             self.plaintext,
@@ -715,7 +733,10 @@ impl AllStep {
             &self.not_decryptable_with,
             &self.current_with,
             &self.stale_with,
-        )
+        );
+        // Last, as in `STORED_CHECK_FIELDS`.
+        checks.extend(self.kms_key_id.clone().map(StoredCheck::KmsKeyId));
+        checks
     }
 }
 

@@ -99,7 +99,7 @@ fn current_with_and_stale_with_are_checks_of_their_own() {
     );
     assert_eq!(
         error_of("description: x\nsteps:\n  - expectStored: {secret: s}\n"),
-        "bad.yaml:3:5: expect at least one of provider, key, plaintext, decryptableWith, notDecryptableWith, currentWith, staleWith"
+        "bad.yaml:3:5: expect at least one of provider, key, plaintext, decryptableWith, notDecryptableWith, currentWith, staleWith, kmsKeyId"
     );
 }
 
