@@ -11,6 +11,15 @@
 //! the resource's transformer with the etcd key as authenticated data, read through the
 //! prefix chain with its stale flag; an update whose encoded object equals the stored
 //! plaintext is skipped unless the read was stale (the resourceVersion then stays).
+//!
+//! KMS v2: each `ClusterSpec::kms_plugins` entry is an `atrest_kms::LocalKmsPlugin` (the
+//! plugin's own keys, rotation and faults, without gRPC); a `kms` provider whose endpoint is
+//! `unix://<socket>` of one of them calls it through the model's `KmsV2Envelope`. Time is a
+//! simulated clock that moves only in [`Cluster::advance_clock`]: every running apiserver
+//! polls `Status` once a minute after its start (upstream's `kmsv2PluginProbe` loop in
+//! k8s.io/apiserver pkg/server/options/encryptionconfig/config.go), which is when a new
+//! `key_id` gets a new DEK seed. Not modelled yet: the 10 s retry after a failed `Status`, the
+//! write state's 3-minute expiry, `/healthz/kms-providers`.
 
 mod status;
 mod store;
@@ -19,19 +28,22 @@ use std::collections::BTreeMap;
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use atrest_backend::{
-    ApiResult, ApiServerSpec, BackendError, Cluster, ClusterSpec, Data, Kind, Object, ObjectRef,
-    RawEntry, StartFailure,
+    ApiResult, ApiServerSpec, BackendError, Cluster, ClusterSpec, Data, Kind, KmsAction, KmsFault,
+    KmsPluginState, Object, ObjectRef, RawEntry, StartFailure,
 };
 use atrest_config::load::{self, LoadOptions};
 use atrest_config::resolve::GroupResource;
+use atrest_kms::LocalKmsPlugin;
 use atrest_objects::{
     ConfigMap, ObjectMeta, Secret, StoredObject, Time, decode_stored, encode_configmap,
     encode_secret,
 };
-use atrest_transformers::{KmsPlugins, OsRandom, RandomSource, ResourceTransformers, Transformer};
+use atrest_transformers::{
+    KmsPlugins, KmsV2Plugin, OsRandom, RandomSource, ResourceTransformers, Transformer,
+};
 
 use crate::store::MemEtcd;
 
@@ -54,7 +66,15 @@ pub struct SimCluster {
     apiservers: Vec<SimApiServer>,
     random: Arc<dyn RandomSource>,
     bootstrapped: bool,
+    /// KMS v2 plugins by name, with their socket path in the cluster's tree.
+    kms: BTreeMap<String, (String, LocalKmsPlugin)>,
+    /// The simulated clock: time since the cluster was created.
+    now: Duration,
 }
+
+/// How often a running apiserver polls a healthy KMS v2 plugin's `Status`
+/// (`kmsv2PluginProbe`'s one-minute ticker).
+const KMS_STATUS_POLL: Duration = Duration::from_secs(60);
 
 #[derive(Debug)]
 struct SimApiServer {
@@ -69,6 +89,11 @@ struct Running {
     config_hash: Option<String>,
     reload_successes: u64,
     reload_failures: u64,
+    /// When the next KMS v2 `Status` poll is due (simulated time).
+    next_kms_poll: Duration,
+    /// KMS v2 key IDs seen in a healthy `Status`, by provider, with the simulated time last seen
+    /// (`apiserver_envelope_encryption_key_id_hash_status_last_timestamp_seconds`).
+    kms_status_key_ids: BTreeMap<(String, String), Duration>,
 }
 
 /// A stored object read back through a transformer.
@@ -98,6 +123,77 @@ impl SimCluster {
                 .collect(),
             random,
             bootstrapped: false,
+            kms: spec
+                .kms_plugins
+                .into_iter()
+                .map(|p| {
+                    let plugin = LocalKmsPlugin::new()
+                        .expect("the OS random source gives a fresh key")
+                        .with_socket_path(&p.socket);
+                    (p.name, (p.socket, plugin))
+                })
+                .collect(),
+            now: Duration::ZERO,
+        }
+    }
+
+    /// The KMS plugins a configuration's providers reach: by provider name, the plugin whose
+    /// socket its endpoint names. An endpoint no plugin serves is an error (the simulator has
+    /// nothing to dial).
+    fn kms_plugins_for(
+        &self,
+        path: &str,
+        config: &atrest_config::EncryptionConfiguration,
+    ) -> Result<KmsPlugins, String> {
+        let mut plugins = KmsPlugins::new();
+        for kms in config.resources.iter().flat_map(|r| &r.providers).filter_map(|p| p.kms.as_ref())
+        {
+            let served =
+                self.kms.values().find(|(socket, _)| kms.endpoint == format!("unix://{socket}"));
+            match served {
+                Some((_, plugin)) if kms.api_version == "v2" => {
+                    let plugin: Arc<dyn KmsV2Plugin> = Arc::new(plugin.clone());
+                    plugins = plugins.with_v2(kms.name.clone(), plugin);
+                }
+                _ => {
+                    return Err(format!(
+                        "atrest sim: {path} configures KMS provider {:?} at {}; the simulator \
+                         serves only KMS v2 plugins of the cluster's spec",
+                        kms.name, kms.endpoint
+                    ));
+                }
+            }
+        }
+        Ok(plugins)
+    }
+
+    /// Moves the clock to `now`, running every KMS v2 `Status` poll that falls due on the way.
+    fn run_timers(&mut self, now: Duration) {
+        for server in &mut self.apiservers {
+            let Some(running) = server.running.as_mut() else { continue };
+            while running.next_kms_poll <= now {
+                let at = running.next_kms_poll;
+                Self::poll_kms(running, at);
+                running.next_kms_poll = at + KMS_STATUS_POLL;
+            }
+        }
+        self.now = now;
+    }
+
+    /// One `Status` poll of every KMS v2 provider of `running`, at simulated time `at`.
+    fn poll_kms(running: &mut Running, at: Duration) {
+        let mut seen = Vec::new();
+        for (_, chain) in running.transformers.chains() {
+            for envelope in chain.kms_v2() {
+                if envelope.probe().is_ok()
+                    && let Some((key_id, _)) = envelope.write_key()
+                {
+                    seen.push((envelope.name().to_owned(), key_id));
+                }
+            }
+        }
+        for key in seen {
+            running.kms_status_key_ids.insert(key, at);
         }
     }
 
@@ -130,18 +226,9 @@ impl SimCluster {
         };
         let opts = LoadOptions { reload: spec.automatic_reload, kmsv1_enabled: false };
         let loaded = load::load(path, self.read_file(path), &opts).map_err(|e| e.to_string())?;
-        if loaded.config.resources.iter().flat_map(|r| &r.providers).any(|p| p.kms.is_some()) {
-            return Err(format!(
-                "atrest sim: {path} configures a KMS provider; the simulator has no KMS plugin \
-                 to call (use --backend process with a plugin socket)"
-            ));
-        }
-        let t = ResourceTransformers::with_random(
-            &loaded.plan,
-            &KmsPlugins::new(),
-            self.random.clone(),
-        )
-        .map_err(|e| format!("error while building transformers: {e}"))?;
+        let plugins = self.kms_plugins_for(path, &loaded.config)?;
+        let t = ResourceTransformers::with_random(&loaded.plan, &plugins, self.random.clone())
+            .map_err(|e| format!("error while building transformers: {e}"))?;
         Ok((t, Some(loaded.content_hash)))
     }
 
@@ -362,6 +449,21 @@ fn decode_object(plaintext: &[u8]) -> Option<(ObjectMeta, Data)> {
     }
 }
 
+/// The plugin's fault for the boundary's (the same mapping as the process backend's).
+fn plugin_fault(fault: KmsFault) -> atrest_kms::Fault {
+    use atrest_kms::{Fault, InjectedError};
+    use atrest_transformers::GrpcCode;
+    match fault {
+        KmsFault::Unavailable => Fault::Unavailable,
+        KmsFault::Latency(d) => Fault::Latency(d),
+        KmsFault::FailEncrypt => Fault::FailEncrypt(InjectedError::new(GrpcCode::Internal)),
+        KmsFault::FailDecrypt => Fault::FailDecrypt(InjectedError::new(GrpcCode::Internal)),
+        KmsFault::FailStatus => Fault::FailStatus(InjectedError::new(GrpcCode::Internal)),
+        KmsFault::Unhealthy(healthz) => Fault::Unhealthy(healthz),
+        KmsFault::WrongKek => Fault::WrongKek,
+    }
+}
+
 fn to_object(id: &ObjectRef, data: Data, revision: i64) -> Object {
     Object { id: id.clone(), data, resource_version: Some(revision.to_string()) }
 }
@@ -377,6 +479,33 @@ impl Cluster for SimCluster {
 
     fn file_root(&self) -> Option<String> {
         None
+    }
+
+    fn kms_endpoint(&self, name: &str) -> Option<String> {
+        self.kms.get(name).map(|(socket, _)| format!("unix://{socket}"))
+    }
+
+    async fn kms_plugin(
+        &mut self,
+        name: &str,
+        action: KmsAction,
+    ) -> Result<KmsPluginState, BackendError> {
+        let (_, plugin) =
+            self.kms.get(name).ok_or_else(|| BackendError::NoSuchKmsPlugin(name.to_owned()))?;
+        let what = format!("KMS plugin {name}: {action:?}");
+        let done = match action {
+            KmsAction::Status => Ok(()),
+            KmsAction::Rotate => plugin.rotate().map(drop),
+            KmsAction::SetFault(fault) => plugin.set_fault(plugin_fault(fault)).map(drop),
+            KmsAction::ClearFaults => plugin.clear_faults().map(drop),
+        };
+        done.map_err(|e| BackendError::other(what, e))?;
+        Ok(KmsPluginState { key_id: plugin.key_id(), key_ids: plugin.key_ids() })
+    }
+
+    fn advance_clock(&mut self, by: Duration) -> bool {
+        self.run_timers(self.now.saturating_add(by));
+        true
     }
 
     async fn write_file(&mut self, path: &str, contents: &[u8]) -> Result<(), BackendError> {
@@ -410,8 +539,17 @@ impl Cluster for SimCluster {
             Ok(t) => t,
             Err(err) => return Ok(Err(StartFailure::Exited { code: Some(1), err: Some(err) })),
         };
-        self.apiservers[i].running =
-            Some(Running { transformers, config_hash, reload_successes: 0, reload_failures: 0 });
+        let mut running = Running {
+            transformers,
+            config_hash,
+            reload_successes: 0,
+            reload_failures: 0,
+            next_kms_poll: self.now + KMS_STATUS_POLL,
+            kms_status_key_ids: BTreeMap::new(),
+        };
+        // The inline probe of the build gave the first write state; it counts as a Status seen.
+        Self::poll_kms(&mut running, self.now);
+        self.apiservers[i].running = Some(running);
         self.bootstrap(i);
         let failing =
             self.apiservers[i].running.as_ref().map(|r| self.failing_checks(r)).unwrap_or_default();
@@ -553,6 +691,13 @@ impl Cluster for SimCluster {
              apiserver_encryption_config_controller_automatic_reloads_total{{apiserver_id_hash=\"sim\",status=\"failure\"}} {}\n",
             running.reload_successes, running.reload_failures
         ));
+        for ((provider, key_id), at) in &running.kms_status_key_ids {
+            text.push_str(&format!(
+                "apiserver_envelope_encryption_key_id_hash_status_last_timestamp_seconds{{apiserver_id_hash=\"sim\",key_id_hash=\"{}\",provider_name=\"{provider}\"}} {}\n",
+                atrest_transformers::key_id_hash(key_id),
+                at.as_secs_f64()
+            ));
+        }
         Ok(Ok(text))
     }
 
