@@ -397,6 +397,17 @@ pub trait Cluster: Send {
         false
     }
 
+    /// `GET` a non-resource path of apiserver `i` (`/healthz/kms-providers`, `/readyz`): the
+    /// HTTP status code and the body, whether the check passed or not.
+    fn probe(
+        &mut self,
+        i: usize,
+        path: &str,
+    ) -> impl Future<Output = Result<(u16, String), BackendError>> + Send {
+        let what = format!("GET {path} of apiserver {i}");
+        async move { Err(BackendError::other(what, "this backend answers no health probes")) }
+    }
+
     /// The etcd prefix the apiservers use.
     fn etcd_prefix(&self) -> &str {
         DEFAULT_ETCD_PREFIX

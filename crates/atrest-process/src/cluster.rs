@@ -607,6 +607,13 @@ impl Cluster for ProcessCluster {
         answer(client.request_text(request).await, "reading /metrics")
     }
 
+    async fn probe(&mut self, i: usize, path: &str) -> Result<(u16, String), BackendError> {
+        let client = self.client(i)?;
+        crate::apiserver::get_path(&client, path)
+            .await
+            .map_err(|e| BackendError::other(format!("GET {path} of apiserver {i}"), e))
+    }
+
     async fn raw_get(&mut self, key: &str) -> Result<Option<RawEntry>, BackendError> {
         let value = self
             .raw

@@ -18,7 +18,7 @@ use atrest_config::load;
 use crate::report::{Check, Latency, Measurement, Outcome, Report, StepOutcome, StepReport};
 use crate::schema::{
     ApiExpect, DEFAULT_CONFIG_PATH, KeyIdStep, KmsPluginStep, ListStep, MeasureStep, ObjectStep,
-    ReloadExpect, ReloadStep, Scenario, StartExpect, Step, StoredCheck, Target,
+    ProbeStep, ReloadExpect, ReloadStep, Scenario, StartExpect, Step, StoredCheck, Target,
 };
 use crate::stored::{Decrypter, StoredValue};
 use crate::template::{Secrets, TemplateError};
@@ -420,6 +420,7 @@ fn describe(step: &Step) -> String {
             (None, true) => format!("KMS plugin {}: rotate its key", k.name.value),
             (None, false) => format!("KMS plugin {}: clear faults", k.name.value),
         },
+        Step::Probe(p) => format!("GET {} of apiserver {}", p.path, p.apiserver),
         Step::WaitForKmsKeyId(w) => format!(
             "wait until {} take{} KMS plugin {}'s current key ID",
             w.apiserver,
@@ -550,6 +551,7 @@ impl<C: Cluster> Engine<'_, C> {
             Step::WaitForReload(r) => self.wait_for_reload(r, rec).await?,
             Step::KmsPlugin(k) => self.kms_plugin(k, rec).await?,
             Step::WaitForKmsKeyId(w) => self.wait_for_key_id(w, rec).await?,
+            Step::Probe(p) => self.probe(p, rec).await?,
             Step::RemoveFile { path } => {
                 self.cluster.remove_file(path).await?;
                 rec.note(format!("removed {path}"));
@@ -1273,6 +1275,36 @@ impl<C: Cluster> Engine<'_, C> {
                     );
                 }
             }
+        }
+        Ok(())
+    }
+
+    async fn probe(&mut self, p: &ProbeStep, rec: &mut Rec) -> Result<(), StepError> {
+        let (code, body) = self.cluster.probe(p.apiserver, &p.path).await?;
+        let body = self.norm(body.trim_end());
+        rec.note(format!("{code}: {body}"));
+        let want = p.expect.code.value;
+        rec.check(
+            format!("GET {} answers {want}", p.path),
+            code == want,
+            Some(want.to_string()),
+            code.to_string(),
+        );
+        if let Some(b) = &p.expect.body {
+            rec.check(
+                format!("GET {} answers exactly the expected body", p.path),
+                body == b.trim_end(),
+                Some(b.clone()),
+                body.clone(),
+            );
+        }
+        if let Some(b) = &p.expect.body_contains {
+            rec.check(
+                format!("GET {} answers a body containing {b:?}", p.path),
+                body.contains(b.as_str()),
+                None,
+                body.clone(),
+            );
         }
         Ok(())
     }

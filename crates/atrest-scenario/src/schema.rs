@@ -463,6 +463,8 @@ pub enum Step {
     KmsPlugin(KmsPluginStep),
     /// Wait until the apiservers write with a KMS plugin's current key ID.
     WaitForKmsKeyId(KeyIdStep),
+    /// `GET` a health or readiness path (`/healthz/kms-providers`, `/readyz?verbose`).
+    Probe(ProbeStep),
 }
 
 impl Step {
@@ -487,6 +489,7 @@ impl Step {
             Step::WaitForReload(_) => "waitForReload",
             Step::KmsPlugin(_) => "kmsPlugin",
             Step::WaitForKmsKeyId(_) => "waitForKmsKeyId",
+            Step::Probe(_) => "probe",
         }
     }
 }
@@ -557,6 +560,33 @@ impl KmsFaultDef {
             KmsFaultDef::WrongKek => KmsFault::WrongKek,
         }
     }
+}
+
+/// `probe`: one `GET` of a health path and what it must answer.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ProbeStep {
+    /// `/healthz…`, `/readyz…` or `/livez…`.
+    pub path: String,
+    /// Which apiserver (default 0).
+    #[serde(default)]
+    pub apiserver: usize,
+    /// What it must answer.
+    pub expect: ProbeExpect,
+}
+
+/// What a `probe` must answer.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ProbeExpect {
+    /// The HTTP status code (100 to 599).
+    pub code: Spanned<u16>,
+    /// Exactly this body (trailing whitespace ignored).
+    #[serde(default)]
+    pub body: Option<String>,
+    /// A body containing this.
+    #[serde(default)]
+    pub body_contains: Option<String>,
 }
 
 /// `waitForKmsKeyId`.
@@ -1056,6 +1086,28 @@ pub fn parse_with(
                             .into(),
                     ));
                 }
+            }
+            Step::Probe(p) => {
+                check_target(Target::One(p.apiserver))?;
+                if !["/healthz", "/readyz", "/livez"].iter().any(|h| p.path.starts_with(h)) {
+                    return Err(at(format!(
+                        "probe: path {:?} is not a health check (/healthz…, /readyz…, /livez…)",
+                        p.path
+                    )));
+                }
+                let code = &p.expect.code;
+                if !(100..=599).contains(&code.value) {
+                    return Err(ScenarioError::at(
+                        path,
+                        code.referenced.line(),
+                        code.referenced.column(),
+                        format!(
+                            "probe.expect.code {} is not an HTTP status (100 to 599)",
+                            code.value
+                        ),
+                    ));
+                }
+                expectations += 1;
             }
             Step::WaitForKmsKeyId(w) => {
                 check_plugin(&w.name)?;

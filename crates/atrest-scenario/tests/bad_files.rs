@@ -18,7 +18,7 @@ fn unknown_step_kind() {
         error_of("description: x\nsteps:\n  - frobnicate: {}\n"),
         "bad.yaml:3:5: unknown variant `frobnicate`, expected one of writeConfig, removeFile, \
          setFlags, start, stop, restart, create, update, get, delete, list, rewrite, \
-         expectStored, expectAll, measure, waitForReload, kmsPlugin, waitForKmsKeyId"
+         expectStored, expectAll, measure, waitForReload, kmsPlugin, waitForKmsKeyId, probe"
     );
 }
 
@@ -337,4 +337,23 @@ fn kms_endpoint_placeholder_names_the_socket_in_the_cluster_tree() {
     assert_eq!(spec.kms_plugins[0].socket, "/var/run/kmsplugin/kms1.sock");
     let prepared = s.prepare(&atrest_scenario::RunOptions::default()).unwrap();
     assert!(format!("{prepared:?}").contains("unix:///var/run/kmsplugin/kms1.sock"));
+}
+
+#[test]
+fn probe_paths_are_health_checks() {
+    assert_eq!(
+        error_of(
+            "description: x\nsteps:\n  - probe: {path: /api/v1/secrets, expect: {code: 200}}\n"
+        ),
+        "bad.yaml:3:5: probe: path \"/api/v1/secrets\" is not a health check (/healthz…, /readyz…, /livez…)"
+    );
+    assert!(
+        error_of("description: x\nsteps:\n  - probe: {path: /readyz, expect: {code: 99}}\n")
+            .contains("probe.expect.code 99 is not an HTTP status (100 to 599)")
+    );
+    assert!(parse(
+        Path::new("ok.yaml"),
+        "description: x\nsteps:\n  - probe: {path: /healthz/kms-providers, expect: {code: 200, body: ok}}\n"
+    )
+    .is_ok());
 }

@@ -701,6 +701,37 @@ impl Cluster for SimCluster {
         Ok(Ok(text))
     }
 
+    /// Answers `/healthz/kms-providers` only: a fresh `Status` probe of every KMS v2 provider
+    /// (no result cache yet), failures joined as `kms-provider-<i>: <err>` in a
+    /// `internal server error: …` body (k8s.io/apiserver pkg/server/options/encryptionconfig,
+    /// `kmsHealthChecker`). Other paths are a backend error: the simulator does not model the
+    /// full check lists.
+    async fn probe(&mut self, i: usize, path: &str) -> Result<(u16, String), BackendError> {
+        let i = self.serving(i)?;
+        if path != "/healthz/kms-providers" {
+            return Err(BackendError::other(
+                format!("GET {path} of apiserver {i}"),
+                "the simulator answers only /healthz/kms-providers",
+            ));
+        }
+        let running = self.running(i);
+        let mut failures = Vec::new();
+        let mut index = 0;
+        for (_, chain) in running.transformers.chains() {
+            for envelope in chain.kms_v2() {
+                if let Err(e) = envelope.probe() {
+                    failures.push(format!("kms-provider-{index}: {e}"));
+                }
+                index += 1;
+            }
+        }
+        Ok(if failures.is_empty() {
+            (200, "ok".to_owned())
+        } else {
+            (500, format!("internal server error: {}", failures.join(", ")))
+        })
+    }
+
     async fn raw_get(&mut self, key: &str) -> Result<Option<RawEntry>, BackendError> {
         Ok(self.etcd.entry(key))
     }
