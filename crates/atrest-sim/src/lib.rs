@@ -18,8 +18,9 @@
 //! simulated clock that moves only in [`Cluster::advance_clock`]: every running apiserver
 //! polls `Status` once a minute after its start (upstream's `kmsv2PluginProbe` loop in
 //! k8s.io/apiserver pkg/server/options/encryptionconfig/config.go), which is when a new
-//! `key_id` gets a new DEK seed. Not modelled yet: the 10 s retry after a failed `Status`, the
-//! write state's 3-minute expiry, `/healthz/kms-providers`.
+//! `key_id` gets a new DEK seed; a failed `Status` is retried 10 s later, and a write state
+//! expires 3 minutes after the last healthy one. Not modelled yet: the 20 s / 3 s cache of
+//! `/healthz/kms-providers` results, `/readyz`.
 
 mod status;
 mod store;
@@ -70,11 +71,21 @@ pub struct SimCluster {
     kms: BTreeMap<String, (String, LocalKmsPlugin)>,
     /// The simulated clock: time since the cluster was created.
     now: Duration,
+    /// The wall clock (Unix seconds) when the cluster was created: simulated time `t` reads
+    /// as `epoch_unix + t` in texts.
+    epoch_unix: i64,
 }
 
 /// How often a running apiserver polls a healthy KMS v2 plugin's `Status`
 /// (`kmsv2PluginProbe`'s one-minute ticker).
 const KMS_STATUS_POLL: Duration = Duration::from_secs(60);
+
+/// How soon it polls again after a failed `Status`.
+const KMS_STATUS_RETRY: Duration = Duration::from_secs(10);
+
+/// How long a write state stays valid after the last healthy `Status`
+/// (`kmsv2PluginWriteDEKSourceMaxTTL`).
+const KMS_WRITE_TTL: Duration = Duration::from_secs(180);
 
 #[derive(Debug)]
 struct SimApiServer {
@@ -94,6 +105,8 @@ struct Running {
     /// KMS v2 key IDs seen in a healthy `Status`, by provider, with the simulated time last seen
     /// (`apiserver_envelope_encryption_key_id_hash_status_last_timestamp_seconds`).
     kms_status_key_ids: BTreeMap<(String, String), Duration>,
+    /// Until when each KMS v2 provider's write state is valid (simulated time).
+    kms_write_valid_until: BTreeMap<String, Duration>,
 }
 
 /// A stored object read back through a transformer.
@@ -134,6 +147,7 @@ impl SimCluster {
                 })
                 .collect(),
             now: Duration::ZERO,
+            epoch_unix: now_unix(),
         }
     }
 
@@ -173,28 +187,60 @@ impl SimCluster {
             let Some(running) = server.running.as_mut() else { continue };
             while running.next_kms_poll <= now {
                 let at = running.next_kms_poll;
-                Self::poll_kms(running, at);
-                running.next_kms_poll = at + KMS_STATUS_POLL;
+                let healthy = Self::poll_kms(running, at);
+                running.next_kms_poll =
+                    at + if healthy { KMS_STATUS_POLL } else { KMS_STATUS_RETRY };
             }
         }
         self.now = now;
     }
 
-    /// One `Status` poll of every KMS v2 provider of `running`, at simulated time `at`.
-    fn poll_kms(running: &mut Running, at: Duration) {
+    /// One `Status` poll of every KMS v2 provider of `running`, at simulated time `at`; a
+    /// healthy one extends its write state's validity to `at` + 3 min. Returns whether all were
+    /// healthy.
+    fn poll_kms(running: &mut Running, at: Duration) -> bool {
         let mut seen = Vec::new();
+        let mut healthy = true;
         for (_, chain) in running.transformers.chains() {
             for envelope in chain.kms_v2() {
                 if envelope.probe().is_ok()
                     && let Some((key_id, _)) = envelope.write_key()
                 {
                     seen.push((envelope.name().to_owned(), key_id));
+                } else {
+                    healthy = false;
                 }
             }
         }
-        for key in seen {
-            running.kms_status_key_ids.insert(key, at);
+        for (provider, key_id) in seen {
+            running.kms_write_valid_until.insert(provider.clone(), at + KMS_WRITE_TTL);
+            running.kms_status_key_ids.insert((provider, key_id), at);
         }
+        healthy
+    }
+
+    /// Upstream's `ValidateEncryptCapability` for a KMS v2 value about to be written: its
+    /// provider's write state must still be valid.
+    fn kms_write_capability(&self, running: &Running, stored: &[u8]) -> Result<(), String> {
+        let atrest_transformers::Envelope::KmsV2 { provider: Some(provider), object: Ok(header) } =
+            atrest_transformers::Envelope::parse(stored)
+        else {
+            return Ok(());
+        };
+        let until = running.kms_write_valid_until.get(&provider).copied().unwrap_or_default();
+        if self.now <= until {
+            return Ok(());
+        }
+        let wall = |t: Duration| {
+            let secs = i64::try_from(t.as_secs()).unwrap_or(i64::MAX);
+            Time::from_unix_seconds(self.epoch_unix.saturating_add(secs)).to_rfc3339()
+        };
+        Err(format!(
+            "encryptedDEKSource with keyID hash {:?} expired at {} (current time is {})",
+            atrest_transformers::key_id_hash(&header.key_id),
+            wall(until),
+            wall(self.now)
+        ))
     }
 
     fn server(&self, i: usize) -> Result<&SimApiServer, BackendError> {
@@ -310,6 +356,7 @@ impl SimCluster {
         let stored = Self::transformer(running, id.kind)
             .to_storage(&plaintext, key.as_bytes())
             .map_err(|e| status::internal(&e.to_string()))?;
+        self.kms_write_capability(running, &stored).map_err(|e| status::internal(&e))?;
         Ok(self.etcd.put(&key, stored))
     }
 
@@ -546,6 +593,7 @@ impl Cluster for SimCluster {
             reload_failures: 0,
             next_kms_poll: self.now + KMS_STATUS_POLL,
             kms_status_key_ids: BTreeMap::new(),
+            kms_write_valid_until: BTreeMap::new(),
         };
         // The inline probe of the build gave the first write state; it counts as a Status seen.
         Self::poll_kms(&mut running, self.now);

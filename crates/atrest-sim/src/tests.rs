@@ -140,3 +140,47 @@ async fn kms_endpoint_without_a_plugin_fails_the_start() {
         "{failed:?}"
     );
 }
+
+/// With the plugin down, writes go on with the cached write state for 3 minutes after the last
+/// healthy `Status`, then fail with upstream's expiry text; reads go on. Once the plugin is
+/// back, the 10 s retry finds it healthy again.
+#[tokio::test]
+async fn kms_write_state_expires_three_minutes_after_the_last_healthy_status() {
+    let mut c = SimCluster::new(ClusterSpec {
+        kms_plugins: vec![atrest_backend::KmsPluginSpec {
+            name: "kms1".to_owned(),
+            socket: "/run/kms1.sock".to_owned(),
+        }],
+        ..spec(Some("/etc/enc.yaml"))
+    });
+    c.write_file("/etc/enc.yaml", KMS.as_bytes()).await.unwrap();
+    c.start_apiserver(0).await.unwrap().unwrap();
+    c.create(0, &secret("a", b"x")).await.unwrap().unwrap();
+    c.kms_plugin("kms1", KmsAction::SetFault(KmsFault::Unavailable)).await.unwrap();
+    let (code, body) = c.probe(0, "/healthz/kms-providers").await.unwrap();
+    assert_eq!(code, 500, "{body}");
+    assert!(body.starts_with("internal server error: kms-provider-0: "), "{body}");
+
+    // Last healthy Status at 0 s: valid until 180 s.
+    assert!(c.advance_clock(Duration::from_secs(180)));
+    c.create(0, &secret("b", b"x")).await.unwrap().unwrap();
+    assert!(c.advance_clock(Duration::from_secs(1)));
+    let err = c.create(0, &secret("c", b"x")).await.unwrap().unwrap_err();
+    assert_eq!(err.code, 500);
+    let hash = atrest_transformers::key_id_hash("atrest-kek-1");
+    assert!(
+        err.message.starts_with(&format!(
+            "Internal error occurred: encryptedDEKSource with keyID hash \"{hash}\" expired at "
+        )),
+        "{}",
+        err.message
+    );
+    assert!(err.message.contains("(current time is "), "{}", err.message);
+    let got = c.get(0, &secret("a", b"").id).await.unwrap().unwrap();
+    assert_eq!(got.data, secret("a", b"x").data);
+
+    c.kms_plugin("kms1", KmsAction::ClearFaults).await.unwrap();
+    assert!(c.advance_clock(Duration::from_secs(10)));
+    c.create(0, &secret("c", b"x")).await.unwrap().unwrap();
+    assert_eq!(c.probe(0, "/healthz/kms-providers").await.unwrap(), (200, "ok".to_owned()));
+}
