@@ -19,8 +19,8 @@
 //! polls `Status` once a minute after its start (upstream's `kmsv2PluginProbe` loop in
 //! k8s.io/apiserver pkg/server/options/encryptionconfig/config.go), which is when a new
 //! `key_id` gets a new DEK seed; a failed `Status` is retried 10 s later, and a write state
-//! expires 3 minutes after the last healthy one. Not modelled yet: the 20 s / 3 s cache of
-//! `/healthz/kms-providers` results, `/readyz`.
+//! expires 3 minutes after the last healthy one. `/healthz/kms-providers` shares the poll's
+//! check and its result cache (20 s healthy, 3 s failed). Not modelled: `/readyz`, `/healthz`.
 
 mod status;
 mod store;
@@ -83,6 +83,12 @@ const KMS_STATUS_POLL: Duration = Duration::from_secs(60);
 /// How soon it polls again after a failed `Status`.
 const KMS_STATUS_RETRY: Duration = Duration::from_secs(10);
 
+/// How long a healthy check result is reused (`kmsPluginHealthzPositiveTTL`).
+const KMS_HEALTHZ_POSITIVE_TTL: Duration = Duration::from_secs(20);
+
+/// How long a failed check result is reused (`kmsPluginHealthzNegativeTTL`).
+const KMS_HEALTHZ_NEGATIVE_TTL: Duration = Duration::from_secs(3);
+
 /// How long a write state stays valid after the last healthy `Status`
 /// (`kmsv2PluginWriteDEKSourceMaxTTL`).
 const KMS_WRITE_TTL: Duration = Duration::from_secs(180);
@@ -107,6 +113,8 @@ struct Running {
     kms_status_key_ids: BTreeMap<(String, String), Duration>,
     /// Until when each KMS v2 provider's write state is valid (simulated time).
     kms_write_valid_until: BTreeMap<String, Duration>,
+    /// Each KMS v2 provider's last check: when, its raw error if it failed, how long it holds.
+    kms_last_check: BTreeMap<String, (Duration, Option<String>, Duration)>,
 }
 
 /// A stored object read back through a transformer.
@@ -195,28 +203,53 @@ impl SimCluster {
         self.now = now;
     }
 
-    /// One `Status` poll of every KMS v2 provider of `running`, at simulated time `at`; a
-    /// healthy one extends its write state's validity to `at` + 3 min. Returns whether all were
-    /// healthy.
+    /// One `Status` poll of every KMS v2 provider of `running`, at simulated time `at`. Returns
+    /// whether all were healthy.
     fn poll_kms(running: &mut Running, at: Duration) -> bool {
-        let mut seen = Vec::new();
-        let mut healthy = true;
-        for (_, chain) in running.transformers.chains() {
-            for envelope in chain.kms_v2() {
-                if envelope.probe().is_ok()
-                    && let Some((key_id, _)) = envelope.write_key()
-                {
-                    seen.push((envelope.name().to_owned(), key_id));
-                } else {
-                    healthy = false;
+        Self::check_kms(running, at).iter().all(Result::is_ok)
+    }
+
+    /// Upstream's `kmsv2PluginProbe.check`, shared by the `Status` poll and
+    /// `/healthz/kms-providers`: within the last result's TTL (20 s healthy, 3 s failed) the last
+    /// result again (a failure as its raw error); else a fresh probe, whose success extends the
+    /// provider's write state to `at` + 3 min and records the key ID. One result per provider,
+    /// in configuration order.
+    fn check_kms(running: &mut Running, at: Duration) -> Vec<Result<(), String>> {
+        let envelopes: Vec<_> = running
+            .transformers
+            .chains()
+            .flat_map(|(_, chain)| chain.kms_v2().iter().cloned())
+            .collect();
+        let mut results = Vec::with_capacity(envelopes.len());
+        for envelope in envelopes {
+            let name = envelope.name().to_owned();
+            if let Some((received, err, ttl)) = running.kms_last_check.get(&name)
+                && at.saturating_sub(*received) < *ttl
+            {
+                results.push(err.clone().map_or(Ok(()), Err));
+                continue;
+            }
+            match envelope.probe() {
+                Ok(()) => {
+                    let key_id = envelope.write_key().map(|(k, _)| k).unwrap_or_default();
+                    running.kms_write_valid_until.insert(name.clone(), at + KMS_WRITE_TTL);
+                    running.kms_status_key_ids.insert((name.clone(), key_id), at);
+                    running.kms_last_check.insert(name, (at, None, KMS_HEALTHZ_POSITIVE_TTL));
+                    results.push(Ok(()));
+                }
+                Err(e) => {
+                    let raw = match &e {
+                        atrest_transformers::KmsV2ProbeError::Status { cause, .. } => {
+                            cause.to_string()
+                        }
+                        other => other.to_string(),
+                    };
+                    running.kms_last_check.insert(name, (at, Some(raw), KMS_HEALTHZ_NEGATIVE_TTL));
+                    results.push(Err(e.to_string()));
                 }
             }
         }
-        for (provider, key_id) in seen {
-            running.kms_write_valid_until.insert(provider.clone(), at + KMS_WRITE_TTL);
-            running.kms_status_key_ids.insert((provider, key_id), at);
-        }
-        healthy
+        results
     }
 
     /// Upstream's `ValidateEncryptCapability` for a KMS v2 value about to be written: its
@@ -594,6 +627,7 @@ impl Cluster for SimCluster {
             next_kms_poll: self.now + KMS_STATUS_POLL,
             kms_status_key_ids: BTreeMap::new(),
             kms_write_valid_until: BTreeMap::new(),
+            kms_last_check: BTreeMap::new(),
         };
         // The inline probe of the build gave the first write state; it counts as a Status seen.
         Self::poll_kms(&mut running, self.now);
@@ -749,8 +783,8 @@ impl Cluster for SimCluster {
         Ok(Ok(text))
     }
 
-    /// Answers `/healthz/kms-providers` only: a fresh `Status` probe of every KMS v2 provider
-    /// (no result cache yet), failures joined as `kms-provider-<i>: <err>` in a
+    /// Answers `/healthz/kms-providers` only: the KMS v2 check of every provider (cached as
+    /// upstream caches it), failures joined as `kms-provider-<i>: <err>` in a
     /// `internal server error: …` body (k8s.io/apiserver pkg/server/options/encryptionconfig,
     /// `kmsHealthChecker`). Other paths are a backend error: the simulator does not model the
     /// full check lists.
@@ -762,17 +796,13 @@ impl Cluster for SimCluster {
                 "the simulator answers only /healthz/kms-providers",
             ));
         }
-        let running = self.running(i);
-        let mut failures = Vec::new();
-        let mut index = 0;
-        for (_, chain) in running.transformers.chains() {
-            for envelope in chain.kms_v2() {
-                if let Err(e) = envelope.probe() {
-                    failures.push(format!("kms-provider-{index}: {e}"));
-                }
-                index += 1;
-            }
-        }
+        let now = self.now;
+        let running = self.apiservers[i].running.as_mut().expect("checked by serving()");
+        let failures: Vec<String> = Self::check_kms(running, now)
+            .into_iter()
+            .enumerate()
+            .filter_map(|(index, r)| r.err().map(|e| format!("kms-provider-{index}: {e}")))
+            .collect();
         Ok(if failures.is_empty() {
             (200, "ok".to_owned())
         } else {
