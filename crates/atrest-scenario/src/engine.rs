@@ -420,7 +420,13 @@ fn describe(step: &Step) -> String {
             (None, true) => format!("KMS plugin {}: rotate its key", k.name.value),
             (None, false) => format!("KMS plugin {}: clear faults", k.name.value),
         },
-        Step::Probe(p) => format!("GET {} of apiserver {}", p.path, p.apiserver),
+        Step::Probe(p) => match &p.timeout_seconds {
+            None => format!("GET {} of apiserver {}", p.path, p.apiserver),
+            Some(_) => format!(
+                "poll GET {} of apiserver {} until it answers {}",
+                p.path, p.apiserver, p.expect.code.value
+            ),
+        },
         Step::WaitForKmsKeyId(w) => format!(
             "wait until {} take{} KMS plugin {}'s current key ID",
             w.apiserver,
@@ -1280,10 +1286,30 @@ impl<C: Cluster> Engine<'_, C> {
     }
 
     async fn probe(&mut self, p: &ProbeStep, rec: &mut Rec) -> Result<(), StepError> {
-        let (code, body) = self.cluster.probe(p.apiserver, &p.path).await?;
+        let want = p.expect.code.value;
+        let (code, body) = match &p.timeout_seconds {
+            None => self.cluster.probe(p.apiserver, &p.path).await?,
+            Some(t) => {
+                // As `waitForKmsKeyId`: a simulated cluster moves its clock instead of waiting.
+                let interval = std::time::Duration::from_secs(1);
+                let timeout = std::time::Duration::from_secs(t.value);
+                let mut ticker = Ticker::new(Instant::now().checked_add(timeout), interval);
+                let mut simulated = std::time::Duration::ZERO;
+                loop {
+                    let answer = self.cluster.probe(p.apiserver, &p.path).await?;
+                    if answer.0 == want || simulated >= timeout {
+                        break answer;
+                    }
+                    if self.cluster.advance_clock(interval) {
+                        simulated += interval;
+                    } else if !ticker.tick().await {
+                        break answer;
+                    }
+                }
+            }
+        };
         let body = self.norm(body.trim_end());
         rec.note(format!("{code}: {body}"));
-        let want = p.expect.code.value;
         rec.check(
             format!("GET {} answers {want}", p.path),
             code == want,

@@ -573,6 +573,10 @@ pub struct ProbeStep {
     pub apiserver: usize,
     /// What it must answer.
     pub expect: ProbeExpect,
+    /// Poll (once a second) until the code is `expect.code`, at most this long (at most
+    /// [`MAX_TIMEOUT_SECONDS`]); the body is checked on the last answer. Without it, one `GET`.
+    #[serde(default)]
+    pub timeout_seconds: Option<Spanned<u64>>,
 }
 
 /// What a `probe` must answer.
@@ -1094,6 +1098,9 @@ pub fn parse_with(
                         "probe: path {:?} is not a health check (/healthz…, /readyz…, /livez…)",
                         p.path
                     )));
+                }
+                if let Some(t) = &p.timeout_seconds {
+                    at_most(path, "probe.timeoutSeconds", t, MAX_TIMEOUT_SECONDS)?;
                 }
                 let code = &p.expect.code;
                 if !(100..=599).contains(&code.value) {

@@ -351,6 +351,12 @@ fn probe_paths_are_health_checks() {
         error_of("description: x\nsteps:\n  - probe: {path: /readyz, expect: {code: 99}}\n")
             .contains("probe.expect.code 99 is not an HTTP status (100 to 599)")
     );
+    assert!(
+        error_of(
+            "description: x\nsteps:\n  - probe: {path: /readyz, timeoutSeconds: 3601, expect: {code: 200}}\n"
+        )
+        .contains("probe.timeoutSeconds is 3601, above the limit of 3600")
+    );
     assert!(parse(
         Path::new("ok.yaml"),
         "description: x\nsteps:\n  - probe: {path: /healthz/kms-providers, expect: {code: 200, body: ok}}\n"
