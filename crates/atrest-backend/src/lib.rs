@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
+use std::time::Duration;
 
 pub mod wait;
 
@@ -152,10 +153,63 @@ pub struct ApiServerSpec {
 }
 
 /// What to create.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClusterSpec {
     /// One entry per apiserver, all on one etcd. Nothing starts until asked.
     pub apiservers: Vec<ApiServerSpec>,
+    /// KMS v2 plugins that run from launch to shutdown, next to the apiservers.
+    pub kms_plugins: Vec<KmsPluginSpec>,
+}
+
+/// A KMS v2 plugin the cluster runs (one gRPC service, shared by every apiserver that names it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KmsPluginSpec {
+    /// Its name (the scenario's, usually the provider name of the configuration).
+    pub name: String,
+    /// Its unix socket, a path in the cluster's file tree (absolute, `/`-rooted); a
+    /// configuration reaches it through [`Cluster::kms_endpoint`].
+    pub socket: String,
+}
+
+/// A fault a KMS plugin shows until it is cleared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KmsFault {
+    /// The socket is closed: every call fails as a dial failure.
+    Unavailable,
+    /// Every call is answered this much later.
+    Latency(Duration),
+    /// `Encrypt` fails.
+    FailEncrypt,
+    /// `Decrypt` fails.
+    FailDecrypt,
+    /// `Status` fails.
+    FailStatus,
+    /// `Status` answers this `healthz` instead of `ok`.
+    Unhealthy(String),
+    /// Another key-encryption key under the same key IDs (a botched restore).
+    WrongKek,
+}
+
+/// What to do to a running KMS plugin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KmsAction {
+    /// Nothing: just report its state.
+    Status,
+    /// A new key version becomes current (a new `key_id`).
+    Rotate,
+    /// Switch a fault on.
+    SetFault(KmsFault),
+    /// Switch every fault off.
+    ClearFaults,
+}
+
+/// A KMS plugin's state after an action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KmsPluginState {
+    /// The key ID `Status` reports when healthy.
+    pub key_id: String,
+    /// Every key version, oldest first.
+    pub key_ids: Vec<String>,
 }
 
 /// One raw etcd entry.
@@ -207,6 +261,9 @@ pub enum BackendError {
         #[source]
         source: std::io::Error,
     },
+    /// The cluster runs no KMS plugin of this name.
+    #[error("no KMS plugin {0:?} in this cluster")]
+    NoSuchKmsPlugin(String),
     /// Anything else the backend reports (transport failures, etcd errors…).
     #[error("{context}")]
     Other {
@@ -313,6 +370,43 @@ pub trait Cluster: Send {
         &mut self,
         i: usize,
     ) -> impl Future<Output = Result<ApiResult<String>, BackendError>> + Send;
+
+    /// The endpoint (`unix://<path>`) a configuration names to reach KMS plugin `name`, as the
+    /// apiservers see it; `None` when the cluster runs no such plugin.
+    fn kms_endpoint(&self, name: &str) -> Option<String> {
+        let _ = name;
+        None
+    }
+
+    /// Acts on KMS plugin `name` and returns its state after.
+    fn kms_plugin(
+        &mut self,
+        name: &str,
+        action: KmsAction,
+    ) -> impl Future<Output = Result<KmsPluginState, BackendError>> + Send {
+        let _ = action;
+        let name = name.to_owned();
+        async move { Err(BackendError::NoSuchKmsPlugin(name)) }
+    }
+
+    /// Lets `by` pass for a cluster whose clock is simulated (timers due in that time fire) and
+    /// returns `true`; a real cluster returns `false`, as its time passes by itself (a poll
+    /// loop then waits in real time instead).
+    fn advance_clock(&mut self, by: Duration) -> bool {
+        let _ = by;
+        false
+    }
+
+    /// `GET` a non-resource path of apiserver `i` (`/healthz/kms-providers`, `/readyz`): the
+    /// HTTP status code and the body, whether the check passed or not.
+    fn probe(
+        &mut self,
+        i: usize,
+        path: &str,
+    ) -> impl Future<Output = Result<(u16, String), BackendError>> + Send {
+        let what = format!("GET {path} of apiserver {i}");
+        async move { Err(BackendError::other(what, "this backend answers no health probes")) }
+    }
 
     /// The etcd prefix the apiservers use.
     fn etcd_prefix(&self) -> &str {

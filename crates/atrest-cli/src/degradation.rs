@@ -188,7 +188,7 @@ pub(crate) fn run(args: &DegradationArgs) -> Result<Outcome> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let spec = ClusterSpec { apiservers: vec![ApiServerSpec::default()] };
+    let spec = ClusterSpec { apiservers: vec![ApiServerSpec::default()], kms_plugins: Vec::new() };
     let plan = Plan {
         setups: &setups,
         objects: args.objects as usize,

@@ -420,8 +420,15 @@ fn stuck_only(last: &str) -> bool {
 
 /// `GET /readyz?verbose`: status and body, whether it passed or not.
 async fn readyz(client: &kube::Client) -> Result<(u16, String), kube::Error> {
-    let request =
-        http::Request::get("/readyz?verbose").body(Vec::new()).map_err(kube::Error::HttpError)?;
+    get_path(client, "/readyz?verbose").await
+}
+
+/// `GET path` (a health or readiness check): status and body, whether it passed or not.
+pub(crate) async fn get_path(
+    client: &kube::Client,
+    path: &str,
+) -> Result<(u16, String), kube::Error> {
+    let request = http::Request::get(path).body(Vec::new()).map_err(kube::Error::HttpError)?;
     match client.request_text(request).await {
         Ok(body) => Ok((200, body)),
         // kube turns a body that is not a `Status` into one whose message is the (trimmed)

@@ -15,10 +15,12 @@ use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use atrest_backend::{
-    ApiError, ApiResult, ApiServerSpec, BackendError, Cluster, ClusterSpec, Data, Kind, Object,
-    ObjectRef, RawEntry, StartFailure,
+    ApiError, ApiResult, ApiServerSpec, BackendError, Cluster, ClusterSpec, Data, Kind, KmsAction,
+    KmsFault, KmsPluginState, Object, ObjectRef, RawEntry, StartFailure,
 };
 use atrest_etcd::{RawEtcd, RawValue};
+use atrest_kms::{Fault, InjectedError, KmsPlugin, PluginConfig, PluginStatus};
+use atrest_transformers::GrpcCode;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -53,8 +55,10 @@ const LIST_CHUNK_SIZE: u32 = 500;
 
 /// The `process` backend. See the module documentation.
 pub struct ProcessCluster {
-    // Field order is drop order: apiservers, then etcd, then the directory holding them.
+    // Field order is drop order: apiservers, then the KMS plugins they call, then etcd, then
+    // the directory holding them.
     slots: Vec<Slot>,
+    kms: Vec<(String, KmsPlugin)>,
     raw: RawEtcd,
     etcd: Etcd,
     pki: ClusterPki,
@@ -101,8 +105,24 @@ impl ProcessCluster {
             .await
             .map_err(|e| BackendError::other("starting etcd", e))?;
         let raw = etcd.raw().await.map_err(|e| BackendError::other("connecting to etcd", e))?;
+        let mut kms = Vec::with_capacity(spec.kms_plugins.len());
+        for plugin in &spec.kms_plugins {
+            let socket = host_path(&fs_root, &plugin.socket)?;
+            let parent = socket.parent().unwrap_or(&fs_root);
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(parent).map_err(
+                |source| BackendError::File { op: "write", path: plugin.socket.clone(), source },
+            )?;
+            // The key file stays outside the cluster's tree: no scenario step can reach it.
+            let key_file = dir.path().join(format!("kms-{}.keys", plugin.name));
+            let config = PluginConfig::new(socket, key_file).with_new_key_file_if_missing();
+            let started = KmsPlugin::start(config).map_err(|e| {
+                BackendError::other(format!("starting KMS plugin {}", plugin.name), e)
+            })?;
+            kms.push((plugin.name.clone(), started));
+        }
         Ok(ProcessCluster {
             slots: spec.apiservers.into_iter().map(|spec| Slot { spec, server: None }).collect(),
+            kms,
             raw,
             etcd,
             pki,
@@ -140,25 +160,15 @@ impl ProcessCluster {
 
     /// The host path of the cluster path `path` (absolute, `/`-rooted, without `..`).
     pub fn host_path(&self, path: &str) -> Result<PathBuf, BackendError> {
-        let rel = Path::new(path);
-        let bad = || {
-            BackendError::other(
-                format!("mapping {path:?} into the cluster's file tree"),
-                "not an absolute path without `..`",
-            )
-        };
-        if !rel.is_absolute() {
-            return Err(bad());
-        }
-        let mut host = self.fs_root.clone();
-        for c in rel.components() {
-            match c {
-                Component::RootDir | Component::CurDir => {}
-                Component::Normal(part) => host.push(part),
-                Component::ParentDir | Component::Prefix(_) => return Err(bad()),
-            }
-        }
-        Ok(host)
+        host_path(&self.fs_root, path)
+    }
+
+    fn kms_plugin_handle(&self, name: &str) -> Result<&KmsPlugin, BackendError> {
+        self.kms
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, p)| p)
+            .ok_or_else(|| BackendError::NoSuchKmsPlugin(name.to_owned()))
     }
 
     /// Apiserver `i`'s handle, once it was started (for its URL, logs, `/readyz`).
@@ -201,6 +211,46 @@ impl ProcessCluster {
     fn mapped_config(&self, spec: &ApiServerSpec) -> Result<Option<PathBuf>, BackendError> {
         spec.encryption_config.as_deref().map(|p| self.host_path(p)).transpose()
     }
+}
+
+/// The host path of the cluster path `path` below `fs_root`.
+fn host_path(fs_root: &Path, path: &str) -> Result<PathBuf, BackendError> {
+    let rel = Path::new(path);
+    let bad = || {
+        BackendError::other(
+            format!("mapping {path:?} into the cluster's file tree"),
+            "not an absolute path without `..`",
+        )
+    };
+    if !rel.is_absolute() {
+        return Err(bad());
+    }
+    let mut host = fs_root.to_owned();
+    for c in rel.components() {
+        match c {
+            Component::RootDir | Component::CurDir => {}
+            Component::Normal(part) => host.push(part),
+            Component::ParentDir | Component::Prefix(_) => return Err(bad()),
+        }
+    }
+    Ok(host)
+}
+
+/// The plugin's fault for the boundary's.
+fn plugin_fault(fault: KmsFault) -> Fault {
+    match fault {
+        KmsFault::Unavailable => Fault::Unavailable,
+        KmsFault::Latency(d) => Fault::Latency(d),
+        KmsFault::FailEncrypt => Fault::FailEncrypt(InjectedError::new(GrpcCode::Internal)),
+        KmsFault::FailDecrypt => Fault::FailDecrypt(InjectedError::new(GrpcCode::Internal)),
+        KmsFault::FailStatus => Fault::FailStatus(InjectedError::new(GrpcCode::Internal)),
+        KmsFault::Unhealthy(healthz) => Fault::Unhealthy(healthz),
+        KmsFault::WrongKek => Fault::WrongKek,
+    }
+}
+
+fn plugin_state(status: PluginStatus) -> KmsPluginState {
+    KmsPluginState { key_id: status.key_id, key_ids: status.key_ids }
 }
 
 fn apply_spec(opts: &mut ApiServerOptions, config: Option<PathBuf>, automatic_reload: bool) {
@@ -303,6 +353,26 @@ impl Cluster for ProcessCluster {
 
     fn file_root(&self) -> Option<String> {
         Some(self.fs_root.to_string_lossy().into_owned())
+    }
+
+    fn kms_endpoint(&self, name: &str) -> Option<String> {
+        self.kms_plugin_handle(name).ok().map(KmsPlugin::endpoint)
+    }
+
+    async fn kms_plugin(
+        &mut self,
+        name: &str,
+        action: KmsAction,
+    ) -> Result<KmsPluginState, BackendError> {
+        let plugin = self.kms_plugin_handle(name)?;
+        let what = format!("KMS plugin {name}: {action:?}");
+        let status = match action {
+            KmsAction::Status => Ok(plugin.status()),
+            KmsAction::Rotate => plugin.rotate().map(|_| plugin.status()),
+            KmsAction::SetFault(fault) => plugin.set_fault(plugin_fault(fault)),
+            KmsAction::ClearFaults => plugin.clear_faults(),
+        };
+        status.map(plugin_state).map_err(|e| BackendError::other(what, e))
     }
 
     async fn write_file(&mut self, path: &str, contents: &[u8]) -> Result<(), BackendError> {
@@ -537,6 +607,13 @@ impl Cluster for ProcessCluster {
         answer(client.request_text(request).await, "reading /metrics")
     }
 
+    async fn probe(&mut self, i: usize, path: &str) -> Result<(u16, String), BackendError> {
+        let client = self.client(i)?;
+        crate::apiserver::get_path(&client, path)
+            .await
+            .map_err(|e| BackendError::other(format!("GET {path} of apiserver {i}"), e))
+    }
+
     async fn raw_get(&mut self, key: &str) -> Result<Option<RawEntry>, BackendError> {
         let value = self
             .raw
@@ -569,13 +646,19 @@ impl Cluster for ProcessCluster {
     }
 
     async fn shutdown(self) -> Result<(), BackendError> {
-        let ProcessCluster { slots, etcd, dir, raw, .. } = self;
+        let ProcessCluster { slots, kms, etcd, dir, raw, .. } = self;
         drop(raw);
         for (server, _) in slots.into_iter().filter_map(|s| s.server) {
             server.shutdown().await;
         }
+        let mut failed = None;
+        for (name, plugin) in kms {
+            if let Err(e) = plugin.shutdown() {
+                failed.get_or_insert(BackendError::other(format!("stopping KMS plugin {name}"), e));
+            }
+        }
         etcd.shutdown().await;
         drop(dir);
-        Ok(())
+        failed.map_or(Ok(()), Err)
     }
 }

@@ -10,16 +10,17 @@ use std::time::Instant;
 
 use atrest_backend::wait::Ticker;
 use atrest_backend::{
-    ApiError, ApiServerSpec, BackendError, Cluster, ClusterSpec, Data, Kind, Object, ObjectRef,
-    StartFailure, error_chain,
+    ApiError, ApiServerSpec, BackendError, Cluster, ClusterSpec, Data, Kind, KmsAction,
+    KmsPluginSpec, Object, ObjectRef, StartFailure, error_chain,
 };
 use atrest_config::load;
 
 use crate::metrics::ReloadMetrics;
 use crate::report::{Check, Latency, Measurement, Outcome, Report, StepOutcome, StepReport};
 use crate::schema::{
-    ApiExpect, DEFAULT_CONFIG_PATH, ListStep, MeasureStep, ObjectStep, PreflightStep, ReloadExpect,
-    ReloadStep, Scenario, StartExpect, Step, StoredCheck, Target,
+    ApiExpect, DEFAULT_CONFIG_PATH, KeyIdStep, KmsPluginStep, ListStep, MeasureStep, ObjectStep,
+    PreflightStep, ProbeStep, ReloadExpect, ReloadStep, Scenario, StartExpect, Step, StoredCheck,
+    Target,
 };
 use crate::stored::{Decrypter, StoredValue};
 use crate::template::{Secrets, TemplateError};
@@ -128,6 +129,12 @@ impl Scenario {
                         .map(|p| p.replace("{apiserver}", &i.to_string())),
                     automatic_reload: self.cluster.automatic_reload,
                 })
+                .collect(),
+            kms_plugins: self
+                .cluster
+                .kms_plugins
+                .iter()
+                .map(|p| KmsPluginSpec { name: p.value.name.clone(), socket: p.value.socket() })
                 .collect(),
         }
     }
@@ -244,6 +251,7 @@ pub async fn run<C: Cluster>(
         measurements: Vec::new(),
         written: BTreeMap::new(),
         baseline: None,
+        kms_plugins: scenario.cluster.kms_plugins.iter().map(|p| p.value.name.clone()).collect(),
     };
     let mut steps = Vec::new();
     let mut error = None;
@@ -354,6 +362,17 @@ struct Engine<'c, C> {
     written: BTreeMap<usize, (String, f64)>,
     /// The measurement ratios are computed against (`measure.baseline`).
     baseline: Option<String>,
+    /// The names of the cluster's KMS plugins.
+    kms_plugins: Vec<String>,
+}
+
+/// Whether `/metrics` shows a KMS v2 `Status` answer with the key ID of hash `hash`.
+fn status_key_id_seen(text: &str, hash: &str) -> bool {
+    let label = format!("key_id_hash=\"{hash}\"");
+    text.lines().any(|l| {
+        l.starts_with("apiserver_envelope_encryption_key_id_hash_status_last_timestamp_seconds{")
+            && l.contains(&label)
+    })
 }
 
 fn describe(step: &Step) -> String {
@@ -386,6 +405,24 @@ fn describe(step: &Step) -> String {
             (None, Target::All) => format!("write config {} where the flag points", config.value),
             (None, t) => format!("write config {} where the flag of {t} points", config.value),
         },
+        Step::KmsPlugin(k) => match (&k.fault, k.rotate) {
+            (Some(f), _) => format!("KMS plugin {}: fault {f:?}", k.name.value),
+            (None, true) => format!("KMS plugin {}: rotate its key", k.name.value),
+            (None, false) => format!("KMS plugin {}: clear faults", k.name.value),
+        },
+        Step::Probe(p) => match &p.timeout_seconds {
+            None => format!("GET {} of apiserver {}", p.path, p.apiserver),
+            Some(_) => format!(
+                "poll GET {} of apiserver {} until it answers {}",
+                p.path, p.apiserver, p.expect.code.value
+            ),
+        },
+        Step::WaitForKmsKeyId(w) => format!(
+            "wait until {} take{} KMS plugin {}'s current key ID",
+            w.apiserver,
+            if w.apiserver == Target::All { "" } else { "s" },
+            w.name.value
+        ),
         Step::WaitForReload(r) => format!(
             "wait until {} {} the file written last",
             r.apiserver,
@@ -496,11 +533,24 @@ impl<C: Cluster> Engine<'_, C> {
                             self.written.insert(i, (load::content_hash(text.as_bytes()), failures));
                         }
                     }
-                    self.cluster.write_file(&path, text.as_bytes()).await?;
+                    // `${kms:NAME}` rendered to the socket's path in the cluster's tree; the
+                    // apiserver dials it where the backend put it. The size reported is the
+                    // cluster's view, the same on every backend.
+                    let mut written = text.clone();
+                    for plugin in &self.kms_plugins {
+                        if let Some(endpoint) = self.cluster.kms_endpoint(plugin) {
+                            written =
+                                written.replace(&crate::template::kms_endpoint(plugin), &endpoint);
+                        }
+                    }
+                    self.cluster.write_file(&path, written.as_bytes()).await?;
                     rec.note(format!("wrote {} bytes to {path}", text.len()));
                 }
             }
             Step::WaitForReload(r) => self.wait_for_reload(r, rec).await?,
+            Step::KmsPlugin(k) => self.kms_plugin(k, rec).await?,
+            Step::WaitForKmsKeyId(w) => self.wait_for_key_id(w, rec).await?,
+            Step::Probe(p) => self.probe(p, rec).await?,
             Step::RemoveFile { path } => {
                 self.cluster.remove_file(path).await?;
                 rec.note(format!("removed {path}"));
@@ -706,6 +756,14 @@ impl<C: Cluster> Engine<'_, C> {
                     (sv.key.as_deref() == Some(k.as_str()), Some(k.clone()), sv.describe())
                 }
                 StoredCheck::Plaintext(p) => (sv.is_plaintext() == *p, None, sv.describe()),
+                StoredCheck::KmsKeyId(k) => (
+                    sv.kms_key_id.as_deref() == Some(k.as_str()),
+                    Some(k.clone()),
+                    sv.kms_key_id.as_ref().map_or_else(
+                        || format!("{} (no KMS v2 key ID)", sv.describe()),
+                        |id| format!("key ID {id}"),
+                    ),
+                ),
                 StoredCheck::DecryptableWith(c)
                 | StoredCheck::NotDecryptableWith(c)
                 | StoredCheck::CurrentWith(c)
@@ -1283,6 +1341,120 @@ impl<C: Cluster> Engine<'_, C> {
                     );
                 }
             }
+        }
+        Ok(())
+    }
+
+    async fn probe(&mut self, p: &ProbeStep, rec: &mut Rec) -> Result<(), StepError> {
+        let want = p.expect.code.value;
+        let (code, body) = match &p.timeout_seconds {
+            None => self.cluster.probe(p.apiserver, &p.path).await?,
+            Some(t) => {
+                // As `waitForKmsKeyId`: a simulated cluster moves its clock instead of waiting.
+                let interval = std::time::Duration::from_secs(1);
+                let timeout = std::time::Duration::from_secs(t.value);
+                let mut ticker = Ticker::new(Instant::now().checked_add(timeout), interval);
+                let mut simulated = std::time::Duration::ZERO;
+                loop {
+                    let answer = self.cluster.probe(p.apiserver, &p.path).await?;
+                    if answer.0 == want || simulated >= timeout {
+                        break answer;
+                    }
+                    if self.cluster.advance_clock(interval) {
+                        simulated += interval;
+                    } else if !ticker.tick().await {
+                        break answer;
+                    }
+                }
+            }
+        };
+        let body = self.norm(body.trim_end());
+        rec.note(format!("{code}: {body}"));
+        rec.check(
+            format!("GET {} answers {want}", p.path),
+            code == want,
+            Some(want.to_string()),
+            code.to_string(),
+        );
+        if let Some(b) = &p.expect.body {
+            rec.check(
+                format!("GET {} answers exactly the expected body", p.path),
+                body == b.trim_end(),
+                Some(b.clone()),
+                body.clone(),
+            );
+        }
+        if let Some(b) = &p.expect.body_contains {
+            rec.check(
+                format!("GET {} answers a body containing {b:?}", p.path),
+                body.contains(b.as_str()),
+                None,
+                body.clone(),
+            );
+        }
+        Ok(())
+    }
+
+    async fn kms_plugin(&mut self, k: &KmsPluginStep, rec: &mut Rec) -> Result<(), StepError> {
+        let action = match (&k.fault, k.rotate) {
+            (Some(f), _) => KmsAction::SetFault(f.to_backend()),
+            (None, true) => KmsAction::Rotate,
+            (None, false) => KmsAction::ClearFaults,
+        };
+        let state = self.cluster.kms_plugin(&k.name.value, action).await?;
+        rec.note(format!(
+            "KMS plugin {}: key ID {} (versions: {})",
+            k.name.value,
+            state.key_id,
+            state.key_ids.join(", ")
+        ));
+        Ok(())
+    }
+
+    /// Polls `/metrics` (once a second, against a deadline) until apiserver `i` reports a
+    /// `Status` with the plugin's current key ID. kube-apiserver records
+    /// `apiserver_envelope_encryption_key_id_hash_status_last_timestamp_seconds` for a key ID
+    /// just before it wraps a new DEK seed for it (k8s.io/apiserver
+    /// pkg/server/options/encryptionconfig/config.go, `isKMSv2ProviderHealthyAndMaybeRotateDEK`),
+    /// so the wait lets one more interval pass once it shows. A simulated cluster moves its
+    /// clock by the interval instead of waiting, and the deadline counts simulated time.
+    async fn wait_for_key_id(&mut self, w: &KeyIdStep, rec: &mut Rec) -> Result<(), StepError> {
+        let name = &w.name.value;
+        let state = self.cluster.kms_plugin(name, KmsAction::Status).await?;
+        let hash = atrest_transformers::key_id_hash(&state.key_id);
+        let interval = std::time::Duration::from_secs(1);
+        let timeout = std::time::Duration::from_secs(w.timeout_seconds.value);
+        for i in targets(w.apiserver, self.flags.len()) {
+            let deadline = Instant::now().checked_add(timeout);
+            let mut ticker = Ticker::new(deadline, interval);
+            let mut simulated = std::time::Duration::ZERO;
+            let seen = loop {
+                let seen = match self.cluster.metrics(i).await? {
+                    Ok(text) => status_key_id_seen(&text, &hash),
+                    Err(_) => false,
+                };
+                if seen || simulated >= timeout {
+                    break seen;
+                }
+                if self.cluster.advance_clock(interval) {
+                    simulated += interval;
+                } else if !ticker.tick().await {
+                    break false;
+                }
+            };
+            if seen && !self.cluster.advance_clock(interval) {
+                ticker.tick().await;
+            }
+            rec.check(
+                format!("apiserver {i} takes key ID {} from KMS plugin {name}", state.key_id),
+                seen,
+                None,
+                if seen {
+                    "Status key ID seen".to_owned()
+                } else {
+                    format!("not within {} s", w.timeout_seconds.value)
+                },
+            );
         }
         Ok(())
     }

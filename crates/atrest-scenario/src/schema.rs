@@ -71,6 +71,10 @@ pub struct ClusterDef {
     /// `--encryption-provider-config-automatic-reload`.
     #[serde(default)]
     pub automatic_reload: bool,
+    /// KMS v2 plugins the cluster runs from start to end; a configuration reaches plugin
+    /// `NAME` with `${kms:NAME}` as its `endpoint`.
+    #[serde(default)]
+    pub kms_plugins: Vec<Spanned<KmsPluginDef>>,
 }
 
 impl Default for ClusterDef {
@@ -79,7 +83,31 @@ impl Default for ClusterDef {
             apiservers: spanned_one(),
             encryption_config: default_config_path(),
             automatic_reload: false,
+            kms_plugins: Vec::new(),
         }
+    }
+}
+
+/// The most KMS plugins a cluster may run (upstream has no limit; a scenario needs one or two).
+pub const MAX_KMS_PLUGINS: usize = 8;
+
+/// Where the cluster's KMS plugin sockets live, in its file tree: plugin `NAME` listens on
+/// `<dir>/NAME.sock` (kubeadm-style clusters put them under `/var/run/kmsplugin`).
+pub const KMS_SOCKET_DIR: &str = "/var/run/kmsplugin";
+
+/// `cluster.kmsPlugins[]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct KmsPluginDef {
+    /// The plugin's name: `${kms:NAME}` and `kmsPlugin.name` refer to it (lowercase letters,
+    /// digits and `-`, as it names its socket file).
+    pub name: String,
+}
+
+impl KmsPluginDef {
+    /// Its socket, a path in the cluster's file tree.
+    pub fn socket(&self) -> String {
+        format!("{KMS_SOCKET_DIR}/{}.sock", self.name)
     }
 }
 
@@ -269,10 +297,13 @@ pub enum StoredCheck {
     /// `staleWith`: a configuration under which the value is stale (readable, but the next
     /// update rewrites it).
     StaleWith(Spanned<String>),
+    /// `kmsKeyId`: the key ID of a KMS v2 value's `EncryptedObject` (the plugin key that wraps
+    /// its DEK seed).
+    KmsKeyId(String),
 }
 
 /// The YAML fields of [`StoredCheck`], in the order messages list them.
-pub const STORED_CHECK_FIELDS: [&str; 7] = [
+pub const STORED_CHECK_FIELDS: [&str; 8] = [
     "provider",
     "key",
     "plaintext",
@@ -280,6 +311,7 @@ pub const STORED_CHECK_FIELDS: [&str; 7] = [
     "notDecryptableWith",
     "currentWith",
     "staleWith",
+    "kmsKeyId",
 ];
 
 impl StoredCheck {
@@ -311,7 +343,10 @@ impl StoredCheck {
             | StoredCheck::NotDecryptableWith(c)
             | StoredCheck::CurrentWith(c)
             | StoredCheck::StaleWith(c) => Some(c),
-            StoredCheck::Provider(_) | StoredCheck::Key(_) | StoredCheck::Plaintext(_) => None,
+            StoredCheck::Provider(_)
+            | StoredCheck::Key(_)
+            | StoredCheck::Plaintext(_)
+            | StoredCheck::KmsKeyId(_) => None,
         }
     }
 
@@ -328,6 +363,7 @@ impl StoredCheck {
             }
             StoredCheck::CurrentWith(c) => format!("{key} is current under config {}", c.value),
             StoredCheck::StaleWith(c) => format!("{key} is stale under config {}", c.value),
+            StoredCheck::KmsKeyId(k) => format!("{key} is wrapped by KMS key ID {k}"),
         }
     }
 
@@ -344,6 +380,7 @@ impl StoredCheck {
             }
             StoredCheck::CurrentWith(c) => format!("current under config {}", c.value),
             StoredCheck::StaleWith(c) => format!("stale under config {}", c.value),
+            StoredCheck::KmsKeyId(k) => format!("KMS key ID {k}"),
         }
     }
 }
@@ -424,6 +461,12 @@ pub enum Step {
     Measure(MeasureStep),
     /// Poll `/metrics` until automatic reload took the file written last (or reported a failure).
     WaitForReload(ReloadStep),
+    /// Act on a KMS plugin of the cluster: rotate its key, switch a fault on, or clear faults.
+    KmsPlugin(KmsPluginStep),
+    /// Wait until the apiservers write with a KMS plugin's current key ID.
+    WaitForKmsKeyId(KeyIdStep),
+    /// `GET` a health or readiness path (`/healthz/kms-providers`, `/readyz?verbose`).
+    Probe(ProbeStep),
     /// Predict, from what etcd holds now, what an apiserver restarted with a configuration would
     /// do (`atrest preflight`), before the restart shows it.
     Preflight(PreflightStep),
@@ -474,6 +517,9 @@ impl Step {
             Step::ExpectAll(_) => "expectAll",
             Step::Measure(_) => "measure",
             Step::WaitForReload(_) => "waitForReload",
+            Step::KmsPlugin(_) => "kmsPlugin",
+            Step::WaitForKmsKeyId(_) => "waitForKmsKeyId",
+            Step::Probe(_) => "probe",
             Step::Preflight(_) => "preflight",
         }
     }
@@ -490,6 +536,104 @@ pub struct ReloadStep {
     /// the file written last. `failed`: the reload failure counter went up and the old hash stays.
     pub expect: ReloadExpect,
     /// Deadline (kube-apiserver polls the file once a minute; at most [`MAX_TIMEOUT_SECONDS`]).
+    #[serde(default = "default_reload_timeout")]
+    pub timeout_seconds: Spanned<u64>,
+}
+
+/// `kmsPlugin`: exactly one of `rotate`, `fault`, `clearFaults`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct KmsPluginStep {
+    /// The plugin (a `cluster.kmsPlugins` name).
+    pub name: Spanned<String>,
+    /// A new key version becomes current: `Status` reports a new `key_id`.
+    #[serde(default)]
+    pub rotate: bool,
+    /// Switch this fault on.
+    #[serde(default)]
+    pub fault: Option<KmsFaultDef>,
+    /// Switch every fault off.
+    #[serde(default)]
+    pub clear_faults: bool,
+}
+
+/// A fault of `kmsPlugin.fault`: `unavailable`, `{latencyMs: 50}`, `failEncrypt`, …
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum KmsFaultDef {
+    /// The socket is closed.
+    Unavailable,
+    /// Every call is answered this many milliseconds later.
+    LatencyMs(u64),
+    /// `Encrypt` fails (gRPC `Internal`).
+    FailEncrypt,
+    /// `Decrypt` fails (gRPC `Internal`).
+    FailDecrypt,
+    /// `Status` fails (gRPC `Internal`).
+    FailStatus,
+    /// `Status` answers this `healthz` instead of `ok`.
+    Unhealthy(String),
+    /// Another key-encryption key under the same key IDs.
+    WrongKek,
+}
+
+impl KmsFaultDef {
+    /// The boundary's fault.
+    pub fn to_backend(&self) -> atrest_backend::KmsFault {
+        use atrest_backend::KmsFault;
+        match self {
+            KmsFaultDef::Unavailable => KmsFault::Unavailable,
+            KmsFaultDef::LatencyMs(ms) => KmsFault::Latency(std::time::Duration::from_millis(*ms)),
+            KmsFaultDef::FailEncrypt => KmsFault::FailEncrypt,
+            KmsFaultDef::FailDecrypt => KmsFault::FailDecrypt,
+            KmsFaultDef::FailStatus => KmsFault::FailStatus,
+            KmsFaultDef::Unhealthy(h) => KmsFault::Unhealthy(h.clone()),
+            KmsFaultDef::WrongKek => KmsFault::WrongKek,
+        }
+    }
+}
+
+/// `probe`: one `GET` of a health path and what it must answer.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ProbeStep {
+    /// `/healthz…`, `/readyz…` or `/livez…`.
+    pub path: String,
+    /// Which apiserver (default 0).
+    #[serde(default)]
+    pub apiserver: usize,
+    /// What it must answer.
+    pub expect: ProbeExpect,
+    /// Poll (once a second) until the code is `expect.code`, at most this long (at most
+    /// [`MAX_TIMEOUT_SECONDS`]); the body is checked on the last answer. Without it, one `GET`.
+    #[serde(default)]
+    pub timeout_seconds: Option<Spanned<u64>>,
+}
+
+/// What a `probe` must answer.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ProbeExpect {
+    /// The HTTP status code (100 to 599).
+    pub code: Spanned<u16>,
+    /// Exactly this body (trailing whitespace ignored).
+    #[serde(default)]
+    pub body: Option<String>,
+    /// A body containing this.
+    #[serde(default)]
+    pub body_contains: Option<String>,
+}
+
+/// `waitForKmsKeyId`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct KeyIdStep {
+    /// The plugin (a `cluster.kmsPlugins` name).
+    pub name: Spanned<String>,
+    /// Which apiservers.
+    #[serde(default)]
+    pub apiserver: Target,
+    /// Deadline (kube-apiserver polls `Status` once a minute; at most [`MAX_TIMEOUT_SECONDS`]).
     #[serde(default = "default_reload_timeout")]
     pub timeout_seconds: Spanned<u64>,
 }
@@ -576,6 +720,9 @@ pub struct StoredStep {
     /// write key, so the next update rewrites it.
     #[serde(default)]
     pub stale_with: Option<Spanned<String>>,
+    /// The key ID in a KMS v2 value's `EncryptedObject`.
+    #[serde(default)]
+    pub kms_key_id: Option<String>,
 }
 
 /// `expectAll`: every raw etcd value of a resource.
@@ -608,6 +755,9 @@ pub struct AllStep {
     /// A configuration (by name) under which every value is stale.
     #[serde(default)]
     pub stale_with: Option<Spanned<String>>,
+    /// The key ID in every value's KMS v2 `EncryptedObject`.
+    #[serde(default)]
+    pub kms_key_id: Option<String>,
 }
 
 impl StoredStep {
@@ -622,7 +772,7 @@ impl StoredStep {
 
     /// The checks it asks for.
     pub fn checks(&self) -> Vec<StoredCheck> {
-        StoredCheck::from_fields(
+        let mut checks = StoredCheck::from_fields(
             &self.provider,
             &self.key,
             self.plaintext,
@@ -630,14 +780,17 @@ impl StoredStep {
             &self.not_decryptable_with,
             &self.current_with,
             &self.stale_with,
-        )
+        );
+        // Last, as in `STORED_CHECK_FIELDS`.
+        checks.extend(self.kms_key_id.clone().map(StoredCheck::KmsKeyId));
+        checks
     }
 }
 
 impl AllStep {
     /// The checks it asks for.
     pub fn checks(&self) -> Vec<StoredCheck> {
-        StoredCheck::from_fields(
+        let mut checks = StoredCheck::from_fields(
             &self.provider,
             &self.key,
             self.plaintext,
@@ -645,7 +798,10 @@ impl AllStep {
             &self.not_decryptable_with,
             &self.current_with,
             &self.stale_with,
-        )
+        );
+        // Last, as in `STORED_CHECK_FIELDS`.
+        checks.extend(self.kms_key_id.clone().map(StoredCheck::KmsKeyId));
+        checks
     }
 }
 
@@ -857,6 +1013,7 @@ pub fn parse_with(
     }
     at_most(path, "cluster.apiservers", apiservers, MAX_APISERVERS)?;
     let apiservers = apiservers.value;
+    let plugins = check_kms_plugins(path, &file.cluster.kms_plugins, &configs)?;
     let mut expectations = 0;
     let mut steps = Vec::new();
     for placed in file.steps {
@@ -874,6 +1031,22 @@ pub fn parse_with(
                         "no config named {:?} (defined: {})",
                         c.value,
                         configs.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
+                    ),
+                ))
+            }
+        };
+        let check_plugin = |n: &Spanned<String>| {
+            if plugins.contains(&n.value) {
+                Ok(())
+            } else {
+                Err(ScenarioError::at(
+                    path,
+                    n.referenced.line(),
+                    n.referenced.column(),
+                    format!(
+                        "no KMS plugin named {:?} in cluster.kmsPlugins (defined: {})",
+                        n.value,
+                        plugins.iter().map(String::as_str).collect::<Vec<_>>().join(", ")
                     ),
                 ))
             }
@@ -970,6 +1143,54 @@ pub fn parse_with(
                 )?;
                 expectations += 1;
             }
+            Step::KmsPlugin(k) => {
+                check_plugin(&k.name)?;
+                let actions = usize::from(k.rotate)
+                    + usize::from(k.fault.is_some())
+                    + usize::from(k.clear_faults);
+                if actions != 1 {
+                    return Err(at(
+                        "kmsPlugin: give exactly one of `rotate: true`, `fault` or `clearFaults: true`"
+                            .into(),
+                    ));
+                }
+            }
+            Step::Probe(p) => {
+                check_target(Target::One(p.apiserver))?;
+                if !["/healthz", "/readyz", "/livez"].iter().any(|h| p.path.starts_with(h)) {
+                    return Err(at(format!(
+                        "probe: path {:?} is not a health check (/healthz…, /readyz…, /livez…)",
+                        p.path
+                    )));
+                }
+                if let Some(t) = &p.timeout_seconds {
+                    at_most(path, "probe.timeoutSeconds", t, MAX_TIMEOUT_SECONDS)?;
+                }
+                let code = &p.expect.code;
+                if !(100..=599).contains(&code.value) {
+                    return Err(ScenarioError::at(
+                        path,
+                        code.referenced.line(),
+                        code.referenced.column(),
+                        format!(
+                            "probe.expect.code {} is not an HTTP status (100 to 599)",
+                            code.value
+                        ),
+                    ));
+                }
+                expectations += 1;
+            }
+            Step::WaitForKmsKeyId(w) => {
+                check_plugin(&w.name)?;
+                check_target(w.apiserver)?;
+                at_most(
+                    path,
+                    "waitForKmsKeyId.timeoutSeconds",
+                    &w.timeout_seconds,
+                    MAX_TIMEOUT_SECONDS,
+                )?;
+                expectations += 1;
+            }
             Step::Measure(m) => {
                 if m.objects.value == 0 {
                     return Err(ScenarioError::at(
@@ -1028,6 +1249,51 @@ fn inline_position(
     let rest = file_text.get(from..)?;
     let (at, _) = rest.match_indices(needle.as_str()).nth(nth)?;
     Some(template::line_col(file_text, from + at))
+}
+
+/// Checks `cluster.kmsPlugins` (names unique and usable as socket file names, at most
+/// [`MAX_KMS_PLUGINS`]) and that every `${kms:NAME}` of a configuration names one of them;
+/// returns the names.
+fn check_kms_plugins(
+    path: &Path,
+    plugins: &[Spanned<KmsPluginDef>],
+    configs: &BTreeMap<String, String>,
+) -> Result<Vec<String>, ScenarioError> {
+    let mut names: Vec<String> = Vec::new();
+    for (n, p) in plugins.iter().enumerate() {
+        let at = |m: String| ScenarioError::at(path, p.referenced.line(), p.referenced.column(), m);
+        if n >= MAX_KMS_PLUGINS {
+            return Err(at(format!("cluster.kmsPlugins: at most {MAX_KMS_PLUGINS} plugins")));
+        }
+        let name = &p.value.name;
+        let valid = !name.is_empty()
+            && name.len() <= 63
+            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !valid {
+            return Err(at(format!(
+                "cluster.kmsPlugins: name {name:?} must be 1 to 63 lowercase letters, digits or `-`"
+            )));
+        }
+        if names.contains(name) {
+            return Err(at(format!("cluster.kmsPlugins: name {name:?} is used twice")));
+        }
+        names.push(name.clone());
+    }
+    for (cname, text) in configs {
+        for plugin in crate::template::kms_placeholders(text) {
+            if !names.contains(&plugin) {
+                return Err(ScenarioError::at(
+                    path,
+                    1,
+                    1,
+                    format!(
+                        "config {cname:?}: ${{kms:{plugin}}} names no plugin of cluster.kmsPlugins"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(names)
 }
 
 /// Rejects `value` above `max`, at the value's own position, naming the field and both numbers.

@@ -13,13 +13,23 @@ pub struct StoredValue {
     pub provider: String,
     /// Key name (or KMS provider name).
     pub key: Option<String>,
+    /// A KMS v2 value's key ID, when its `EncryptedObject` decodes.
+    pub kms_key_id: Option<String>,
 }
 
 impl StoredValue {
     /// Reads the framing of `value`.
     pub fn of(value: &[u8]) -> StoredValue {
         let env = Envelope::parse(value);
-        StoredValue { provider: env.provider().to_owned(), key: env.key_name().map(str::to_owned) }
+        let kms_key_id = match &env {
+            Envelope::KmsV2 { object: Ok(header), .. } => Some(header.key_id.clone()),
+            _ => None,
+        };
+        StoredValue {
+            provider: env.provider().to_owned(),
+            key: env.key_name().map(str::to_owned),
+            kms_key_id,
+        }
     }
 
     /// Whether anyone with etcd access reads it without a key.

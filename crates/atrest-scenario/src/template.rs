@@ -3,7 +3,10 @@
 //! - `${key:NAME}`: 32 random bytes, standard base64 (an AES-256 / secretbox key);
 //! - `${key:NAME:N}`: N random bytes (e.g. 16 for AES-128, or a wrong length on purpose);
 //! - `${passphrase:NAME:N}`: N random alphanumeric characters, what a user pastes when they
-//!   mistake a passphrase for a key.
+//!   mistake a passphrase for a key;
+//! - `${kms:NAME}`: the endpoint of the cluster's KMS plugin NAME, `unix://` + its socket path
+//!   in the cluster's file tree (each backend maps that tree to its own paths when it writes
+//!   the file); not a secret.
 //!
 //! Values are random per run, the same NAME gives the same value within a run, and they are
 //! never printed: every text a report carries goes through [`Secrets::redact`].
@@ -18,7 +21,7 @@ use base64::engine::general_purpose::STANDARD;
 pub enum TemplateError {
     /// A placeholder that is not `${key:…}` or `${passphrase:…}`.
     #[error(
-        "unknown placeholder ${{{placeholder}}} (use ${{key:NAME}}, ${{key:NAME:BYTES}} or ${{passphrase:NAME:CHARS}})"
+        "unknown placeholder ${{{placeholder}}} (use ${{key:NAME}}, ${{key:NAME:BYTES}}, ${{passphrase:NAME:CHARS}} or ${{kms:PLUGIN}})"
     )]
     Unknown {
         /// The text between the braces.
@@ -78,6 +81,24 @@ pub fn line_col(text: &str, offset: usize) -> (u64, u64) {
     (line as u64, col as u64)
 }
 
+/// The endpoint `${kms:NAME}` stands for: `unix://` + the plugin's socket in the cluster's tree.
+pub fn kms_endpoint(name: &str) -> String {
+    format!("unix://{}/{name}.sock", crate::schema::KMS_SOCKET_DIR)
+}
+
+/// The plugin names of every `${kms:NAME}` in `template`.
+pub fn kms_placeholders(template: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("${kms:") {
+        let after = &rest[start + 6..];
+        let Some(end) = after.find('}') else { break };
+        out.push(after[..end].to_owned());
+        rest = &after[end + 1..];
+    }
+    out
+}
+
 /// Key material generated for a run and every text that must never be printed.
 #[derive(Default)]
 pub struct Secrets {
@@ -133,6 +154,11 @@ impl Secrets {
     ) -> Result<String, TemplateError> {
         let unknown = || TemplateError::Unknown { placeholder: placeholder.to_owned(), offset };
         let parts: Vec<&str> = placeholder.split(':').collect();
+        if let ["kms", name] = parts.as_slice()
+            && !name.is_empty()
+        {
+            return Ok(kms_endpoint(name));
+        }
         let (kind, name, size) = match parts.as_slice() {
             ["key", name] => ("key", *name, 32),
             ["key", name, n] => ("key", *name, n.parse().map_err(|_| unknown())?),

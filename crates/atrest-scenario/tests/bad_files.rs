@@ -18,7 +18,8 @@ fn unknown_step_kind() {
         error_of("description: x\nsteps:\n  - frobnicate: {}\n"),
         "bad.yaml:3:5: unknown variant `frobnicate`, expected one of writeConfig, removeFile, \
          setFlags, start, stop, restart, create, update, get, delete, list, rewrite, \
-         expectStored, expectAll, measure, waitForReload, preflight"
+         expectStored, expectAll, measure, waitForReload, kmsPlugin, waitForKmsKeyId, probe,
+         preflight"
     );
 }
 
@@ -99,7 +100,7 @@ fn current_with_and_stale_with_are_checks_of_their_own() {
     );
     assert_eq!(
         error_of("description: x\nsteps:\n  - expectStored: {secret: s}\n"),
-        "bad.yaml:3:5: expect at least one of provider, key, plaintext, decryptableWith, notDecryptableWith, currentWith, staleWith"
+        "bad.yaml:3:5: expect at least one of provider, key, plaintext, decryptableWith, notDecryptableWith, currentWith, staleWith, kmsKeyId"
     );
 }
 
@@ -296,8 +297,8 @@ fn inputs_are_read_bounded() {
 #[test]
 fn template_errors_have_a_position() {
     let steps = "steps:\n  - start: {expect: {}}\n";
-    let unknown = "unknown placeholder ${nokind:k} (use ${key:NAME}, ${key:NAME:BYTES} or \
-                   ${passphrase:NAME:CHARS})";
+    let unknown = "unknown placeholder ${nokind:k} (use ${key:NAME}, ${key:NAME:BYTES}, \
+                   ${passphrase:NAME:CHARS} or ${kms:PLUGIN})";
     assert_eq!(
         error_of(&format!(
             "description: x\nconfigs:\n  main: |\n    a: 1\n    secret: ${{nokind:k}}\n{steps}"
@@ -317,4 +318,77 @@ fn template_errors_have_a_position() {
     );
     // The text is printed once.
     assert_eq!(err.matches("reuses").count(), 1);
+}
+
+#[test]
+fn kms_plugins_are_checked_at_load() {
+    let head = "description: x\ncluster:\n  kmsPlugins: [{name: kms1}]\n";
+    assert_eq!(
+        error_of(&format!("{head}steps:\n  - kmsPlugin: {{name: kms2, rotate: true}}\n")),
+        "bad.yaml:5:23: no KMS plugin named \"kms2\" in cluster.kmsPlugins (defined: kms1)"
+    );
+    assert_eq!(
+        error_of(&format!(
+            "{head}steps:\n  - kmsPlugin: {{name: kms1, rotate: true, clearFaults: true}}\n"
+        )),
+        "bad.yaml:5:5: kmsPlugin: give exactly one of `rotate: true`, `fault` or `clearFaults: true`"
+    );
+    assert!(
+        error_of(&format!("{head}steps:\n  - kmsPlugin: {{name: kms1, fault: slow}}\n"))
+            .starts_with("bad.yaml:5:"),
+    );
+    assert_eq!(
+        error_of(&format!(
+            "{head}configs:\n  c: 'endpoint: ${{kms:other}}'\nsteps:\n  - waitForKmsKeyId: {{name: kms1}}\n"
+        )),
+        "bad.yaml:1:1: config \"c\": ${kms:other} names no plugin of cluster.kmsPlugins"
+    );
+    assert_eq!(
+        error_of(
+            "description: x\ncluster:\n  kmsPlugins: [{name: Kms/1}]\nsteps:\n  - list: {resource: secrets, expect: {count: 0}}\n"
+        ),
+        "bad.yaml:3:16: cluster.kmsPlugins: name \"Kms/1\" must be 1 to 63 lowercase letters, digits or `-`"
+    );
+    assert_eq!(
+        error_of(&format!(
+            "{head}steps:\n  - waitForKmsKeyId: {{name: kms1, timeoutSeconds: 3601}}\n"
+        )),
+        "bad.yaml:5:51: waitForKmsKeyId.timeoutSeconds is 3601, above the limit of 3600"
+    );
+}
+
+#[test]
+fn kms_endpoint_placeholder_names_the_socket_in_the_cluster_tree() {
+    let text = "description: x\ncluster:\n  kmsPlugins: [{name: kms1}]\nconfigs:\n  c: 'endpoint: ${kms:kms1}'\nsteps:\n  - kmsPlugin: {name: kms1, fault: {latencyMs: 50}}\n  - waitForKmsKeyId: {name: kms1}\n";
+    let s = parse(Path::new("ok.yaml"), text).unwrap_or_else(|e| panic!("{e}"));
+    let spec = s.cluster_spec();
+    assert_eq!(spec.kms_plugins.len(), 1);
+    assert_eq!(spec.kms_plugins[0].socket, "/var/run/kmsplugin/kms1.sock");
+    let prepared = s.prepare(&atrest_scenario::RunOptions::default()).unwrap();
+    assert!(format!("{prepared:?}").contains("unix:///var/run/kmsplugin/kms1.sock"));
+}
+
+#[test]
+fn probe_paths_are_health_checks() {
+    assert_eq!(
+        error_of(
+            "description: x\nsteps:\n  - probe: {path: /api/v1/secrets, expect: {code: 200}}\n"
+        ),
+        "bad.yaml:3:5: probe: path \"/api/v1/secrets\" is not a health check (/healthz…, /readyz…, /livez…)"
+    );
+    assert!(
+        error_of("description: x\nsteps:\n  - probe: {path: /readyz, expect: {code: 99}}\n")
+            .contains("probe.expect.code 99 is not an HTTP status (100 to 599)")
+    );
+    assert!(
+        error_of(
+            "description: x\nsteps:\n  - probe: {path: /readyz, timeoutSeconds: 3601, expect: {code: 200}}\n"
+        )
+        .contains("probe.timeoutSeconds is 3601, above the limit of 3600")
+    );
+    assert!(parse(
+        Path::new("ok.yaml"),
+        "description: x\nsteps:\n  - probe: {path: /healthz/kms-providers, expect: {code: 200, body: ok}}\n"
+    )
+    .is_ok());
 }

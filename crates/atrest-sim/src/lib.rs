@@ -11,6 +11,16 @@
 //! the resource's transformer with the etcd key as authenticated data, read through the
 //! prefix chain with its stale flag; an update whose encoded object equals the stored
 //! plaintext is skipped unless the read was stale (the resourceVersion then stays).
+//!
+//! KMS v2: each `ClusterSpec::kms_plugins` entry is an `atrest_kms::LocalKmsPlugin` (the
+//! plugin's own keys, rotation and faults, without gRPC); a `kms` provider whose endpoint is
+//! `unix://<socket>` of one of them calls it through the model's `KmsV2Envelope`. Time is a
+//! simulated clock that moves only in [`Cluster::advance_clock`]: every running apiserver
+//! polls `Status` once a minute after its start (upstream's `kmsv2PluginProbe` loop in
+//! k8s.io/apiserver pkg/server/options/encryptionconfig/config.go), which is when a new
+//! `key_id` gets a new DEK seed; a failed `Status` is retried 10 s later, and a write state
+//! expires 3 minutes after the last healthy one. `/healthz/kms-providers` shares the poll's
+//! check and its result cache (20 s healthy, 3 s failed). Not modelled: `/readyz`, `/healthz`.
 
 mod status;
 mod store;
@@ -19,19 +29,22 @@ use std::collections::BTreeMap;
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use atrest_backend::{
-    ApiResult, ApiServerSpec, BackendError, Cluster, ClusterSpec, Data, Kind, Object, ObjectRef,
-    RawEntry, StartFailure,
+    ApiResult, ApiServerSpec, BackendError, Cluster, ClusterSpec, Data, Kind, KmsAction, KmsFault,
+    KmsPluginState, Object, ObjectRef, RawEntry, StartFailure,
 };
 use atrest_config::load::{self, LoadOptions};
 use atrest_config::resolve::GroupResource;
+use atrest_kms::LocalKmsPlugin;
 use atrest_objects::{
     ConfigMap, ObjectMeta, Secret, StoredObject, Time, decode_stored, encode_configmap,
     encode_secret,
 };
-use atrest_transformers::{KmsPlugins, OsRandom, RandomSource, ResourceTransformers, Transformer};
+use atrest_transformers::{
+    KmsPlugins, KmsV2Plugin, OsRandom, RandomSource, ResourceTransformers, Transformer,
+};
 
 use crate::store::MemEtcd;
 
@@ -54,7 +67,31 @@ pub struct SimCluster {
     apiservers: Vec<SimApiServer>,
     random: Arc<dyn RandomSource>,
     bootstrapped: bool,
+    /// KMS v2 plugins by name, with their socket path in the cluster's tree.
+    kms: BTreeMap<String, (String, LocalKmsPlugin)>,
+    /// The simulated clock: time since the cluster was created.
+    now: Duration,
+    /// The wall clock (Unix seconds) when the cluster was created: simulated time `t` reads
+    /// as `epoch_unix + t` in texts.
+    epoch_unix: i64,
 }
+
+/// How often a running apiserver polls a healthy KMS v2 plugin's `Status`
+/// (`kmsv2PluginProbe`'s one-minute ticker).
+const KMS_STATUS_POLL: Duration = Duration::from_secs(60);
+
+/// How soon it polls again after a failed `Status`.
+const KMS_STATUS_RETRY: Duration = Duration::from_secs(10);
+
+/// How long a healthy check result is reused (`kmsPluginHealthzPositiveTTL`).
+const KMS_HEALTHZ_POSITIVE_TTL: Duration = Duration::from_secs(20);
+
+/// How long a failed check result is reused (`kmsPluginHealthzNegativeTTL`).
+const KMS_HEALTHZ_NEGATIVE_TTL: Duration = Duration::from_secs(3);
+
+/// How long a write state stays valid after the last healthy `Status`
+/// (`kmsv2PluginWriteDEKSourceMaxTTL`).
+const KMS_WRITE_TTL: Duration = Duration::from_secs(180);
 
 #[derive(Debug)]
 struct SimApiServer {
@@ -69,6 +106,15 @@ struct Running {
     config_hash: Option<String>,
     reload_successes: u64,
     reload_failures: u64,
+    /// When the next KMS v2 `Status` poll is due (simulated time).
+    next_kms_poll: Duration,
+    /// KMS v2 key IDs seen in a healthy `Status`, by provider, with the simulated time last seen
+    /// (`apiserver_envelope_encryption_key_id_hash_status_last_timestamp_seconds`).
+    kms_status_key_ids: BTreeMap<(String, String), Duration>,
+    /// Until when each KMS v2 provider's write state is valid (simulated time).
+    kms_write_valid_until: BTreeMap<String, Duration>,
+    /// Each KMS v2 provider's last check: when, its raw error if it failed, how long it holds.
+    kms_last_check: BTreeMap<String, (Duration, Option<String>, Duration)>,
 }
 
 /// A stored object read back through a transformer.
@@ -98,7 +144,136 @@ impl SimCluster {
                 .collect(),
             random,
             bootstrapped: false,
+            kms: spec
+                .kms_plugins
+                .into_iter()
+                .map(|p| {
+                    let plugin = LocalKmsPlugin::new()
+                        .expect("the OS random source gives a fresh key")
+                        .with_socket_path(&p.socket);
+                    (p.name, (p.socket, plugin))
+                })
+                .collect(),
+            now: Duration::ZERO,
+            epoch_unix: now_unix(),
         }
+    }
+
+    /// The KMS plugins a configuration's providers reach: by provider name, the plugin whose
+    /// socket its endpoint names. An endpoint no plugin serves is an error (the simulator has
+    /// nothing to dial).
+    fn kms_plugins_for(
+        &self,
+        path: &str,
+        config: &atrest_config::EncryptionConfiguration,
+    ) -> Result<KmsPlugins, String> {
+        let mut plugins = KmsPlugins::new();
+        for kms in config.resources.iter().flat_map(|r| &r.providers).filter_map(|p| p.kms.as_ref())
+        {
+            let served =
+                self.kms.values().find(|(socket, _)| kms.endpoint == format!("unix://{socket}"));
+            match served {
+                Some((_, plugin)) if kms.api_version == "v2" => {
+                    let plugin: Arc<dyn KmsV2Plugin> = Arc::new(plugin.clone());
+                    plugins = plugins.with_v2(kms.name.clone(), plugin);
+                }
+                _ => {
+                    return Err(format!(
+                        "atrest sim: {path} configures KMS provider {:?} at {}; the simulator \
+                         serves only KMS v2 plugins of the cluster's spec",
+                        kms.name, kms.endpoint
+                    ));
+                }
+            }
+        }
+        Ok(plugins)
+    }
+
+    /// Moves the clock to `now`, running every KMS v2 `Status` poll that falls due on the way.
+    fn run_timers(&mut self, now: Duration) {
+        for server in &mut self.apiservers {
+            let Some(running) = server.running.as_mut() else { continue };
+            while running.next_kms_poll <= now {
+                let at = running.next_kms_poll;
+                let healthy = Self::poll_kms(running, at);
+                running.next_kms_poll =
+                    at + if healthy { KMS_STATUS_POLL } else { KMS_STATUS_RETRY };
+            }
+        }
+        self.now = now;
+    }
+
+    /// One `Status` poll of every KMS v2 provider of `running`, at simulated time `at`. Returns
+    /// whether all were healthy.
+    fn poll_kms(running: &mut Running, at: Duration) -> bool {
+        Self::check_kms(running, at).iter().all(Result::is_ok)
+    }
+
+    /// Upstream's `kmsv2PluginProbe.check`, shared by the `Status` poll and
+    /// `/healthz/kms-providers`: within the last result's TTL (20 s healthy, 3 s failed) the last
+    /// result again (a failure as its raw error); else a fresh probe, whose success extends the
+    /// provider's write state to `at` + 3 min and records the key ID. One result per provider,
+    /// in configuration order.
+    fn check_kms(running: &mut Running, at: Duration) -> Vec<Result<(), String>> {
+        let envelopes: Vec<_> = running
+            .transformers
+            .chains()
+            .flat_map(|(_, chain)| chain.kms_v2().iter().cloned())
+            .collect();
+        let mut results = Vec::with_capacity(envelopes.len());
+        for envelope in envelopes {
+            let name = envelope.name().to_owned();
+            if let Some((received, err, ttl)) = running.kms_last_check.get(&name)
+                && at.saturating_sub(*received) < *ttl
+            {
+                results.push(err.clone().map_or(Ok(()), Err));
+                continue;
+            }
+            match envelope.probe() {
+                Ok(()) => {
+                    let key_id = envelope.write_key().map(|(k, _)| k).unwrap_or_default();
+                    running.kms_write_valid_until.insert(name.clone(), at + KMS_WRITE_TTL);
+                    running.kms_status_key_ids.insert((name.clone(), key_id), at);
+                    running.kms_last_check.insert(name, (at, None, KMS_HEALTHZ_POSITIVE_TTL));
+                    results.push(Ok(()));
+                }
+                Err(e) => {
+                    let raw = match &e {
+                        atrest_transformers::KmsV2ProbeError::Status { cause, .. } => {
+                            cause.to_string()
+                        }
+                        other => other.to_string(),
+                    };
+                    running.kms_last_check.insert(name, (at, Some(raw), KMS_HEALTHZ_NEGATIVE_TTL));
+                    results.push(Err(e.to_string()));
+                }
+            }
+        }
+        results
+    }
+
+    /// Upstream's `ValidateEncryptCapability` for a KMS v2 value about to be written: its
+    /// provider's write state must still be valid.
+    fn kms_write_capability(&self, running: &Running, stored: &[u8]) -> Result<(), String> {
+        let atrest_transformers::Envelope::KmsV2 { provider: Some(provider), object: Ok(header) } =
+            atrest_transformers::Envelope::parse(stored)
+        else {
+            return Ok(());
+        };
+        let until = running.kms_write_valid_until.get(&provider).copied().unwrap_or_default();
+        if self.now <= until {
+            return Ok(());
+        }
+        let wall = |t: Duration| {
+            let secs = i64::try_from(t.as_secs()).unwrap_or(i64::MAX);
+            Time::from_unix_seconds(self.epoch_unix.saturating_add(secs)).to_rfc3339()
+        };
+        Err(format!(
+            "encryptedDEKSource with keyID hash {:?} expired at {} (current time is {})",
+            atrest_transformers::key_id_hash(&header.key_id),
+            wall(until),
+            wall(self.now)
+        ))
     }
 
     fn server(&self, i: usize) -> Result<&SimApiServer, BackendError> {
@@ -130,18 +305,9 @@ impl SimCluster {
         };
         let opts = LoadOptions { reload: spec.automatic_reload, kmsv1_enabled: false };
         let loaded = load::load(path, self.read_file(path), &opts).map_err(|e| e.to_string())?;
-        if loaded.config.resources.iter().flat_map(|r| &r.providers).any(|p| p.kms.is_some()) {
-            return Err(format!(
-                "atrest sim: {path} configures a KMS provider; the simulator has no KMS plugin \
-                 to call (use --backend process with a plugin socket)"
-            ));
-        }
-        let t = ResourceTransformers::with_random(
-            &loaded.plan,
-            &KmsPlugins::new(),
-            self.random.clone(),
-        )
-        .map_err(|e| format!("error while building transformers: {e}"))?;
+        let plugins = self.kms_plugins_for(path, &loaded.config)?;
+        let t = ResourceTransformers::with_random(&loaded.plan, &plugins, self.random.clone())
+            .map_err(|e| format!("error while building transformers: {e}"))?;
         Ok((t, Some(loaded.content_hash)))
     }
 
@@ -223,6 +389,7 @@ impl SimCluster {
         let stored = Self::transformer(running, id.kind)
             .to_storage(&plaintext, key.as_bytes())
             .map_err(|e| status::internal(&e.to_string()))?;
+        self.kms_write_capability(running, &stored).map_err(|e| status::internal(&e))?;
         Ok(self.etcd.put(&key, stored))
     }
 
@@ -362,6 +529,21 @@ fn decode_object(plaintext: &[u8]) -> Option<(ObjectMeta, Data)> {
     }
 }
 
+/// The plugin's fault for the boundary's (the same mapping as the process backend's).
+fn plugin_fault(fault: KmsFault) -> atrest_kms::Fault {
+    use atrest_kms::{Fault, InjectedError};
+    use atrest_transformers::GrpcCode;
+    match fault {
+        KmsFault::Unavailable => Fault::Unavailable,
+        KmsFault::Latency(d) => Fault::Latency(d),
+        KmsFault::FailEncrypt => Fault::FailEncrypt(InjectedError::new(GrpcCode::Internal)),
+        KmsFault::FailDecrypt => Fault::FailDecrypt(InjectedError::new(GrpcCode::Internal)),
+        KmsFault::FailStatus => Fault::FailStatus(InjectedError::new(GrpcCode::Internal)),
+        KmsFault::Unhealthy(healthz) => Fault::Unhealthy(healthz),
+        KmsFault::WrongKek => Fault::WrongKek,
+    }
+}
+
 fn to_object(id: &ObjectRef, data: Data, revision: i64) -> Object {
     Object { id: id.clone(), data, resource_version: Some(revision.to_string()) }
 }
@@ -377,6 +559,33 @@ impl Cluster for SimCluster {
 
     fn file_root(&self) -> Option<String> {
         None
+    }
+
+    fn kms_endpoint(&self, name: &str) -> Option<String> {
+        self.kms.get(name).map(|(socket, _)| format!("unix://{socket}"))
+    }
+
+    async fn kms_plugin(
+        &mut self,
+        name: &str,
+        action: KmsAction,
+    ) -> Result<KmsPluginState, BackendError> {
+        let (_, plugin) =
+            self.kms.get(name).ok_or_else(|| BackendError::NoSuchKmsPlugin(name.to_owned()))?;
+        let what = format!("KMS plugin {name}: {action:?}");
+        let done = match action {
+            KmsAction::Status => Ok(()),
+            KmsAction::Rotate => plugin.rotate().map(drop),
+            KmsAction::SetFault(fault) => plugin.set_fault(plugin_fault(fault)).map(drop),
+            KmsAction::ClearFaults => plugin.clear_faults().map(drop),
+        };
+        done.map_err(|e| BackendError::other(what, e))?;
+        Ok(KmsPluginState { key_id: plugin.key_id(), key_ids: plugin.key_ids() })
+    }
+
+    fn advance_clock(&mut self, by: Duration) -> bool {
+        self.run_timers(self.now.saturating_add(by));
+        true
     }
 
     async fn write_file(&mut self, path: &str, contents: &[u8]) -> Result<(), BackendError> {
@@ -410,8 +619,19 @@ impl Cluster for SimCluster {
             Ok(t) => t,
             Err(err) => return Ok(Err(StartFailure::Exited { code: Some(1), err: Some(err) })),
         };
-        self.apiservers[i].running =
-            Some(Running { transformers, config_hash, reload_successes: 0, reload_failures: 0 });
+        let mut running = Running {
+            transformers,
+            config_hash,
+            reload_successes: 0,
+            reload_failures: 0,
+            next_kms_poll: self.now + KMS_STATUS_POLL,
+            kms_status_key_ids: BTreeMap::new(),
+            kms_write_valid_until: BTreeMap::new(),
+            kms_last_check: BTreeMap::new(),
+        };
+        // The inline probe of the build gave the first write state; it counts as a Status seen.
+        Self::poll_kms(&mut running, self.now);
+        self.apiservers[i].running = Some(running);
         self.bootstrap(i);
         let failing =
             self.apiservers[i].running.as_ref().map(|r| self.failing_checks(r)).unwrap_or_default();
@@ -557,7 +777,41 @@ impl Cluster for SimCluster {
              apiserver_encryption_config_controller_automatic_reloads_total{{apiserver_id_hash=\"sim\",status=\"failure\"}} {}\n",
             running.reload_successes, running.reload_failures
         ));
+        for ((provider, key_id), at) in &running.kms_status_key_ids {
+            text.push_str(&format!(
+                "apiserver_envelope_encryption_key_id_hash_status_last_timestamp_seconds{{apiserver_id_hash=\"sim\",key_id_hash=\"{}\",provider_name=\"{provider}\"}} {}\n",
+                atrest_transformers::key_id_hash(key_id),
+                at.as_secs_f64()
+            ));
+        }
         Ok(Ok(text))
+    }
+
+    /// Answers `/healthz/kms-providers` only: the KMS v2 check of every provider (cached as
+    /// upstream caches it), failures joined as `kms-provider-<i>: <err>` in a
+    /// `internal server error: …` body (k8s.io/apiserver pkg/server/options/encryptionconfig,
+    /// `kmsHealthChecker`). Other paths are a backend error: the simulator does not model the
+    /// full check lists.
+    async fn probe(&mut self, i: usize, path: &str) -> Result<(u16, String), BackendError> {
+        let i = self.serving(i)?;
+        if path != "/healthz/kms-providers" {
+            return Err(BackendError::other(
+                format!("GET {path} of apiserver {i}"),
+                "the simulator answers only /healthz/kms-providers",
+            ));
+        }
+        let now = self.now;
+        let running = self.apiservers[i].running.as_mut().expect("checked by serving()");
+        let failures: Vec<String> = Self::check_kms(running, now)
+            .into_iter()
+            .enumerate()
+            .filter_map(|(index, r)| r.err().map(|e| format!("kms-provider-{index}: {e}")))
+            .collect();
+        Ok(if failures.is_empty() {
+            (200, "ok".to_owned())
+        } else {
+            (500, format!("internal server error: {}", failures.join(", ")))
+        })
     }
 
     async fn raw_get(&mut self, key: &str) -> Result<Option<RawEntry>, BackendError> {

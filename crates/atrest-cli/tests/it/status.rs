@@ -13,7 +13,10 @@ const B: &str = "/etc/kubernetes/enc/b.yaml";
 #[tokio::test]
 async fn status_process_flags_apiservers_with_different_configs() {
     let assets = Assets::locate().unwrap_or_else(|e| panic!("{e}"));
-    let spec = ClusterSpec { apiservers: vec![ApiServerSpec::default(), ApiServerSpec::default()] };
+    let spec = ClusterSpec {
+        apiservers: vec![ApiServerSpec::default(), ApiServerSpec::default()],
+        ..ClusterSpec::default()
+    };
     let mut c = ProcessCluster::launch(&assets, spec).await.unwrap_or_else(|e| panic!("{e}"));
     let (a, b) = (config(&[("key1", KEY1)], true), config(&[("key2", KEY2), ("key1", KEY1)], true));
     c.write_file(A, a.as_bytes()).await.unwrap();

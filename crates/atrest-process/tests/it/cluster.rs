@@ -11,7 +11,8 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::time::Duration;
 
 use atrest_backend::{
-    ApiServerSpec, BackendError, Cluster, ClusterSpec, Data, Kind, Object, ObjectRef, StartFailure,
+    ApiServerSpec, BackendError, Cluster, ClusterSpec, Data, Kind, KmsAction, KmsFault,
+    KmsPluginSpec, Object, ObjectRef, StartFailure,
 };
 use atrest_config::load::{LoadOptions, load};
 use atrest_process::ProcessCluster;
@@ -43,7 +44,7 @@ fn spec(config: &str) -> ApiServerSpec {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn process_cluster_end_to_end() {
-    let spec0 = ClusterSpec { apiservers: vec![ApiServerSpec::default()] };
+    let spec0 = ClusterSpec { apiservers: vec![ApiServerSpec::default()], kms_plugins: Vec::new() };
     let mut c = ProcessCluster::launch(&assets(), spec0).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(c.backend_name(), "process");
     assert_eq!(c.apiserver_count(), 1);
@@ -167,7 +168,7 @@ async fn process_cluster_end_to_end() {
 /// cluster is dropped; without it, dropping removes it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keep_logs_keeps_the_tree() {
-    let spec0 = ClusterSpec { apiservers: vec![ApiServerSpec::default()] };
+    let spec0 = ClusterSpec { apiservers: vec![ApiServerSpec::default()], kms_plugins: Vec::new() };
     let mut c = ProcessCluster::launch(&assets(), spec0)
         .await
         .unwrap_or_else(|e| panic!("{e}"))
@@ -189,7 +190,7 @@ async fn keep_logs_keeps_the_tree() {
 /// the start reports the failing `/readyz` checks and the process still answers requests.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unready_apiserver_keeps_running() {
-    let spec0 = ClusterSpec { apiservers: vec![ApiServerSpec::default()] };
+    let spec0 = ClusterSpec { apiservers: vec![ApiServerSpec::default()], kms_plugins: Vec::new() };
     let mut c = ProcessCluster::launch(&assets(), spec0)
         .await
         .unwrap_or_else(|e| panic!("{e}"))
@@ -220,7 +221,7 @@ async fn unready_apiserver_keeps_running() {
 /// nobody copies it out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_tree_is_private() {
-    let spec0 = ClusterSpec { apiservers: vec![spec(CONFIG)] };
+    let spec0 = ClusterSpec { apiservers: vec![spec(CONFIG)], kms_plugins: Vec::new() };
     let mut c = ProcessCluster::launch(&assets(), spec0).await.unwrap_or_else(|e| panic!("{e}"));
     c.write_file(CONFIG, aescbc_config().as_bytes()).await.expect("write");
     let outcome = c.start_apiserver(0).await.unwrap_or_else(|e| panic!("{e}"));
@@ -251,4 +252,54 @@ async fn cluster_tree_is_private() {
     assert_eq!(top, 0o700, "{}", dir.display());
     assert!(files > 10, "only {files} files under {}", dir.display());
     assert!(open.is_empty(), "readable by group or others:\n{}", open.join("\n"));
+}
+
+/// A cluster with a KMS plugin: the plugin serves on the socket's path below the cluster's
+/// tree (0600), its key file sits outside the tree (0600), the apiserver encrypts through it
+/// (upstream's `k8s:enc:kms:v2:<provider>:` prefix), the plugin rotates on request, and
+/// shutdown leaves nothing behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kms_plugin_runs_with_the_cluster() {
+    let spec0 = ClusterSpec {
+        apiservers: vec![spec(CONFIG)],
+        kms_plugins: vec![KmsPluginSpec {
+            name: "kms1".to_owned(),
+            socket: "/var/run/kmsplugin/kms1.sock".to_owned(),
+        }],
+    };
+    let mut c = ProcessCluster::launch(&assets(), spec0).await.unwrap_or_else(|e| panic!("{e}"));
+    let root = c.file_root().expect("a real file tree");
+    let socket = format!("{root}/var/run/kmsplugin/kms1.sock");
+    assert_eq!(c.kms_endpoint("kms1"), Some(format!("unix://{socket}")));
+    assert_eq!(c.kms_endpoint("kms2"), None);
+    assert_eq!(std::fs::metadata(&socket).expect("socket").permissions().mode() & 0o777, 0o600);
+    let dir = c.log_dir().expect("instance dir");
+    let key_file = dir.join("kms-kms1.keys");
+    assert_eq!(std::fs::metadata(&key_file).expect("keys").permissions().mode() & 0o777, 0o600);
+
+    let config = format!(
+        "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n  - resources: [\"secrets\"]\n    providers:\n      - kms:\n          apiVersion: v2\n          name: kms1\n          endpoint: unix://{socket}\n      - identity: {{}}\n"
+    );
+    c.write_file(CONFIG, config.as_bytes()).await.expect("write");
+    assert_eq!(c.start_apiserver(0).await.unwrap_or_else(|e| panic!("{e}")), Ok(()));
+    let secret = object(Kind::Secret, "through-kms", &[("k", b"v")], None);
+    c.create(0, &secret).await.expect("backend").expect("create");
+    let raw =
+        c.raw_get("/registry/secrets/default/through-kms").await.expect("raw").expect("stored");
+    assert!(raw.value.starts_with(b"k8s:enc:kms:v2:kms1:"), "{raw:?}");
+
+    let state = c.kms_plugin("kms1", KmsAction::Status).await.expect("status");
+    assert_eq!(state.key_id, "atrest-kek-1");
+    let state = c.kms_plugin("kms1", KmsAction::Rotate).await.expect("rotate");
+    assert_eq!(state.key_id, "atrest-kek-2");
+    assert_eq!(state.key_ids, ["atrest-kek-1", "atrest-kek-2"]);
+    c.kms_plugin("kms1", KmsAction::SetFault(KmsFault::FailEncrypt)).await.expect("fault");
+    c.kms_plugin("kms1", KmsAction::ClearFaults).await.expect("clear");
+    assert!(matches!(
+        c.kms_plugin("kms2", KmsAction::Rotate).await,
+        Err(BackendError::NoSuchKmsPlugin(name)) if name == "kms2"
+    ));
+
+    c.shutdown().await.expect("shutdown");
+    assert!(!dir.exists(), "{} left behind", dir.display());
 }
