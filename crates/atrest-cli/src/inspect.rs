@@ -107,13 +107,16 @@ impl EtcdArgs {
         Ok((etcd, prefix))
     }
 
-    /// Feeds every key under the prefix to `inspector`, page by page; `each` sees every object.
+    /// Feeds every key under the prefix to `inspector`, page by page: `connected` runs once the
+    /// etcd answers (nothing is printed for an etcd that does not), `each` sees every object.
     pub(crate) async fn walk(
         &self,
         inspector: &mut Inspector,
+        connected: impl FnOnce() -> Result<()>,
         mut each: impl FnMut(&ObjectReport) -> Result<()>,
     ) -> Result<String> {
         let (etcd, prefix) = self.connect().await?;
+        connected()?;
         let mut pages = etcd.prefix_pages(prefix.as_bytes(), self.page_size);
         while let Some(page) = pages
             .next_page()
@@ -270,22 +273,27 @@ pub(crate) fn run(args: &Args) -> Result<Outcome> {
 }
 
 async fn walk(args: &Args, mut inspector: Inspector) -> Result<Outcome> {
-    let mut out = BufWriter::new(std::io::stdout().lock());
+    let out = std::cell::RefCell::new(BufWriter::new(std::io::stdout().lock()));
     let mut json = None;
-    match args.format {
-        Format::Json => {
-            let (stream, start) = JsonStream::start();
-            out.write_all(start.as_bytes())?;
-            json = Some(stream);
-        }
-        Format::Text if args.objects != Shown::None => {
-            writeln!(out, "{}", render::object_header())?;
-        }
-        Format::Text => {}
+    let (stream, start) = JsonStream::start();
+    if args.format == Format::Json {
+        json = Some(stream);
     }
+    let connected = || -> Result<()> {
+        let mut out = out.borrow_mut();
+        match args.format {
+            Format::Json => out.write_all(start.as_bytes())?,
+            Format::Text if args.objects != Shown::None => {
+                writeln!(out, "{}", render::object_header())?;
+            }
+            Format::Text => {}
+        }
+        Ok(())
+    };
     let prefix = args
         .etcd
-        .walk(&mut inspector, |object| {
+        .walk(&mut inspector, connected, |object| {
+            let mut out = out.borrow_mut();
             if !args.objects.shows(object) {
                 return Ok(());
             }
@@ -297,6 +305,7 @@ async fn walk(args: &Args, mut inspector: Inspector) -> Result<Outcome> {
         })
         .await?;
     let report = inspector.finish();
+    let mut out = out.into_inner();
     match json {
         Some(stream) => out.write_all(stream.finish(&report).as_bytes())?,
         None => {

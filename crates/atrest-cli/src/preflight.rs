@@ -95,7 +95,7 @@ pub(crate) fn run(args: &Args) -> Result<Outcome> {
         .enable_all()
         .build()
         .context("building the tokio runtime")?;
-    let prefix = runtime.block_on(args.etcd.walk(&mut inspector, |_| Ok(())))?;
+    let prefix = runtime.block_on(args.etcd.walk(&mut inspector, || Ok(()), |_| Ok(())))?;
     let verdict = Preflight::assess(&inspector.finish());
     let safe = verdict.is_safe() && ha.is_none();
     match args.format {
