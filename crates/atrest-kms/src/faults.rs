@@ -351,27 +351,7 @@ pub(crate) fn format_duration(d: Duration) -> String {
 
 /// A gRPC code from grpc-go's name (`FailedPrecondition`), case-insensitively.
 pub fn parse_code(name: &str) -> Option<GrpcCode> {
-    use GrpcCode::*;
-    [
-        Canceled,
-        Unknown,
-        InvalidArgument,
-        DeadlineExceeded,
-        NotFound,
-        AlreadyExists,
-        PermissionDenied,
-        ResourceExhausted,
-        FailedPrecondition,
-        Aborted,
-        OutOfRange,
-        Unimplemented,
-        Internal,
-        Unavailable,
-        DataLoss,
-        Unauthenticated,
-    ]
-    .into_iter()
-    .find(|c| c.to_string().eq_ignore_ascii_case(name))
+    GrpcCode::ALL.into_iter().find(|c| c.to_string().eq_ignore_ascii_case(name))
 }
 
 mod code_name {

@@ -266,6 +266,12 @@ fn render_order(rules: &mut [GroupResource]) {
     rules.sort_by_key(rank);
 }
 
+/// Whether objects stored under `from` must be rewritten before `to` takes over: the write
+/// provider changes, or `to` drops a reader that may still hold data.
+pub(crate) fn needs_rewrite(from: &[Reader], to: &[Reader]) -> bool {
+    from != to && (from.first() != to.first() || from.iter().any(|r| !to.contains(r)))
+}
+
 fn what_changes(from: &Chain, to: &Chain) -> String {
     if from == to {
         return "unchanged".to_owned();
@@ -363,7 +369,7 @@ pub fn plan(
         } else {
             f.clone()
         };
-        let rewrite = changed && (f[0] != *w || f.iter().any(|r| !t.contains(r)));
+        let rewrite = needs_rewrite(f, t);
         changes.push(ResourceChange {
             rule: rule.clone(),
             from: f.clone(),
@@ -516,7 +522,7 @@ pub fn plan(
             ));
         }
     }
-    let plan = Plan {
+    let mut plan = Plan {
         keys,
         options: PlanOptions { apiservers: n, ..options },
         changes,
@@ -526,9 +532,7 @@ pub fn plan(
         notes,
     };
     if plan.uses_kms() {
-        let mut plan = plan;
-        plan.notes.push("a KMS provider takes part: the plan is derived, but no backend can run a KMS plugin yet, so it cannot be proved".to_owned());
-        return Ok(plan);
+        plan.notes.push("a KMS provider takes part: the plan is derived, but the rehearsal cannot prove it yet (no KMS plugin is wired into a rehearsal)".to_owned());
     }
     Ok(plan)
 }

@@ -231,9 +231,10 @@ impl Plan {
         Concrete::ALL
             .into_iter()
             .filter(|c| {
-                let f = chain_for(&current.rules, &c.group_resource());
-                let t = chain_for(&target.rules, &c.group_resource());
-                f != t && (f[0] != t[0] || f.iter().any(|r| !t.contains(r)))
+                crate::plan::needs_rewrite(
+                    &chain_for(&current.rules, &c.group_resource()),
+                    &chain_for(&target.rules, &c.group_resource()),
+                )
             })
             .collect()
     }

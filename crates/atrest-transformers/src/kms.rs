@@ -35,6 +35,31 @@ pub enum GrpcCode {
     Unauthenticated,
 }
 
+impl GrpcCode {
+    /// Every code, in grpc-go's numeric order.
+    pub const ALL: [GrpcCode; 16] = {
+        use GrpcCode::*;
+        [
+            Canceled,
+            Unknown,
+            InvalidArgument,
+            DeadlineExceeded,
+            NotFound,
+            AlreadyExists,
+            PermissionDenied,
+            ResourceExhausted,
+            FailedPrecondition,
+            Aborted,
+            OutOfRange,
+            Unimplemented,
+            Internal,
+            Unavailable,
+            DataLoss,
+            Unauthenticated,
+        ]
+    };
+}
+
 impl fmt::Display for GrpcCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self, f)
