@@ -1368,6 +1368,13 @@ impl<C: Cluster> Engine<'_, C> {
                 }
             }
         };
+        // A not-ready apiserver can become ready without a restart (a watch cache that lists
+        // again once a KMS plugin decrypts again): a passing /readyz is that observation, so
+        // the no-loss check runs again after it.
+        let readyz = p.path.split_once('?').map_or(p.path.as_str(), |(path, _)| path) == "/readyz";
+        if readyz && code == 200 && self.state[p.apiserver] == ServerState::NotReady {
+            self.state[p.apiserver] = ServerState::Ready;
+        }
         let body = self.norm(body.trim_end());
         rec.note(format!("{code}: {body}"));
         rec.check(

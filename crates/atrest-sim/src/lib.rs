@@ -22,6 +22,7 @@
 //! expires 3 minutes after the last healthy one. `/healthz/kms-providers` shares the poll's
 //! check and its result cache (20 s healthy, 3 s failed). Not modelled: `/readyz`, `/healthz`.
 
+mod health;
 mod status;
 mod store;
 
@@ -787,31 +788,62 @@ impl Cluster for SimCluster {
         Ok(Ok(text))
     }
 
-    /// Answers `/healthz/kms-providers` only: the KMS v2 check of every provider (cached as
-    /// upstream caches it), failures joined as `kms-provider-<i>: <err>` in a
+    /// Answers `/healthz`, `/livez`, `/readyz` (verbose or not) and their `kms-providers`
+    /// check as kube-apiserver does (see [`health`]): the KMS v2 check of every provider
+    /// (cached as upstream caches it), failures joined as `kms-provider-<i>: <err>` in a
     /// `internal server error: …` body (k8s.io/apiserver pkg/server/options/encryptionconfig,
-    /// `kmsHealthChecker`). Other paths are a backend error: the simulator does not model the
-    /// full check lists.
+    /// `kmsHealthChecker`), and the watch-cache checks of [`Self::failing_checks`]. Other paths,
+    /// and the reasons of other failing checks, are a backend error: the simulator does not
+    /// model them.
     async fn probe(&mut self, i: usize, path: &str) -> Result<(u16, String), BackendError> {
         let i = self.serving(i)?;
-        if path != "/healthz/kms-providers" {
-            return Err(BackendError::other(
-                format!("GET {path} of apiserver {i}"),
-                "the simulator answers only /healthz/kms-providers",
+        let unmodelled = |what: &str| {
+            BackendError::other(format!("GET {path} of apiserver {i}"), what.to_owned())
+        };
+        let Some(request) = health::HealthPath::parse(path) else {
+            return Err(unmodelled(
+                "the simulator answers only /healthz, /livez and /readyz (optionally ?verbose) and \
+                 their checks",
             ));
-        }
+        };
         let now = self.now;
+        let reload = self.apiservers[i].spec.automatic_reload;
         let running = self.apiservers[i].running.as_mut().expect("checked by serving()");
-        let failures: Vec<String> = Self::check_kms(running, now)
-            .into_iter()
-            .enumerate()
-            .filter_map(|(index, r)| r.err().map(|e| format!("kms-provider-{index}: {e}")))
-            .collect();
-        Ok(if failures.is_empty() {
-            (200, "ok".to_owned())
-        } else {
-            (500, format!("internal server error: {}", failures.join(", ")))
-        })
+        let has_kms = running.transformers.chains().any(|(_, chain)| !chain.kms_v2().is_empty());
+        let kms_listed = has_kms || reload;
+        let kms = |running: &mut Running| {
+            let failures: Vec<String> = Self::check_kms(running, now)
+                .into_iter()
+                .enumerate()
+                .filter_map(|(index, r)| r.err().map(|e| format!("kms-provider-{index}: {e}")))
+                .collect();
+            if failures.is_empty() { Ok(()) } else { Err(failures.join(", ")) }
+        };
+        let listed = request.root.checks(kms_listed);
+        match request.check {
+            None => {
+                let mut failing: Vec<&str> = Vec::new();
+                if kms_listed && listed.contains(&health::KMS_PROVIDERS) && kms(running).is_err() {
+                    failing.push(health::KMS_PROVIDERS);
+                }
+                let running = self.running(i);
+                let watch = self.failing_checks(running);
+                failing.extend(listed.iter().copied().filter(|c| watch.iter().any(|w| w == c)));
+                Ok(health::root_answer(request.root, kms_listed, request.verbose, &failing))
+            }
+            Some(check) if !listed.contains(&check) => Ok(health::not_found()),
+            Some(health::KMS_PROVIDERS) => Ok(health::check_answer(kms(running))),
+            Some(check) => {
+                let running = self.running(i);
+                if self.failing_checks(running).iter().any(|w| w == check) {
+                    Err(unmodelled(&format!(
+                        "the simulator does not model the reason check {check} gives"
+                    )))
+                } else {
+                    Ok(health::check_answer(Ok(())))
+                }
+            }
+        }
     }
 
     async fn raw_get(&mut self, key: &str) -> Result<Option<RawEntry>, BackendError> {
