@@ -210,6 +210,19 @@ pub struct KmsPluginState {
     pub key_id: String,
     /// Every key version, oldest first.
     pub key_ids: Vec<String>,
+    /// The calls the plugin received since it started.
+    pub calls: KmsCalls,
+}
+
+/// Calls a KMS plugin received, by method.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KmsCalls {
+    /// `Status`.
+    pub status: u64,
+    /// `Encrypt`.
+    pub encrypt: u64,
+    /// `Decrypt`.
+    pub decrypt: u64,
 }
 
 /// One raw etcd entry.

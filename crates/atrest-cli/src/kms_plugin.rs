@@ -185,5 +185,7 @@ fn print_status(status: &PluginStatus) -> std::io::Result<()> {
     if faults.is_empty() {
         faults.push("none".to_owned());
     }
-    outln!("faults:   {}", faults.join(", "))
+    outln!("faults:   {}", faults.join(", "))?;
+    let c = &status.calls;
+    outln!("calls:    Status {}, Encrypt {}, Decrypt {}", c.status, c.encrypt, c.decrypt)
 }

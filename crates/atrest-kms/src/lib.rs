@@ -61,7 +61,9 @@ pub use local::LocalKmsPlugin;
 pub use server::{
     ControlError, ControlReply, KmsPlugin, PluginConfig, PluginStatus, ServeError, StartError,
 };
-pub use service::{API_VERSION, OVERSIZED_KEY_ID_LEN, WRAP_ANNOTATION_KEY, WRAP_ANNOTATION_VALUE};
+pub use service::{
+    API_VERSION, Calls, OVERSIZED_KEY_ID_LEN, WRAP_ANNOTATION_KEY, WRAP_ANNOTATION_VALUE,
+};
 
 /// An error and its sources, `: `-separated (what `{:#}` prints with anyhow).
 pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {

@@ -10,7 +10,7 @@ use atrest_transformers::{
 
 use crate::faults::{Fault, FaultKind, Faults};
 use crate::kek::{KeyFileError, KeyRing};
-use crate::service::Shared;
+use crate::service::{Calls, Shared};
 
 /// The plugin's keys, rotation and faults answered in-process through
 /// `atrest_transformers::KmsV2Plugin`, with exactly the answers and error texts the gRPC plugin
@@ -80,6 +80,11 @@ impl LocalKmsPlugin {
     /// Switches every fault off.
     pub fn clear_faults(&self) -> Result<Faults, KeyFileError> {
         self.shared.update_faults(|f| *f = Faults::default()).map_err(KeyFileError::Random)
+    }
+
+    /// The calls received so far.
+    pub fn calls(&self) -> Calls {
+        self.shared.calls()
     }
 
     /// The faults switched on (a simulator reads [`Faults::latency`] here).

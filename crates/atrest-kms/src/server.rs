@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use crate::faults::{CommandError, ControlCommand, Fault, FaultKind, Faults};
 use crate::generated::v2::key_management_service_server::KeyManagementServiceServer;
 use crate::kek::{KeyFileError, KeyRing, generate_key_file};
-use crate::service::{Service, Shared};
+use crate::service::{Calls, Service, Shared};
 
 /// How long stopping the gRPC server may wait for calls in flight before they are cut off.
 const STOP_GRACE: Duration = Duration::from_secs(5);
@@ -171,6 +171,9 @@ pub struct PluginStatus {
     pub key_ids: Vec<String>,
     /// The faults switched on.
     pub faults: Faults,
+    /// The calls received since the plugin started.
+    #[serde(default)]
+    pub calls: Calls,
 }
 
 /// One line the control socket answers: `{"ok":true,"status":{…}}` or
@@ -395,6 +398,7 @@ impl Inner {
             key_id,
             key_ids,
             faults: self.shared.faults(),
+            calls: self.shared.calls(),
         }
     }
 

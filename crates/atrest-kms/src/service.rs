@@ -29,6 +29,20 @@ pub const WRAP_ANNOTATION_VALUE: &[u8] = b"aes-256-gcm";
 /// The key ID length [`crate::Fault::OversizedKeyId`] reports: one byte over upstream's limit.
 pub const OVERSIZED_KEY_ID_LEN: usize = atrest_transformers::KEY_ID_MAX_SIZE + 1;
 
+/// How many calls of each kind the plugin received (answered or failed by a fault; calls that
+/// could not reach it, while `unavailable`, do not count). Scenarios count them to prove what
+/// kube-apiserver asks a plugin for, and when, without timing anything.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Calls {
+    /// `Status` calls.
+    pub status: u64,
+    /// `Encrypt` calls.
+    pub encrypt: u64,
+    /// `Decrypt` calls.
+    pub decrypt: u64,
+}
+
 /// Key versions, faults and the key file they are saved to.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -41,6 +55,7 @@ pub(crate) struct Shared {
 struct State {
     ring: KeyRing,
     faults: Faults,
+    calls: Calls,
     /// The key of [`crate::Fault::WrongKek`], drawn when the fault is switched on.
     wrong_kek: Option<WrongKek>,
 }
@@ -57,7 +72,12 @@ impl std::fmt::Debug for WrongKek {
 impl Shared {
     pub(crate) fn new(ring: KeyRing, key_file: Option<PathBuf>) -> Shared {
         Shared {
-            state: Mutex::new(State { ring, faults: Faults::default(), wrong_kek: None }),
+            state: Mutex::new(State {
+                ring,
+                faults: Faults::default(),
+                calls: Calls::default(),
+                wrong_kek: None,
+            }),
             key_file,
         }
     }
@@ -68,6 +88,10 @@ impl Shared {
 
     pub(crate) fn faults(&self) -> Faults {
         self.lock().faults.clone()
+    }
+
+    pub(crate) fn calls(&self) -> Calls {
+        self.lock().calls
     }
 
     pub(crate) fn key_ids(&self) -> (String, Vec<String>) {
@@ -184,7 +208,8 @@ fn to_status(err: PluginError) -> tonic::Status {
 /// both call these, so they answer alike.
 impl Shared {
     pub(crate) fn status(&self) -> Result<StatusResponse, PluginError> {
-        let state = self.lock();
+        let mut state = self.lock();
+        state.calls.status += 1;
         let faults = &state.faults;
         if let Some(e) = &faults.status {
             return Err(injected(e));
@@ -206,7 +231,9 @@ impl Shared {
         uid: &str,
         plaintext: &[u8],
     ) -> Result<EncryptResponse, PluginError> {
-        let state = self.lock();
+        let mut state = self.lock();
+        state.calls.encrypt += 1;
+        let state = state;
         let faults = &state.faults;
         if let Some(e) = &faults.encrypt {
             return Err(injected(e));
@@ -252,7 +279,9 @@ impl Shared {
         uid: &str,
         request: &DecryptRequest<'_>,
     ) -> Result<Zeroizing<Vec<u8>>, PluginError> {
-        let state = self.lock();
+        let mut state = self.lock();
+        state.calls.decrypt += 1;
+        let state = state;
         if let Some(e) = &state.faults.decrypt {
             return Err(injected(e));
         }

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use atrest_backend::{
     ApiError, ApiResult, ApiServerSpec, BackendError, Cluster, ClusterSpec, Data, Kind, KmsAction,
-    KmsFault, KmsPluginState, Object, ObjectRef, RawEntry, StartFailure,
+    KmsCalls, KmsFault, KmsPluginState, Object, ObjectRef, RawEntry, StartFailure,
 };
 use atrest_etcd::{RawEtcd, RawValue};
 use atrest_kms::{Fault, InjectedError, KmsPlugin, PluginConfig, PluginStatus};
@@ -250,7 +250,12 @@ fn plugin_fault(fault: KmsFault) -> Fault {
 }
 
 fn plugin_state(status: PluginStatus) -> KmsPluginState {
-    KmsPluginState { key_id: status.key_id, key_ids: status.key_ids }
+    let calls = KmsCalls {
+        status: status.calls.status,
+        encrypt: status.calls.encrypt,
+        decrypt: status.calls.decrypt,
+    };
+    KmsPluginState { key_id: status.key_id, key_ids: status.key_ids, calls }
 }
 
 fn apply_spec(opts: &mut ApiServerOptions, config: Option<PathBuf>, automatic_reload: bool) {

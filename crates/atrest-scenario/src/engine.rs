@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use atrest_backend::wait::Ticker;
 use atrest_backend::{
-    ApiError, ApiServerSpec, BackendError, Cluster, ClusterSpec, Data, Kind, KmsAction,
+    ApiError, ApiServerSpec, BackendError, Cluster, ClusterSpec, Data, Kind, KmsAction, KmsCalls,
     KmsPluginSpec, Object, ObjectRef, StartFailure, error_chain,
 };
 use atrest_config::load;
@@ -18,9 +18,9 @@ use atrest_config::load;
 use crate::metrics::ReloadMetrics;
 use crate::report::{Check, Latency, Measurement, Outcome, Report, StepOutcome, StepReport};
 use crate::schema::{
-    ApiExpect, DEFAULT_CONFIG_PATH, KeyIdStep, KmsPluginStep, ListStep, MeasureStep, ObjectStep,
-    PreflightStep, ProbeStep, ReloadExpect, ReloadStep, Scenario, StartExpect, Step, StoredCheck,
-    Target,
+    ApiExpect, DEFAULT_CONFIG_PATH, KeyIdStep, KmsCallsStep, KmsPluginStep, ListStep, MeasureStep,
+    ObjectStep, PreflightStep, ProbeStep, ReloadExpect, ReloadStep, Scenario, StartExpect, Step,
+    StoredCheck, Target,
 };
 use crate::stored::{Decrypter, StoredValue};
 use crate::template::{Secrets, TemplateError};
@@ -252,6 +252,7 @@ pub async fn run<C: Cluster>(
         written: BTreeMap::new(),
         baseline: None,
         kms_plugins: scenario.cluster.kms_plugins.iter().map(|p| p.value.name.clone()).collect(),
+        kms_calls: BTreeMap::new(),
     };
     let mut steps = Vec::new();
     let mut error = None;
@@ -364,6 +365,12 @@ struct Engine<'c, C> {
     baseline: Option<String>,
     /// The names of the cluster's KMS plugins.
     kms_plugins: Vec<String>,
+    /// Per KMS plugin, its call counters at its last `expectKmsCalls`.
+    kms_calls: BTreeMap<String, KmsCalls>,
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }
 
 /// Whether `/metrics` shows a KMS v2 `Status` answer with the key ID of hash `hash`.
@@ -417,6 +424,12 @@ fn describe(step: &Step) -> String {
                 p.path, p.apiserver, p.expect.code.value
             ),
         },
+        Step::ExpectKmsCalls(c) => {
+            format!(
+                "count KMS plugin {}'s Encrypt and Decrypt calls since the last count",
+                c.name.value
+            )
+        }
         Step::WaitForKmsKeyId(w) => format!(
             "wait until {} take{} KMS plugin {}'s current key ID",
             w.apiserver,
@@ -550,6 +563,7 @@ impl<C: Cluster> Engine<'_, C> {
             Step::WaitForReload(r) => self.wait_for_reload(r, rec).await?,
             Step::KmsPlugin(k) => self.kms_plugin(k, rec).await?,
             Step::WaitForKmsKeyId(w) => self.wait_for_key_id(w, rec).await?,
+            Step::ExpectKmsCalls(c) => self.expect_kms_calls(c, rec).await?,
             Step::Probe(p) => self.probe(p, rec).await?,
             Step::RemoveFile { path } => {
                 self.cluster.remove_file(path).await?;
@@ -1462,6 +1476,32 @@ impl<C: Cluster> Engine<'_, C> {
                     format!("not within {} s", w.timeout_seconds.value)
                 },
             );
+        }
+        Ok(())
+    }
+
+    /// Counts are deltas since the plugin's previous count, so a step proves what the steps
+    /// between the two asked of the plugin (the cluster's start included in the first).
+    async fn expect_kms_calls(&mut self, c: &KmsCallsStep, rec: &mut Rec) -> Result<(), StepError> {
+        let name = &c.name.value;
+        let now = self.cluster.kms_plugin(name, KmsAction::Status).await?.calls;
+        let before = self.kms_calls.insert(name.clone(), now).unwrap_or_default();
+        let (encrypt, decrypt) = (
+            now.encrypt.saturating_sub(before.encrypt),
+            now.decrypt.saturating_sub(before.decrypt),
+        );
+        rec.note(format!("KMS plugin {name}: {encrypt} Encrypt, {decrypt} Decrypt"));
+        for (method, want, got) in
+            [("Encrypt", c.encrypt, encrypt), ("Decrypt", c.decrypt, decrypt)]
+        {
+            if let Some(want) = want {
+                rec.check(
+                    format!("KMS plugin {name} received {want} {method} call{}", plural(want)),
+                    got == want,
+                    Some(want.to_string()),
+                    got.to_string(),
+                );
+            }
         }
         Ok(())
     }

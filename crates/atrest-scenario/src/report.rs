@@ -321,16 +321,18 @@ pub fn quantile_sorted(sorted: &[f64], p: f64) -> Option<f64> {
 /// The measurement table (text).
 pub fn measurement_table(ms: &[Measurement]) -> String {
     let mut out = String::new();
+    // The name column fits the longest name (at least 12, as before names grew).
+    let w = ms.iter().map(|m| m.name.chars().count()).max().unwrap_or(0).max(12);
     let _ = writeln!(
         out,
-        "{:<12} {:>6} {:>10} {:>10} {:>10} {:>7} {:>10} {:>10} {:>10} {:>7}",
+        "{:<w$} {:>6} {:>10} {:>10} {:>10} {:>7} {:>10} {:>10} {:>10} {:>7}",
         "name", "size", "create p50", "p95", "p99", "ratio", "get p50", "p95", "p99", "ratio"
     );
     let ratio = |r: Option<f64>| r.map_or_else(|| "-".to_owned(), |r| format!("{r:.2}x"));
     for m in ms {
         let _ = writeln!(
             out,
-            "{:<12} {:>6} {:>8.0}µs {:>8.0}µs {:>8.0}µs {:>7} {:>8.0}µs {:>8.0}µs {:>8.0}µs {:>7}",
+            "{:<w$} {:>6} {:>8.0}µs {:>8.0}µs {:>8.0}µs {:>7} {:>8.0}µs {:>8.0}µs {:>8.0}µs {:>7}",
             m.name,
             m.size,
             m.create.p50_us,

@@ -465,6 +465,9 @@ pub enum Step {
     KmsPlugin(KmsPluginStep),
     /// Wait until the apiservers write with a KMS plugin's current key ID.
     WaitForKmsKeyId(KeyIdStep),
+    /// Check how many `Encrypt` and `Decrypt` calls a KMS plugin received since the previous
+    /// `expectKmsCalls` of that plugin (or since the cluster started).
+    ExpectKmsCalls(KmsCallsStep),
     /// `GET` a health or readiness path (`/healthz/kms-providers`, `/readyz?verbose`).
     Probe(ProbeStep),
     /// Predict, from what etcd holds now, what an apiserver restarted with a configuration would
@@ -519,6 +522,7 @@ impl Step {
             Step::WaitForReload(_) => "waitForReload",
             Step::KmsPlugin(_) => "kmsPlugin",
             Step::WaitForKmsKeyId(_) => "waitForKmsKeyId",
+            Step::ExpectKmsCalls(_) => "expectKmsCalls",
             Step::Probe(_) => "probe",
             Step::Preflight(_) => "preflight",
         }
@@ -636,6 +640,21 @@ pub struct KeyIdStep {
     /// Deadline (kube-apiserver polls `Status` once a minute; at most [`MAX_TIMEOUT_SECONDS`]).
     #[serde(default = "default_reload_timeout")]
     pub timeout_seconds: Spanned<u64>,
+}
+
+/// `expectKmsCalls`. `Status` calls are not counted: kube-apiserver makes them on its own
+/// clock (a poll a minute, health checks), so their number depends on time, not on the steps.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct KmsCallsStep {
+    /// The plugin (a `cluster.kmsPlugins` name).
+    pub name: Spanned<String>,
+    /// `Encrypt` calls (DEKs or seeds wrapped).
+    #[serde(default)]
+    pub encrypt: Option<u64>,
+    /// `Decrypt` calls (DEKs or seeds unwrapped).
+    #[serde(default)]
+    pub decrypt: Option<u64>,
 }
 
 /// What a reload must end in.
@@ -1177,6 +1196,13 @@ pub fn parse_with(
                             code.value
                         ),
                     ));
+                }
+                expectations += 1;
+            }
+            Step::ExpectKmsCalls(c) => {
+                check_plugin(&c.name)?;
+                if c.encrypt.is_none() && c.decrypt.is_none() {
+                    return Err(at("expectKmsCalls: give `encrypt`, `decrypt` or both".into()));
                 }
                 expectations += 1;
             }

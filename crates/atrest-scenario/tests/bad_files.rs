@@ -18,8 +18,8 @@ fn unknown_step_kind() {
         error_of("description: x\nsteps:\n  - frobnicate: {}\n"),
         "bad.yaml:3:5: unknown variant `frobnicate`, expected one of writeConfig, removeFile, \
          setFlags, start, stop, restart, create, update, get, delete, list, rewrite, \
-         expectStored, expectAll, measure, waitForReload, kmsPlugin, waitForKmsKeyId, probe, \
-         preflight"
+         expectStored, expectAll, measure, waitForReload, kmsPlugin, waitForKmsKeyId, \
+         expectKmsCalls, probe, preflight"
     );
 }
 

@@ -137,8 +137,8 @@ pub(crate) fn root_answer(root: Root, kms: bool, verbose: bool, failing: &[&str]
     }
     let any_failing = root.checks(kms).iter().any(|c| failing.contains(c));
     if any_failing {
-        // `http.Error` ends the text with a newline.
-        (500, format!("{lines}{} check failed\n", root.name()))
+        // `http.Error` ends the text with a newline, which a kube client trims from an error.
+        (500, format!("{lines}{} check failed", root.name()))
     } else if verbose {
         (200, format!("{lines}{} check passed\n", root.name()))
     } else {
@@ -151,13 +151,14 @@ pub(crate) fn root_answer(root: Root, kms: bool, verbose: bool, failing: &[&str]
 pub(crate) fn check_answer(result: Result<(), String>) -> (u16, String) {
     match result {
         Ok(()) => (200, "ok".to_owned()),
-        Err(e) => (500, format!("internal server error: {e}\n")),
+        Err(e) => (500, format!("internal server error: {e}")),
     }
 }
 
-/// What the mux answers for a path it has no handler for.
+/// What the mux answers for a path it has no handler for (error bodies as a kube client returns
+/// them: trimmed).
 pub(crate) fn not_found() -> (u16, String) {
-    (404, "404 page not found\n".to_owned())
+    (404, "404 page not found".to_owned())
 }
 
 #[cfg(test)]
@@ -180,7 +181,7 @@ mod tests {
         let (code, body) = root_answer(Root::Readyz, true, false, &[super::super::INFORMER_SYNC]);
         assert_eq!(code, 500);
         assert!(body.contains("[+]kms-providers ok\n[-]informer-sync failed: reason withheld\n"));
-        assert!(body.ends_with("[+]shutdown ok\nreadyz check failed\n"));
+        assert!(body.ends_with("[+]shutdown ok\nreadyz check failed"));
         // livez never lists the KMS check, so a failing plugin does not fail it.
         let (code, body) = root_answer(Root::Livez, true, true, &[KMS_PROVIDERS]);
         assert_eq!(code, 200);

@@ -33,8 +33,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use atrest_backend::{
-    ApiResult, ApiServerSpec, BackendError, Cluster, ClusterSpec, Data, Kind, KmsAction, KmsFault,
-    KmsPluginState, Object, ObjectRef, RawEntry, StartFailure,
+    ApiResult, ApiServerSpec, BackendError, Cluster, ClusterSpec, Data, Kind, KmsAction, KmsCalls,
+    KmsFault, KmsPluginState, Object, ObjectRef, RawEntry, StartFailure,
 };
 use atrest_config::load::{self, LoadOptions};
 use atrest_config::resolve::GroupResource;
@@ -44,7 +44,8 @@ use atrest_objects::{
     encode_secret,
 };
 use atrest_transformers::{
-    KmsPlugins, KmsV2Plugin, OsRandom, RandomSource, ResourceTransformers, Transformer,
+    KmsPlugins, KmsV2Envelope, KmsV2Plugin, OsRandom, RandomSource, ResourceTransformers,
+    Transformer,
 };
 
 use crate::store::MemEtcd;
@@ -59,6 +60,9 @@ const STORAGE_READINESS: &str = "poststarthook/storage-readiness";
 /// Fails as well when the stuck resource is Secrets: the apiserver's own informers (whose sync
 /// `informer-sync` waits for) list Secrets but not ConfigMaps (seen on v1.37.2).
 const INFORMER_SYNC: &str = "informer-sync";
+
+/// How many watch events kube-apiserver decodes at once (`processEventConcurrency`).
+const WATCH_DECODE_CONCURRENCY: usize = 10;
 
 /// The embedded simulator.
 #[derive(Debug)]
@@ -442,6 +446,54 @@ impl SimCluster {
         }
     }
 
+    /// The watch caches' first list at start, as far as a KMS v2 plugin sees it. kube-apiserver
+    /// 1.37 decodes watch events, the initial ones included, up to
+    /// [`WATCH_DECODE_CONCURRENCY`] at a time, in key order (k8s.io/apiserver
+    /// pkg/storage/etcd3/watcher.go, `concurrentOrderedEventProcessing`; `ConcurrentWatchObjectDecode`
+    /// is on by default since 1.37), and has no single-flight around `Decrypt`
+    /// (pkg/storage/value/encrypt/envelope/kmsv2/envelope.go): every value read while its seed is
+    /// still being unwrapped unwraps it again. Modelled for a plugin that answers slower than a
+    /// cached value decodes (any real one): a value whose seed is not cached holds its place while
+    /// the next ones start, so each such value opens a window of that many values in flight, and
+    /// each of them whose seed was not cached when the window opened calls `Decrypt`. Errors are
+    /// left to the reads that follow.
+    fn warm_watch_caches(&self, running: &Running) {
+        for kind in [Kind::Secret, Kind::ConfigMap] {
+            let gr = GroupResource::parse(kind.resource());
+            let Some(chain) = running.transformers.chain_for(&gr) else { continue };
+            if chain.kms_v2().is_empty() {
+                continue;
+            }
+            let prefix = format!("{}/{}/", self.etcd_prefix(), kind.resource());
+            let values: Vec<Option<(&KmsV2Envelope, &[u8])>> = self
+                .etcd
+                .range(&prefix)
+                .map(|(_, kv)| {
+                    chain.kms_v2().iter().find_map(|e| {
+                        let tag = format!("k8s:enc:kms:v2:{}:", e.name());
+                        kv.value.strip_prefix(tag.as_bytes()).map(|rest| (e.as_ref(), rest))
+                    })
+                })
+                .collect();
+            let needs = |v: &Option<(&KmsV2Envelope, &[u8])>| {
+                v.is_some_and(|(envelope, stored)| envelope.needs_decrypt(stored))
+            };
+            let mut i = 0;
+            while i < values.len() {
+                if !needs(&values[i]) {
+                    i += 1;
+                    continue;
+                }
+                let window = &values[i..values.len().min(i + WATCH_DECODE_CONCURRENCY)];
+                let misses: Vec<_> = window.iter().filter(|v| needs(v)).flatten().collect();
+                for (envelope, stored) in misses {
+                    let _ = envelope.decrypt_uncached(stored);
+                }
+                i += window.len();
+            }
+        }
+    }
+
     /// The readiness checks that fail: a watch cache that cannot list its resource (one
     /// unreadable value) keeps the apiserver from ever becoming ready.
     fn failing_checks(&self, running: &Running) -> Vec<String> {
@@ -581,7 +633,16 @@ impl Cluster for SimCluster {
             KmsAction::ClearFaults => plugin.clear_faults().map(drop),
         };
         done.map_err(|e| BackendError::other(what, e))?;
-        Ok(KmsPluginState { key_id: plugin.key_id(), key_ids: plugin.key_ids() })
+        let calls = plugin.calls();
+        Ok(KmsPluginState {
+            key_id: plugin.key_id(),
+            key_ids: plugin.key_ids(),
+            calls: KmsCalls {
+                status: calls.status,
+                encrypt: calls.encrypt,
+                decrypt: calls.decrypt,
+            },
+        })
     }
 
     fn advance_clock(&mut self, by: Duration) -> bool {
@@ -632,6 +693,7 @@ impl Cluster for SimCluster {
         };
         // The inline probe of the build gave the first write state; it counts as a Status seen.
         Self::poll_kms(&mut running, self.now);
+        self.warm_watch_caches(&running);
         self.apiservers[i].running = Some(running);
         self.bootstrap(i);
         let failing =

@@ -711,20 +711,44 @@ impl KmsV2Envelope {
         Ok(state)
     }
 
+    /// Whether reading `stored` (this provider's value, without the prefix) would call the
+    /// plugin's `Decrypt`: its DEK or seed is not in the cache. `false` for a value that does
+    /// not decode (reading it fails before any call).
+    pub fn needs_decrypt(&self, stored: &[u8]) -> bool {
+        match EncryptedObject::decode_go(stored) {
+            Ok(o) if validate_encrypted_object(&o).is_ok() => {
+                !lock(&self.cache).contains_key(&cache_key(&o))
+            }
+            _ => false,
+        }
+    }
+
+    /// Unwraps the DEK or seed of `stored` with the plugin's `Decrypt` even when it is cached,
+    /// and caches it: what each of several concurrent readers that all missed the cache does
+    /// (upstream has no single-flight around `Decrypt`). Errors are the read's errors.
+    pub fn decrypt_uncached(&self, stored: &[u8]) -> Result<(), TransformError> {
+        let o = EncryptedObject::decode_go(stored).map_err(TransformError::Proto)?;
+        validate_encrypted_object(&o).map_err(TransformError::InvalidEncryptedObject)?;
+        let source = o.source_type().expect("validated above");
+        self.unwrap_and_cache(&o, source).map(drop)
+    }
+
     fn reader(
         &self,
         o: &EncryptedObject,
         source: DekSourceType,
     ) -> Result<Arc<dyn Transformer>, TransformError> {
-        let key: CacheKey = (
-            o.encrypted_dek_source_type,
-            o.encrypted_dek_source.clone(),
-            o.key_id.clone(),
-            o.annotations.clone(),
-        );
-        if let Some(t) = lock(&self.cache).get(&key) {
+        if let Some(t) = lock(&self.cache).get(&cache_key(o)) {
             return Ok(t.clone());
         }
+        self.unwrap_and_cache(o, source)
+    }
+
+    fn unwrap_and_cache(
+        &self,
+        o: &EncryptedObject,
+        source: DekSourceType,
+    ) -> Result<Arc<dyn Transformer>, TransformError> {
         let dek = Zeroizing::new(
             self.plugin
                 .decrypt(&DecryptRequest {
@@ -742,9 +766,19 @@ impl KmsV2Envelope {
                 Arc::new(AesGcmTransformer::new(&dek, self.random.clone())?)
             }
         };
-        lock(&self.cache).insert(key, t.clone());
+        lock(&self.cache).insert(cache_key(o), t.clone());
         Ok(t)
     }
+}
+
+/// Upstream's `generateCacheKey` inputs: source type, encrypted source, key ID, annotations.
+fn cache_key(o: &EncryptedObject) -> CacheKey {
+    (
+        o.encrypted_dek_source_type,
+        o.encrypted_dek_source.clone(),
+        o.key_id.clone(),
+        o.annotations.clone(),
+    )
 }
 
 fn validate_key_id(key_id: &str) -> Option<String> {

@@ -75,6 +75,16 @@ impl ResourceTransformers {
         }
     }
 
+    /// The chain built for `gr`'s rule (`None` when it falls back to the bare identity).
+    pub fn chain_for(&self, gr: &GroupResource) -> Option<&Arc<ProviderChain>> {
+        match self.plan.lookup(gr) {
+            Lookup::BareIdentity => None,
+            Lookup::Providers(_) => {
+                self.plan.matched_rule(gr).and_then(|rule| self.chains.get(rule))
+            }
+        }
+    }
+
     /// Whether `gr` falls back to the bare identity (no rule matches).
     pub fn is_bare_identity(&self, gr: &GroupResource) -> bool {
         matches!(self.plan.lookup(gr), Lookup::BareIdentity)

@@ -46,6 +46,8 @@ fn status_encrypt_decrypt() {
     );
     let no_annotation = DecryptRequest { annotations: &BTreeMap::new(), ..request };
     assert_eq!(client.decrypt(&no_annotation).unwrap_err().code, Some(GrpcCode::InvalidArgument));
+    // Every call that reached the plugin counts, failed ones too.
+    assert_eq!(f.plugin.status().calls, atrest_kms::Calls { status: 1, encrypt: 1, decrypt: 3 });
 }
 
 #[test]
@@ -450,6 +452,9 @@ fn the_local_plugin_answers_like_the_served_one() {
     local.set_fault(Fault::Unavailable).unwrap();
     f.plugin.set_fault(Fault::Unavailable).unwrap();
     assert_eq!(local.status().unwrap_err(), client.status().unwrap_err());
+    // Calls that cannot reach a plugin (unavailable) do not count, on either.
+    assert_eq!(local.calls(), atrest_kms::Calls { status: 1, encrypt: 1, decrypt: 2 });
+    assert_eq!(f.plugin.status().calls, local.calls());
     // Latency is recorded for the caller's clock, not waited.
     local.clear_faults().unwrap();
     local.set_fault(Fault::Latency(Duration::from_secs(3600))).unwrap();
