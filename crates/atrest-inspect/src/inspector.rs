@@ -1,6 +1,6 @@
 //! Aggregation: entries in, per-object reports out, counts and verdicts at the end.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use atrest_config::resolve::{GroupResource, ResourcePlan, group_resource_for_etcd_key};
@@ -92,6 +92,10 @@ pub struct KmsKeyIdSummary {
     pub provider: String,
     /// The plugin's key ID.
     pub key_id: String,
+    /// How many distinct DEKs or seeds (`encryptedDEKSource`) the values under it were written
+    /// with: one per apiserver start or key-ID change. A restarted apiserver unwraps each with a
+    /// `Decrypt` (up to 10 times each, as 1.37 decodes watch events concurrently).
+    pub deks: u64,
     /// Counts by state (stale: written under another key ID than the current one, or another
     /// DEK source type; the next update rewrites them).
     pub counts: StateCounts,
@@ -203,8 +207,11 @@ pub struct Inspector {
     totals: StateCounts,
     resources: BTreeMap<GroupResource, (WriteTarget, StateCounts)>,
     stored: BTreeMap<(&'static str, Option<String>), StateCounts>,
-    kms_key_ids: BTreeMap<(String, String), StateCounts>,
+    kms_key_ids: BTreeMap<(String, String), (StateCounts, DekSources)>,
 }
+
+/// The distinct `encryptedDEKSource` digests seen under one KMS key ID.
+type DekSources = HashSet<[u8; 32]>;
 
 impl Inspector {
     /// An inspector for the configuration `plan` (the plan `transformers` was built from, e.g.
@@ -327,10 +334,10 @@ impl Inspector {
         }
         self.stored.entry((provider, key_name.clone())).or_default().add(&state, value.len());
         if let Envelope::KmsV2 { provider: Some(name), object: Ok(header) } = &envelope {
-            self.kms_key_ids
-                .entry((name.clone(), header.key_id.clone()))
-                .or_default()
-                .add(&state, value.len());
+            let (counts, deks) =
+                self.kms_key_ids.entry((name.clone(), header.key_id.clone())).or_default();
+            counts.add(&state, value.len());
+            deks.insert(header.dek_source_sha256);
         }
         Some(ObjectReport {
             etcd_key: String::from_utf8_lossy(key).into_owned(),
@@ -415,12 +422,13 @@ impl Inspector {
         }
         let kms_key_ids = kms_key_ids
             .into_iter()
-            .map(|((provider, key_id), counts)| {
+            .map(|((provider, key_id), (counts, deks))| {
                 let readable = counts.current + counts.stale + counts.plaintext;
                 KmsKeyIdSummary {
                     writes: writes.get(&provider) == Some(&key_id),
                     provider,
                     key_id,
+                    deks: deks.len() as u64,
                     counts,
                     verdict: if readable > 0 {
                         Verdict::Needed { objects: readable }

@@ -234,20 +234,20 @@ pub fn summary_text(r: &InspectReport) -> String {
 
     if !r.kms_key_ids.is_empty() {
         out.push_str("\nKMS v2 key IDs:\n");
-        let mut header = vec!["PROVIDER", "KEY ID"];
+        let mut header = vec!["PROVIDER", "KEY ID", "DEKS"];
         header.extend(counts_header);
         header.push("VERDICT");
         let rows: Vec<Vec<String>> = r
             .kms_key_ids
             .iter()
             .map(|k| {
-                let mut row = vec![k.provider.clone(), k.key_id.clone()];
+                let mut row = vec![k.provider.clone(), k.key_id.clone(), k.deks.to_string()];
                 row.extend(count_cells(&k.counts));
                 row.push(kms_key_id_text(k));
                 row
             })
             .collect();
-        table(&mut out, &header, &[false, false, true, true, true, true, true, false], &rows);
+        table(&mut out, &header, &[false, false, true, true, true, true, true, true, false], &rows);
     }
 
     out.push_str("\nKeys in the config:\n");
@@ -323,6 +323,7 @@ struct ConfigKeyJson<'a> {
 struct KmsKeyIdJson<'a> {
     provider: &'a str,
     key_id: &'a str,
+    deks: u64,
     counts: &'a StateCounts,
     writes: bool,
     verdict: &'static str,
@@ -373,6 +374,7 @@ pub fn summary_json(r: &InspectReport) -> String {
             .map(|k| KmsKeyIdJson {
                 provider: &k.provider,
                 key_id: &k.key_id,
+                deks: k.deks,
                 counts: &k.counts,
                 writes: k.writes,
                 verdict: match k.verdict {

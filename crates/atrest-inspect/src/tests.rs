@@ -418,13 +418,14 @@ fn kms_v2_values_are_counted_per_key_id() {
         inspector.add(k.as_bytes(), v).unwrap();
     }
     let report = inspector.finish();
-    let rows: Vec<(&str, &str, u64, u64, bool, Verdict)> = report
+    let rows: Vec<(&str, &str, u64, u64, u64, bool, Verdict)> = report
         .kms_key_ids
         .iter()
         .map(|k| {
             (
                 k.provider.as_str(),
                 k.key_id.as_str(),
+                k.deks,
                 k.counts.stale,
                 k.counts.current,
                 k.writes,
@@ -435,8 +436,9 @@ fn kms_v2_values_are_counted_per_key_id() {
     assert_eq!(
         rows,
         [
-            ("kms", "1", 2, 0, false, Verdict::Needed { objects: 2 }),
-            ("kms", "2", 0, 1, true, Verdict::Needed { objects: 1 }),
+            // One seed per key ID: both values under "1" were written with the same one.
+            ("kms", "1", 1, 2, 0, false, Verdict::Needed { objects: 2 }),
+            ("kms", "2", 1, 0, 1, true, Verdict::Needed { objects: 1 }),
         ]
     );
     let text = render::summary_text(&report);
@@ -454,6 +456,7 @@ fn kms_v2_values_are_counted_per_key_id() {
     let json: serde_json::Value = serde_json::from_str(&render::summary_json(&report)).unwrap();
     assert_eq!(json["kms_key_ids"][0]["key_id"], "1");
     assert_eq!(json["kms_key_ids"][0]["verdict"], "needed");
+    assert_eq!(json["kms_key_ids"][0]["deks"], 1);
 
     // After a rewrite, key ID "1" holds nothing: the plugin may retire it (it is not listed:
     // nothing names it), and "2" carries everything.

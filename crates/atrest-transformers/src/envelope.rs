@@ -4,6 +4,7 @@ use crate::chain::{AESCBC_PREFIX, AESGCM_PREFIX, KMS_V1_PREFIX, KMS_V2_PREFIX, S
 use crate::kms_v1::split_kms_v1;
 use crate::kms_v2::{EncryptedObject, validate_encrypted_object};
 use crate::transformer::ENCRYPTED_PREFIX;
+use sha2::Digest as _;
 
 /// What a stored etcd value says about how it was written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +59,10 @@ pub struct KmsV2Header {
     pub annotation_keys: Vec<String>,
     /// Length of `encryptedData`.
     pub encrypted_data_len: usize,
+    /// SHA-256 of `encryptedDEKSource`: names the DEK or seed the value was written with
+    /// (values written with the same one share it; each distinct one costs the apiserver a
+    /// `Decrypt` after a restart). The wrapped bytes themselves stay out of reports.
+    pub dek_source_sha256: [u8; 32],
     /// The `ValidateEncryptedObject` error text, if it fails validation.
     pub validation_error: Option<String>,
 }
@@ -110,6 +115,7 @@ impl Envelope {
                         dek_source_type: o.encrypted_dek_source_type,
                         annotation_keys: o.annotations.into_keys().collect(),
                         encrypted_data_len: o.encrypted_data.len(),
+                        dek_source_sha256: sha2::Sha256::digest(&o.encrypted_dek_source).into(),
                     }
                 }),
             };
