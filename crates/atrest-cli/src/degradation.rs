@@ -29,10 +29,14 @@ use std::fmt::Write as _;
 use std::fs;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
-use atrest_backend::{ApiServerSpec, Cluster, ClusterSpec, Data, Kind, Object, ObjectRef};
+use atrest_backend::{
+    ApiServerSpec, Cluster, ClusterSpec, Data, Kind, KmsAction, KmsFault, KmsPluginSpec, Object,
+    ObjectRef,
+};
 use atrest_config::keygen::{self, KeyKind};
 use atrest_config::load::LoadOptions;
 use atrest_config::resolve::GroupResource;
@@ -67,7 +71,13 @@ const CONFIDENCE: f64 = 0.95;
 /// How long each in-process transformer operation is timed (after as long a warm-up / 4).
 const TRANSFORMER_BUDGET: Duration = Duration::from_millis(200);
 
-/// The providers that can be compared (the local ones; KMS needs a plugin).
+/// The KMS v2 provider's name, and the plugin's (atrest's own, run by the backend).
+const KMS_NAME: &str = "bench-kms";
+
+/// The plugin's socket in the cluster's file tree.
+const KMS_SOCKET: &str = "/var/run/kmsplugin/bench-kms.sock";
+
+/// The providers that can be compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
 pub(crate) enum Provider {
     /// No encryption: the baseline.
@@ -78,6 +88,8 @@ pub(crate) enum Provider {
     Aesgcm,
     /// XSalsa20-Poly1305.
     Secretbox,
+    /// KMS v2 through atrest's plugin (`--kms-latency-ms` slows it down).
+    Kms,
 }
 
 impl Provider {
@@ -87,12 +99,13 @@ impl Provider {
             Provider::Aescbc => "aescbc",
             Provider::Aesgcm => "aesgcm",
             Provider::Secretbox => "secretbox",
+            Provider::Kms => "kms",
         }
     }
 
     const fn key_kind(self) -> Option<KeyKind> {
         match self {
-            Provider::Identity => None,
+            Provider::Identity | Provider::Kms => None,
             Provider::Aescbc => Some(KeyKind::Aescbc),
             Provider::Aesgcm => Some(KeyKind::Aesgcm),
             Provider::Secretbox => Some(KeyKind::Secretbox),
@@ -110,6 +123,7 @@ impl Provider {
             Provider::Aescbc => RGBColor(214, 39, 40),
             Provider::Aesgcm => RGBColor(31, 119, 180),
             Provider::Secretbox => RGBColor(44, 160, 44),
+            Provider::Kms => RGBColor(148, 103, 189),
         }
     }
 }
@@ -135,6 +149,10 @@ pub(crate) struct DegradationArgs {
     /// Bytes of data in each Secret (one data key).
     #[arg(long, value_name = "BYTES", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(0..=1_048_576))]
     size: u32,
+    /// Latency the KMS plugin adds to every call (provider `kms`): writes reuse one DEK and
+    /// reads cache the ones they unwrapped, so it shows at restarts, not per request.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    kms_latency_ms: u64,
     /// Rounds; each restarts the apiserver once per provider, in a rotated order.
     #[arg(long, value_name = "R", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     rounds: u32,
@@ -178,33 +196,32 @@ struct ProviderSamples {
 /// `atrest bench degradation`.
 pub(crate) fn run(args: &DegradationArgs) -> Result<Outcome> {
     let providers = check_providers(&args.providers)?;
-    let setups = setups(&providers)?;
     let payload = payload(args.size as usize, args.seed);
-
-    eprintln!("transformer cost in-process ({}-byte values)…", args.size);
-    let costs = setups.iter().map(|s| transformer_cost(s, &payload)).collect::<Result<Vec<_>>>()?;
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let spec = ClusterSpec { apiservers: vec![ApiServerSpec::default()], kms_plugins: Vec::new() };
-    let plan = Plan {
-        setups: &setups,
-        objects: args.objects as usize,
-        warmup: args.warmup as usize,
-        rounds: args.rounds as usize,
-        payload: &payload,
+    let kms_plugins = if providers.contains(&Provider::Kms) {
+        vec![KmsPluginSpec { name: KMS_NAME.to_owned(), socket: KMS_SOCKET.to_owned() }]
+    } else {
+        Vec::new()
     };
-    let (backend, samples, orders) = match args.backend {
-        Backend::Sim => runtime.block_on(measure(SimCluster::new(spec), &plan))?,
+    let spec = ClusterSpec { apiservers: vec![ApiServerSpec::default()], kms_plugins };
+    let (backend, samples, orders, costs) = match args.backend {
+        Backend::Sim => runtime.block_on(prepare_and_measure(
+            SimCluster::new(spec),
+            args,
+            &providers,
+            &payload,
+        ))?,
         Backend::Process => {
             let assets = atrest_process::Assets::locate()?;
             runtime.block_on(async {
                 let cluster = atrest_process::ProcessCluster::launch(&assets, spec)
                     .await
                     .context("starting etcd for the process backend")?;
-                measure(cluster, &plan).await
+                prepare_and_measure(cluster, args, &providers, &payload).await
             })?
         }
     };
@@ -218,6 +235,55 @@ pub(crate) fn run(args: &DegradationArgs) -> Result<Outcome> {
         write_outputs(dir, &report, &text)?;
     }
     Ok(Outcome::Ok)
+}
+
+/// Writes the configurations (the KMS plugin's endpoint comes from the cluster), times the
+/// transformers in-process, then runs the rounds. The cluster is stopped on every path.
+async fn prepare_and_measure<C: Cluster>(
+    mut cluster: C,
+    args: &DegradationArgs,
+    providers: &[Provider],
+    payload: &[u8],
+) -> Result<(&'static str, Vec<ProviderSamples>, Vec<Vec<Provider>>, Vec<TransformerCost>)> {
+    let prepared = async {
+        let endpoint = if providers.contains(&Provider::Kms) {
+            let endpoint = cluster
+                .kms_endpoint(KMS_NAME)
+                .context("the backend runs no KMS plugin for provider kms")?;
+            if args.kms_latency_ms > 0 {
+                let latency = Duration::from_millis(args.kms_latency_ms);
+                cluster
+                    .kms_plugin(KMS_NAME, KmsAction::SetFault(KmsFault::Latency(latency)))
+                    .await
+                    .context("slowing the KMS plugin down")?;
+            }
+            Some(endpoint)
+        } else {
+            None
+        };
+        let setups = setups(providers, endpoint.as_deref())?;
+        eprintln!("transformer cost in-process ({}-byte values)…", payload.len());
+        let costs =
+            setups.iter().map(|s| transformer_cost(s, payload)).collect::<Result<Vec<_>>>()?;
+        Ok::<_, anyhow::Error>((setups, costs))
+    }
+    .await;
+    let (setups, costs) = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = cluster.shutdown().await;
+            return Err(e);
+        }
+    };
+    let plan = Plan {
+        setups: &setups,
+        objects: args.objects as usize,
+        warmup: args.warmup as usize,
+        rounds: args.rounds as usize,
+        payload,
+    };
+    let (backend, samples, orders) = measure(cluster, &plan).await?;
+    Ok((backend, samples, orders, costs))
 }
 
 fn check_providers(given: &[Provider]) -> Result<Vec<Provider>> {
@@ -234,12 +300,17 @@ fn check_providers(given: &[Provider]) -> Result<Vec<Provider>> {
     Ok(seen)
 }
 
-/// Fresh keys, and for each provider the configuration writing with it and reading all.
-fn setups(providers: &[Provider]) -> Result<Vec<Setup>> {
+/// Fresh keys, and for each provider the configuration writing with it and reading all;
+/// `kms_endpoint` is the plugin's when `kms` is one of them.
+fn setups(providers: &[Provider], kms_endpoint: Option<&str>) -> Result<Vec<Setup>> {
     // Each provider's YAML item, with its key.
     let mut items = Vec::with_capacity(providers.len());
     for &p in providers {
         let item = match p.key_kind() {
+            None if p == Provider::Kms => Zeroizing::new(format!(
+                "- kms:\n    apiVersion: v2\n    name: {KMS_NAME}\n    endpoint: {}\n",
+                kms_endpoint.context("no KMS plugin endpoint for provider kms")?
+            )),
             None => Zeroizing::new("- identity: {}\n".to_owned()),
             Some(kind) => {
                 let key = keygen::generate(kind, &p.key_name())
@@ -299,7 +370,11 @@ fn transformer_cost(setup: &Setup, payload: &[u8]) -> Result<TransformerCost> {
         &LoadOptions::default(),
     )
     .with_context(|| format!("the generated {name} configuration does not load"))?;
-    let transformers = ResourceTransformers::new(&loaded.plan, &KmsPlugins::new())
+    // An in-process plugin (no socket, no latency): after the first write and read, KMS v2
+    // costs what its cached DEK costs, which is what this measures.
+    let plugin = atrest_kms::LocalKmsPlugin::new().context("generating an in-process KMS key")?;
+    let plugins = KmsPlugins::new().with_v2(KMS_NAME, Arc::new(plugin));
+    let transformers = ResourceTransformers::new(&loaded.plan, &plugins)
         .with_context(|| format!("building the {name} transformers"))?;
     let t = transformers.for_resource(&GroupResource::parse("secrets"));
     let ctx = ObjectRef::new(Kind::Secret, NAMESPACE, "bench-transformer")
@@ -505,6 +580,7 @@ async fn check_written_by<C: Cluster>(
     let ok = match provider {
         // kube-apiserver's protobuf envelope, unencrypted.
         Provider::Identity => entry.value.starts_with(b"k8s\0"),
+        Provider::Kms => entry.value.starts_with(format!("k8s:enc:kms:v2:{KMS_NAME}:").as_bytes()),
         p => {
             entry.value.starts_with(format!("k8s:enc:{}:v1:{}:", p.name(), p.key_name()).as_bytes())
         }
@@ -529,6 +605,9 @@ struct Report {
     size: u32,
     rounds: u32,
     warmup: u32,
+    /// Latency the KMS plugin added to every call (ms), when `kms` was measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kms_latency_ms: Option<u64>,
     /// Provider order of each round.
     round_orders: Vec<Vec<&'static str>>,
     /// How intervals were computed.
@@ -631,6 +710,7 @@ fn analyse(
         size: args.size,
         rounds: args.rounds,
         warmup: args.warmup,
+        kms_latency_ms: providers.contains(&Provider::Kms).then_some(args.kms_latency_ms),
         round_orders: orders.iter().map(|o| o.iter().map(|p| p.name()).collect()).collect(),
         bootstrap: *boot,
         percentiles: "linear interpolation between closest ranks (Hyndman-Fan type 7)",
@@ -665,6 +745,12 @@ impl Report {
             "{} Secrets of {} bytes per provider and round, {} rounds, {} warm-up requests after each restart",
             self.objects, self.size, self.rounds, self.warmup
         );
+        if let Some(ms) = self.kms_latency_ms {
+            let _ = writeln!(
+                t,
+                "kms: atrest's KMS v2 plugin, {ms} ms added to every call (Status, Encrypt, Decrypt)"
+            );
+        }
         let _ = writeln!(
             t,
             "latency in ms with {:.0}% bootstrap intervals ({} resamples, seed {}); ratio = p50 / identity's p50;",

@@ -178,3 +178,51 @@ fn bench_degradation_out_refuses_a_symlink() {
     ];
     crate::assert_symlink_refused(&atrest(&args, b""), &link, &target, "precious");
 }
+
+/// `kms` as a provider: the backend runs atrest's plugin, the configurations point at it, the
+/// raw etcd check proves the KMS v2 envelope wrote the values, and the latency is reported.
+fn check_degradation_kms(backend: &str) {
+    let out = atrest(
+        &[
+            "bench",
+            "degradation",
+            "--backend",
+            backend,
+            "--providers",
+            "identity,kms",
+            "--kms-latency-ms",
+            "5",
+            "--objects",
+            "3",
+            "--rounds",
+            "2",
+            "--warmup",
+            "1",
+            "--resamples",
+            "200",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains(
+            "kms: atrest's KMS v2 plugin, 5 ms added to every call (Status, Encrypt, Decrypt)"
+        ),
+        "{text}"
+    );
+    assert!(text.lines().any(|l| l.trim_start().starts_with("kms ")), "{text}");
+    assert_no_key_material("stdout", &text);
+    assert_no_key_material("stderr", &stderr(&out));
+}
+
+#[test]
+fn bench_degradation_kms_sim() {
+    check_degradation_kms("sim");
+}
+
+#[test]
+fn bench_degradation_process_kms() {
+    atrest_process::Assets::locate().unwrap_or_else(|e| panic!("{e}"));
+    check_degradation_kms("process");
+}
