@@ -22,9 +22,11 @@
 //! elsewhere. Deliberate deviation: an aescbc value that is exactly one IV returns
 //! [`TransformError::EmptyCbcCiphertext`] where upstream panics.
 //!
-//! Ciphers: RustCrypto (aes, cbc, aes-gcm for AES-192, crypto_secretbox, hkdf) and ring for
-//! AES-128/256-GCM, whose stitched assembly is about twice as fast here
-//! (`cargo run --release -p atrest-transformers --example speed`).
+//! Ciphers: RustCrypto (aes, cbc, aes-gcm for AES-192, hkdf), ring for AES-128/256-GCM, whose
+//! stitched assembly is about twice as fast here
+//! (`cargo run --release -p atrest-transformers --example speed`), and our own XSalsa20 (AVX2,
+//! eight blocks at a time) and Poly1305 for secretbox, faster than upstream's assembly where
+//! the one-block-at-a-time `crypto_secretbox` was slower (`cargo xtask bench transformers`).
 
 mod aes;
 mod chain;
@@ -37,8 +39,10 @@ mod prefix;
 mod random;
 mod resources;
 
+mod poly1305;
 mod secretbox;
 mod transformer;
+mod xsalsa20;
 
 pub use crate::aes::{
     AesCbc, AesGcmTransformer, BLOCK_SIZE, COUNTER_NONCE_ZERO, GCM_NONCE_SIZE, GCM_TAG_SIZE,
