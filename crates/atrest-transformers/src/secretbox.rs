@@ -44,11 +44,18 @@ impl Secretbox {
         Secretbox { key: Zeroizing::new(*key), lanes, random }
     }
 
-    /// Encrypts `data` in place and returns the Poly1305 tag of the result.
-    fn seal_in_place(&self, nonce: &[u8; SECRETBOX_NONCE_SIZE], data: &mut [u8]) -> [u8; 16] {
-        let poly_key =
-            Zeroizing::new(XSalsa20::new(&self.key, nonce).poly_key_and_xor(self.lanes, data));
-        crate::poly1305::tag(&poly_key, data)
+    /// Writes the encryption of `plaintext` to `out` (same length) and returns its Poly1305
+    /// tag.
+    fn seal_into(
+        &self,
+        nonce: &[u8; SECRETBOX_NONCE_SIZE],
+        plaintext: &[u8],
+        out: &mut [u8],
+    ) -> [u8; 16] {
+        let poly_key = Zeroizing::new(
+            XSalsa20::new(&self.key, nonce).poly_key_and_xor(self.lanes, plaintext, out),
+        );
+        crate::poly1305::tag(&poly_key, out)
     }
 }
 
@@ -68,8 +75,8 @@ impl Transformer for Secretbox {
         let tag_at = out.len();
         out.extend_from_slice(&[0u8; SECRETBOX_OVERHEAD]);
         let start = out.len();
-        out.extend_from_slice(plaintext);
-        let tag = self.seal_in_place(&nonce, &mut out[start..]);
+        out.resize(start + plaintext.len(), 0);
+        let tag = self.seal_into(&nonce, plaintext, &mut out[start..]);
         out[tag_at..start].copy_from_slice(&tag);
         Ok(())
     }
@@ -87,9 +94,9 @@ impl Transformer for Secretbox {
         let (tag, body) = boxed.split_first_chunk::<SECRETBOX_OVERHEAD>().expect("length checked");
         // Decrypt while the first key stream batch (which holds the Poly1305 key) is at hand, then
         // authenticate the ciphertext; unauthenticated plaintext is wiped, never returned.
-        let mut plain = Zeroizing::new(body.to_vec());
+        let mut plain = Zeroizing::new(vec![0u8; body.len()]);
         let poly_key = Zeroizing::new(
-            XSalsa20::new(&self.key, nonce).poly_key_and_xor(self.lanes, &mut plain),
+            XSalsa20::new(&self.key, nonce).poly_key_and_xor(self.lanes, body, &mut plain),
         );
         let expected = crate::poly1305::tag(&poly_key, body);
         if !bool::from(expected.ct_eq(tag)) {

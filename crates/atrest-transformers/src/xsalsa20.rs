@@ -91,19 +91,22 @@ fn words<const W: usize>(bytes: &[u8]) -> [u32; W] {
     })
 }
 
-/// `data ^= stream` over `data`'s length (written so that it compiles to vector XORs).
+/// `output = input ^ stream` over `input`'s length (written so that it compiles to vector
+/// XORs).
 #[inline(always)]
-fn xor_into(data: &mut [u8], stream: &[u8]) {
-    let stream = &stream[..data.len()];
-    let mut d = data.chunks_exact_mut(8);
+fn xor_into(input: &[u8], stream: &[u8], output: &mut [u8]) {
+    let n = input.len();
+    let (stream, output) = (&stream[..n], &mut output[..n]);
+    let mut o = output.chunks_exact_mut(8);
+    let mut i = input.chunks_exact(8);
     let mut s = stream.chunks_exact(8);
-    for (d, s) in (&mut d).zip(&mut s) {
-        let x = u64::from_ne_bytes((&*d).try_into().expect("8 bytes"))
+    for ((o, i), s) in (&mut o).zip(&mut i).zip(&mut s) {
+        let x = u64::from_ne_bytes(i.try_into().expect("8 bytes"))
             ^ u64::from_ne_bytes(s.try_into().expect("8 bytes"));
-        d.copy_from_slice(&x.to_ne_bytes());
+        o.copy_from_slice(&x.to_ne_bytes());
     }
-    for (d, s) in d.into_remainder().iter_mut().zip(s.remainder()) {
-        *d ^= s;
+    for ((o, i), s) in o.into_remainder().iter_mut().zip(i.remainder()).zip(s.remainder()) {
+        *o = i ^ s;
     }
 }
 
@@ -237,11 +240,21 @@ impl XSalsa20 {
         self.block = block;
     }
 
-    /// Returns key stream bytes 0..32 and XORs bytes 32.. into `data`: NaCl secretbox's
-    /// one-time Poly1305 key and its encryption (Go's `secretbox.Seal` and `Open`).
-    pub(crate) fn poly_key_and_xor(self, lanes: Lanes, data: &mut [u8]) -> [u8; 32] {
+    /// Returns key stream bytes 0..32 and writes `input` XOR bytes 32.. to `output` (same
+    /// length): NaCl secretbox's one-time Poly1305 key and its encryption (Go's
+    /// `secretbox.Seal` and `Open`).
+    pub(crate) fn poly_key_and_xor(
+        self,
+        lanes: Lanes,
+        input: &[u8],
+        output: &mut [u8],
+    ) -> [u8; 32] {
+        assert_eq!(input.len(), output.len(), "XSalsa20 input and output lengths");
         match lanes {
-            Lanes::Portable => self.poly_key_and_xor_lanes::<4>(data),
+            Lanes::Portable => {
+                output.copy_from_slice(input);
+                self.poly_key_and_xor_lanes::<4>(output)
+            }
             #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
             Lanes::Avx2 => {
                 assert!(std::arch::is_x86_feature_detected!("avx2"), "Lanes::Avx2 without AVX2");
@@ -249,7 +262,7 @@ impl XSalsa20 {
                 // above checked.
                 #[expect(unsafe_code, reason = "calling the AVX2 build after detecting AVX2")]
                 unsafe {
-                    self.poly_key_and_xor_avx2(data)
+                    self.poly_key_and_xor_avx2(input, output)
                 }
             }
         }
@@ -258,18 +271,19 @@ impl XSalsa20 {
     /// [`XSalsa20::poly_key_and_xor`] with 8 blocks per batch in AVX2 registers.
     #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
     #[target_feature(enable = "avx2")]
-    fn poly_key_and_xor_avx2(mut self, data: &mut [u8]) -> [u8; 32] {
+    fn poly_key_and_xor_avx2(mut self, input: &[u8], output: &mut [u8]) -> [u8; 32] {
         let mut stream = [0u8; MAX_LANES * BLOCK];
         avx2::stream(&self.input, self.block, &mut stream);
         self.block += MAX_LANES as u64;
         let (key, rest) = stream.split_first_chunk::<32>().expect("a batch is 512 bytes");
         let key = *key;
-        let first = data.len().min(MAX_LANES * BLOCK - 32);
-        xor_into(&mut data[..first], rest);
-        for chunk in data[first..].chunks_mut(MAX_LANES * BLOCK) {
+        let first = input.len().min(MAX_LANES * BLOCK - 32);
+        xor_into(&input[..first], rest, &mut output[..first]);
+        let chunks = input[first..].chunks(MAX_LANES * BLOCK);
+        for (i, o) in chunks.zip(output[first..].chunks_mut(MAX_LANES * BLOCK)) {
             avx2::stream(&self.input, self.block, &mut stream);
             self.block += MAX_LANES as u64;
-            xor_into(chunk, &stream);
+            xor_into(i, &stream, o);
         }
         key
     }
