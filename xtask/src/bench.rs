@@ -59,6 +59,7 @@ pub(crate) fn transformers(opts: &Options) -> Result<()> {
     let budget = opts.budget_ms.to_string();
     let mut go: Samples = BTreeMap::new();
     let mut rust: Samples = BTreeMap::new();
+    let mut rust_cpu: Samples = BTreeMap::new();
     let mut ssl: Samples = BTreeMap::new();
     for round in 0..opts.rounds {
         eprintln!("xtask: bench round {}/{}", round + 1, opts.rounds);
@@ -76,19 +77,19 @@ pub(crate) fn transformers(opts: &Options) -> Result<()> {
                     sides.reverse();
                 }
                 for side in sides {
-                    let (cmd, into) = match side {
+                    let (cmd, into, cpu_into) = match side {
                         Side::Upstream => {
                             let mut cmd = Command::new(&upstream);
                             cmd.args(["bench", "-benchtime", &format!("{budget}ms")]);
-                            (cmd, &mut go)
+                            (cmd, &mut go, None)
                         }
                         Side::Atrest => {
                             let mut cmd = Command::new(&ours);
                             cmd.args(["--budget-ms", &budget]);
-                            (cmd, &mut rust)
+                            (cmd, &mut rust, Some(&mut rust_cpu))
                         }
                     };
-                    collect(cmd, std::slice::from_ref(case), into)?;
+                    collect(cmd, std::slice::from_ref(case), into, cpu_into)?;
                 }
             }
             if let (Some(openssl), Some(cipher)) = (&openssl, openssl_cipher(provider)) {
@@ -104,7 +105,14 @@ pub(crate) fn transformers(opts: &Options) -> Result<()> {
     let load_after = load_average();
     println!(
         "{}",
-        render(&go, &rust, &ssl, opts, &Context { started, load_before, load_after, cpu: cpu() })
+        render(
+            &go,
+            &rust,
+            &rust_cpu,
+            &ssl,
+            opts,
+            &Context { started, load_before, load_after, cpu: cpu() }
+        )
     );
     Ok(())
 }
@@ -115,8 +123,14 @@ enum Side {
     Atrest,
 }
 
-/// Runs one benchmark program on `cases` and appends its ns/op figures to `into`.
-fn collect(mut cmd: Command, cases: &[String], into: &mut Samples) -> Result<()> {
+/// Runs one benchmark program on `cases` and appends its wall ns/op figures to `into` and its
+/// CPU ns/op figures, where it prints them, to `cpu_into`.
+fn collect(
+    mut cmd: Command,
+    cases: &[String],
+    into: &mut Samples,
+    mut cpu_into: Option<&mut Samples>,
+) -> Result<()> {
     cmd.args(cases);
     let shown = format!("{cmd:?}");
     let out = cmd.output().with_context(|| format!("starting {shown}"))?;
@@ -126,7 +140,11 @@ fn collect(mut cmd: Command, cases: &[String], into: &mut Samples) -> Result<()>
     let text = String::from_utf8_lossy(&out.stdout);
     let mut seen = 0;
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let (case, ns) = parse_line(line).with_context(|| format!("{shown} printed {line:?}"))?;
+        let (case, ns, cpu) =
+            parse_line(line).with_context(|| format!("{shown} printed {line:?}"))?;
+        if let (Some(cpu_into), Some(cpu)) = (cpu_into.as_deref_mut(), cpu) {
+            cpu_into.entry(case.clone()).or_default().push(cpu);
+        }
         into.entry(case).or_default().push(ns);
         seen += 1;
     }
@@ -138,9 +156,10 @@ fn collect(mut cmd: Command, cases: &[String], into: &mut Samples) -> Result<()>
     Ok(())
 }
 
-/// `{"case":"aesgcm/encrypt/1024","ns_per_op":712.4,...}` → (case, ns/op). Both programs print
-/// exactly this shape; a JSON parser would be the xtask's only use of serde.
-fn parse_line(line: &str) -> Result<(String, f64)> {
+/// `{"case":"aesgcm/encrypt/1024","ns_per_op":712.4,"cpu_ns_per_op":700.1,...}` → (case,
+/// ns/op, CPU ns/op if printed). Both programs print exactly this shape; a JSON parser would be
+/// the xtask's only use of serde.
+fn parse_line(line: &str) -> Result<(String, f64, Option<f64>)> {
     let field = |name: &str| -> Result<&str> {
         let key = format!("\"{name}\":");
         let at = line.find(&key).with_context(|| format!("no {name:?}"))? + key.len();
@@ -149,7 +168,11 @@ fn parse_line(line: &str) -> Result<(String, f64)> {
         Ok(rest[..end].trim().trim_matches('"'))
     };
     let ns: f64 = field("ns_per_op")?.parse().context("ns_per_op is not a number")?;
-    Ok((field("case")?.to_owned(), ns))
+    let cpu = match field("cpu_ns_per_op") {
+        Ok(v) => Some(v.parse().context("cpu_ns_per_op is not a number")?),
+        Err(_) => None,
+    };
+    Ok((field("case")?.to_owned(), ns, cpu))
 }
 
 /// Builds the `sidebyside` example (release) and returns its path.
@@ -250,7 +273,14 @@ fn size_label(size: usize) -> String {
     if size >= 1 << 20 { format!("{} MiB", size >> 20) } else { format!("{} KiB", size >> 10) }
 }
 
-fn render(go: &Samples, rust: &Samples, ssl: &Samples, opts: &Options, ctx: &Context) -> String {
+fn render(
+    go: &Samples,
+    rust: &Samples,
+    rust_cpu: &Samples,
+    ssl: &Samples,
+    opts: &Options,
+    ctx: &Context,
+) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -262,7 +292,9 @@ fn render(go: &Samples, rust: &Samples, ssl: &Samples, opts: &Options, ctx: &Con
         out,
         "Time per operation, median [min–max] over rounds; ratio = upstream / atrest time \
          (median of the per-round ratios, [min–max]); goal: atrest at least {GOAL_RATIO}× \
-         upstream, and aescbc decrypt at 64 KiB at least {:.0}% of OpenSSL.",
+         upstream, and aescbc decrypt at 64 KiB at least {:.0}% of OpenSSL. Upstream and \
+         atrest are wall time; `openssl speed` reports per CPU second, so its column is \
+         compared with atrest's CPU time (`/proc/thread-self/schedstat`) in the same runs.",
         GOAL_OPENSSL_CBC_DECRYPT * 100.0
     );
     out.push('\n');
@@ -282,6 +314,8 @@ fn render(go: &Samples, rust: &Samples, ssl: &Samples, opts: &Options, ctx: &Con
                 let mut met = ratio >= GOAL_RATIO;
                 let (ssl_txt, ssl_ratio) = match ssl.get(&case) {
                     Some(s) => {
+                        // `openssl speed` counts CPU time: compare with atrest's CPU time.
+                        let r = rust_cpu.get(&case).unwrap_or(r);
                         let share: Vec<f64> = s.iter().zip(r).map(|(s, r)| s / r).collect();
                         let m = median(&share);
                         if provider == "aescbc" && op == "decrypt" && size == 64 << 10 {
@@ -367,13 +401,13 @@ mod tests {
 
     #[test]
     fn reads_both_programs_lines() {
-        let (case, ns) =
+        let (case, ns, cpu) =
             parse_line(r#"{"case":"aesgcm/encrypt/1024","ns_per_op":712.4,"iterations":421337}"#)
                 .expect("go's line");
-        assert_eq!((case.as_str(), ns), ("aesgcm/encrypt/1024", 712.4));
-        let (case, ns) = parse_line(r#"{"case":"kmsv2/decrypt/65536","ns_per_op":14143.3}"#)
-            .expect("a line without iterations");
-        assert_eq!((case.as_str(), ns), ("kmsv2/decrypt/65536", 14143.3));
+        assert_eq!((case.as_str(), ns, cpu), ("aesgcm/encrypt/1024", 712.4, None));
+        let line = r#"{"case":"kmsv2/decrypt/65536","ns_per_op":14143.3,"cpu_ns_per_op":14000.5,"iterations":9}"#;
+        let (case, ns, cpu) = parse_line(line).expect("atrest's line");
+        assert_eq!((case.as_str(), ns, cpu), ("kmsv2/decrypt/65536", 14143.3, Some(14000.5)));
         assert!(parse_line("PASS").is_err());
     }
 

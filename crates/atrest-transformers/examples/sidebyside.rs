@@ -1,7 +1,8 @@
 //! atrest's side of `cargo xtask bench transformers`: times the same cases as upstream's
 //! `transform-oracle bench` (xtask/go/oracle/cmd/transform-oracle/bench.go), the same way
 //! (Go's `testing.Benchmark`: grow the iteration count until one batch takes the time budget),
-//! and prints the same JSON lines.
+//! and prints the same JSON lines, plus `cpu_ns_per_op` (CPU time, to compare with
+//! `openssl speed`, which counts CPU time).
 //!
 //! Run: `cargo run --release -p atrest-transformers --example sidebyside -- \
 //!   [--budget-ms 300] aesgcm/encrypt/1024 secretbox/decrypt/65536 ...`
@@ -78,19 +79,29 @@ fn subject(provider: &str) -> Result<Box<dyn Subject>, String> {
     }
 }
 
-/// Nanoseconds per call of `op`, as `testing.Benchmark` measures: run 1, then predict the
-/// count that fills `budget` (at most 100× the last, at least one more), until a batch lasts
-/// `budget`.
-fn measure(budget: Duration, mut op: impl FnMut()) -> (f64, u64) {
+/// Nanoseconds this thread has spent on a CPU (`/proc/thread-self/schedstat`, Linux), if
+/// known. `openssl speed` reports throughput per CPU second, so the OpenSSL column is compared
+/// with this figure rather than with wall time, which a loaded machine inflates.
+fn cpu_ns() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// Per call of `op`: wall nanoseconds and, where known, CPU nanoseconds, with the iteration
+/// count, measured as `testing.Benchmark` does: run 1, then predict the count that fills
+/// `budget` (at most 100× the last, at least one more), until a batch lasts `budget`.
+fn measure(budget: Duration, mut op: impl FnMut()) -> (f64, Option<f64>, u64) {
     let mut n: u64 = 1;
     loop {
+        let cpu_start = cpu_ns();
         let start = Instant::now();
         for _ in 0..n {
             op();
         }
         let took = start.elapsed();
+        let cpu = cpu_start.zip(cpu_ns()).map(|(a, b)| b.saturating_sub(a) as f64 / n as f64);
         if took >= budget || n >= 1_000_000_000 {
-            return (took.as_nanos() as f64 / n as f64, n);
+            return (took.as_nanos() as f64 / n as f64, cpu, n);
         }
         let per_op = (took.as_nanos() as f64 / n as f64).max(1.0);
         let predicted = (budget.as_nanos() as f64 * 1.2 / per_op) as u64;
@@ -98,7 +109,7 @@ fn measure(budget: Duration, mut op: impl FnMut()) -> (f64, u64) {
     }
 }
 
-fn run_case(name: &str, budget: Duration) -> Result<(f64, u64), String> {
+fn run_case(name: &str, budget: Duration) -> Result<(f64, Option<f64>, u64), String> {
     let parts: Vec<&str> = name.split('/').collect();
     let [provider, op, size] = parts[..] else {
         return Err(format!("case {name:?} is not <provider>/<op>/<bytes>"));
@@ -138,8 +149,9 @@ fn main() -> ExitCode {
     }
     for name in &args {
         match run_case(name, budget) {
-            Ok((ns, n)) => {
-                println!(r#"{{"case":"{name}","ns_per_op":{ns:.1},"iterations":{n}}}"#)
+            Ok((ns, cpu, n)) => {
+                let cpu = cpu.map(|c| format!(r#","cpu_ns_per_op":{c:.1}"#)).unwrap_or_default();
+                println!(r#"{{"case":"{name}","ns_per_op":{ns:.1}{cpu},"iterations":{n}}}"#)
             }
             Err(err) => {
                 eprintln!("sidebyside: {err}");
