@@ -29,6 +29,8 @@
 //! the one-block-at-a-time `crypto_secretbox` was slower (`cargo xtask bench transformers`).
 
 mod aes;
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+mod cbc_vaes;
 mod chain;
 mod envelope;
 mod error;
