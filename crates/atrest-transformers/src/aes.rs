@@ -493,11 +493,18 @@ impl GcmCbcUnion {
 /// PRK = seed, info = 32 random bytes stored first).
 ///
 /// Mirrors k8s.io/apiserver pkg/storage/value/encrypt/aes/aes_extended_nonce.go
-/// (`NewHKDFExtendedNonceGCMTransformer`), without its 10-minute per-AAD read cache.
+/// (`NewHKDFExtendedNonceGCMTransformer`), with a read cache of derived keys as upstream's
+/// (`simpleCache`): upstream keys it by AAD, checks the info and lets entries expire after 10
+/// minutes; this one keys by info and is bounded instead (the crate has no clock). Either way
+/// re-reading a value skips HKDF and the AES key schedule; results are the same.
 pub struct HkdfGcmTransformer {
     hkdf: Hkdf<Sha256>,
+    reads: std::sync::Mutex<std::collections::HashMap<[u8; KDF_INFO_SIZE], Arc<Gcm>>>,
     random: Arc<dyn RandomSource>,
 }
+
+/// Derived read keys kept at most (about 0.7 MB); the cache starts over when full.
+const HKDF_READ_CACHE_MAX: usize = 1024;
 
 impl fmt::Debug for HkdfGcmTransformer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -513,7 +520,7 @@ impl HkdfGcmTransformer {
         }
         let hkdf = Hkdf::<Sha256>::from_prk(seed)
             .map_err(|_| TransformError::InvalidSeedLength { len: seed.len() })?;
-        Ok(HkdfGcmTransformer { hkdf, random })
+        Ok(HkdfGcmTransformer { hkdf, reads: Default::default(), random })
     }
 
     fn derive(&self, info: &[u8]) -> Result<Gcm, TransformError> {
@@ -551,7 +558,22 @@ impl Transformer for HkdfGcmTransformer {
                 min: KDF_INFO_SIZE,
             });
         };
-        let gcm = self.derive(info)?;
+        let cached = crate::random::lock(&self.reads).get(info).cloned();
+        let gcm = match cached {
+            Some(gcm) => gcm,
+            None => {
+                let gcm = Arc::new(self.derive(info)?);
+                let mut reads = crate::random::lock(&self.reads);
+                if reads.len() >= HKDF_READ_CACHE_MAX {
+                    reads.clear();
+                }
+                reads.insert(*info, gcm.clone());
+                gcm
+            }
+        };
         gcm.open(rest, ctx, CipherKind::HkdfAesGcm).map(|plain| (plain, false))
     }
 }
+
+#[cfg(test)]
+mod tests;
