@@ -26,7 +26,8 @@
 //! stitched assembly is about twice as fast here
 //! (`cargo run --release -p atrest-transformers --example speed`), and our own XSalsa20 (AVX2,
 //! eight blocks at a time) and Poly1305 for secretbox, faster than upstream's assembly where
-//! the one-block-at-a-time `crypto_secretbox` was slower (`cargo xtask bench transformers`).
+//! the one-block-at-a-time `crypto_secretbox` was slower, and VAES CBC decryption where the CPU
+//! has it (`cargo xtask bench transformers`).
 
 mod aes;
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
