@@ -195,7 +195,8 @@ mod avx2 {
 /// Which build of the batch loop runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Lanes {
-    /// 4 blocks per batch, plain Rust (SSE2 on x86-64).
+    /// 4 blocks per batch in plain Rust (LLVM did not vectorise it on x86-64; it is the
+    /// fallback for CPUs without AVX2 and other targets).
     Portable,
     /// 8 blocks per batch, compiled for AVX2; only where the CPU has it.
     #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
