@@ -363,3 +363,41 @@ fn no_protoc_in_builds() -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Xtask::command().debug_assert();
+    }
+
+    #[test]
+    fn bench_transformers_is_ours_and_other_bench_commands_go_to_atrest() {
+        let parsed = Xtask::try_parse_from(["xtask", "bench", "transformers", "--rounds", "2"])
+            .expect("parses");
+        assert!(matches!(
+            parsed.command,
+            Cmd::Bench {
+                what: BenchCmd::Transformers { rounds: 2, budget_ms: 300, no_openssl: false }
+            }
+        ));
+        let parsed = Xtask::try_parse_from([
+            "xtask",
+            "bench",
+            "degradation",
+            "--backend",
+            "process",
+            "--objects",
+            "5",
+        ])
+        .expect("parses");
+        let Cmd::Bench { what: BenchCmd::Atrest(args) } = parsed.command else {
+            panic!("bench degradation was not forwarded");
+        };
+        assert_eq!(args, ["degradation", "--backend", "process", "--objects", "5"]);
+    }
+}
