@@ -48,9 +48,8 @@ type Samples = BTreeMap<String, Vec<f64>>;
 pub(crate) fn transformers(opts: &Options) -> Result<()> {
     anyhow::ensure!(opts.rounds >= 1, "--rounds must be at least 1");
     let openssl = if opts.no_openssl { None } else { Some(openssl_binary()?) };
-    let oracle_dir = oracle::build().context(
-        "building the Go oracle (upstream's side): install Go 1.26 or newer (`go` on PATH)",
-    )?;
+    // `oracle::build` names the Go toolchain it needs when `go` is missing.
+    let oracle_dir = oracle::build().context("building the Go oracle (upstream's side)")?;
     let upstream = oracle_dir.join("transform-oracle");
     let ours = build_sidebyside()?;
 
