@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod controlplane;
 mod oracle;
 mod tools;
@@ -71,8 +72,36 @@ enum Cmd {
         #[arg(long)]
         check_goldens: bool,
     },
+    /// Benchmarks: `bench transformers` times upstream's and atrest's transformers side by
+    /// side; any other `bench` command is atrest's (`atrest bench degradation ...`).
+    Bench {
+        #[command(subcommand)]
+        what: BenchCmd,
+    },
     /// A user command: forwarded to the `atrest` binary (`cargo xtask check-config FILE` runs
     /// `atrest check-config FILE`).
+    #[command(external_subcommand)]
+    Atrest(Vec<OsString>),
+}
+
+#[derive(Subcommand)]
+enum BenchCmd {
+    /// Upstream's transformers (k8s.io/apiserver v0.37.2, Go's testing.Benchmark) against
+    /// atrest's for aescbc, aesgcm, secretbox and KMS v2 at 1 KiB, 64 KiB and 1 MiB, in
+    /// interleaved rounds, with `openssl speed -evp` for aescbc and aesgcm; prints a Markdown
+    /// table with the ratio per row.
+    Transformers {
+        /// Interleaved rounds (median and range are over rounds).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Time per case, side and round, in milliseconds.
+        #[arg(long, default_value_t = 300)]
+        budget_ms: u64,
+        /// Leave out the OpenSSL column.
+        #[arg(long)]
+        no_openssl: bool,
+    },
+    /// Forwarded to `atrest bench` (`degradation`).
     #[command(external_subcommand)]
     Atrest(Vec<OsString>),
 }
@@ -86,6 +115,13 @@ fn main() -> ExitCode {
         Cmd::Ci => ci(&mut stages),
         Cmd::Protos { check } => protos(check),
         Cmd::Oracle { check_goldens } => oracle_cmd(check_goldens),
+        Cmd::Bench { what: BenchCmd::Transformers { rounds, budget_ms, no_openssl } } => {
+            bench::transformers(&bench::Options { rounds, budget_ms, no_openssl })
+        }
+        Cmd::Bench { what: BenchCmd::Atrest(args) } => {
+            let args: Vec<OsString> = std::iter::once("bench".into()).chain(args).collect();
+            return forward_to_atrest(&args);
+        }
         Cmd::Atrest(args) => return forward_to_atrest(&args),
     };
     stages.print();
@@ -326,4 +362,42 @@ fn no_protoc_in_builds() -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Xtask::command().debug_assert();
+    }
+
+    #[test]
+    fn bench_transformers_is_ours_and_other_bench_commands_go_to_atrest() {
+        let parsed = Xtask::try_parse_from(["xtask", "bench", "transformers", "--rounds", "2"])
+            .expect("parses");
+        assert!(matches!(
+            parsed.command,
+            Cmd::Bench {
+                what: BenchCmd::Transformers { rounds: 2, budget_ms: 300, no_openssl: false }
+            }
+        ));
+        let parsed = Xtask::try_parse_from([
+            "xtask",
+            "bench",
+            "degradation",
+            "--backend",
+            "process",
+            "--objects",
+            "5",
+        ])
+        .expect("parses");
+        let Cmd::Bench { what: BenchCmd::Atrest(args) } = parsed.command else {
+            panic!("bench degradation was not forwarded");
+        };
+        assert_eq!(args, ["degradation", "--backend", "process", "--objects", "5"]);
+    }
 }

@@ -1,5 +1,7 @@
 //! Encrypt/decrypt throughput per provider (identity, aescbc, aesgcm, secretbox, KMS v2 with
-//! the Base64 mock) at 1 KiB, 64 KiB and 1 MiB.
+//! the Base64 mock) at 1 KiB, 64 KiB and 1 MiB, and KMS v2's seed-mode DEK transformer alone
+//! (HKDF-SHA256 per write, AES-256-GCM), the counterpart of upstream's
+//! `aes.NewHKDFExtendedNonceGCMTransformer` in `cargo xtask bench transformers`.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -8,7 +10,9 @@ use atrest_config::{
     AesConfiguration, IdentityConfiguration, Key, KeySecret, KmsConfiguration,
     ProviderConfiguration, SecretboxConfiguration,
 };
-use atrest_transformers::{Base64Plugin, KmsPlugins, ProviderChain, Transformer};
+use atrest_transformers::{
+    Base64Plugin, HkdfGcmTransformer, KmsPlugins, OsRandom, ProviderChain, Transformer,
+};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 const SIZES: &[(&str, usize)] = &[("1KiB", 1 << 10), ("64KiB", 64 << 10), ("1MiB", 1 << 20)];
@@ -77,6 +81,20 @@ fn bench(c: &mut Criterion) {
         }
         group.finish();
     }
+    let hkdf = HkdfGcmTransformer::new(&[0x42; 32], Arc::new(OsRandom::new())).expect("seed");
+    let mut group = c.benchmark_group("kmsv2-hkdf-gcm");
+    for (label, size) in SIZES {
+        let plaintext = vec![0x5a; *size];
+        let stored = hkdf.to_storage(&plaintext, aad).expect("encrypt");
+        group.throughput(Throughput::Bytes(*size as u64));
+        group.bench_function(format!("encrypt/{label}"), |b| {
+            b.iter(|| hkdf.to_storage(black_box(&plaintext), black_box(aad)))
+        });
+        group.bench_function(format!("decrypt/{label}"), |b| {
+            b.iter(|| hkdf.from_storage(black_box(&stored), black_box(aad)))
+        });
+    }
+    group.finish();
 }
 
 criterion_group!(benches, bench);

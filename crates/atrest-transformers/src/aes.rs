@@ -98,6 +98,54 @@ impl AesBlock {
     }
 }
 
+/// The CBC key: RustCrypto's key schedule (encryption, and decryption on CPUs without VAES)
+/// and, where the CPU has VAES, our sixteen-blocks-at-a-time decryptor.
+#[derive(Clone)]
+pub(crate) struct CbcKey {
+    block: AesBlock,
+    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+    pub(crate) vaes: Option<Arc<crate::cbc_vaes::VaesCbcDecrypt>>,
+}
+
+impl CbcKey {
+    fn new(key: &[u8]) -> Result<Self, TransformError> {
+        Ok(CbcKey {
+            block: AesBlock::new(key)?,
+            #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+            vaes: crate::cbc_vaes::VaesCbcDecrypt::new(key).map(Arc::new),
+        })
+    }
+
+    /// The key without the VAES decryptor (tests run both paths).
+    #[cfg(test)]
+    fn without_vaes(key: &[u8]) -> Result<Self, TransformError> {
+        Ok(CbcKey {
+            block: AesBlock::new(key)?,
+            #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+            vaes: None,
+        })
+    }
+
+    fn cbc_encrypt(&self, iv: &[u8; BLOCK_SIZE], buf: &mut [u8]) {
+        self.block.cbc_encrypt(iv, buf);
+    }
+
+    fn cbc_decrypt(&self, iv: &[u8; BLOCK_SIZE], input: &[u8], output: &mut [u8]) {
+        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+        if let Some(vaes) = &self.vaes {
+            vaes.decrypt(iv, input, output);
+            return;
+        }
+        self.block.cbc_decrypt(iv, input, output);
+    }
+}
+
+impl fmt::Debug for CbcKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.block.fmt(f)
+    }
+}
+
 impl fmt::Debug for AesBlock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let bits = match self {
@@ -115,14 +163,23 @@ impl fmt::Debug for AesBlock {
 /// AAD.
 #[derive(Debug, Clone)]
 pub struct AesCbc {
-    block: AesBlock,
+    pub(crate) block: CbcKey,
     random: Arc<dyn RandomSource>,
 }
 
 impl AesCbc {
     /// A transformer for a 16, 24 or 32-byte key (the key schedule is expanded here, once).
     pub fn new(key: &[u8], random: Arc<dyn RandomSource>) -> Result<Self, TransformError> {
-        Ok(AesCbc { block: AesBlock::new(key)?, random })
+        Ok(AesCbc { block: CbcKey::new(key)?, random })
+    }
+
+    /// [`AesCbc::new`] that never uses the VAES decryptor.
+    #[cfg(test)]
+    pub(crate) fn without_vaes(
+        key: &[u8],
+        random: Arc<dyn RandomSource>,
+    ) -> Result<Self, TransformError> {
+        Ok(AesCbc { block: CbcKey::without_vaes(key)?, random })
     }
 }
 
@@ -151,7 +208,7 @@ impl Transformer for AesCbc {
     }
 }
 
-fn cbc_open(block: &AesBlock, stored: &[u8]) -> Result<Vec<u8>, TransformError> {
+fn cbc_open(block: &CbcKey, stored: &[u8]) -> Result<Vec<u8>, TransformError> {
     let Some((iv, data)) = stored.split_first_chunk::<BLOCK_SIZE>() else {
         return Err(TransformError::ShortData {
             cipher: CipherKind::AesCbc,
@@ -390,12 +447,12 @@ impl Transformer for AesGcmTransformer {
 #[derive(Debug)]
 pub(crate) struct GcmCbcUnion {
     gcm: Gcm,
-    cbc: AesBlock,
+    cbc: CbcKey,
 }
 
 impl GcmCbcUnion {
     pub(crate) fn new(key: &[u8]) -> Result<Self, TransformError> {
-        Ok(GcmCbcUnion { gcm: Gcm::new(key)?, cbc: AesBlock::new(key)? })
+        Ok(GcmCbcUnion { gcm: Gcm::new(key)?, cbc: CbcKey::new(key)? })
     }
 
     pub(crate) fn seal_append(
@@ -436,11 +493,18 @@ impl GcmCbcUnion {
 /// PRK = seed, info = 32 random bytes stored first).
 ///
 /// Mirrors k8s.io/apiserver pkg/storage/value/encrypt/aes/aes_extended_nonce.go
-/// (`NewHKDFExtendedNonceGCMTransformer`), without its 10-minute per-AAD read cache.
+/// (`NewHKDFExtendedNonceGCMTransformer`), with a read cache of derived keys as upstream's
+/// (`simpleCache`): upstream keys it by AAD, checks the info and lets entries expire after 10
+/// minutes; this one keys by info and is bounded instead (the crate has no clock). Either way
+/// re-reading a value skips HKDF and the AES key schedule; results are the same.
 pub struct HkdfGcmTransformer {
     hkdf: Hkdf<Sha256>,
+    reads: std::sync::Mutex<std::collections::HashMap<[u8; KDF_INFO_SIZE], Arc<Gcm>>>,
     random: Arc<dyn RandomSource>,
 }
+
+/// Derived read keys kept at most (about 0.7 MB); the cache starts over when full.
+const HKDF_READ_CACHE_MAX: usize = 1024;
 
 impl fmt::Debug for HkdfGcmTransformer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -456,7 +520,7 @@ impl HkdfGcmTransformer {
         }
         let hkdf = Hkdf::<Sha256>::from_prk(seed)
             .map_err(|_| TransformError::InvalidSeedLength { len: seed.len() })?;
-        Ok(HkdfGcmTransformer { hkdf, random })
+        Ok(HkdfGcmTransformer { hkdf, reads: Default::default(), random })
     }
 
     fn derive(&self, info: &[u8]) -> Result<Gcm, TransformError> {
@@ -494,7 +558,22 @@ impl Transformer for HkdfGcmTransformer {
                 min: KDF_INFO_SIZE,
             });
         };
-        let gcm = self.derive(info)?;
+        let cached = crate::random::lock(&self.reads).get(info).cloned();
+        let gcm = match cached {
+            Some(gcm) => gcm,
+            None => {
+                let gcm = Arc::new(self.derive(info)?);
+                let mut reads = crate::random::lock(&self.reads);
+                if reads.len() >= HKDF_READ_CACHE_MAX {
+                    reads.clear();
+                }
+                reads.insert(*info, gcm.clone());
+                gcm
+            }
+        };
         gcm.open(rest, ctx, CipherKind::HkdfAesGcm).map(|plain| (plain, false))
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use zeroize::Zeroizing;
 
-use crate::aes::{AesGcmTransformer, HkdfGcmTransformer, KDF_INFO_SIZE};
+use crate::aes::{
+    AesGcmTransformer, GCM_NONCE_SIZE, GCM_TAG_SIZE, HkdfGcmTransformer, KDF_INFO_SIZE,
+};
 use crate::error::ProtoError;
 use crate::kms::{DecryptRequest, KmsV2Plugin, PluginError};
 use crate::random::{RandomSource, lock};
@@ -36,6 +38,16 @@ pub enum DekSourceType {
 }
 
 impl DekSourceType {
+    /// Bytes the DEK transformer adds to a plaintext: KDF info (seed mode), nonce and tag.
+    const fn payload_overhead(self) -> usize {
+        match self {
+            DekSourceType::AesGcmKey => GCM_NONCE_SIZE + GCM_TAG_SIZE,
+            DekSourceType::HkdfSha256XnonceAesGcmSeed => {
+                KDF_INFO_SIZE + GCM_NONCE_SIZE + GCM_TAG_SIZE
+            }
+        }
+    }
+
     /// The proto enum value name.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -106,31 +118,24 @@ impl EncryptedObject {
     }
 
     fn encoded_len_hint(&self) -> usize {
+        self.encrypted_data.len() + self.encoded_len_hint_after_data()
+    }
+
+    fn encoded_len_hint_after_data(&self) -> usize {
         let annotations: usize = self.annotations.iter().map(|(k, v)| k.len() + v.len() + 8).sum();
-        self.encrypted_data.len()
-            + self.key_id.len()
-            + self.encrypted_dek_source.len()
-            + annotations
-            + 32
+        self.key_id.len() + self.encrypted_dek_source.len() + annotations + 32
     }
 
     /// [`EncryptedObject::encode_go`] appending to `out`.
     pub fn encode_go_into(&self, out: &mut Vec<u8>) {
-        fn varint(out: &mut Vec<u8>, mut v: u64) {
-            while v >= 0x80 {
-                out.push((v as u8) | 0x80);
-                v >>= 7;
-            }
-            out.push(v as u8);
-        }
-        fn bytes_field(out: &mut Vec<u8>, tag: u8, data: &[u8]) {
-            out.push(tag);
-            varint(out, data.len() as u64);
-            out.extend_from_slice(data);
-        }
         if !self.encrypted_data.is_empty() {
             bytes_field(out, 0x0a, &self.encrypted_data);
         }
+        self.encode_go_after_data(out);
+    }
+
+    /// Fields 2 to 5 of [`EncryptedObject::encode_go_into`]: what follows `encrypted_data`.
+    fn encode_go_after_data(&self, out: &mut Vec<u8>) {
         if !self.key_id.is_empty() {
             bytes_field(out, 0x12, self.key_id.as_bytes());
         }
@@ -154,12 +159,21 @@ impl EncryptedObject {
     /// with the wrong wire type is skipped as unknown, unknown fields are skipped, the last
     /// occurrence wins, enum values are truncated to int32, strings must be UTF-8.
     pub fn decode_go(data: &[u8]) -> Result<Self, ProtoError> {
+        let (mut obj, encrypted_data) = EncryptedObject::decode_go_borrowing(data)?;
+        obj.encrypted_data = encrypted_data.to_vec();
+        Ok(obj)
+    }
+
+    /// [`EncryptedObject::decode_go`] that leaves `encrypted_data` empty and returns it as a
+    /// slice of `data` instead: the read path decrypts it where it lies, without a copy.
+    fn decode_go_borrowing(data: &[u8]) -> Result<(Self, &[u8]), ProtoError> {
         let mut obj = EncryptedObject::default();
+        let mut encrypted_data: &[u8] = &[];
         let mut r = Reader { data };
         while !r.data.is_empty() {
             let (num, wt) = r.tag()?;
             match (num, wt) {
-                (1, WT_BYTES) => obj.encrypted_data = r.bytes()?.to_vec(),
+                (1, WT_BYTES) => encrypted_data = r.bytes()?,
                 (2, WT_BYTES) => obj.key_id = utf8(r.bytes()?)?,
                 (3, WT_BYTES) => obj.encrypted_dek_source = r.bytes()?.to_vec(),
                 (4, WT_BYTES) => {
@@ -172,13 +186,27 @@ impl EncryptedObject {
                 (num, wt) => r.skip(num, wt)?,
             }
         }
-        Ok(obj)
+        Ok((obj, encrypted_data))
     }
 
     /// The source type, when it is one of the two known values.
     pub fn source_type(&self) -> Option<DekSourceType> {
         DekSourceType::try_from(self.encrypted_dek_source_type).ok()
     }
+}
+
+fn varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn bytes_field(out: &mut Vec<u8>, tag: u8, data: &[u8]) {
+    out.push(tag);
+    varint(out, data.len() as u64);
+    out.extend_from_slice(data);
 }
 
 const WT_VARINT: u8 = 0;
@@ -369,10 +397,18 @@ fn aggregate(problems: &[AnnotationProblem]) -> String {
 
 /// Mirrors `ValidateEncryptedObject`, check for check and in the same order.
 pub fn validate_encrypted_object(o: &EncryptedObject) -> Result<(), EncryptedObjectError> {
+    validate_with_data(o, &o.encrypted_data)
+}
+
+/// [`validate_encrypted_object`] with the encrypted data held apart from `o`.
+fn validate_with_data(
+    o: &EncryptedObject,
+    encrypted_data: &[u8],
+) -> Result<(), EncryptedObjectError> {
     if o.source_type().is_none() {
         return Err(EncryptedObjectError::UnknownSourceType(o.encrypted_dek_source_type));
     }
-    if o.encrypted_data.is_empty() {
+    if encrypted_data.is_empty() {
         return Err(EncryptedObjectError::EmptyData);
     }
     match o.encrypted_dek_source.len() {
@@ -810,28 +846,37 @@ impl Transformer for KmsV2Envelope {
             state.annotations.clone(),
         );
         lock(&self.cache).entry(key).or_insert_with(|| state.reader.clone());
-        let mut obj = EncryptedObject {
-            encrypted_data: Vec::with_capacity(plaintext.len() + KDF_INFO_SIZE + 28),
+        let obj = EncryptedObject {
+            encrypted_data: Vec::new(),
             key_id: state.key_id.clone(),
             encrypted_dek_source: state.encrypted_dek_source.clone(),
             annotations: state.annotations.clone(),
             encrypted_dek_source_type: state.source_type as i32,
         };
-        state.writer.append_to_storage(plaintext, ctx, &mut obj.encrypted_data)?;
-        validate_encrypted_object(&obj).map_err(TransformError::InvalidEncryptedObject)?;
-        obj.encode_go_into(out);
+        // Encrypt straight into `out` behind field 1's tag and length, which the payload's
+        // fixed overhead gives in advance: no second buffer, no copy.
+        let data_len = plaintext.len() + state.source_type.payload_overhead();
+        out.reserve(data_len + 16 + obj.encoded_len_hint_after_data());
+        out.push(0x0a);
+        varint(out, data_len as u64);
+        let start = out.len();
+        state.writer.append_to_storage(plaintext, ctx, out)?;
+        assert_eq!(out.len() - start, data_len, "KMS v2 payload overhead");
+        validate_with_data(&obj, &out[start..]).map_err(TransformError::InvalidEncryptedObject)?;
+        obj.encode_go_after_data(out);
         Ok(())
     }
 
     fn from_storage(&self, stored: &[u8], ctx: &[u8]) -> Result<(Vec<u8>, bool), TransformError> {
-        let obj = EncryptedObject::decode_go(stored).map_err(TransformError::Proto)?;
-        validate_encrypted_object(&obj).map_err(TransformError::InvalidEncryptedObject)?;
+        let (obj, encrypted_data) =
+            EncryptedObject::decode_go_borrowing(stored).map_err(TransformError::Proto)?;
+        validate_with_data(&obj, encrypted_data).map_err(TransformError::InvalidEncryptedObject)?;
         let source = obj.source_type().expect("validated above");
         let state = self
             .current()
             .ok_or_else(|| TransformError::KmsV2NoState { provider: self.name.clone() })?;
         let reader = self.reader(&obj, source)?;
-        let (plain, stale) = reader.from_storage(&obj.encrypted_data, ctx)?;
+        let (plain, stale) = reader.from_storage(encrypted_data, ctx)?;
         Ok((plain, stale || obj.key_id != state.key_id || source != state.source_type))
     }
 }

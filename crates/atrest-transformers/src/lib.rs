@@ -22,11 +22,16 @@
 //! elsewhere. Deliberate deviation: an aescbc value that is exactly one IV returns
 //! [`TransformError::EmptyCbcCiphertext`] where upstream panics.
 //!
-//! Ciphers: RustCrypto (aes, cbc, aes-gcm for AES-192, crypto_secretbox, hkdf) and ring for
-//! AES-128/256-GCM, whose stitched assembly is about twice as fast here
-//! (`cargo run --release -p atrest-transformers --example speed`).
+//! Ciphers: RustCrypto (aes, cbc, aes-gcm for AES-192, hkdf), ring for AES-128/256-GCM, whose
+//! stitched assembly is about twice as fast here
+//! (`cargo run --release -p atrest-transformers --example speed`), and our own XSalsa20 (AVX2,
+//! eight blocks at a time) and Poly1305 for secretbox, faster than upstream's assembly where
+//! the one-block-at-a-time `crypto_secretbox` was slower, and VAES CBC decryption where the CPU
+//! has it (`cargo xtask bench transformers`).
 
 mod aes;
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+mod cbc_vaes;
 mod chain;
 mod envelope;
 mod error;
@@ -37,8 +42,10 @@ mod prefix;
 mod random;
 mod resources;
 
+mod poly1305;
 mod secretbox;
 mod transformer;
+mod xsalsa20;
 
 pub use crate::aes::{
     AesCbc, AesGcmTransformer, BLOCK_SIZE, COUNTER_NONCE_ZERO, GCM_NONCE_SIZE, GCM_TAG_SIZE,

@@ -4,6 +4,8 @@
 //
 // Usage: transform-oracle <output dir>
 //
+// or transform-oracle bench ... to time upstream's transformers (bench.go).
+//
 // It writes six files:
 //   - kat.json: known-answer vectors with fixed keys, IVs and nonces, encrypted with Go's
 //     crypto primitives and checked by decrypting with the upstream transformers.
@@ -333,6 +335,28 @@ func kats() []Kat {
 		out = append(out, Kat{Name: "secretbox-" + pn, Provider: "secretbox", KeyName: "key1", Key: h(sbKey), Nonce: h(sbNonce), AAD: h(aad), Plaintext: h(pt), Stored: h(stored)})
 	}
 
+	// Longer plaintexts across the batch edges of the Rust implementations (secretbox key
+	// stream in batches of 4 or 8 blocks after the 32-byte Poly1305 key, CBC decryption in
+	// runs of blocks).
+	for _, n := range []int{63, 64, 65, 223, 224, 225, 479, 480, 481, 991, 992, 993, 4099} {
+		pt := det(int64(700+n), n)
+		var nb [24]byte
+		var kb [32]byte
+		copy(nb[:], sbNonce)
+		copy(kb[:], sbKey)
+		stored := secretbox.Seal([]byte("k8s:enc:secretbox:v1:key1:"+string(sbNonce)), pt, &nb, &kb)
+		checkDecrypt(secretboxChain("key1", sbKey), stored, aad, pt, false, "secretbox kat")
+		out = append(out, Kat{Name: fmt.Sprintf("secretbox-long-%d", n), Provider: "secretbox", KeyName: "key1", Key: h(sbKey), Nonce: h(sbNonce), AAD: h(aad), Plaintext: h(pt), Stored: h(stored)})
+	}
+	longKey := det(132, 32)
+	longIV := det(232, 16)
+	for _, n := range []int{111, 112, 127, 128, 129, 255, 1000, 4099} {
+		pt := det(int64(800+n), n)
+		stored := append([]byte("k8s:enc:aescbc:v1:key1:"), cbcSeal(longKey, longIV, pt)...)
+		checkDecrypt(aesChain("aescbc", "key1", longKey), stored, aad, pt, false, "aescbc kat")
+		out = append(out, Kat{Name: fmt.Sprintf("aescbc-256-long-%d", n), Provider: "aescbc", KeyName: "key1", Key: h(longKey), IV: h(longIV), AAD: h(aad), Plaintext: h(pt), Stored: h(stored)})
+	}
+
 	// KMS v1: DEK wrapped by the Base64 mock, GCM payload; plus a CBC-payload value (pre-1.25
 	// writer) that reads through the fallback and is stale.
 	dek := det(500, 32)
@@ -657,8 +681,12 @@ func sortStrings(s []string) {
 }
 
 func main() {
+	if len(os.Args) >= 2 && os.Args[1] == "bench" {
+		benchMain(os.Args[2:])
+		return
+	}
 	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: transform-oracle <output dir>")
+		fmt.Fprintln(os.Stderr, "usage: transform-oracle <output dir> | transform-oracle bench [-benchtime 300ms] <case>...")
 		os.Exit(2)
 	}
 	dir := os.Args[1]
