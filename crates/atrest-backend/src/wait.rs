@@ -105,6 +105,14 @@ impl Ticker {
     }
 }
 
+/// Lets `d` of wall time pass. Only for a step whose subject is time itself (a TTL that must run
+/// out, such as KMS v2's 3-minute write state while its plugin is down), never to wait for
+/// something to become ready: poll that with [`wait_until`].
+pub async fn let_time_pass(d: Duration) {
+    let mut ticker = Ticker::new(Some(deadline_after(Instant::now(), d)), d);
+    while ticker.tick().await {}
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -369,6 +369,66 @@ struct Engine<'c, C> {
     kms_calls: BTreeMap<String, KmsCalls>,
 }
 
+/// What RFC 3339 times in apiserver texts become (`expired at 2026-12-05T10:00:00Z`): wall
+/// times differ between runs and backends, so reports and expectations use this instead.
+pub const TIME_MASK: &str = "<time>";
+
+/// Replaces every RFC 3339 time (`2006-01-02T15:04:05Z`, with optional fraction and a `Z` or
+/// `±hh:mm` zone) with [`TIME_MASK`].
+fn mask_times(text: &str) -> String {
+    fn digits(b: &[u8], at: usize, n: usize) -> bool {
+        b.get(at..at + n).is_some_and(|s| s.iter().all(u8::is_ascii_digit))
+    }
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let (mut i, mut copied) = (0, 0);
+    while i < b.len() {
+        let date_time = digits(b, i, 4)
+            && b.get(i + 4) == Some(&b'-')
+            && digits(b, i + 5, 2)
+            && b.get(i + 7) == Some(&b'-')
+            && digits(b, i + 8, 2)
+            && b.get(i + 10) == Some(&b'T')
+            && digits(b, i + 11, 2)
+            && b.get(i + 13) == Some(&b':')
+            && digits(b, i + 14, 2)
+            && b.get(i + 16) == Some(&b':')
+            && digits(b, i + 17, 2);
+        if !date_time {
+            i += 1;
+            continue;
+        }
+        let mut end = i + 19;
+        if b.get(end) == Some(&b'.') && digits(b, end + 1, 1) {
+            end += 1;
+            while b.get(end).is_some_and(u8::is_ascii_digit) {
+                end += 1;
+            }
+        }
+        let zone = match b.get(end) {
+            Some(b'Z') => Some(end + 1),
+            Some(b'+' | b'-')
+                if digits(b, end + 1, 2)
+                    && b.get(end + 3) == Some(&b':')
+                    && digits(b, end + 4, 2) =>
+            {
+                Some(end + 6)
+            }
+            _ => None,
+        };
+        match zone {
+            Some(end) => {
+                out.push_str(&text[copied..i]);
+                out.push_str(TIME_MASK);
+                (i, copied) = (end, end);
+            }
+            None => i += 1,
+        }
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
 fn plural(n: u64) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
@@ -424,6 +484,7 @@ fn describe(step: &Step) -> String {
                 p.path, p.apiserver, p.expect.code.value
             ),
         },
+        Step::Wait(w) => format!("let {} s pass", w.seconds.value),
         Step::ExpectKmsCalls(c) => {
             format!(
                 "count KMS plugin {}'s Encrypt and Decrypt calls since the last count",
@@ -515,7 +576,7 @@ impl<C: Cluster> Engine<'_, C> {
             Some(root) if !root.is_empty() => text.replace(root.trim_end_matches('/'), ""),
             _ => text.to_owned(),
         };
-        self.secrets.redact(&text)
+        mask_times(&self.secrets.redact(&text))
     }
 
     /// Where apiserver `i`'s flag points (the default path when it has no flag).
@@ -564,6 +625,13 @@ impl<C: Cluster> Engine<'_, C> {
             Step::KmsPlugin(k) => self.kms_plugin(k, rec).await?,
             Step::WaitForKmsKeyId(w) => self.wait_for_key_id(w, rec).await?,
             Step::ExpectKmsCalls(c) => self.expect_kms_calls(c, rec).await?,
+            Step::Wait(w) => {
+                let d = std::time::Duration::from_secs(w.seconds.value);
+                // The same report on both backends: a simulated clock moves, a real one waits.
+                if !self.cluster.advance_clock(d) {
+                    atrest_backend::wait::let_time_pass(d).await;
+                }
+            }
             Step::Probe(p) => self.probe(p, rec).await?,
             Step::RemoveFile { path } => {
                 self.cluster.remove_file(path).await?;
@@ -1586,6 +1654,19 @@ mod tests {
             create_p50_ratio: None,
             get_p50_ratio: None,
         }
+    }
+
+    #[test]
+    fn rfc3339_times_are_masked() {
+        assert_eq!(
+            mask_times("expired at 2026-12-05T10:00:00Z (current time is 2026-12-05T10:00:01Z)"),
+            "expired at <time> (current time is <time>)"
+        );
+        assert_eq!(mask_times("at 2026-12-05T10:00:00.123+01:00."), "at <time>.");
+        // Not a time: no zone, or too short; multi-byte text around it stays.
+        assert_eq!(mask_times("2026-12-05T10:00:00 é"), "2026-12-05T10:00:00 é");
+        assert_eq!(mask_times("é2026-12-05T10:00Z"), "é2026-12-05T10:00Z");
+        assert_eq!(mask_times("é2026-12-05T10:00:00Zé"), "é<time>é");
     }
 
     #[test]

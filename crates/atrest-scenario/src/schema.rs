@@ -465,6 +465,9 @@ pub enum Step {
     KmsPlugin(KmsPluginStep),
     /// Wait until the apiservers write with a KMS plugin's current key ID.
     WaitForKmsKeyId(KeyIdStep),
+    /// Let time pass: a simulated cluster moves its clock, a real one waits. For a TTL that is
+    /// the subject of the scenario (KMS v2's 3-minute write state), never to wait for readiness.
+    Wait(WaitStep),
     /// Check how many `Encrypt` and `Decrypt` calls a KMS plugin received since the previous
     /// `expectKmsCalls` of that plugin (or since the cluster started).
     ExpectKmsCalls(KmsCallsStep),
@@ -523,6 +526,7 @@ impl Step {
             Step::KmsPlugin(_) => "kmsPlugin",
             Step::WaitForKmsKeyId(_) => "waitForKmsKeyId",
             Step::ExpectKmsCalls(_) => "expectKmsCalls",
+            Step::Wait(_) => "wait",
             Step::Probe(_) => "probe",
             Step::Preflight(_) => "preflight",
         }
@@ -641,6 +645,18 @@ pub struct KeyIdStep {
     #[serde(default = "default_reload_timeout")]
     pub timeout_seconds: Spanned<u64>,
 }
+
+/// `wait`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct WaitStep {
+    /// How long, in seconds (1 to [`MAX_WAIT_SECONDS`]).
+    pub seconds: Spanned<u64>,
+}
+
+/// The longest `wait`: ten minutes covers every TTL kube-apiserver has in this area (KMS v2
+/// write state 3 min, the `Status` poll 1 min) with room to spare.
+pub const MAX_WAIT_SECONDS: u64 = 600;
 
 /// `expectKmsCalls`. `Status` calls are not counted: kube-apiserver makes them on its own
 /// clock (a poll a minute, health checks), so their number depends on time, not on the steps.
@@ -1198,6 +1214,17 @@ pub fn parse_with(
                     ));
                 }
                 expectations += 1;
+            }
+            Step::Wait(w) => {
+                if w.seconds.value == 0 {
+                    return Err(ScenarioError::at(
+                        path,
+                        w.seconds.referenced.line(),
+                        w.seconds.referenced.column(),
+                        "wait.seconds must be at least 1",
+                    ));
+                }
+                at_most(path, "wait.seconds", &w.seconds, MAX_WAIT_SECONDS)?;
             }
             Step::ExpectKmsCalls(c) => {
                 check_plugin(&c.name)?;

@@ -19,7 +19,7 @@ fn unknown_step_kind() {
         "bad.yaml:3:5: unknown variant `frobnicate`, expected one of writeConfig, removeFile, \
          setFlags, start, stop, restart, create, update, get, delete, list, rewrite, \
          expectStored, expectAll, measure, waitForReload, kmsPlugin, waitForKmsKeyId, \
-         expectKmsCalls, probe, preflight"
+         wait, expectKmsCalls, probe, preflight"
     );
 }
 
