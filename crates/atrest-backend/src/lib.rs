@@ -391,6 +391,18 @@ pub trait Cluster: Send {
         None
     }
 
+    /// Plugin `name` as the harness reads stored KMS v2 values with it (`expectStored …
+    /// decryptableWith`, `preflight`): the same keys and faults, but its calls are not counted,
+    /// so `expectKmsCalls` shows only what the apiservers asked. `None` when the cluster runs no
+    /// such plugin.
+    fn kms_reader(
+        &self,
+        name: &str,
+    ) -> Option<std::sync::Arc<dyn atrest_transformers::KmsV2Plugin>> {
+        let _ = name;
+        None
+    }
+
     /// Acts on KMS plugin `name` and returns its state after.
     fn kms_plugin(
         &mut self,

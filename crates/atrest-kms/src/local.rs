@@ -24,6 +24,8 @@ use crate::service::{Calls, Shared};
 pub struct LocalKmsPlugin {
     shared: Arc<Shared>,
     socket: PathBuf,
+    /// Whether its calls count in [`LocalKmsPlugin::calls`] (a harness's own reads do not).
+    counted: bool,
 }
 
 impl LocalKmsPlugin {
@@ -42,6 +44,7 @@ impl LocalKmsPlugin {
         LocalKmsPlugin {
             shared: Arc::new(Shared::new(ring, key_file)),
             socket: PathBuf::from("kms.sock"),
+            counted: true,
         }
     }
 
@@ -82,6 +85,16 @@ impl LocalKmsPlugin {
         self.shared.update_faults(|f| *f = Faults::default()).map_err(KeyFileError::Random)
     }
 
+    /// The same plugin (keys, faults) whose calls are not counted: for a harness that reads
+    /// stored values itself, so that counts show only what the apiserver asked.
+    pub fn uncounted(&self) -> LocalKmsPlugin {
+        LocalKmsPlugin { counted: false, ..self.clone() }
+    }
+
+    pub(crate) fn view(shared: Arc<Shared>, socket: PathBuf) -> LocalKmsPlugin {
+        LocalKmsPlugin { shared, socket, counted: false }
+    }
+
     /// The calls received so far.
     pub fn calls(&self) -> Calls {
         self.shared.calls()
@@ -106,16 +119,25 @@ impl LocalKmsPlugin {
 impl KmsV2Plugin for LocalKmsPlugin {
     fn status(&self) -> Result<StatusResponse, PluginError> {
         self.reachable()?;
+        if self.counted {
+            self.shared.count(|c| c.status += 1);
+        }
         self.shared.status()
     }
 
     fn encrypt(&self, plaintext: &[u8]) -> Result<EncryptResponse, PluginError> {
         self.reachable()?;
+        if self.counted {
+            self.shared.count(|c| c.encrypt += 1);
+        }
         self.shared.encrypt(&uuid::Uuid::new_v4().to_string(), plaintext)
     }
 
     fn decrypt(&self, request: &DecryptRequest<'_>) -> Result<Vec<u8>, PluginError> {
         self.reachable()?;
+        if self.counted {
+            self.shared.count(|c| c.decrypt += 1);
+        }
         let plaintext = self.shared.decrypt(&uuid::Uuid::new_v4().to_string(), request)?;
         Ok(plaintext.to_vec())
     }

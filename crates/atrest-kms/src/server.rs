@@ -322,6 +322,12 @@ impl KmsPlugin {
         self.inner.shared.key_ids().0
     }
 
+    /// The plugin in-process, without its socket: same keys and faults, calls not counted.
+    /// A harness reads stored values with it, so `calls` shows only what the apiserver asked.
+    pub fn local_view(&self) -> crate::LocalKmsPlugin {
+        crate::LocalKmsPlugin::view(self.inner.shared.clone(), self.inner.socket.clone())
+    }
+
     /// Adds a key version (saved to the key file) and makes it current; returns its key ID.
     pub fn rotate(&self) -> Result<String, ControlError> {
         self.apply(ControlCommand::Rotate).map(|s| s.key_id)

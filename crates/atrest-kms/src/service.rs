@@ -94,6 +94,12 @@ impl Shared {
         self.lock().calls
     }
 
+    /// Counts one call (the gRPC service and a counted [`crate::LocalKmsPlugin`] do, before
+    /// they answer).
+    pub(crate) fn count(&self, f: impl FnOnce(&mut Calls)) {
+        f(&mut self.lock().calls);
+    }
+
     pub(crate) fn key_ids(&self) -> (String, Vec<String>) {
         let state = self.lock();
         (state.ring.current().key_id().to_owned(), state.ring.key_ids())
@@ -208,8 +214,7 @@ fn to_status(err: PluginError) -> tonic::Status {
 /// both call these, so they answer alike.
 impl Shared {
     pub(crate) fn status(&self) -> Result<StatusResponse, PluginError> {
-        let mut state = self.lock();
-        state.calls.status += 1;
+        let state = self.lock();
         let faults = &state.faults;
         if let Some(e) = &faults.status {
             return Err(injected(e));
@@ -231,9 +236,7 @@ impl Shared {
         uid: &str,
         plaintext: &[u8],
     ) -> Result<EncryptResponse, PluginError> {
-        let mut state = self.lock();
-        state.calls.encrypt += 1;
-        let state = state;
+        let state = self.lock();
         let faults = &state.faults;
         if let Some(e) = &faults.encrypt {
             return Err(injected(e));
@@ -279,9 +282,7 @@ impl Shared {
         uid: &str,
         request: &DecryptRequest<'_>,
     ) -> Result<Zeroizing<Vec<u8>>, PluginError> {
-        let mut state = self.lock();
-        state.calls.decrypt += 1;
-        let state = state;
+        let state = self.lock();
         if let Some(e) = &state.faults.decrypt {
             return Err(injected(e));
         }
@@ -345,6 +346,7 @@ impl v2::key_management_service_server::KeyManagementService for Service {
         _request: tonic::Request<v2::StatusRequest>,
     ) -> Reply<v2::StatusResponse> {
         self.delay().await;
+        self.shared.count(|c| c.status += 1);
         let s = self.shared.status().map_err(to_status)?;
         Ok(tonic::Response::new(v2::StatusResponse {
             version: s.version,
@@ -358,6 +360,7 @@ impl v2::key_management_service_server::KeyManagementService for Service {
         request: tonic::Request<v2::EncryptRequest>,
     ) -> Reply<v2::EncryptResponse> {
         self.delay().await;
+        self.shared.count(|c| c.encrypt += 1);
         let request = request.into_inner();
         let plaintext = Zeroizing::new(request.plaintext);
         let e = self.shared.encrypt(&request.uid, &plaintext).map_err(to_status)?;
@@ -373,6 +376,7 @@ impl v2::key_management_service_server::KeyManagementService for Service {
         request: tonic::Request<v2::DecryptRequest>,
     ) -> Reply<v2::DecryptResponse> {
         self.delay().await;
+        self.shared.count(|c| c.decrypt += 1);
         let r = request.into_inner();
         let plaintext = self
             .shared

@@ -364,6 +364,14 @@ impl Cluster for ProcessCluster {
         self.kms_plugin_handle(name).ok().map(KmsPlugin::endpoint)
     }
 
+    fn kms_reader(
+        &self,
+        name: &str,
+    ) -> Option<std::sync::Arc<dyn atrest_transformers::KmsV2Plugin>> {
+        let plugin = self.kms_plugin_handle(name).ok()?;
+        Some(std::sync::Arc::new(plugin.local_view()))
+    }
+
     async fn kms_plugin(
         &mut self,
         name: &str,

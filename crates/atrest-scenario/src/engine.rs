@@ -746,7 +746,7 @@ impl<C: Cluster> Engine<'_, C> {
     async fn preflight(&mut self, p: &PreflightStep, rec: &mut Rec) -> Result<(), StepError> {
         let name = &p.config.value;
         let text = self.configs.get(name).map_or("", String::as_str);
-        let decrypter = match Decrypter::new(name, text) {
+        let decrypter = match Decrypter::new(name, text, &self.kms_readers()) {
             Ok(d) => d,
             Err(e) => {
                 rec.check(
@@ -810,13 +810,24 @@ impl<C: Cluster> Engine<'_, C> {
     /// Loads every configuration the checks name, once per step (an `expectAll` checks many
     /// values against the same ones).
     fn decrypters(&self, checks: &[StoredCheck]) -> BTreeMap<String, Result<Decrypter, String>> {
+        let kms = self.kms_readers();
         checks
             .iter()
             .filter_map(StoredCheck::config)
             .map(|c| {
                 let text = self.configs.get(&c.value).map_or("", String::as_str);
-                (c.value.clone(), Decrypter::new(&c.value, text))
+                (c.value.clone(), Decrypter::new(&c.value, text, &kms))
             })
+            .collect()
+    }
+
+    /// The cluster's KMS plugins as the harness reads with them (not counted in their calls),
+    /// by the endpoint the scenario's configurations name (`${kms:NAME}` in the cluster's
+    /// tree, before `writeConfig` maps it to where the backend put the socket).
+    fn kms_readers(&self) -> Vec<(String, std::sync::Arc<dyn atrest_transformers::KmsV2Plugin>)> {
+        self.kms_plugins
+            .iter()
+            .filter_map(|n| Some((crate::template::kms_endpoint(n), self.cluster.kms_reader(n)?)))
             .collect()
     }
 

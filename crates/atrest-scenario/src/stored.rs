@@ -4,7 +4,9 @@
 use atrest_config::load::{self, LoadOptions};
 use atrest_config::resolve::{GroupResource, ResourcePlan};
 use atrest_inspect::ObjectState;
-use atrest_transformers::{Envelope, KmsPlugins, ResourceTransformers};
+use std::sync::Arc;
+
+use atrest_transformers::{Envelope, KmsPlugins, KmsV2Plugin, ResourceTransformers};
 
 /// The framing of one stored value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,12 +57,26 @@ pub struct Decrypter {
 }
 
 impl Decrypter {
-    /// Loads `text` (named `name` in errors) as kube-apiserver would.
-    pub fn new(name: &str, text: &str) -> Result<Decrypter, String> {
+    /// Loads `text` (named `name` in errors) as kube-apiserver would. A KMS v2 provider reads
+    /// through the plugin of `kms` whose endpoint it names (endpoint, plugin); without one its
+    /// values do not decrypt.
+    pub fn new(
+        name: &str,
+        text: &str,
+        kms: &[(String, Arc<dyn KmsV2Plugin>)],
+    ) -> Result<Decrypter, String> {
         let loaded = load::load(name, Ok(text.as_bytes().to_vec()), &LoadOptions::default())
             .map_err(|e| e.to_string())?;
-        let transformers = ResourceTransformers::new(&loaded.plan, &KmsPlugins::new())
-            .map_err(|e| e.to_string())?;
+        let mut plugins = KmsPlugins::new();
+        for provider in loaded.config.resources.iter().flat_map(|r| &r.providers) {
+            if let Some(k) = provider.kms.as_ref().filter(|k| k.api_version == "v2")
+                && let Some((_, plugin)) = kms.iter().find(|(endpoint, _)| *endpoint == k.endpoint)
+            {
+                plugins = plugins.with_v2(k.name.clone(), plugin.clone());
+            }
+        }
+        let transformers =
+            ResourceTransformers::new(&loaded.plan, &plugins).map_err(|e| e.to_string())?;
         Ok(Decrypter { transformers, plan: loaded.plan })
     }
 

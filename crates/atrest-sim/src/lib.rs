@@ -618,6 +618,10 @@ impl Cluster for SimCluster {
         self.kms.get(name).map(|(socket, _)| format!("unix://{socket}"))
     }
 
+    fn kms_reader(&self, name: &str) -> Option<Arc<dyn KmsV2Plugin>> {
+        self.kms.get(name).map(|(_, plugin)| Arc::new(plugin.uncounted()) as Arc<dyn KmsV2Plugin>)
+    }
+
     async fn kms_plugin(
         &mut self,
         name: &str,
