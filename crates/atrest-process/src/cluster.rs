@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use atrest_backend::{
     ApiError, ApiResult, ApiServerSpec, BackendError, Cluster, ClusterSpec, Data, Kind, KmsAction,
-    KmsFault, KmsPluginState, Object, ObjectRef, RawEntry, StartFailure,
+    KmsFault, KmsPluginState, Member, MemberExit, Object, ObjectRef, RawEntry, StartFailure,
 };
 use atrest_etcd::{RawEtcd, RawValue};
 use atrest_kms::{Fault, InjectedError, KmsPlugin, PluginConfig, PluginStatus};
@@ -35,6 +35,7 @@ use crate::assets::Assets;
 use crate::etcd::{Etcd, EtcdOptions};
 use crate::launch::{StartError, retry_on_new_port};
 use crate::process::InstanceDir;
+use crate::watch::{all, unexpected_exit};
 
 /// The field manager of every write: the same for create and update, so that an update that
 /// changes nothing leaves `managedFields` (and so the stored object) unchanged.
@@ -632,6 +633,15 @@ impl Cluster for ProcessCluster {
         Ok(entries.into_iter().map(raw_entry).collect())
     }
 
+    fn unexpected_exit(&self) -> Option<MemberExit> {
+        let mut apiservers = self.slots.iter().enumerate().filter_map(|(i, slot)| {
+            let (server, _) = slot.server.as_ref()?;
+            unexpected_exit(Member::ApiServer(i), server.process())
+        });
+        // etcd first: when it dies, the apiservers may follow, and it is the cause.
+        unexpected_exit(Member::Etcd, self.etcd.process()).or_else(|| apiservers.next())
+    }
+
     fn log_dir(&self) -> Option<PathBuf> {
         Some(self.dir.path().to_owned())
     }
@@ -648,9 +658,8 @@ impl Cluster for ProcessCluster {
     async fn shutdown(self) -> Result<(), BackendError> {
         let ProcessCluster { slots, kms, etcd, dir, raw, .. } = self;
         drop(raw);
-        for (server, _) in slots.into_iter().filter_map(|s| s.server) {
-            server.shutdown().await;
-        }
+        // All at once: one that ignores SIGTERM (its etcd gone) costs one grace, not one each.
+        all(slots.into_iter().filter_map(|s| s.server).map(|(server, _)| server.shutdown())).await;
         let mut failed = None;
         for (name, plugin) in kms {
             if let Err(e) = plugin.shutdown() {
