@@ -4,7 +4,7 @@
 //! Each run starts etcd and one kube-apiserver ([`ControlPlane`], as `cluster up` does, with
 //! the same stop grace), sends SIGKILL to the chosen member, and times two intervals: from the
 //! kill to [`ControlPlane::member_exited`] (detection), and [`ControlPlane::shutdown`] after it
-//! (teardown). The killed member's kept directory is removed after each run.
+//! (teardown). The killed member's directory, kept for its log, is removed after each run.
 
 use std::time::{Duration, Instant};
 
@@ -36,6 +36,15 @@ enum Target {
     Etcd,
     /// The (only) kube-apiserver.
     Apiserver,
+}
+
+impl Target {
+    fn name(self) -> &'static str {
+        match self {
+            Target::Etcd => "etcd",
+            Target::Apiserver => "the apiserver",
+        }
+    }
 }
 
 /// Runs the measurement.
@@ -85,8 +94,8 @@ pub(crate) fn run(args: &MemberExitArgs) -> Result<Outcome> {
     for (what, times) in [("detection", &mut detected), ("teardown", &mut torn_down)] {
         times.sort_by(f64::total_cmp);
         outln!(
-            "{what} after SIGKILL of {:?}: median {}, min {}, max {} over {} runs",
-            args.member,
+            "{what} after SIGKILL of {}: median {}, min {}, max {} over {} runs",
+            args.member.name(),
             ms(Duration::from_secs_f64(median(times))),
             ms(Duration::from_secs_f64(times[0])),
             ms(Duration::from_secs_f64(times[times.len() - 1])),
