@@ -200,6 +200,19 @@ impl ProcessCluster {
         }
     }
 
+    /// Apiserver `i`'s exit on its own as an error: stopping or starting it would replace the
+    /// dead process, and the report with it.
+    fn no_unexpected_exit(&self, i: usize) -> Result<(), BackendError> {
+        let (server, _) = match &self.slot(i)?.server {
+            Some(prepared) => prepared,
+            None => return Ok(()),
+        };
+        match unexpected_exit(Member::ApiServer(i), server.process()) {
+            Some(exit) => Err(BackendError::MemberExited(exit)),
+            None => Ok(()),
+        }
+    }
+
     /// The options apiserver `i` starts with.
     fn options(&self, i: usize, spec: &ApiServerSpec) -> Result<ApiServerOptions, BackendError> {
         let mut opts = ApiServerOptions::new(format!("kube-apiserver-{i}"));
@@ -418,6 +431,7 @@ impl Cluster for ProcessCluster {
         i: usize,
     ) -> Result<Result<(), StartFailure>, BackendError> {
         let spec = self.slot(i)?.spec.clone();
+        self.no_unexpected_exit(i)?;
         if self.is_running(i) {
             return Err(BackendError::other(
                 format!("starting apiserver {i}"),
@@ -469,7 +483,7 @@ impl Cluster for ProcessCluster {
     }
 
     async fn stop_apiserver(&mut self, i: usize) -> Result<(), BackendError> {
-        self.slot(i)?;
+        self.no_unexpected_exit(i)?;
         if let Some((server, _)) = &mut self.slots[i].server {
             server.stop().await;
         }
