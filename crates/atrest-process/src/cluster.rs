@@ -35,7 +35,7 @@ use crate::assets::Assets;
 use crate::etcd::{Etcd, EtcdOptions};
 use crate::launch::{StartError, retry_on_new_port};
 use crate::process::InstanceDir;
-use crate::watch::{all, unexpected_exit};
+use crate::watch::{all, members, unexpected_exit};
 
 /// The field manager of every write: the same for create and update, so that an update that
 /// changes nothing leaves `managedFields` (and so the stored object) unchanged.
@@ -207,7 +207,8 @@ impl ProcessCluster {
             Some(prepared) => prepared,
             None => return Ok(()),
         };
-        match unexpected_exit(Member::ApiServer(i), server.process()) {
+        let process = server.process().map(|p| (Member::ApiServer(i), p));
+        match unexpected_exit(process.into_iter().collect()) {
             Some(exit) => Err(BackendError::MemberExited(exit)),
             None => Ok(()),
         }
@@ -648,12 +649,9 @@ impl Cluster for ProcessCluster {
     }
 
     fn unexpected_exit(&self) -> Option<MemberExit> {
-        let mut apiservers = self.slots.iter().enumerate().filter_map(|(i, slot)| {
-            let (server, _) = slot.server.as_ref()?;
-            unexpected_exit(Member::ApiServer(i), server.process())
-        });
-        // etcd first: when it dies, the apiservers may follow, and it is the cause.
-        unexpected_exit(Member::Etcd, self.etcd.process()).or_else(|| apiservers.next())
+        let apiservers = self.slots.iter().enumerate();
+        let apiservers = apiservers.filter_map(|(i, s)| Some((i, &s.server.as_ref()?.0)));
+        unexpected_exit(members(&self.etcd, apiservers))
     }
 
     fn log_dir(&self) -> Option<PathBuf> {

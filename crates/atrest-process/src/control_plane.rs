@@ -3,13 +3,13 @@
 
 use std::fmt;
 
-use atrest_backend::{Member, MemberExit};
+use atrest_backend::MemberExit;
 
 use crate::apiserver::{ApiServer, ApiServerOptions, ClusterPki};
 use crate::assets::Assets;
 use crate::etcd::{Etcd, EtcdOptions};
 use crate::launch::StartError;
-use crate::watch::{all, first_unexpected_exit, unexpected_exit};
+use crate::watch::{all, first_unexpected_exit, members, unexpected_exit};
 
 /// A running control plane. Dropping it stops the apiservers, then etcd (field order).
 pub struct ControlPlane {
@@ -80,14 +80,8 @@ impl ControlPlane {
     }
 
     /// etcd or an apiserver that exited without being asked to, if one did; never blocks.
-    /// etcd comes first: when it dies, the apiservers may follow, and it is the cause.
     pub fn unexpected_exit(&self) -> Option<MemberExit> {
-        unexpected_exit(Member::Etcd, self.etcd.process()).or_else(|| {
-            self.apiservers
-                .iter()
-                .enumerate()
-                .find_map(|(i, a)| unexpected_exit(Member::ApiServer(i), a.process()))
-        })
+        unexpected_exit(members(&self.etcd, self.apiservers.iter().enumerate()))
     }
 
     /// Waits until etcd or an apiserver exits without being asked to, and says which, how,
@@ -98,15 +92,7 @@ impl ControlPlane {
         if let Some(exit) = self.unexpected_exit() {
             return exit;
         }
-        let mut members: Vec<_> =
-            self.etcd.process().map(|p| (Member::Etcd, p)).into_iter().collect();
-        members.extend(
-            self.apiservers
-                .iter()
-                .enumerate()
-                .filter_map(|(i, a)| Some((Member::ApiServer(i), a.process()?))),
-        );
-        first_unexpected_exit(members).await
+        first_unexpected_exit(members(&self.etcd, self.apiservers.iter().enumerate())).await
     }
 
     /// Stops every apiserver (all at once, so one that ignores SIGTERM costs one stop grace,

@@ -9,6 +9,8 @@ use std::task::Poll;
 
 use atrest_backend::{Member, MemberExit};
 
+use crate::apiserver::ApiServer;
+use crate::etcd::Etcd;
 use crate::process::{Exit, ManagedProcess};
 
 /// The report of `member`, whose `process` ended with `exit`.
@@ -16,14 +18,25 @@ fn report(member: Member, process: &ManagedProcess, exit: Exit) -> MemberExit {
     MemberExit { member, how: exit.how(), log: Some(process.stderr_log().to_owned()) }
 }
 
-/// `member`'s exit if its process ended without being asked to; never blocks.
-pub(crate) fn unexpected_exit(
-    member: Member,
-    process: Option<&ManagedProcess>,
-) -> Option<MemberExit> {
-    let process = process?;
-    let exit = process.exit().filter(|e| !e.requested)?;
-    Some(report(member, process, exit))
+/// The watched members of a control plane: etcd first (when it dies, the apiservers may
+/// follow, and it is the cause), then each apiserver that has a process.
+pub(crate) fn members<'a>(
+    etcd: &'a Etcd,
+    apiservers: impl IntoIterator<Item = (usize, &'a ApiServer)>,
+) -> Vec<(Member, &'a ManagedProcess)> {
+    let mut members: Vec<_> = etcd.process().map(|p| (Member::Etcd, p)).into_iter().collect();
+    members.extend(
+        apiservers.into_iter().filter_map(|(i, a)| Some((Member::ApiServer(i), a.process()?))),
+    );
+    members
+}
+
+/// The first of `members` whose process ended without being asked to; never blocks.
+pub(crate) fn unexpected_exit(members: Vec<(Member, &ManagedProcess)>) -> Option<MemberExit> {
+    members.into_iter().find_map(|(member, process)| {
+        let exit = process.exit().filter(|e| !e.requested)?;
+        Some(report(member, process, exit))
+    })
 }
 
 /// Waits until one of `members` exits without being asked to, and reports it; never returns
