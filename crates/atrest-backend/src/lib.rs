@@ -246,6 +246,68 @@ impl fmt::Debug for RawEntry {
     }
 }
 
+/// A member of a cluster: something that runs on its own and can die on its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Member {
+    /// The etcd.
+    Etcd,
+    /// Apiserver `i` (index in the [`ClusterSpec`]).
+    ApiServer(usize),
+    /// A KMS plugin, by name.
+    KmsPlugin(String),
+}
+
+impl fmt::Display for Member {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Member::Etcd => f.write_str("etcd"),
+            Member::ApiServer(i) => write!(f, "apiserver {i}"),
+            Member::KmsPlugin(name) => write!(f, "KMS plugin {name}"),
+        }
+    }
+}
+
+/// How a member's process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitHow {
+    /// It exited with this code.
+    Code(i32),
+    /// A signal ended it.
+    Signal {
+        /// The signal number.
+        number: i32,
+        /// Its name (`SIGKILL`), as the backend's platform spells it.
+        name: &'static str,
+    },
+    /// Its status is not known (a container runtime that lost it).
+    Unknown,
+}
+
+impl fmt::Display for ExitHow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExitHow::Code(code) => write!(f, "exit code {code}"),
+            ExitHow::Signal { number, name } => write!(f, "killed by {name} (signal {number})"),
+            ExitHow::Unknown => f.write_str("unknown exit status"),
+        }
+    }
+}
+
+/// A member that exited without the harness asking it to (see [`Cluster::unexpected_exit`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{member} exited on its own ({how}){}",
+    .log.as_ref().map(|l| format!("; its log is kept at {}", l.display())).unwrap_or_default()
+)]
+pub struct MemberExit {
+    /// Which member.
+    pub member: Member,
+    /// How it ended.
+    pub how: ExitHow,
+    /// Its log file, kept on disk, when the backend writes one.
+    pub log: Option<PathBuf>,
+}
+
 /// The backend itself failed (not a client-visible API answer): the harness cannot go on.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
@@ -277,6 +339,9 @@ pub enum BackendError {
     /// The cluster runs no KMS plugin of this name.
     #[error("no KMS plugin {0:?} in this cluster")]
     NoSuchKmsPlugin(String),
+    /// A member exited without being asked to: the cluster is not what the run set up.
+    #[error(transparent)]
+    MemberExited(MemberExit),
     /// Anything else the backend reports (transport failures, etcd errors…).
     #[error("{context}")]
     Other {
@@ -449,6 +514,16 @@ pub trait Cluster: Send {
         &mut self,
         prefix: &str,
     ) -> impl Future<Output = Result<Vec<RawEntry>, BackendError>> + Send;
+
+    /// A member (etcd, an apiserver, a KMS plugin) that exited without being asked to, if one
+    /// did since it was started; never blocks. Members stopped on purpose (`stop_apiserver`,
+    /// `shutdown`) are not reported.
+    ///
+    /// The scenario engine asks after every step and turns an answer into a harness error. The
+    /// default is for clusters with nothing that can die on its own, like the simulator.
+    fn unexpected_exit(&self) -> Option<MemberExit> {
+        None
+    }
 
     /// Where real processes keep their logs, if any.
     fn log_dir(&self) -> Option<PathBuf>;

@@ -5,6 +5,9 @@
 //! for `scenario rotate`.
 //!
 //! `bench degradation` compares encryption providers end to end (module `degradation`).
+//!
+//! `bench member-exit` times the detection of a killed member and the teardown after it
+//! (module `member_exit`).
 
 use std::time::Instant;
 
@@ -28,6 +31,9 @@ pub(crate) enum BenchCommand {
     /// from the OS CSPRNG and never printed. Prints a table; --out also writes
     /// degradation.json, degradation.txt and degradation.svg.
     Degradation(crate::degradation::DegradationArgs),
+    /// How long the process backend takes to notice a member killed with SIGKILL (etcd or the
+    /// apiserver), and to tear the rest down: each run and the median.
+    MemberExit(crate::member_exit::MemberExitArgs),
 }
 
 /// `atrest bench scenario`.
@@ -49,6 +55,7 @@ pub(crate) fn run(cmd: &BenchCommand) -> Result<Outcome> {
     match cmd {
         BenchCommand::Scenario(args) => scenario(args),
         BenchCommand::Degradation(args) => crate::degradation::run(args),
+        BenchCommand::MemberExit(args) => crate::member_exit::run(args),
     }
 }
 
@@ -75,11 +82,7 @@ fn scenario(args: &ScenarioArgs) -> Result<Outcome> {
         times.push(secs);
     }
     times.sort_by(f64::total_cmp);
-    let median = if times.len() % 2 == 1 {
-        times[times.len() / 2]
-    } else {
-        f64::midpoint(times[times.len() / 2 - 1], times[times.len() / 2])
-    };
+    let median = median(&times);
     outln!(
         "{} on {:?}: median {:.1} ms, min {:.1} ms, max {:.1} ms over {} runs",
         scenario.name,
@@ -90,4 +93,10 @@ fn scenario(args: &ScenarioArgs) -> Result<Outcome> {
         times.len()
     )?;
     Ok(Outcome::Ok)
+}
+
+/// The median of `sorted` (ascending, not empty).
+pub(crate) fn median(sorted: &[f64]) -> f64 {
+    let n = sorted.len();
+    if n % 2 == 1 { sorted[n / 2] } else { f64::midpoint(sorted[n / 2 - 1], sorted[n / 2]) }
 }

@@ -1,6 +1,6 @@
 //! `atrest cluster up`: a real etcd and kube-apiserver(s) in the foreground (the `process`
 //! backend, crate `atrest-process`), with an admin kubeconfig and etcdctl credentials written to
-//! a state directory, until SIGINT or SIGTERM.
+//! a state directory, until SIGINT or SIGTERM, or until a member exits on its own.
 //!
 //! The CLI is synchronous everywhere else; this subcommand builds its own tokio runtime. It is a
 //! current-thread runtime on purpose: the children are spawned with PR_SET_PDEATHSIG, which
@@ -30,8 +30,11 @@ pub(crate) enum ClusterCommand {
     /// Writes DIR/kubeconfig (admin, first apiserver), DIR/kubeconfig-N (one per apiserver, for
     /// `atrest status`), DIR/env (KUBECONFIG and ETCDCTL_* lines to `source`) with
     /// the etcd client certificate files, and creates DIR/ready once everything answers.
-    /// Exit 0 after a clean teardown; exit 2 when it cannot start (missing binaries: run
-    /// `cargo xtask setup` once; ATREST_ASSETS overrides where they are).
+    /// Every member is watched: when etcd or an apiserver exits on its own, it says which, how
+    /// (exit code or signal) and where its log is kept, then tears the rest down.
+    /// Exit 0 after a clean teardown; exit 2 when a member exited on its own or it cannot start
+    /// (missing binaries: run `cargo xtask setup` once; ATREST_ASSETS overrides where they
+    /// are).
     Up(UpArgs),
 }
 
@@ -129,14 +132,7 @@ fn up(args: &UpArgs) -> Result<Outcome> {
     // A marker left by an earlier run must not announce this one.
     remove_if_exists(&state.path().join("ready"))?;
     let options = (0..args.apiservers)
-        .map(|i| {
-            let mut opts = ApiServerOptions::new(format!("kube-apiserver-{i}"));
-            opts.encryption_config.clone_from(&config);
-            opts.automatic_reload = args.automatic_reload;
-            // A cold start on a busy machine takes longer than envtest's 20 s default.
-            opts.start_timeout = Duration::from_secs(90);
-            opts
-        })
+        .map(|i| apiserver_options(i, config.as_deref(), args.automatic_reload))
         .collect();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -150,7 +146,28 @@ fn up(args: &UpArgs) -> Result<Outcome> {
     outcome
 }
 
-/// Starts the control plane, writes the state directory, and waits for a signal.
+/// How long an apiserver may take to stop after SIGTERM before it gets SIGKILL. A clean stop
+/// takes about 1.2 s here; one whose etcd is gone ignores SIGTERM, so this is what its stop
+/// costs (`atrest bench member-exit`).
+pub(crate) const STOP_GRACE: Duration = Duration::from_secs(3);
+
+/// The options of apiserver `i` of `cluster up` (and of `bench member-exit`).
+pub(crate) fn apiserver_options(
+    i: u16,
+    config: Option<&Path>,
+    automatic_reload: bool,
+) -> ApiServerOptions {
+    let mut opts = ApiServerOptions::new(format!("kube-apiserver-{i}"));
+    opts.encryption_config = config.map(Path::to_owned);
+    opts.automatic_reload = automatic_reload;
+    // A cold start on a busy machine takes longer than envtest's 20 s default.
+    opts.start_timeout = Duration::from_secs(90);
+    opts.stop_timeout = STOP_GRACE;
+    opts
+}
+
+/// Starts the control plane, writes the state directory, and waits for a signal or for a
+/// member to exit on its own (then says which, how, and where its log is, and exits 2).
 async fn serve(assets: &Assets, options: Vec<ApiServerOptions>, dir: &Path) -> Result<Outcome> {
     // Installed before the start, so that a signal during the start also tears down.
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
@@ -173,14 +190,18 @@ async fn serve(assets: &Assets, options: Vec<ApiServerOptions>, dir: &Path) -> R
         plane.shutdown().await;
         return Err(err);
     }
-    tokio::select! {
-        _ = sigint.recv() => {}
-        _ = sigterm.recv() => {}
+    let exited = tokio::select! {
+        _ = sigint.recv() => None,
+        _ = sigterm.recv() => None,
+        exit = plane.member_exited() => Some(exit),
+    };
+    if let Some(exit) = &exited {
+        eprintln!("error: {exit}");
     }
     eprintln!("stopping the cluster...");
     plane.shutdown().await;
     eprintln!("stopped");
-    Ok(Outcome::Ok)
+    Ok(if exited.is_some() { Outcome::Error } else { Outcome::Ok })
 }
 
 /// Writes kubeconfig, etcd credentials and env, prints how to reach the cluster, then creates

@@ -32,6 +32,7 @@ mod input;
 mod inspect;
 mod keygen;
 mod kms_plugin;
+mod member_exit;
 mod out;
 mod preflight;
 mod rehearse;
@@ -174,7 +175,13 @@ fn init_tracing() {
     // the poll itself reports what matters.
     let filter = EnvFilter::try_from_env("ATREST_LOG")
         .unwrap_or_else(|_| EnvFilter::new("warn,kube_client::client::builder=off"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // Colour only for a terminal: a log file or a CI capture gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .init();
 }
 
 #[cfg(test)]

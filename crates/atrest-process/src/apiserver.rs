@@ -344,6 +344,11 @@ impl ApiServer {
         self.process.as_ref().map(ManagedProcess::pid)
     }
 
+    /// The current (or last) process, until it is stopped on purpose.
+    pub(crate) fn process(&self) -> Option<&ManagedProcess> {
+        self.process.as_ref()
+    }
+
     /// Whether the process is running (started and not exited).
     pub fn is_running(&self) -> bool {
         self.process.as_ref().is_some_and(|p| p.exit().is_none())

@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use atrest_backend::{
     ApiError, ApiResult, ApiServerSpec, BackendError, Cluster, ClusterSpec, Data, Kind, KmsAction,
-    KmsCalls, KmsFault, KmsPluginState, Object, ObjectRef, RawEntry, StartFailure,
+    KmsCalls, KmsFault, KmsPluginState, Member, MemberExit, Object, ObjectRef, RawEntry,
+    StartFailure,
 };
 use atrest_etcd::{RawEtcd, RawValue};
 use atrest_kms::{Fault, InjectedError, KmsPlugin, PluginConfig, PluginStatus};
@@ -35,6 +36,7 @@ use crate::assets::Assets;
 use crate::etcd::{Etcd, EtcdOptions};
 use crate::launch::{StartError, retry_on_new_port};
 use crate::process::InstanceDir;
+use crate::watch::{all, members, unexpected_exit};
 
 /// The field manager of every write: the same for create and update, so that an update that
 /// changes nothing leaves `managedFields` (and so the stored object) unchanged.
@@ -196,6 +198,20 @@ impl ProcessCluster {
         match &self.slot(i)?.server {
             Some((server, client)) if server.is_running() => Ok(client.clone()),
             _ => Err(BackendError::NotRunning(i)),
+        }
+    }
+
+    /// Apiserver `i`'s exit on its own as an error: stopping or starting it would replace the
+    /// dead process, and the report with it.
+    fn no_unexpected_exit(&self, i: usize) -> Result<(), BackendError> {
+        let (server, _) = match &self.slot(i)?.server {
+            Some(prepared) => prepared,
+            None => return Ok(()),
+        };
+        let process = server.process().map(|p| (Member::ApiServer(i), p));
+        match unexpected_exit(process.into_iter().collect()) {
+            Some(exit) => Err(BackendError::MemberExited(exit)),
+            None => Ok(()),
         }
     }
 
@@ -430,6 +446,7 @@ impl Cluster for ProcessCluster {
         i: usize,
     ) -> Result<Result<(), StartFailure>, BackendError> {
         let spec = self.slot(i)?.spec.clone();
+        self.no_unexpected_exit(i)?;
         if self.is_running(i) {
             return Err(BackendError::other(
                 format!("starting apiserver {i}"),
@@ -481,7 +498,7 @@ impl Cluster for ProcessCluster {
     }
 
     async fn stop_apiserver(&mut self, i: usize) -> Result<(), BackendError> {
-        self.slot(i)?;
+        self.no_unexpected_exit(i)?;
         if let Some((server, _)) = &mut self.slots[i].server {
             server.stop().await;
         }
@@ -645,6 +662,12 @@ impl Cluster for ProcessCluster {
         Ok(entries.into_iter().map(raw_entry).collect())
     }
 
+    fn unexpected_exit(&self) -> Option<MemberExit> {
+        let apiservers = self.slots.iter().enumerate();
+        let apiservers = apiservers.filter_map(|(i, s)| Some((i, &s.server.as_ref()?.0)));
+        unexpected_exit(members(&self.etcd, apiservers))
+    }
+
     fn log_dir(&self) -> Option<PathBuf> {
         Some(self.dir.path().to_owned())
     }
@@ -661,9 +684,8 @@ impl Cluster for ProcessCluster {
     async fn shutdown(self) -> Result<(), BackendError> {
         let ProcessCluster { slots, kms, etcd, dir, raw, .. } = self;
         drop(raw);
-        for (server, _) in slots.into_iter().filter_map(|s| s.server) {
-            server.shutdown().await;
-        }
+        // All at once: one that ignores SIGTERM (its etcd gone) costs one grace, not one each.
+        all(slots.into_iter().filter_map(|s| s.server).map(|(server, _)| server.shutdown())).await;
         let mut failed = None;
         for (name, plugin) in kms {
             if let Err(e) = plugin.shutdown() {

@@ -3,10 +3,13 @@
 
 use std::fmt;
 
+use atrest_backend::MemberExit;
+
 use crate::apiserver::{ApiServer, ApiServerOptions, ClusterPki};
 use crate::assets::Assets;
 use crate::etcd::{Etcd, EtcdOptions};
 use crate::launch::StartError;
+use crate::watch::{all, first_unexpected_exit, members, unexpected_exit};
 
 /// A running control plane. Dropping it stops the apiservers, then etcd (field order).
 pub struct ControlPlane {
@@ -76,12 +79,28 @@ impl ControlPlane {
         self.apiservers.get_mut(i)
     }
 
-    /// Stops every apiserver, then etcd, and removes their directories.
+    /// etcd or an apiserver that exited without being asked to, if one did; never blocks.
+    pub fn unexpected_exit(&self) -> Option<MemberExit> {
+        unexpected_exit(members(&self.etcd, self.apiservers.iter().enumerate()))
+    }
+
+    /// Waits until etcd or an apiserver exits without being asked to, and says which, how,
+    /// and where its log is (its directory is kept when the plane is shut down or dropped).
+    /// Pends for ever while they all run; drop the future to stop watching. The exit is an
+    /// event from the child's waiter thread, not a poll.
+    pub async fn member_exited(&self) -> MemberExit {
+        if let Some(exit) = self.unexpected_exit() {
+            return exit;
+        }
+        first_unexpected_exit(members(&self.etcd, self.apiservers.iter().enumerate())).await
+    }
+
+    /// Stops every apiserver (all at once, so one that ignores SIGTERM costs one stop grace,
+    /// not one each), then etcd, and removes their directories (except those of members that
+    /// exited on their own).
     pub async fn shutdown(self) {
         let ControlPlane { apiservers, etcd, .. } = self;
-        for apiserver in apiservers {
-            apiserver.shutdown().await;
-        }
+        all(apiservers.into_iter().map(ApiServer::shutdown)).await;
         etcd.shutdown().await;
     }
 }

@@ -36,6 +36,7 @@ mod etcd;
 pub mod klog;
 mod launch;
 pub mod process;
+mod watch;
 
 pub use apiserver::{
     ApiServer, ApiServerOptions, ApiserverEndpoint, ClusterPki, EtcdClientTls, EtcdEndpoint,

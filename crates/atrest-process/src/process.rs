@@ -20,6 +20,7 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, mpsc};
 use std::time::Duration;
 
+use atrest_backend::ExitHow;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tempfile::TempDir;
@@ -114,6 +115,18 @@ impl Exit {
     /// The terminating signal, if a signal ended it.
     pub fn signal(&self) -> Option<i32> {
         self.status.signal()
+    }
+
+    /// How it ended, with the signal's name (`SIGKILL`).
+    pub fn how(&self) -> ExitHow {
+        match (self.code(), self.signal()) {
+            (Some(code), _) => ExitHow::Code(code),
+            (None, Some(number)) => ExitHow::Signal {
+                number,
+                name: Signal::try_from(number).map_or("an unknown signal", Signal::as_str),
+            },
+            (None, None) => ExitHow::Unknown,
+        }
     }
 }
 

@@ -263,7 +263,12 @@ pub async fn run<C: Cluster>(
         let _span =
             tracing::info_span!("step", index = n + 1, line = placed.line, action = %action)
                 .entered();
-        let result = engine.step(&placed.step, &mut rec).await;
+        let mut result = engine.step(&placed.step, &mut rec).await;
+        // A member that died on its own is the error, whatever the step saw: the step's own
+        // failures are its consequences. Scenarios cannot expect such an exit yet.
+        if let Some(exit) = engine.cluster.unexpected_exit() {
+            result = Err(StepError::Backend(BackendError::MemberExited(exit)));
+        }
         let outcome = match &result {
             Err(_) => StepOutcome::Error,
             Ok(()) if rec.checks.iter().any(|c| !c.held) => StepOutcome::Failed,

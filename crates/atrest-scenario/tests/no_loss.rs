@@ -1,22 +1,25 @@
 //! The no-loss check fails when the cluster changes an object behind the scenario's back: a
-//! check that cannot fail would pass every scenario.
+//! check that cannot fail would pass every scenario. And a member that dies on its own ends the
+//! run with a harness error naming it.
 
 use std::path::{Path, PathBuf};
 
 use atrest_backend::{
-    ApiResult, ApiServerSpec, BackendError, Cluster, Data, Kind, Object, ObjectRef, RawEntry,
-    StartFailure,
+    ApiResult, ApiServerSpec, BackendError, Cluster, Data, ExitHow, Kind, Member, MemberExit,
+    Object, ObjectRef, RawEntry, StartFailure,
 };
 use atrest_scenario::{Outcome, RunOptions};
 use atrest_sim::SimCluster;
 
 /// The simulator, except that after `corrupt_after` creates it answers every read of the first
-/// object created with other data: a storage that lost a write.
+/// object created with other data: a storage that lost a write. After `etcd_dies_after`
+/// creates, it reports etcd killed (a real backend's `kill -9`).
 struct Lossy {
     inner: SimCluster,
     creates: usize,
     corrupt_after: usize,
     victim: Option<ObjectRef>,
+    etcd_dies_after: usize,
 }
 
 impl Lossy {
@@ -105,6 +108,13 @@ impl Cluster for Lossy {
     async fn raw_list(&mut self, prefix: &str) -> Result<Vec<RawEntry>, BackendError> {
         self.inner.raw_list(prefix).await
     }
+    fn unexpected_exit(&self) -> Option<MemberExit> {
+        (self.creates >= self.etcd_dies_after).then(|| MemberExit {
+            member: Member::Etcd,
+            how: ExitHow::Signal { number: 9, name: "SIGKILL" },
+            log: Some(PathBuf::from("/logs/etcd.stderr.log")),
+        })
+    }
     fn log_dir(&self) -> Option<PathBuf> {
         self.inner.log_dir()
     }
@@ -128,6 +138,7 @@ fn the_no_loss_check_fails_when_storage_changes_an_object() -> Result<(), Box<dy
         creates: 0,
         corrupt_after: 2,
         victim: None,
+        etcd_dies_after: usize::MAX,
     };
     let report =
         runtime.block_on(atrest_scenario::run(&scenario, prepared, &mut cluster, &mut |_: &_| {}));
@@ -138,5 +149,38 @@ fn the_no_loss_check_fails_when_storage_changes_an_object() -> Result<(), Box<dy
         !text.contains("not what was written"),
         "data values are redacted or summarized: {text}"
     );
+    Ok(())
+}
+
+#[test]
+fn a_member_that_dies_on_its_own_is_a_harness_error_naming_it()
+-> Result<(), Box<dyn std::error::Error>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/rotate.yaml");
+    let scenario = atrest_scenario::load(&root)?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+
+    // The simulator has nothing that can die: the default answer.
+    let sim = SimCluster::new(scenario.cluster_spec());
+    assert_eq!(sim.unexpected_exit(), None);
+
+    let mut cluster = Lossy {
+        inner: sim,
+        creates: 0,
+        corrupt_after: usize::MAX,
+        victim: None,
+        etcd_dies_after: 1,
+    };
+    let prepared = scenario.prepare(&RunOptions::default())?;
+    let report =
+        runtime.block_on(atrest_scenario::run(&scenario, prepared, &mut cluster, &mut |_: &_| {}));
+    let text = report.to_text();
+    assert_eq!(report.outcome, Outcome::Error, "{text}");
+    let expected = "etcd exited on its own (killed by SIGKILL (signal 9)); its log is kept at \
+                    /logs/etcd.stderr.log";
+    assert_eq!(report.error.as_deref(), Some(expected), "{text}");
+    // The run stops at the step after which it died: the first create.
+    let last = report.steps.last().expect("a step ran");
+    assert!(last.action.starts_with("create"), "{text}");
+    assert_eq!(report.steps.iter().filter(|s| s.action.starts_with("create")).count(), 1, "{text}");
     Ok(())
 }

@@ -211,9 +211,9 @@ fn atrest_dirs(tmp: &Path) -> Vec<std::path::PathBuf> {
     dirs
 }
 
-/// Starts `atrest cluster up` with its temp directory in `tmp` and waits (against a deadline)
-/// for the "cluster is up" line on stdout.
-fn start_in(tmp: &Path) -> (Guard, ExitWatch) {
+/// Starts `atrest cluster up` with its temp directory in `tmp` and its stderr to `stderr`, and
+/// waits (against a deadline) for the "cluster is up" line on stdout.
+fn start_in(tmp: &Path, stderr: Stdio) -> (Guard, ExitWatch) {
     use std::io::{BufRead as _, BufReader};
 
     let mut guard = Guard(
@@ -223,7 +223,7 @@ fn start_in(tmp: &Path) -> (Guard, ExitWatch) {
             .env("TMPDIR", tmp)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .unwrap(),
     );
@@ -252,7 +252,7 @@ fn start_in(tmp: &Path) -> (Guard, ExitWatch) {
 #[test]
 fn cluster_up_killed_with_sigkill_leaves_nothing_after_the_next_start() {
     let tmp = tempfile::tempdir().unwrap();
-    let (mut first, watch) = start_in(tmp.path());
+    let (mut first, watch) = start_in(tmp.path(), Stdio::null());
     let children = control_plane_children(first.0.id());
     assert_eq!(children.len(), 2, "children: {children:?}");
     let left = atrest_dirs(tmp.path());
@@ -278,7 +278,7 @@ fn cluster_up_killed_with_sigkill_leaves_nothing_after_the_next_start() {
         .unwrap_or_else(|t| panic!("{:?} outlived the SIGKILLed harness", t.last));
     assert_eq!(atrest_dirs(tmp.path()), left, "drop cannot have run after SIGKILL");
 
-    let (mut second, watch) = start_in(tmp.path());
+    let (mut second, watch) = start_in(tmp.path(), Stdio::null());
     let now = atrest_dirs(tmp.path());
     for dir in &left {
         assert!(!now.contains(dir), "{} survived the next start", dir.display());
@@ -361,4 +361,57 @@ fn unsafe_state_dir_is_refused_before_anything_starts() {
     for dir in [&open, &group] {
         assert_eq!(fs::read_dir(dir).unwrap().count(), 0, "{}", dir.display());
     }
+}
+
+/// `kill -9` of a member under `atrest cluster up` (issue 18's reproduction): it says at once
+/// which member died, how, and where its log is kept, tears the rest down and exits 2.
+///
+/// The bound is [`STOP_DEADLINE`], the same as for a SIGINT teardown: detection is an event
+/// from the child's waiter thread, and the teardown is the apiservers' grace (SIGTERM, then
+/// SIGKILL) and nothing else. The time it takes is measured by `atrest bench member-exit`,
+/// not asserted here.
+fn member_killed_is_reported(comm: &str, member: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let stderr_path = tmp.path().join("stderr.txt");
+    let stderr = fs::File::create(&stderr_path).unwrap();
+    let (mut guard, watch) = start_in(tmp.path(), Stdio::from(stderr));
+    let children = control_plane_children(guard.0.id());
+    let &(pid, _) = children
+        .iter()
+        .find(|(_, c)| c == comm)
+        .unwrap_or_else(|| panic!("no {comm} among {children:?}"));
+
+    kill(Pid::from_raw(i32::try_from(pid).unwrap()), Signal::SIGKILL).unwrap();
+    let status = watch.wait(&mut guard.0, STOP_DEADLINE);
+    let err = fs::read_to_string(&stderr_path).unwrap();
+    let status = status.unwrap_or_else(|| {
+        panic!("atrest cluster up still running {STOP_DEADLINE:?} after {comm} died:\n{err}")
+    });
+    assert_eq!(status.code(), Some(2), "{err}");
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("error: ") && l.contains("exited on its own"))
+        .unwrap_or_else(|| panic!("no report of the exit:\n{err}"));
+    assert!(
+        line.starts_with(&format!(
+            "error: {member} exited on its own (killed by SIGKILL (signal 9))"
+        )),
+        "{line}"
+    );
+    let log = line.split_once("its log is kept at ").map(|(_, p)| Path::new(p)).unwrap();
+    assert!(log.starts_with(tmp.path()), "{line}");
+    assert!(log.is_file(), "{} is gone", log.display());
+    for (pid, comm) in &children {
+        assert!(!alive_as(*pid, comm), "{comm} (pid {pid}) outlived atrest cluster up");
+    }
+}
+
+#[test]
+fn cluster_up_reports_etcd_killed_and_exits() {
+    member_killed_is_reported("etcd", "etcd");
+}
+
+#[test]
+fn cluster_up_reports_apiserver_killed_and_exits() {
+    member_killed_is_reported("kube-apiserver", "apiserver 0");
 }

@@ -8,6 +8,7 @@ fn help_texts() {
         &[][..],
         &["bench"],
         &["bench", "degradation"],
+        &["bench", "member-exit"],
         &["bench", "scenario"],
         &["check-config"],
         &["cluster"],

@@ -151,6 +151,11 @@ struct Served {
 
 impl Served {
     fn start(dir: &Path) -> Served {
+        Served::start_logging(dir, "warn")
+    }
+
+    /// Like [`Served::start`], with `ATREST_LOG=log`.
+    fn start_logging(dir: &Path, log: &str) -> Served {
         let socket = dir.join("kms.sock");
         let control = dir.join("control.sock");
         let key = dir.join("kek");
@@ -163,6 +168,7 @@ impl Served {
             .arg(&key)
             .arg("--control")
             .arg(&control)
+            .env("ATREST_LOG", log)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -450,4 +456,16 @@ async fn kms_process_real_apiserver_writes_through_the_plugin() {
     assert_eq!(v["metadata"]["name"], "through-kms");
     assert_eq!(v["data"]["k"], "VE9QLVNFQ1JFVC1LTVMtUExBSU5URVhU");
     c.shutdown().await.unwrap();
+}
+
+/// Logs to a stderr that is not a terminal (a pipe here, a file or CI capture for users)
+/// carry no ANSI colour codes (issue 18).
+#[test]
+fn logs_to_a_pipe_have_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = Served::start_logging(dir.path(), "info");
+    let out = served.stop(nix::sys::signal::Signal::SIGTERM);
+    let err = stderr(&out);
+    assert!(err.contains(" INFO ") && err.contains("kms plugin serving"), "{err}");
+    assert!(!err.contains('\x1b'), "{err:?}");
 }

@@ -11,8 +11,8 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::time::Duration;
 
 use atrest_backend::{
-    ApiServerSpec, BackendError, Cluster, ClusterSpec, Data, Kind, KmsAction, KmsFault,
-    KmsPluginSpec, Object, ObjectRef, StartFailure,
+    ApiServerSpec, BackendError, Cluster, ClusterSpec, Data, ExitHow, Kind, KmsAction, KmsFault,
+    KmsPluginSpec, Member, Object, ObjectRef, StartFailure,
 };
 use atrest_config::load::{LoadOptions, load};
 use atrest_process::ProcessCluster;
@@ -302,4 +302,71 @@ async fn kms_plugin_runs_with_the_cluster() {
 
     c.shutdown().await.expect("shutdown");
     assert!(!dir.exists(), "{} left behind", dir.display());
+}
+
+/// A member killed behind the cluster's back is what `Cluster::unexpected_exit` reports, with
+/// the signal by name and its log; one stopped on purpose is not (issue 18). A stop or start
+/// of the dead apiserver reports it too. etcd comes first when both are gone: it is the cause.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_member_is_an_unexpected_exit() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+
+    let spec0 = ClusterSpec { apiservers: vec![ApiServerSpec::default()], kms_plugins: Vec::new() };
+    let mut c = ProcessCluster::launch(&assets(), spec0).await.unwrap_or_else(|e| panic!("{e}"));
+    c.start_apiserver(0).await.expect("start").expect("ready");
+    assert_eq!(c.unexpected_exit(), None);
+    c.stop_apiserver(0).await.expect("stop");
+    assert_eq!(c.unexpected_exit(), None, "stopped on purpose");
+    c.start_apiserver(0).await.expect("start").expect("ready");
+
+    let sigkill = |pid: Option<u32>| {
+        let pid = i32::try_from(pid.expect("running")).expect("pid fits");
+        kill(Pid::from_raw(pid), Signal::SIGKILL).expect("kill");
+    };
+    sigkill(c.apiserver(0).and_then(|a| a.pid()));
+    let exit = reported(&c, Member::ApiServer(0)).await.unwrap_or_else(|t| panic!("{t:?}"));
+    assert_eq!(exit.how, ExitHow::Signal { number: 9, name: "SIGKILL" });
+    let log = exit.log.expect("a log");
+    assert!(log.is_file(), "{}", log.display());
+    assert!(log.starts_with(c.log_dir().expect("a log dir")), "{}", log.display());
+    assert!(!c.is_running(0));
+    // Stopping or starting it again would hide the exit: both report it.
+    for result in [c.stop_apiserver(0).await, c.start_apiserver(0).await.map(drop)] {
+        assert!(
+            matches!(&result, Err(BackendError::MemberExited(e)) if e.member == Member::ApiServer(0)),
+            "{result:?}"
+        );
+    }
+
+    sigkill(c.etcd().pid());
+    let exit = reported(&c, Member::Etcd).await.unwrap_or_else(|t| panic!("{t:?}"));
+    assert_eq!(
+        exit.to_string(),
+        format!(
+            "etcd exited on its own (killed by SIGKILL (signal 9)); its log is kept at {}",
+            exit.log.as_ref().expect("a log").display()
+        )
+    );
+    c.shutdown().await.expect("shutdown");
+}
+
+/// `c`'s unexpected exit of `member`, as soon as the waiter thread reaped it; the deadline only
+/// bounds a failure.
+async fn reported(
+    c: &ProcessCluster,
+    member: Member,
+) -> Result<atrest_backend::MemberExit, atrest_process::TimedOut<Option<atrest_backend::MemberExit>>>
+{
+    atrest_process::wait_until(
+        std::time::Instant::now() + Duration::from_secs(10),
+        Duration::from_millis(10),
+        || async {
+            match c.unexpected_exit() {
+                Some(exit) if exit.member == member => std::ops::ControlFlow::Break(exit),
+                other => std::ops::ControlFlow::Continue(other),
+            }
+        },
+    )
+    .await
 }
