@@ -1384,20 +1384,26 @@ impl<C: Cluster> Engine<'_, C> {
             let timeout = r.timeout_seconds.value;
             let deadline = Instant::now().checked_add(std::time::Duration::from_secs(timeout));
             let before = self.reload_metrics(i).await?;
-            let mut last = None;
-            let mut done = false;
-            let mut ticker = Ticker::new(deadline, std::time::Duration::from_secs(1));
-            while ticker.tick().await {
+            // As `waitForKmsKeyId`: a simulated cluster moves its clock (its reload poll runs
+            // once a simulated minute) instead of waiting, and the deadline counts that time.
+            let interval = std::time::Duration::from_secs(1);
+            let mut ticker = Ticker::new(deadline, interval);
+            let mut simulated = std::time::Duration::ZERO;
+            let (done, last) = loop {
                 let m = self.reload_metrics(i).await?;
-                done = m.as_ref().is_some_and(|m| match r.expect {
+                let done = m.as_ref().is_some_and(|m| match r.expect {
                     ReloadExpect::Loaded => m.hash.as_deref() == Some(want_hash.as_str()),
                     ReloadExpect::Failed => m.failures > failures_before,
                 });
-                last = m;
-                if done {
-                    break;
+                if done || simulated >= std::time::Duration::from_secs(timeout) {
+                    break (done, m);
                 }
-            }
+                if self.cluster.advance_clock(interval) {
+                    simulated += interval;
+                } else if !ticker.tick().await {
+                    break (false, m);
+                }
+            };
             let seen = match &last {
                 None => "no /metrics answer".to_owned(),
                 Some(m) => format!(

@@ -3,8 +3,9 @@
 //! One in-memory etcd ([`store`]) shared by N simulated apiservers. Each apiserver reads its
 //! `--encryption-provider-config` from the cluster's (in-memory) file tree **at start only**,
 //! through the same loader as `atrest check-config` (so a start fails with the apiserver's
-//! exact `err`), unless automatic reload is on, in which case it re-reads the file before
-//! every request and keeps the old configuration when the new one does not load.
+//! exact `err`), unless automatic reload is on, in which case it hashes the file once a
+//! simulated minute after its start (upstream's poll since 1.29) and loads it when the hash
+//! changed, keeping the old configuration when the new one does not load.
 //!
 //! The storage path is upstream's (k8s.io/apiserver pkg/storage/etcd3/store.go):
 //! objects are encoded as kube-apiserver encodes them (`k8s\0` + protobuf), written through
@@ -20,7 +21,8 @@
 //! k8s.io/apiserver pkg/server/options/encryptionconfig/config.go), which is when a new
 //! `key_id` gets a new DEK seed; a failed `Status` is retried 10 s later, and a write state
 //! expires 3 minutes after the last healthy one. `/healthz/kms-providers` shares the poll's
-//! check and its result cache (20 s healthy, 3 s failed). Not modelled: `/readyz`, `/healthz`.
+//! check and its result cache (20 s healthy, 3 s failed); `/healthz`, `/livez` and `/readyz`
+//! answer with upstream's check lists ([`health`]).
 
 mod health;
 mod status;
@@ -60,6 +62,11 @@ const STORAGE_READINESS: &str = "poststarthook/storage-readiness";
 /// Fails as well when the stuck resource is Secrets: the apiserver's own informers (whose sync
 /// `informer-sync` waits for) list Secrets but not ConfigMaps (seen on v1.37.2).
 const INFORMER_SYNC: &str = "informer-sync";
+
+/// How often automatic reload hashes the configuration file
+/// (`EncryptionConfigFileChangePollDuration`, k8s.io/apiserver
+/// pkg/server/options/encryptionconfig/controller).
+const RELOAD_POLL: Duration = Duration::from_secs(60);
 
 /// How many watch events kube-apiserver decodes at once (`processEventConcurrency`).
 const WATCH_DECODE_CONCURRENCY: usize = 10;
@@ -113,6 +120,8 @@ struct Running {
     reload_failures: u64,
     /// When the next KMS v2 `Status` poll is due (simulated time).
     next_kms_poll: Duration,
+    /// When automatic reload next hashes the configuration file (simulated time).
+    next_reload_poll: Duration,
     /// KMS v2 key IDs seen in a healthy `Status`, by provider, with the simulated time last seen
     /// (`apiserver_envelope_encryption_key_id_hash_status_last_timestamp_seconds`).
     kms_status_key_ids: BTreeMap<(String, String), Duration>,
@@ -194,15 +203,31 @@ impl SimCluster {
         Ok(plugins)
     }
 
-    /// Moves the clock to `now`, running every KMS v2 `Status` poll that falls due on the way.
+    /// Moves the clock to `now`, running every KMS v2 `Status` poll and every automatic-reload
+    /// poll of the configuration file that falls due on the way, in time order.
     fn run_timers(&mut self, now: Duration) {
-        for server in &mut self.apiservers {
-            let Some(running) = server.running.as_mut() else { continue };
-            while running.next_kms_poll <= now {
-                let at = running.next_kms_poll;
-                let healthy = Self::poll_kms(running, at);
-                running.next_kms_poll =
-                    at + if healthy { KMS_STATUS_POLL } else { KMS_STATUS_RETRY };
+        for i in 0..self.apiservers.len() {
+            loop {
+                let server = &self.apiservers[i];
+                let Some(running) = server.running.as_ref() else { break };
+                let reload_due = server.spec.automatic_reload.then_some(running.next_reload_poll);
+                let kms_due = running.next_kms_poll;
+                let at = reload_due.map_or(kms_due, |r| r.min(kms_due));
+                if at > now {
+                    break;
+                }
+                if reload_due == Some(at) {
+                    // The reload sees the clock of its tick (its KMS probes, its timestamps).
+                    self.now = at;
+                    self.maybe_reload(i);
+                    if let Some(running) = self.apiservers[i].running.as_mut() {
+                        running.next_reload_poll = at + RELOAD_POLL;
+                    }
+                } else if let Some(running) = self.apiservers[i].running.as_mut() {
+                    let healthy = Self::poll_kms(running, at);
+                    running.next_kms_poll =
+                        at + if healthy { KMS_STATUS_POLL } else { KMS_STATUS_RETRY };
+                }
             }
         }
         self.now = now;
@@ -352,7 +377,6 @@ impl SimCluster {
     /// Checks apiserver `i` serves requests (after a due reload) and returns its index.
     fn serving(&mut self, i: usize) -> Result<usize, BackendError> {
         self.server(i)?;
-        self.maybe_reload(i);
         if self.apiservers[i].running.is_none() {
             return Err(BackendError::NotRunning(i));
         }
@@ -691,6 +715,7 @@ impl Cluster for SimCluster {
             reload_successes: 0,
             reload_failures: 0,
             next_kms_poll: self.now + KMS_STATUS_POLL,
+            next_reload_poll: self.now + RELOAD_POLL,
             kms_status_key_ids: BTreeMap::new(),
             kms_write_valid_until: BTreeMap::new(),
             kms_last_check: BTreeMap::new(),
