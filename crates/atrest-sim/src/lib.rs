@@ -914,7 +914,8 @@ impl Cluster for SimCluster {
         match request.check {
             None => {
                 let mut failing: Vec<&str> = Vec::new();
-                if kms_listed && listed.contains(&health::KMS_PROVIDERS) && kms(running).is_err() {
+                // Listed only when configured (or reloading), and never on /livez.
+                if listed.contains(&health::KMS_PROVIDERS) && kms(running).is_err() {
                     failing.push(health::KMS_PROVIDERS);
                 }
                 let running = self.running(i);
