@@ -1,0 +1,84 @@
+//! Starting and restarting apiservers, and what a start is expected to end in.
+
+use super::*;
+
+impl<C: Cluster> Engine<'_, C> {
+    pub(super) async fn start(
+        &mut self,
+        t: Target,
+        expect: Option<&StartExpect>,
+        restart: bool,
+        rec: &mut StepRecord,
+    ) -> Result<(), StepError> {
+        let servers = targets(t, self.flags.len());
+        if restart {
+            for &i in &servers {
+                self.cluster.stop_apiserver(i).await?;
+                self.state[i] = ServerState::Stopped;
+            }
+        }
+        for &i in &servers {
+            let outcome = self.cluster.start_apiserver(i).await?;
+            let seen = match &outcome {
+                Ok(()) => {
+                    self.state[i] = ServerState::Ready;
+                    "ready".to_owned()
+                }
+                Err(StartFailure::Exited { code, err }) => {
+                    self.state[i] = ServerState::Stopped;
+                    format!(
+                        "exited{}: {}",
+                        code.map(|c| format!(" with code {c}")).unwrap_or_default(),
+                        self.as_reported(
+                            err.as_deref().unwrap_or("(no \"command failed\" line in its log)")
+                        )
+                    )
+                }
+                Err(StartFailure::NotReady { failing }) => {
+                    self.state[i] = ServerState::NotReady;
+                    format!("running but not ready (failing checks: {})", failing.join(", "))
+                }
+            };
+            rec.note(format!("apiserver {i}: {seen}"));
+            match expect {
+                None if outcome.is_err() => {
+                    return Err(StepError::Harness(format!(
+                        "apiserver {i} did not become ready and the scenario did not expect that: {seen}"
+                    )));
+                }
+                None => {}
+                Some(e) => {
+                    if let Some(want) = &e.error {
+                        let got = match &outcome {
+                            Err(StartFailure::Exited { err: Some(err), .. }) => {
+                                self.as_reported(err)
+                            }
+                            _ => seen.clone(),
+                        };
+                        rec.check(
+                            format!("apiserver {i} exits with the expected error"),
+                            got == *want,
+                            Some(want.clone()),
+                            got,
+                        );
+                    } else if e.not_ready {
+                        rec.check(
+                            format!("apiserver {i} runs but never becomes ready"),
+                            matches!(outcome, Err(StartFailure::NotReady { .. })),
+                            None,
+                            seen.clone(),
+                        );
+                    } else {
+                        rec.check(
+                            format!("apiserver {i} becomes ready"),
+                            outcome.is_ok(),
+                            None,
+                            seen.clone(),
+                        );
+                    }
+                }
+            }
+        }
+        self.check_no_loss(rec).await
+    }
+}
