@@ -20,23 +20,21 @@
 //! behaviour, [`decode`] returns a [`SpanMap`] from validation-style field paths to source
 //! positions, and enforces a [`Budget`] (input size, nesting, node count, alias expansion).
 
+mod error;
+mod input;
 mod json;
+mod meta;
 mod redact;
+mod span;
 mod tree;
 mod typed;
 mod yaml;
 
-pub use redact::secret_literals;
-
-mod error;
-mod input;
-mod meta;
-mod span;
-
 pub use error::*;
+pub use redact::secret_literals;
+pub use span::*;
 use input::*;
 use meta::*;
-pub use span::*;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -45,6 +43,7 @@ use crate::goquote::go_quote;
 use crate::types::{EncryptionConfiguration, TypeMeta};
 use atrest_gostd::duration::DurationError;
 use tree::{JNode, JVal};
+
 /// The largest encryption configuration decoded, in bytes (the default [`Budget::max_bytes`]).
 /// Readers stop at one byte more, so that a larger file gets the decoder's own error.
 pub const MAX_CONFIG_BYTES: usize = 4 << 20;
