@@ -15,10 +15,10 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use atrest_process::{ApiServerOptions, Assets, ControlPlane, InstanceDir};
 use clap::{Subcommand, ValueEnum};
-use tokio::signal::unix::{SignalKind, signal};
 
 use crate::Outcome;
 use crate::files::private_dir;
+use crate::lifecycle::Signals;
 use crate::out::outln;
 
 /// `atrest cluster ...`.
@@ -169,32 +169,23 @@ pub(crate) fn apiserver_options(
 /// Starts the control plane, writes the state directory, and waits for a signal or for a
 /// member to exit on its own (then says which, how, and where its log is, and exits 2).
 async fn serve(assets: &Assets, options: Vec<ApiServerOptions>, dir: &Path) -> Result<Outcome> {
-    // Installed before the start, so that a signal during the start also tears down.
-    let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut signals = Signals::install()?;
     eprintln!("starting etcd and {} kube-apiserver(s)...", options.len());
-    let plane = tokio::select! {
-        started = ControlPlane::start(assets, options) => match started {
-            Ok(plane) => plane,
-            Err(err) => {
-                eprintln!("error: starting the cluster: {}", atrest_backend::error_chain(&err));
-                return Ok(Outcome::Error);
-            }
-        },
-        // Dropping the start future stops whatever it had started.
-        _ = sigint.recv() => return Ok(Outcome::Ok),
-        _ = sigterm.recv() => return Ok(Outcome::Ok),
+    let plane = match signals.guard(ControlPlane::start(assets, options)).await {
+        Ok(Ok(plane)) => plane,
+        Ok(Err(err)) => {
+            eprintln!("error: starting the cluster: {}", atrest_backend::error_chain(&err));
+            return Ok(Outcome::Error);
+        }
+        // Dropping the start future stopped whatever it had started.
+        Err(_) => return Ok(Outcome::Ok),
     };
     let written = write_state(&plane, dir);
     if let Err(err) = written {
         plane.shutdown().await;
         return Err(err);
     }
-    let exited = tokio::select! {
-        _ = sigint.recv() => None,
-        _ = sigterm.recv() => None,
-        exit = plane.member_exited() => Some(exit),
-    };
+    let exited = signals.guard(plane.member_exited()).await.ok();
     if let Some(exit) = &exited {
         eprintln!("error: {exit}");
     }

@@ -45,11 +45,11 @@ use atrest_transformers::{KmsPlugins, ResourceTransformers};
 use clap::ValueEnum;
 use plotters::style::RGBColor;
 use serde::Serialize;
-use tokio::signal::unix::{SignalKind, signal};
 use zeroize::Zeroizing;
 
 use self::stats::{Bootstrap, Estimate, Rng, Verdict};
 use crate::Outcome;
+use crate::lifecycle::{Signals, teardown};
 use crate::out::out;
 use crate::scenario::Backend;
 
@@ -271,7 +271,7 @@ async fn prepare_and_measure<C: Cluster>(
     let (setups, costs) = match prepared {
         Ok(p) => p,
         Err(e) => {
-            let _ = cluster.shutdown().await;
+            teardown(cluster, false).await.warn_if_unclean();
             return Err(e);
         }
     };
@@ -427,31 +427,27 @@ type Measured = (&'static str, Vec<ProviderSamples>, Vec<Vec<Provider>>);
 /// `plan.setups` order) and each round's provider order. Ctrl-C stops everything started.
 async fn measure<C: Cluster>(mut cluster: C, plan: &Plan<'_>) -> Result<Measured> {
     let backend = cluster.backend_name();
-    let mut sigint = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
-    let mut sigterm = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
-    let result = tokio::select! {
-        r = rounds(&mut cluster, plan) => r,
-        _ = sigint.recv() => Err(anyhow::anyhow!("interrupted")),
-        _ = sigterm.recv() => Err(anyhow::anyhow!("terminated")),
+    let mut signals = Signals::install()?;
+    let result = match signals.guard(rounds(&mut cluster, plan)).await {
+        Ok(r) => r,
+        Err(stop) => Err(anyhow::anyhow!("{stop}")),
     };
     // The keys are in the config file: gone before any logs are kept.
     let removed = cluster.remove_file(CONFIG_PATH).await;
     match result {
         Ok((samples, orders)) => {
             removed.context("removing the encryption configuration")?;
-            cluster.shutdown().await.context("stopping the cluster")?;
+            teardown(cluster, false).await.stopped.context("stopping the cluster")?;
             Ok((backend, samples, orders))
         }
         Err(e) => {
-            let mut logs = String::new();
-            if removed.is_ok() {
-                cluster.keep_logs();
-                if let Some(dir) = cluster.log_dir() {
-                    logs = format!(" (logs kept in {})", dir.display());
-                }
-            }
-            let _ = cluster.shutdown().await;
-            Err(e.context(format!("measuring on {backend}; everything started is stopped{logs}")))
+            let down = teardown(cluster, removed.is_ok()).await;
+            down.warn_if_unclean();
+            let logs = down.logs.map(|l| format!(" (logs kept in {})", l.display()));
+            Err(e.context(format!(
+                "measuring on {backend}; everything started is stopped{}",
+                logs.unwrap_or_default()
+            )))
         }
     }
 }

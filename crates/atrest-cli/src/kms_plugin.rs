@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use atrest_kms::{KmsPlugin, PluginConfig, PluginStatus};
-use tokio::signal::unix::{SignalKind, signal};
 
+use crate::lifecycle::Signals;
 use crate::out::outln;
 use crate::{Format, Outcome};
 
@@ -100,11 +100,7 @@ fn serve(args: &ServeArgs) -> Result<Outcome> {
         .build()
         .context("building the tokio runtime")?;
     runtime.block_on(async {
-        // Installed before the start, so that a signal during the start also tears down.
-        let mut sigint =
-            signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-        let mut sigterm =
-            signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        let mut signals = Signals::install()?;
         let mut config = PluginConfig::new(&args.socket, &args.key_file);
         if let Some(control) = &args.control {
             config = config.with_control_socket(control);
@@ -121,10 +117,7 @@ fn serve(args: &ServeArgs) -> Result<Outcome> {
                 None => String::new(),
             }
         );
-        tokio::select! {
-            _ = sigint.recv() => {}
-            _ = sigterm.recv() => {}
-        }
+        signals.recv().await;
         eprintln!("stopping the KMS plugin...");
         plugin.shutdown().context("stopping the KMS plugin")?;
         eprintln!("stopped");

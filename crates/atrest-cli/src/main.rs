@@ -32,6 +32,7 @@ mod input;
 mod inspect;
 mod keygen;
 mod kms_plugin;
+mod lifecycle;
 mod member_exit;
 mod out;
 mod preflight;

@@ -15,9 +15,9 @@ use atrest_scenario::report::{StepOutcome, StepReport};
 use atrest_scenario::{Outcome as RunOutcome, Report, RunOptions, Scenario};
 use atrest_sim::SimCluster;
 use clap::ValueEnum;
-use tokio::signal::unix::{SignalKind, signal};
 
 use crate::Outcome;
+use crate::lifecycle::{Signals, teardown};
 use crate::out::{out, outln};
 
 /// Which backend runs the scenario.
@@ -322,33 +322,27 @@ async fn drive<C: Cluster>(
     mut cluster: C,
     quiet: bool,
 ) -> Result<Report> {
-    let mut sigint = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
-    let mut sigterm = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
+    let mut signals = Signals::install()?;
     let mut progress = |s: &StepReport| {
         if !quiet {
             print_progress(s);
         }
     };
-    let report = tokio::select! {
-        r = atrest_scenario::run(scenario, prepared, &mut cluster, &mut progress) => Some(r),
-        _ = sigint.recv() => None,
-        _ = sigterm.recv() => None,
-    };
-    let Some(mut report) = report else {
-        cluster.keep_logs();
-        let logs = cluster.log_dir();
-        let _ = cluster.shutdown().await;
-        bail!(
-            "interrupted; everything the scenario started is stopped{}",
-            logs.map(|l| format!(", logs kept in {}", l.display())).unwrap_or_default()
-        );
-    };
-    if report.outcome != RunOutcome::Passed {
-        cluster.keep_logs();
-        report.logs = cluster.log_dir().map(|p| p.display().to_string());
+    let ran =
+        signals.guard(atrest_scenario::run(scenario, prepared, &mut cluster, &mut progress)).await;
+    let passed = matches!(&ran, Ok(r) if r.outcome == RunOutcome::Passed);
+    let down = teardown(cluster, !passed).await;
+    match ran {
+        Err(stop) => {
+            down.warn_if_unclean();
+            bail!("{stop}; everything the scenario started is stopped{}", down.logs_note())
+        }
+        Ok(mut report) => {
+            report.logs = down.logs.as_ref().map(|p| p.display().to_string());
+            down.stopped.context("stopping the cluster")?;
+            Ok(report)
+        }
     }
-    cluster.shutdown().await.context("stopping the cluster")?;
-    Ok(report)
 }
 
 fn print_progress(s: &StepReport) {

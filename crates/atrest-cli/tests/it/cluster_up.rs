@@ -415,3 +415,83 @@ fn cluster_up_reports_etcd_killed_and_exits() {
 fn cluster_up_reports_apiserver_killed_and_exits() {
     member_killed_is_reported("kube-apiserver", "apiserver 0");
 }
+
+/// SIGINT in the middle of `atrest scenario --backend process`: the run stops, every member
+/// dies, the logs are kept and their directory named, and the exit code is 2.
+#[test]
+fn scenario_process_sigint_stops_everything_and_keeps_logs() {
+    use std::io::{BufRead as _, BufReader};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let mut guard = Guard(
+        Command::new(env!("CARGO_BIN_EXE_atrest"))
+            .args(["scenario", "rotate", "--backend", "process"])
+            .env("ATREST_ASSETS", assets_dir())
+            .env("TMPDIR", tmp.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let watch = ExitWatch::new(&guard.0);
+    let stderr = guard.0.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+
+    // Step 3 creates Secrets: by then etcd and the apiserver run.
+    let deadline = Instant::now() + START_DEADLINE;
+    let mut lines = Vec::new();
+    while !lines.last().is_some_and(|l: &String| l.contains("ok    [ 3]")) {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) => lines.push(line),
+            Err(_) => panic!("step 3 not done within {START_DEADLINE:?}:\n{}", lines.join("\n")),
+        }
+    }
+    let pid = guard.0.id();
+    let members = control_plane_children(pid);
+    assert_eq!(members.len(), 2, "etcd and one apiserver: {members:?}");
+
+    kill(Pid::from_raw(i32::try_from(pid).unwrap()), Signal::SIGINT).unwrap();
+    let status = watch
+        .wait(&mut guard.0, STOP_DEADLINE)
+        .unwrap_or_else(|| panic!("still running {STOP_DEADLINE:?} after SIGINT"));
+    lines.extend(rx.iter());
+    let text = lines.join("\n");
+    assert_eq!(status.code(), Some(2), "{text}");
+    for (member, comm) in &members {
+        assert!(!alive_as(*member, comm), "{comm} (pid {member}) outlived the run:\n{text}");
+    }
+    let prefix = "interrupted (SIGINT); everything the scenario started is stopped, logs kept in ";
+    let kept = lines
+        .iter()
+        .find_map(|l| l.split_once(prefix).map(|(_, dir)| Path::new(dir.trim()).to_owned()))
+        .unwrap_or_else(|| panic!("no {prefix:?} line:\n{text}"));
+    assert!(kept.starts_with(tmp.path()), "{}", kept.display());
+    let logs = log_files(&kept);
+    assert!(
+        logs.iter().any(|l| l.ends_with("etcd.stderr.log")),
+        "no etcd log in {}: {logs:?}",
+        kept.display()
+    );
+}
+
+/// Every `*.log` file under `dir`.
+fn log_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())).flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(log_files(&path));
+        } else if path.extension().is_some_and(|e| e == "log") {
+            found.push(path);
+        }
+    }
+    found
+}
