@@ -203,7 +203,7 @@ fn write_state(plane: &ControlPlane, dir: &Path) -> Result<()> {
     write(&kubeconfig, plane.pki().admin_kubeconfig(&first.url()).as_bytes())?;
     // One kubeconfig per apiserver too, for `atrest status --kubeconfig DIR/kubeconfig-0 …`.
     let mut per_apiserver = Vec::new();
-    for (i, apiserver) in plane.apiservers().iter().enumerate() {
+    for (i, apiserver) in plane.apiservers() {
         let path = dir.join(format!("kubeconfig-{i}"));
         write(&path, plane.pki().admin_kubeconfig(&apiserver.url()).as_bytes())?;
         per_apiserver.push(path);
@@ -232,7 +232,7 @@ fn write_state(plane: &ControlPlane, dir: &Path) -> Result<()> {
     let mut out = String::new();
     out.push_str("cluster is up\n");
     out.push_str(&format!("  etcd:            {}\n", plane.etcd().client_url()));
-    for (i, apiserver) in plane.apiservers().iter().enumerate() {
+    for (i, apiserver) in plane.apiservers() {
         out.push_str(&format!("  kube-apiserver-{i}: {}\n", apiserver.url()));
     }
     out.push_str(&format!(

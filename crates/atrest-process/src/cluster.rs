@@ -16,12 +16,10 @@ use std::time::Duration;
 
 use atrest_backend::{
     ApiError, ApiResult, ApiServerSpec, BackendError, Cluster, ClusterSpec, Data, Kind, KmsAction,
-    KmsCalls, KmsFault, KmsPluginState, Member, MemberExit, Object, ObjectRef, RawEntry,
-    StartFailure,
+    KmsPluginState, Member, MemberExit, Object, ObjectRef, RawEntry, StartFailure,
 };
 use atrest_etcd::{RawEtcd, RawValue};
-use atrest_kms::{Fault, InjectedError, KmsPlugin, PluginConfig, PluginStatus};
-use atrest_transformers::GrpcCode;
+use atrest_kms::{KmsPlugin, PluginConfig, PluginStatus};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -29,14 +27,14 @@ use kube::Api;
 use kube::api::{DeleteParams, ListParams, PostParams};
 
 use crate::apiserver::{
-    ApiServer, ApiServerOptions, ClusterPki, Readiness, failing_checks,
-    plain_client_from_kubeconfig,
+    ApiServer, ApiServerOptions, Readiness, failing_checks, plain_client_from_kubeconfig,
 };
 use crate::assets::Assets;
+use crate::control_plane::ControlPlane;
 use crate::etcd::{Etcd, EtcdOptions};
 use crate::launch::{StartError, retry_on_new_port};
 use crate::process::InstanceDir;
-use crate::watch::{all, members, unexpected_exit};
+use crate::watch::unexpected_exit;
 
 /// The field manager of every write: the same for create and update, so that an update that
 /// changes nothing leaves `managedFields` (and so the stored object) unchanged.
@@ -45,11 +43,12 @@ pub const FIELD_MANAGER: &str = "atrest";
 /// How many keys one raw etcd read returns at most.
 const RAW_PAGE: i64 = 500;
 
-/// One apiserver: its flags for the next start, and the process handle once prepared.
+/// One apiserver as the scenario sees it: its flags for the next start, and once the control
+/// plane prepared its process, the scenario's client (no retries, see
+/// [`plain_client_from_kubeconfig`]).
 struct Slot {
     spec: ApiServerSpec,
-    /// The process and the scenario client (no retries, see [`plain_client_from_kubeconfig`]).
-    server: Option<(ApiServer, kube::Client)>,
+    client: Option<kube::Client>,
 }
 
 /// Page size of LIST requests: kubectl's default `--chunk-size`.
@@ -57,14 +56,12 @@ const LIST_CHUNK_SIZE: u32 = 500;
 
 /// The `process` backend. See the module documentation.
 pub struct ProcessCluster {
-    // Field order is drop order: apiservers, then the KMS plugins they call, then etcd, then
-    // the directory holding them.
+    // Field order is drop order: the control plane (apiservers, then etcd), then the KMS
+    // plugins the apiservers call, then the directory holding them.
     slots: Vec<Slot>,
-    kms: Vec<(String, KmsPlugin)>,
     raw: RawEtcd,
-    etcd: Etcd,
-    pki: ClusterPki,
-    assets: Assets,
+    plane: ControlPlane,
+    kms: Vec<(String, KmsPlugin)>,
     not_ready_timeout: Duration,
     stop_timeout: Duration,
     request_timeout: Duration,
@@ -76,11 +73,7 @@ impl fmt::Debug for ProcessCluster {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ProcessCluster")
             .field("dir", &self.dir.path())
-            .field("etcd", &self.etcd)
-            .field(
-                "apiservers",
-                &self.slots.iter().map(|s| s.server.as_ref().map(|(a, _)| a)).collect::<Vec<_>>(),
-            )
+            .field("plane", &self.plane)
             .finish_non_exhaustive()
     }
 }
@@ -99,14 +92,13 @@ impl ProcessCluster {
             .mode(0o700)
             .create(&fs_root)
             .map_err(|source| BackendError::File { op: "write", path: "/".to_owned(), source })?;
-        let pki =
-            ClusterPki::generate().map_err(|e| BackendError::other("generating the PKI", e))?;
         let mut etcd_opts = EtcdOptions::new("etcd");
         etcd_opts.parent_dir = Some(dir.path().to_owned());
-        let etcd = Etcd::start(&assets.etcd, etcd_opts)
+        let plane = ControlPlane::with_etcd(assets, etcd_opts)
             .await
             .map_err(|e| BackendError::other("starting etcd", e))?;
-        let raw = etcd.raw().await.map_err(|e| BackendError::other("connecting to etcd", e))?;
+        let raw =
+            plane.etcd().raw().await.map_err(|e| BackendError::other("connecting to etcd", e))?;
         let mut kms = Vec::with_capacity(spec.kms_plugins.len());
         for plugin in &spec.kms_plugins {
             let socket = host_path(&fs_root, &plugin.socket)?;
@@ -123,12 +115,10 @@ impl ProcessCluster {
             kms.push((plugin.name.clone(), started));
         }
         Ok(ProcessCluster {
-            slots: spec.apiservers.into_iter().map(|spec| Slot { spec, server: None }).collect(),
-            kms,
+            slots: spec.apiservers.into_iter().map(|spec| Slot { spec, client: None }).collect(),
             raw,
-            etcd,
-            pki,
-            assets: assets.clone(),
+            plane,
+            kms,
             not_ready_timeout: Duration::from_secs(20),
             stop_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(60),
@@ -142,13 +132,6 @@ impl ProcessCluster {
     #[must_use]
     pub fn with_not_ready_timeout(mut self, timeout: Duration) -> ProcessCluster {
         self.not_ready_timeout = timeout;
-        self
-    }
-
-    /// The SIGTERM → SIGKILL grace of apiservers started from now on. Default 5 s.
-    #[must_use]
-    pub fn with_stop_timeout(mut self, timeout: Duration) -> ProcessCluster {
-        self.stop_timeout = timeout;
         self
     }
 
@@ -175,12 +158,12 @@ impl ProcessCluster {
 
     /// Apiserver `i`'s handle, once it was started (for its URL, logs, `/readyz`).
     pub fn apiserver(&self, i: usize) -> Option<&ApiServer> {
-        self.slots.get(i).and_then(|s| s.server.as_ref()).map(|(server, _)| server)
+        self.plane.apiserver(i)
     }
 
     /// The etcd member.
     pub fn etcd(&self) -> &Etcd {
-        &self.etcd
+        self.plane.etcd()
     }
 
     /// The raw etcd client.
@@ -195,8 +178,8 @@ impl ProcessCluster {
 
     /// A client of running apiserver `i`.
     fn client(&self, i: usize) -> Result<kube::Client, BackendError> {
-        match &self.slot(i)?.server {
-            Some((server, client)) if server.is_running() => Ok(client.clone()),
+        match (&self.slot(i)?.client, self.plane.apiserver(i)) {
+            (Some(client), Some(server)) if server.is_running() => Ok(client.clone()),
             _ => Err(BackendError::NotRunning(i)),
         }
     }
@@ -204,9 +187,9 @@ impl ProcessCluster {
     /// Apiserver `i`'s exit on its own as an error: stopping or starting it would replace the
     /// dead process, and the report with it.
     fn no_unexpected_exit(&self, i: usize) -> Result<(), BackendError> {
-        let (server, _) = match &self.slot(i)?.server {
-            Some(prepared) => prepared,
-            None => return Ok(()),
+        self.slot(i)?;
+        let Some(server) = self.plane.apiserver(i) else {
+            return Ok(());
         };
         let process = server.process().map(|p| (Member::ApiServer(i), p));
         match unexpected_exit(process.into_iter().collect()) {
@@ -253,25 +236,8 @@ fn host_path(fs_root: &Path, path: &str) -> Result<PathBuf, BackendError> {
 }
 
 /// The plugin's fault for the boundary's.
-fn plugin_fault(fault: KmsFault) -> Fault {
-    match fault {
-        KmsFault::Unavailable => Fault::Unavailable,
-        KmsFault::Latency(d) => Fault::Latency(d),
-        KmsFault::FailEncrypt => Fault::FailEncrypt(InjectedError::new(GrpcCode::Internal)),
-        KmsFault::FailDecrypt => Fault::FailDecrypt(InjectedError::new(GrpcCode::Internal)),
-        KmsFault::FailStatus => Fault::FailStatus(InjectedError::new(GrpcCode::Internal)),
-        KmsFault::Unhealthy(healthz) => Fault::Unhealthy(healthz),
-        KmsFault::WrongKek => Fault::WrongKek,
-    }
-}
-
 fn plugin_state(status: PluginStatus) -> KmsPluginState {
-    let calls = KmsCalls {
-        status: status.calls.status,
-        encrypt: status.calls.encrypt,
-        decrypt: status.calls.decrypt,
-    };
-    KmsPluginState { key_id: status.key_id, key_ids: status.key_ids, calls }
+    KmsPluginState { key_id: status.key_id, key_ids: status.key_ids, calls: status.calls.into() }
 }
 
 fn apply_spec(opts: &mut ApiServerOptions, config: Option<PathBuf>, automatic_reload: bool) {
@@ -398,7 +364,7 @@ impl Cluster for ProcessCluster {
         let status = match action {
             KmsAction::Status => Ok(plugin.status()),
             KmsAction::Rotate => plugin.rotate().map(|_| plugin.status()),
-            KmsAction::SetFault(fault) => plugin.set_fault(plugin_fault(fault)),
+            KmsAction::SetFault(fault) => plugin.set_fault(fault.into()),
             KmsAction::ClearFaults => plugin.clear_faults(),
         };
         status.map(plugin_state).map_err(|e| BackendError::other(what, e))
@@ -457,27 +423,21 @@ impl Cluster for ProcessCluster {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let (server, _) = match &mut self.slots[i].server {
-                Some(prepared) => prepared,
-                empty @ None => {
-                    let server = ApiServer::prepare(
-                        &self.assets.kube_apiserver,
-                        self.etcd.endpoint(),
-                        &self.pki,
-                        opts.clone(),
-                    )
-                    .await
-                    .map_err(|e| BackendError::other(format!("preparing apiserver {i}"), e))?;
-                    let client =
-                        plain_client_from_kubeconfig(server.kubeconfig(), self.request_timeout)
-                            .await
-                            .map_err(|e| BackendError::Other {
-                                context: format!("building a client for apiserver {i}"),
-                                source: e,
-                            })?;
-                    empty.insert((server, client))
-                }
-            };
+            let server = self
+                .plane
+                .prepare_apiserver(i, opts.clone())
+                .await
+                .map_err(|e| BackendError::other(format!("preparing apiserver {i}"), e))?;
+            if self.slots[i].client.is_none() {
+                let client =
+                    plain_client_from_kubeconfig(server.kubeconfig(), self.request_timeout)
+                        .await
+                        .map_err(|e| BackendError::Other {
+                        context: format!("building a client for apiserver {i}"),
+                        source: e,
+                    })?;
+                self.slots[i].client = Some(client);
+            }
             apply_spec(server.options_mut(), opts.encryption_config.clone(), opts.automatic_reload);
             match server.start_keep_unready(self.not_ready_timeout).await {
                 Ok(Readiness::Ready) => return Ok(Ok(())),
@@ -487,7 +447,8 @@ impl Cluster for ProcessCluster {
                 }
                 Err(e) if retry_on_new_port(attempt, &e) => {
                     tracing::debug!(apiserver = i, attempt, "port taken, retrying on a new one");
-                    self.slots[i].server = None;
+                    self.plane.forget_apiserver(i);
+                    self.slots[i].client = None;
                 }
                 Err(StartError::Exited { code, command_failed, .. }) => {
                     return Ok(Err(StartFailure::Exited { code, err: command_failed }));
@@ -499,7 +460,7 @@ impl Cluster for ProcessCluster {
 
     async fn stop_apiserver(&mut self, i: usize) -> Result<(), BackendError> {
         self.no_unexpected_exit(i)?;
-        if let Some((server, _)) = &mut self.slots[i].server {
+        if let Some(server) = self.plane.apiserver_mut(i) {
             server.stop().await;
         }
         Ok(())
@@ -663,9 +624,7 @@ impl Cluster for ProcessCluster {
     }
 
     fn unexpected_exit(&self) -> Option<MemberExit> {
-        let apiservers = self.slots.iter().enumerate();
-        let apiservers = apiservers.filter_map(|(i, s)| Some((i, &s.server.as_ref()?.0)));
-        unexpected_exit(members(&self.etcd, apiservers))
+        self.plane.unexpected_exit()
     }
 
     fn log_dir(&self) -> Option<PathBuf> {
@@ -674,25 +633,20 @@ impl Cluster for ProcessCluster {
 
     fn keep_logs(&mut self) {
         self.dir.keep();
-        self.etcd.keep_dir();
-        for (server, _) in self.slots.iter_mut().filter_map(|s| s.server.as_mut()) {
-            server.keep_dir();
-        }
+        self.plane.keep_dirs();
         tracing::info!(dir = %self.dir.path().display(), "keeping the cluster's logs");
     }
 
     async fn shutdown(self) -> Result<(), BackendError> {
-        let ProcessCluster { slots, kms, etcd, dir, raw, .. } = self;
-        drop(raw);
-        // All at once: one that ignores SIGTERM (its etcd gone) costs one grace, not one each.
-        all(slots.into_iter().filter_map(|s| s.server).map(|(server, _)| server.shutdown())).await;
+        let ProcessCluster { slots, kms, plane, dir, raw, .. } = self;
+        drop((slots, raw));
+        plane.shutdown().await;
         let mut failed = None;
         for (name, plugin) in kms {
             if let Err(e) = plugin.shutdown() {
                 failed.get_or_insert(BackendError::other(format!("stopping KMS plugin {name}"), e));
             }
         }
-        etcd.shutdown().await;
         drop(dir);
         failed.map_or(Ok(()), Err)
     }

@@ -31,10 +31,10 @@ mod typed;
 mod yaml;
 
 pub use error::*;
-pub use redact::secret_literals;
-pub use span::*;
 use input::*;
 use meta::*;
+pub use redact::secret_literals;
+pub use span::*;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
