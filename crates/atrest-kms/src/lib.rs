@@ -29,6 +29,7 @@
 //! next to the data, not in a hardware or cloud KMS. It does not serve abstract sockets (the
 //! client dials them) and does not implement KMS v1.
 
+mod boundary;
 mod client;
 mod control;
 mod faults;

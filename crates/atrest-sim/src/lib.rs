@@ -35,8 +35,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use atrest_backend::{
-    ApiResult, ApiServerSpec, BackendError, Cluster, ClusterSpec, Data, Kind, KmsAction, KmsCalls,
-    KmsFault, KmsPluginState, Object, ObjectRef, RawEntry, StartFailure,
+    ApiResult, ApiServerSpec, BackendError, Cluster, ClusterSpec, Data, Kind, KmsAction,
+    KmsPluginState, Object, ObjectRef, RawEntry, StartFailure,
 };
 use atrest_config::load::{self, LoadOptions};
 use atrest_config::resolve::GroupResource;
@@ -560,12 +560,6 @@ impl SimCluster {
         }
         first.map(|(k, e)| (k, e, more))
     }
-
-    /// The automatic-reload counters and the hash of the configuration in use of apiserver `i`.
-    pub fn reload_state(&self, i: usize) -> Option<(Option<&str>, u64, u64)> {
-        let r = self.apiservers.get(i)?.running.as_ref()?;
-        Some((r.config_hash.as_deref(), r.reload_successes, r.reload_failures))
-    }
 }
 
 fn now_unix() -> i64 {
@@ -606,21 +600,6 @@ fn decode_object(plaintext: &[u8]) -> Option<(ObjectMeta, Data)> {
     }
 }
 
-/// The plugin's fault for the boundary's (the same mapping as the process backend's).
-fn plugin_fault(fault: KmsFault) -> atrest_kms::Fault {
-    use atrest_kms::{Fault, InjectedError};
-    use atrest_transformers::GrpcCode;
-    match fault {
-        KmsFault::Unavailable => Fault::Unavailable,
-        KmsFault::Latency(d) => Fault::Latency(d),
-        KmsFault::FailEncrypt => Fault::FailEncrypt(InjectedError::new(GrpcCode::Internal)),
-        KmsFault::FailDecrypt => Fault::FailDecrypt(InjectedError::new(GrpcCode::Internal)),
-        KmsFault::FailStatus => Fault::FailStatus(InjectedError::new(GrpcCode::Internal)),
-        KmsFault::Unhealthy(healthz) => Fault::Unhealthy(healthz),
-        KmsFault::WrongKek => Fault::WrongKek,
-    }
-}
-
 fn to_object(id: &ObjectRef, data: Data, revision: i64) -> Object {
     Object { id: id.clone(), data, resource_version: Some(revision.to_string()) }
 }
@@ -657,7 +636,7 @@ impl Cluster for SimCluster {
         let done = match action {
             KmsAction::Status => Ok(()),
             KmsAction::Rotate => plugin.rotate().map(drop),
-            KmsAction::SetFault(fault) => plugin.set_fault(plugin_fault(fault)).map(drop),
+            KmsAction::SetFault(fault) => plugin.set_fault(fault.into()).map(drop),
             KmsAction::ClearFaults => plugin.clear_faults().map(drop),
         };
         done.map_err(|e| BackendError::other(what, e))?;
@@ -665,11 +644,7 @@ impl Cluster for SimCluster {
         Ok(KmsPluginState {
             key_id: plugin.key_id(),
             key_ids: plugin.key_ids(),
-            calls: KmsCalls {
-                status: calls.status,
-                encrypt: calls.encrypt,
-                decrypt: calls.decrypt,
-            },
+            calls: calls.into(),
         })
     }
 

@@ -1,4 +1,5 @@
 use super::*;
+use atrest_backend::KmsFault;
 
 fn spec(path: Option<&str>) -> ClusterSpec {
     ClusterSpec {

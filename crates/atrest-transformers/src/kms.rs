@@ -223,19 +223,9 @@ impl Base64Plugin {
         lock(&self.state).key_id = key_id.into();
     }
 
-    /// Sets the version `Status` reports (default `v2beta1`).
-    pub fn set_version(&self, version: impl Into<String>) {
-        lock(&self.state).version = version.into();
-    }
-
     /// `EnterFailedState`.
     pub fn enter_failed_state(&self) {
         lock(&self.state).failed = true;
-    }
-
-    /// `ExitFailedState`.
-    pub fn exit_failed_state(&self) {
-        lock(&self.state).failed = false;
     }
 
     fn check(&self) -> Result<(), PluginError> {
