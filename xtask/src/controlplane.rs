@@ -174,6 +174,15 @@ fn recipes() -> Result<Vec<Recipe>> {
     ])
 }
 
+/// The pinned releases: (`k8s.io/kubernetes`, `go.etcd.io/etcd/server/v3`), e.g. (`v1.37.2`,
+/// `v3.6.16`).
+pub(crate) fn versions() -> Result<(String, String)> {
+    Ok((
+        required_version("xtask/go/kube", "k8s.io/kubernetes")?,
+        required_version("xtask/go/etcd", "go.etcd.io/etcd/server/v3")?,
+    ))
+}
+
 fn build_args(extra: &[String]) -> Vec<String> {
     let mut args: Vec<String> = ["build", "-trimpath", "-buildvcs=false", "-mod=readonly"]
         .into_iter()
