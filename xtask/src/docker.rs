@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::{human, oracle, tools, wait_until};
+use crate::{Probe, human, oracle, tools, wait_until};
 
 /// Label on every container and network the project creates (value `1`).
 pub(crate) const PROJECT_LABEL: &str = "io.atrest.project";
@@ -129,7 +129,10 @@ impl Engine {
     /// A daemon that answers: `DOCKER_HOST`'s, the default socket's, or the project's own
     /// (started when it is not running).
     pub(crate) fn provide(lifetime: Lifetime) -> Result<Engine> {
-        if let Some(host) = env::var_os("DOCKER_HOST").filter(|h| !h.is_empty()) {
+        // `DOCKER_HOST` from `<cache>/docker/env` names the project's own daemon.
+        if let Some(host) =
+            env::var_os("DOCKER_HOST").filter(|h| !h.is_empty() && *h != *Paths::new().host())
+        {
             let host = host.into_string().map_err(|h| {
                 anyhow::anyhow!("DOCKER_HOST={} is not UTF-8", Path::new(&h).display())
             })?;
@@ -175,14 +178,33 @@ impl Engine {
             .output()
             .with_context(|| format!("running {} {}", self.client.display(), args.join(" ")))?;
         if !out.status.success() {
-            bail!(
+            let failed = anyhow::anyhow!(
                 "`docker {}` failed ({}): {}",
                 args.join(" "),
                 out.status,
                 String::from_utf8_lossy(&out.stderr).trim()
             );
+            return Err(match self.dead_daemon() {
+                Some(why) => failed.context(why),
+                None => failed,
+            });
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// When the daemon no longer answers: what to say about it.
+    fn dead_daemon(&self) -> Option<String> {
+        let why = ping(&self.host, &self.client).err()?;
+        Some(match &self.own {
+            Some(own) => format!(
+                "the project's dockerd no longer answers on {} ({why}); last lines of its log {}:\n{}\n\
+                 `cargo xtask docker smoke` starts it again",
+                self.host,
+                own.paths.log().display(),
+                tail(&own.paths.log(), 15)
+            ),
+            None => format!("the Docker daemon at {} no longer answers ({why})", self.host),
+        })
     }
 
     /// Removes the containers and networks labelled [`PROJECT_LABEL`] whose [`OWNER_LABEL`]
@@ -215,7 +237,8 @@ impl Engine {
 
     fn release_inner(&mut self) -> Result<()> {
         let Some(mut own) = self.own.take() else { return Ok(()) };
-        let swept = self.sweep();
+        // A daemon that died has nothing to sweep; the stop below still cleans up after it.
+        let swept = if ping(&self.host, &self.client).is_ok() { self.sweep() } else { Ok(0) };
         // Leave the shared lock first: the stop below needs the daemon to have no user.
         drop(own.user.take());
         let _lock = lock(&own.paths.root.join(".lock"))?;
@@ -478,8 +501,11 @@ fn start(paths: &Paths, pkg: &Path) -> Result<Child> {
              rootless Podman (`podman system service`) and set DOCKER_HOST to its socket"
         );
     }
-    let created: String =
-        RUN_DIRS.iter().filter(|d| !Path::new(d).exists()).map(|d| format!("{d}\n")).collect();
+    // Kept from an earlier daemon whose clean-up did not run (it was killed), plus ours.
+    let mut created = fs::read_to_string(paths.created_run_dirs()).unwrap_or_default();
+    for dir in RUN_DIRS.iter().filter(|d| !Path::new(d).exists()) {
+        created.push_str(&format!("{dir}\n"));
+    }
     fs::write(paths.created_run_dirs(), created)
         .with_context(|| format!("writing {}", paths.created_run_dirs().display()))?;
     let config = paths.state.join("daemon.json");
@@ -521,21 +547,28 @@ fn start(paths: &Paths, pkg: &Path) -> Result<Child> {
         .stdout(log)
         .stderr(log_err)
         .process_group(0);
+    // A killed daemon leaves its pid file, and dockerd refuses to start while the pid in it
+    // exists (a zombie does).
+    if read_pid(&paths.pidfile()).is_some_and(|pid| process_gone(pid) || !is_dockerd(pid)) {
+        fs::remove_file(paths.pidfile())
+            .with_context(|| format!("removing the stale {}", paths.pidfile().display()))?;
+    }
     let mut child = cmd.spawn().context("starting dockerd")?;
     let host = paths.host();
     let client = pkg.join("usr/bin/docker");
     let waited = wait_until(Instant::now() + START_TIMEOUT, Duration::from_millis(50), || {
         if let Ok(Some(status)) = child.try_wait() {
-            return Err(format!("dockerd exited with {status}"));
+            return Err(Probe::Stop(format!("dockerd exited with {status}")));
         }
-        ping(&host, &client)
+        ping(&host, &client).map_err(Probe::Retry)
     });
     if let Err(last) = waited {
         let exited = child.try_wait().ok().flatten().is_some();
         if !exited {
             kill_group(child.id(), "KILL");
-            child.wait().ok();
         }
+        child.wait().ok();
+        clean_up_after(paths);
         bail!(
             "the project's dockerd did not answer on {host} within {}s ({last}); last lines of \
              its log {}:\n{}",
@@ -552,6 +585,7 @@ fn start(paths: &Paths, pkg: &Path) -> Result<Child> {
 fn stop(paths: &Paths, mut child: Option<Child>) -> Result<()> {
     // A stale pid file may name a reused pid: signal only a dockerd.
     let Some(pid) = read_pid(&paths.pidfile()).filter(|&pid| is_dockerd(pid)) else {
+        clean_up_after(paths);
         return Ok(());
     };
     if let Some(c) = &child
@@ -564,7 +598,11 @@ fn stop(paths: &Paths, mut child: Option<Child>) -> Result<()> {
     signal(pid, "TERM");
     // A zombie counts as gone, so this also ends for the daemon this process started.
     let stopped = wait_until(Instant::now() + STOP_TIMEOUT, Duration::from_millis(50), || {
-        if process_gone(pid) { Ok(()) } else { Err(format!("pid {pid} still running")) }
+        if process_gone(pid) {
+            Ok(())
+        } else {
+            Err(Probe::Retry(format!("pid {pid} still running")))
+        }
     });
     if stopped.is_err() {
         eprintln!(
@@ -581,19 +619,40 @@ fn stop(paths: &Paths, mut child: Option<Child>) -> Result<()> {
     if let Some(c) = &mut child {
         c.wait().ok();
     }
-    // dockerd keeps its default network namespace bind-mounted in the exec root.
-    let netns = paths.exec_root().join("netns/default");
-    if is_mount_point(&netns) {
-        crate::run(Command::new("umount").arg(&netns))
-            .with_context(|| format!("unmounting {}", netns.display()))?;
+    clean_up_after(paths);
+    eprintln!("xtask: stopped the project's dockerd in {}", human(started.elapsed()));
+    Ok(())
+}
+
+/// Undoes what an exited dockerd leaves outside its files: mounts under its state directory
+/// (its default network namespace in the exec root; after a failed start, the data root) and
+/// the `/run` directories it created.
+fn clean_up_after(paths: &Paths) {
+    for mount in mounts_under(&paths.state) {
+        if let Err(err) = crate::run(Command::new("umount").arg(&mount)) {
+            eprintln!("xtask: warning: unmounting {}: {err:#}", mount.display());
+        }
     }
     for dir in fs::read_to_string(paths.created_run_dirs()).unwrap_or_default().lines() {
         // Only when empty: something else may have started using it meanwhile.
         fs::remove_dir(dir).ok();
     }
     fs::remove_file(paths.created_run_dirs()).ok();
-    eprintln!("xtask: stopped the project's dockerd in {}", human(started.elapsed()));
-    Ok(())
+}
+
+/// Mount points at or under `dir`, deepest first.
+fn mounts_under(dir: &Path) -> Vec<PathBuf> {
+    let Ok(mounts) = fs::read_to_string("/proc/self/mountinfo") else { return Vec::new() };
+    // Field 5 is the mount point (octal escapes for spaces and such, never in our paths).
+    let mut found: Vec<PathBuf> = mounts
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(PathBuf::from)
+        .filter(|m| m.starts_with(dir))
+        .collect();
+    // A path mounted twice is listed twice and needs two unmounts.
+    found.sort_by_key(|m| std::cmp::Reverse(m.components().count()));
+    found
 }
 
 /// Stops the project's own daemon if it runs, whoever started it (`cargo xtask docker stop`).
@@ -755,13 +814,6 @@ fn is_root() -> bool {
             .and_then(|uids| uids.split_whitespace().nth(1).map(|euid| euid == "0"))
             .unwrap_or(false)
     })
-}
-
-fn is_mount_point(path: &Path) -> bool {
-    let Ok(mounts) = fs::read_to_string("/proc/self/mountinfo") else { return false };
-    let wanted = path.display().to_string();
-    // Field 5 is the mount point.
-    mounts.lines().any(|l| l.split(' ').nth(4) == Some(wanted.as_str()))
 }
 
 /// An exclusive lock on `path`, held until the returned file is dropped.

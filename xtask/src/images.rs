@@ -21,7 +21,7 @@ use anyhow::{Context as _, Result, bail};
 use sha2::{Digest as _, Sha256};
 
 use crate::docker::{Engine, OWNER_LABEL, PROJECT_LABEL, owner_value};
-use crate::{controlplane, human, oracle, tools, wait_until};
+use crate::{Probe, controlplane, human, oracle, tools, wait_until};
 
 /// Image label holding the sha256 of the binary inside.
 pub(crate) const SHA_LABEL: &str = "io.atrest.sha256";
@@ -232,11 +232,11 @@ pub(crate) fn smoke(engine: &Engine) -> Result<()> {
     engine.output(&args)?;
     let started = Instant::now();
     let healthy = wait_until(Instant::now() + HEALTH_TIMEOUT, Duration::from_millis(50), || {
-        let body = http_get(client, "/health")?;
+        let body = http_get(client, "/health").map_err(Probe::Retry)?;
         if body.contains("\"health\":\"true\"") {
             Ok(())
         } else {
-            Err(format!("/health answered {body:?}"))
+            Err(Probe::Retry(format!("/health answered {body:?}")))
         }
     });
     let logs = if healthy.is_err() {

@@ -228,18 +228,27 @@ impl Stages {
     }
 }
 
-/// Calls `probe` every `interval` until it succeeds or `deadline` has passed; on timeout the
+/// What a probe of [`wait_until`] saw when the state is not reached yet.
+pub(crate) enum Probe {
+    /// Not yet: probe again.
+    Retry(String),
+    /// Never: stop waiting (the process being waited for exited).
+    Stop(String),
+}
+
+/// Calls `probe` every `interval` until it succeeds, gives up, or `deadline` has passed; the
 /// error is the probe's last observation.
 pub(crate) fn wait_until<T>(
     deadline: Instant,
     interval: Duration,
-    mut probe: impl FnMut() -> Result<T, String>,
+    mut probe: impl FnMut() -> Result<T, Probe>,
 ) -> Result<T, String> {
     loop {
         match probe() {
             Ok(value) => return Ok(value),
-            Err(last) if Instant::now() >= deadline => return Err(last),
-            Err(_) => {}
+            Err(Probe::Stop(why)) => return Err(why),
+            Err(Probe::Retry(last)) if Instant::now() >= deadline => return Err(last),
+            Err(Probe::Retry(_)) => {}
         }
         #[expect(clippy::disallowed_methods, reason = "the pause between probes of a real state")]
         std::thread::sleep(interval);
