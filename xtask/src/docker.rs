@@ -273,11 +273,20 @@ fn own_daemon(lifetime: Lifetime) -> Result<Engine> {
     fs::create_dir_all(&paths.state)
         .with_context(|| format!("creating {}", paths.state.display()))?;
     let _lock = lock(&paths.root.join(".lock"))?;
+    let running = ping_unix(&paths.socket()).is_ok();
+    // Before fetching anything: without root there is nothing to start it with.
+    if !running && !is_root() {
+        bail!(
+            "no Docker daemon answers (DOCKER_HOST is unset, /var/run/docker.sock does not \
+             answer), and the project's own dockerd needs root; run as root, or start Docker or \
+             rootless Podman (`podman system service`) and set DOCKER_HOST to its socket"
+        );
+    }
     let pkg = install(&paths)?;
     let client = pkg.join("usr/bin/docker");
     let host = paths.host();
     let mut own = OwnUse { paths, user: None, child: None };
-    if ping(&host, &client).is_ok() {
+    if running {
         eprintln!("xtask: the project's dockerd is already running ({host})");
     } else {
         let started = Instant::now();
@@ -494,13 +503,6 @@ const RUN_DIRS: [&str; 4] =
 
 /// Starts the project's `dockerd` in its own process group and waits until it answers.
 fn start(paths: &Paths, pkg: &Path) -> Result<Child> {
-    if !is_root() {
-        bail!(
-            "no Docker daemon answers (DOCKER_HOST is unset, /var/run/docker.sock does not \
-             answer), and the project's own dockerd needs root; run as root, or start Docker or \
-             rootless Podman (`podman system service`) and set DOCKER_HOST to its socket"
-        );
-    }
     // Kept from an earlier daemon whose clean-up did not run (it was killed), plus ours.
     let mut created = fs::read_to_string(paths.created_run_dirs()).unwrap_or_default();
     for dir in RUN_DIRS.iter().filter(|d| !Path::new(d).exists()) {

@@ -64,9 +64,15 @@ pub(crate) fn ensure(engine: &Engine, assets: &Path, force: bool) -> Result<()> 
     for image in images()? {
         let binary = assets.join(image.binary);
         let sha = binary_sha256(&binary)?;
-        let format = format!("{{{{ index .Config.Labels \"{SHA_LABEL}\" }}}}");
-        let existing = engine.output(&["image", "inspect", "--format", &format, &image.reference]);
-        if !force && existing.is_ok_and(|label| label.trim() == sha) {
+        let format = format!("{{{{.Id}}}} {{{{ index .Config.Labels \"{SHA_LABEL}\" }}}}");
+        let existing = engine
+            .output(&["image", "inspect", "--format", &format, &image.reference])
+            .ok()
+            .and_then(|out| {
+                let (id, label) = out.trim().split_once(' ')?;
+                Some((id.to_owned(), label.to_owned()))
+            });
+        if !force && existing.as_ref().is_some_and(|(_, label)| *label == sha) {
             eprintln!("xtask: image {} is up to date", image.reference);
             continue;
         }
@@ -74,6 +80,10 @@ pub(crate) fn ensure(engine: &Engine, assets: &Path, force: bool) -> Result<()> 
         build(engine, &image, &binary, &sha)
             .with_context(|| format!("building the image {}", image.reference))?;
         eprintln!("xtask: built image {} in {}", image.reference, human(started.elapsed()));
+        if let Some((old, _)) = existing {
+            // The replaced image lost its tag; remove it unless a container still uses it.
+            engine.output(&["image", "rm", &old]).ok();
+        }
     }
     Ok(())
 }
@@ -94,11 +104,29 @@ fn binary_sha256(binary: &Path) -> Result<String> {
     {
         return Ok(sha);
     }
-    let sha = tools::sha256_file(&path)?;
+    let sha = sha256(&path)?;
     fs::create_dir_all(&memo_dir).with_context(|| format!("creating {}", memo_dir.display()))?;
     fs::write(&memo, format!("{stamp} {sha}\n"))
         .with_context(|| format!("writing {}", memo.display()))?;
     Ok(sha)
+}
+
+/// coreutils' `sha256sum` when there is one (0.6 s for both binaries against about 6 s for the
+/// unoptimised xtask's own), else our own.
+fn sha256(path: &Path) -> Result<String> {
+    if tools::find_on_path("sha256sum").is_some() {
+        let out = std::process::Command::new("sha256sum")
+            .arg(path)
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("running sha256sum {}", path.display()))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let sha = text.split_whitespace().next().unwrap_or_default();
+        if out.status.success() && sha.len() == 64 {
+            return Ok(sha.to_owned());
+        }
+    }
+    tools::sha256_file(path)
 }
 
 fn build(engine: &Engine, image: &Image, binary: &Path, sha: &str) -> Result<()> {
