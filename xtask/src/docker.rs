@@ -114,6 +114,8 @@ pub(crate) struct Engine {
     pub(crate) host: String,
     client: PathBuf,
     own: Option<OwnUse>,
+    /// Set once the use has ended (by [`Engine::release`], before drop).
+    released: bool,
 }
 
 /// This run's use of the project's own daemon.
@@ -144,7 +146,7 @@ impl Engine {
                 );
             }
             eprintln!("xtask: using the Docker daemon at DOCKER_HOST={host}");
-            return Ok(Engine { host, client, own: None });
+            return Ok(Engine { host, client, own: None, released: false });
         }
         let default = "unix:///var/run/docker.sock";
         if Path::new("/var/run/docker.sock").exists() {
@@ -152,7 +154,12 @@ impl Engine {
             match ping(default, &client) {
                 Ok(()) => {
                     eprintln!("xtask: using the Docker daemon at {default}");
-                    return Ok(Engine { host: default.to_owned(), client, own: None });
+                    return Ok(Engine {
+                        host: default.to_owned(),
+                        client,
+                        own: None,
+                        released: false,
+                    });
                 }
                 Err(why) => eprintln!(
                     "xtask: /var/run/docker.sock does not answer ({why}); using the project's \
@@ -198,7 +205,7 @@ impl Engine {
         Some(match &self.own {
             Some(own) => format!(
                 "the project's dockerd no longer answers on {} ({why}); last lines of its log {}:\n{}\n\
-                 `cargo xtask docker smoke` starts it again",
+                 the next `cargo xtask test` or `setup` starts it again",
                 self.host,
                 own.paths.log().display(),
                 tail(&own.paths.log(), 15)
@@ -236,9 +243,12 @@ impl Engine {
     }
 
     fn release_inner(&mut self) -> Result<()> {
-        let Some(mut own) = self.own.take() else { return Ok(()) };
+        if std::mem::replace(&mut self.released, true) {
+            return Ok(());
+        }
         // A daemon that died has nothing to sweep; the stop below still cleans up after it.
         let swept = if ping(&self.host, &self.client).is_ok() { self.sweep() } else { Ok(0) };
+        let Some(mut own) = self.own.take() else { return swept.map(|_| ()) };
         // Leave the shared lock first: the stop below needs the daemon to have no user.
         drop(own.user.take());
         let _lock = lock(&own.paths.root.join(".lock"))?;
@@ -319,7 +329,7 @@ fn own_daemon(lifetime: Lifetime) -> Result<Engine> {
         fs::write(own.paths.env_file(), env_line)
             .with_context(|| format!("writing {}", own.paths.env_file().display()))?;
     }
-    Ok(Engine { host, client, own: Some(own) })
+    Ok(Engine { host, client, own: Some(own), released: false })
 }
 
 /// The unpacked engine's root, fetching and unpacking Debian's packages when missing.
