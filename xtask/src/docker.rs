@@ -513,6 +513,16 @@ const RUN_DIRS: [&str; 4] =
 
 /// Starts the project's `dockerd` in its own process group and waits until it answers.
 fn start(paths: &Paths, pkg: &Path) -> Result<Child> {
+    // Unix socket paths hold at most 107 bytes; containerd's socket in the exec root is the
+    // longest (`exec/containerd/containerd.sock.ttrpc`).
+    let longest = paths.exec_root().join("containerd/containerd.sock.ttrpc");
+    if longest.as_os_str().len() > 107 {
+        bail!(
+            "{} is too long for a unix socket path (at most 107 bytes); set ATREST_CACHE_DIR to a \
+             shorter directory",
+            longest.display()
+        );
+    }
     // Kept from an earlier daemon whose clean-up did not run (it was killed), plus ours.
     let mut created = fs::read_to_string(paths.created_run_dirs()).unwrap_or_default();
     for dir in RUN_DIRS.iter().filter(|d| !Path::new(d).exists()) {
@@ -654,9 +664,14 @@ fn clean_up_after(paths: &Paths) {
 
 /// Mount points at or under `dir`, deepest first.
 fn mounts_under(dir: &Path) -> Vec<PathBuf> {
-    let Ok(mounts) = fs::read_to_string("/proc/self/mountinfo") else { return Vec::new() };
+    let Ok(mountinfo) = fs::read_to_string("/proc/self/mountinfo") else { return Vec::new() };
+    mounts_in(&mountinfo, dir)
+}
+
+/// Mount points at or under `dir` in a `/proc/<pid>/mountinfo` text, deepest first.
+fn mounts_in(mountinfo: &str, dir: &Path) -> Vec<PathBuf> {
     // Field 5 is the mount point (octal escapes for spaces and such, never in our paths).
-    let mut found: Vec<PathBuf> = mounts
+    let mut found: Vec<PathBuf> = mountinfo
         .lines()
         .filter_map(|l| l.split(' ').nth(4))
         .map(PathBuf::from)
@@ -864,6 +879,25 @@ mod tests {
     fn ping_reports_what_it_saw() {
         let err = ping_unix(Path::new("/nonexistent/atrest.sock")).expect_err("no socket");
         assert!(err.contains("/nonexistent/atrest.sock"), "{err}");
+    }
+
+    #[test]
+    fn mounts_under_a_directory_deepest_first() {
+        let mountinfo = "\
+22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw
+90 22 254:0 /c/state/data /c/state/data rw - ext4 /dev/vda rw
+91 22 0:4 net:[4026532] /c/state/exec/netns/default rw - nsfs nsfs rw
+92 22 0:5 / /c/stateful rw - tmpfs tmpfs rw
+93 22 254:0 /c/state/data /c/state/data rw - ext4 /dev/vda rw
+";
+        assert_eq!(
+            mounts_in(mountinfo, Path::new("/c/state")),
+            [
+                PathBuf::from("/c/state/exec/netns/default"),
+                PathBuf::from("/c/state/data"),
+                PathBuf::from("/c/state/data"),
+            ]
+        );
     }
 
     #[test]
