@@ -42,8 +42,8 @@ struct Xtask {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Install what the tests need (cargo-nextest, the control plane, the Go oracle) and run
-    /// every test layer.
+    /// Install what the tests need (cargo-nextest, the control plane, a Docker engine and the
+    /// control plane's images, the Go oracle) and run every test layer.
     Test {
         /// Extra arguments passed to `cargo nextest run`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -473,6 +473,14 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         Xtask::command().debug_assert();
+    }
+
+    #[test]
+    fn docker_and_setup_flags_parse() {
+        let parsed = Xtask::try_parse_from(["xtask", "docker", "smoke"]).expect("parses");
+        assert!(matches!(parsed.command, Cmd::Docker { what: DockerCmd::Smoke }));
+        let parsed = Xtask::try_parse_from(["xtask", "setup", "--no-containers"]).expect("parses");
+        assert!(matches!(parsed.command, Cmd::Setup { force: false, no_containers: true }));
     }
 
     #[test]
