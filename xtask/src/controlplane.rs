@@ -468,7 +468,7 @@ fn elf_interpreter(head: &[u8]) -> Option<bool> {
 }
 
 /// The last `n` lines of a log file, for error messages (CI shows no terminal history).
-fn tail(path: &Path, n: usize) -> String {
+pub(crate) fn tail(path: &Path, n: usize) -> String {
     match fs::read(path) {
         Ok(bytes) => {
             let text = String::from_utf8_lossy(&bytes);

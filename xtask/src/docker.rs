@@ -18,18 +18,23 @@
 //! - `<cache>/docker/env` holds the `DOCKER_HOST=` line for the project's daemon.
 
 use std::env;
-use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io::{Read as _, Write as _};
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::{Probe, human, oracle, tools, wait_until};
+use crate::{human, oracle, tools};
+
+mod daemon;
+mod install;
+
+pub(crate) use daemon::stop_own;
+use daemon::{is_root, start, stop};
+use install::install;
 
 /// Label on every container and network the project creates (value `1`).
 pub(crate) const PROJECT_LABEL: &str = "io.atrest.project";
@@ -37,26 +42,6 @@ pub(crate) const PROJECT_LABEL: &str = "io.atrest.project";
 /// Label naming the process that created a container or network: `<pid> <start time>` (field 22
 /// of `/proc/<pid>/stat`), as atrest-process's instance directories record their owner.
 pub(crate) const OWNER_LABEL: &str = "io.atrest.owner";
-
-/// Debian packages whose files make up the project's own engine.
-const PACKAGES: [&str; 4] = ["docker.io", "containerd", "runc", "tini"];
-
-/// Files an unpacked engine must hold (relative to its root).
-const ENGINE_FILES: [&str; 6] = [
-    "usr/sbin/dockerd",
-    "usr/bin/docker",
-    "usr/bin/containerd",
-    "usr/bin/containerd-shim-runc-v2",
-    "usr/sbin/runc",
-    "usr/bin/tini-static",
-];
-
-/// How long a starting `dockerd` may take to answer `/_ping` (it takes 1-2 s here).
-const START_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// How long a stopping `dockerd` gets after SIGTERM before SIGKILL (it stops its containers
-/// with a 10 s grace first).
-const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Whether a daemon the project starts outlives the command that started it.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -97,7 +82,7 @@ impl Paths {
     fn ephemeral_marker(&self) -> PathBuf {
         self.state.join("ephemeral")
     }
-    /// The `/run` directories the running daemon created (see [`RUN_DIRS`]), one per line.
+    /// The `/run` directories the running daemon created (see `daemon::RUN_DIRS`), one per line.
     fn created_run_dirs(&self) -> PathBuf {
         self.state.join("created-run-dirs")
     }
@@ -208,7 +193,7 @@ impl Engine {
                  the next `cargo xtask test` or `setup` starts it again",
                 self.host,
                 own.paths.log().display(),
-                tail(&own.paths.log(), 15)
+                crate::controlplane::tail(&own.paths.log(), 15)
             ),
             None => format!("the Docker daemon at {} no longer answers ({why})", self.host),
         })
@@ -332,382 +317,6 @@ fn own_daemon(lifetime: Lifetime) -> Result<Engine> {
     Ok(Engine { host, client, own: Some(own), released: false })
 }
 
-/// The unpacked engine's root, fetching and unpacking Debian's packages when missing.
-fn install(paths: &Paths) -> Result<PathBuf> {
-    let pkg_root = paths.root.join("pkg");
-    let current = paths.root.join("current");
-    if let Ok(version) = fs::read_to_string(&current) {
-        let dir = pkg_root.join(version.trim());
-        if engine_complete(&dir) {
-            return Ok(dir);
-        }
-    }
-    for tool in ["apt-get", "dpkg-deb"] {
-        if tools::find_on_path(tool).is_none() {
-            bail!(
-                "no Docker daemon answers (DOCKER_HOST is unset, /var/run/docker.sock does not \
-                 answer) and there is no `{tool}` to fetch Debian's docker.io: install Docker or \
-                 Podman and point DOCKER_HOST at its socket"
-            );
-        }
-    }
-    let started = Instant::now();
-    eprintln!(
-        "xtask: fetching Debian's {} with apt-get download into {}",
-        PACKAGES.join(", "),
-        pkg_root.display()
-    );
-    let download = pkg_root.join("download.partial");
-    if download.exists() {
-        fs::remove_dir_all(&download)
-            .with_context(|| format!("removing {}", download.display()))?;
-    }
-    fs::create_dir_all(&download).with_context(|| format!("creating {}", download.display()))?;
-    let log = paths.root.join("apt.log");
-    if let Err(first) = apt_download(&download, &log, &[]) {
-        // The system's package lists may be missing or stale (nobody ran `apt-get update`):
-        // refresh a private copy under the cache instead, which needs no root.
-        eprintln!(
-            "xtask: apt-get download with the system's package lists failed ({first:#}); \
-             refreshing private lists under the cache"
-        );
-        let lists = paths.root.join("apt");
-        let opts = private_apt_options(&lists)?;
-        run_logged(
-            Command::new("apt-get").args(&opts).args(["-q", "update"]).stdin(Stdio::null()),
-            &log,
-        )
-        .context("apt-get update into the cache's private lists")?;
-        apt_download(&download, &log, &opts).with_context(|| {
-            format!(
-                "cannot fetch Debian's {}; install Docker or Podman and point DOCKER_HOST at \
-                 its socket instead (apt output: {})",
-                PACKAGES.join(", "),
-                log.display()
-            )
-        })?;
-    }
-    let debs: Vec<PathBuf> = fs::read_dir(&download)
-        .with_context(|| format!("reading {}", download.display()))?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "deb"))
-        .collect();
-    let docker_deb = debs
-        .iter()
-        .find(|p| {
-            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("docker.io_"))
-        })
-        .with_context(|| format!("apt-get left no docker.io package in {}", download.display()))?;
-    let version = deb_field(docker_deb, "Version")?;
-    // Debian versions may hold `:` (an epoch) and `~`; keep the directory name plain.
-    let dir_name: String = version
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || ".+-".contains(c) { c } else { '_' })
-        .collect();
-    let dir = pkg_root.join(&dir_name);
-    let staging = pkg_root.join(format!("{dir_name}.partial"));
-    if staging.exists() {
-        fs::remove_dir_all(&staging).with_context(|| format!("removing {}", staging.display()))?;
-    }
-    for deb in &debs {
-        crate::run(Command::new("dpkg-deb").arg("-x").arg(deb).arg(&staging))
-            .with_context(|| format!("unpacking {}", deb.display()))?;
-    }
-    if !engine_complete(&staging) {
-        bail!(
-            "the unpacked packages in {} lack one of {}",
-            staging.display(),
-            ENGINE_FILES.join(", ")
-        );
-    }
-    if dir.exists() {
-        fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
-    }
-    fs::rename(&staging, &dir)
-        .with_context(|| format!("moving {} to {}", staging.display(), dir.display()))?;
-    fs::write(&current, format!("{dir_name}\n"))
-        .with_context(|| format!("writing {}", current.display()))?;
-    fs::remove_dir_all(&download).with_context(|| format!("removing {}", download.display()))?;
-    eprintln!(
-        "xtask: docker.io {version} unpacked into {} in {}",
-        dir.display(),
-        human(started.elapsed())
-    );
-    Ok(dir)
-}
-
-fn engine_complete(dir: &Path) -> bool {
-    ENGINE_FILES.iter().all(|f| dir.join(f).is_file())
-}
-
-/// `apt-get download` of [`PACKAGES`] into `dir`, with extra `-o` options.
-fn apt_download(dir: &Path, log: &Path, opts: &[OsString]) -> Result<()> {
-    run_logged(
-        Command::new("apt-get")
-            .current_dir(dir)
-            .args(opts)
-            .args(["-q", "download"])
-            .args(PACKAGES)
-            .stdin(Stdio::null()),
-        log,
-    )
-}
-
-/// apt options that keep package lists and caches in `dir` (no root, the system's untouched).
-fn private_apt_options(dir: &Path) -> Result<Vec<OsString>> {
-    let lists = dir.join("lists");
-    let cache = dir.join("cache");
-    for d in [lists.join("partial"), cache.join("archives/partial")] {
-        fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
-    }
-    let mut opts = Vec::new();
-    for (key, value) in [("Dir::State::Lists", lists), ("Dir::Cache", cache)] {
-        let mut opt = OsString::from(format!("{key}="));
-        opt.push(value);
-        opts.push("-o".into());
-        opts.push(opt);
-    }
-    Ok(opts)
-}
-
-/// Runs `cmd` with its output appended to `log`; fails with the log's tail.
-fn run_logged(cmd: &mut Command, log: &Path) -> Result<()> {
-    let mut file = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .with_context(|| format!("opening {}", log.display()))?;
-    writeln!(file, "$ {cmd:?}").with_context(|| format!("writing {}", log.display()))?;
-    let err = file.try_clone().with_context(|| format!("opening {}", log.display()))?;
-    let status =
-        cmd.stdout(file).stderr(err).status().with_context(|| format!("starting {cmd:?}"))?;
-    if !status.success() {
-        bail!("{cmd:?} failed ({status}); last lines of {}:\n{}", log.display(), tail(log, 10));
-    }
-    Ok(())
-}
-
-/// A field of a `.deb`'s control file.
-fn deb_field(deb: &Path, field: &str) -> Result<String> {
-    let out = Command::new("dpkg-deb")
-        .arg("-f")
-        .arg(deb)
-        .arg(field)
-        .output()
-        .with_context(|| format!("running dpkg-deb -f {}", deb.display()))?;
-    if !out.status.success() {
-        bail!(
-            "dpkg-deb -f {} {field} failed: {}",
-            deb.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
-/// Directories under `/run` that Docker 20.10 and containerd 1.6 create whatever their roots
-/// (plugin sockets, shim sockets).
-const RUN_DIRS: [&str; 4] =
-    ["/run/docker/plugins", "/run/docker", "/run/containerd/s", "/run/containerd"];
-
-/// Starts the project's `dockerd` in its own process group and waits until it answers.
-fn start(paths: &Paths, pkg: &Path) -> Result<Child> {
-    // Unix socket paths hold at most 107 bytes; containerd's socket in the exec root is the
-    // longest (`exec/containerd/containerd.sock.ttrpc`).
-    let longest = paths.exec_root().join("containerd/containerd.sock.ttrpc");
-    if longest.as_os_str().len() > 107 {
-        bail!(
-            "{} is too long for a unix socket path (at most 107 bytes); set ATREST_CACHE_DIR to a \
-             shorter directory",
-            longest.display()
-        );
-    }
-    // Kept from an earlier daemon whose clean-up did not run (it was killed), plus ours.
-    let mut created = fs::read_to_string(paths.created_run_dirs()).unwrap_or_default();
-    for dir in RUN_DIRS.iter().filter(|d| !Path::new(d).exists()) {
-        created.push_str(&format!("{dir}\n"));
-    }
-    fs::write(paths.created_run_dirs(), created)
-        .with_context(|| format!("writing {}", paths.created_run_dirs().display()))?;
-    let config = paths.state.join("daemon.json");
-    // Own config file, so /etc/docker/daemon.json never applies, and the daemon's identity key
-    // (default /etc/docker/key.json) stays under the cache.
-    let key = paths.state.join("key.json");
-    fs::write(&config, format!("{{\"deprecated-key-path\": {:?}}}\n", key.display().to_string()))
-        .with_context(|| format!("writing {}", config.display()))?;
-    let log_path = paths.log();
-    let log =
-        File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
-    let log_err = log.try_clone().with_context(|| format!("opening {}", log_path.display()))?;
-    let path_var = env::join_paths(
-        [pkg.join("usr/sbin"), pkg.join("usr/bin")]
-            .into_iter()
-            .chain(env::var_os("PATH").iter().flat_map(env::split_paths)),
-    )
-    .context("building PATH for dockerd")?;
-    let mut cmd = Command::new(pkg.join("usr/sbin/dockerd"));
-    cmd.arg("--host")
-        .arg(paths.host())
-        .arg("--config-file")
-        .arg(&config)
-        .arg("--data-root")
-        .arg(paths.state.join("data"))
-        .arg("--exec-root")
-        .arg(paths.exec_root())
-        .arg("--pidfile")
-        .arg(paths.pidfile())
-        .arg("--init-path")
-        .arg(pkg.join("usr/bin/tini-static"))
-        .arg("--userland-proxy-path")
-        .arg(pkg.join("usr/sbin/docker-proxy"))
-        // No bridge and no iptables: containers use host networking (or networks of their own).
-        .args(["--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-masq=false"])
-        .env("PATH", path_var)
-        .current_dir(&paths.state)
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(log_err)
-        .process_group(0);
-    // A killed daemon leaves its pid file, and dockerd refuses to start while the pid in it
-    // exists (a zombie does).
-    if read_pid(&paths.pidfile()).is_some_and(|pid| process_gone(pid) || !is_dockerd(pid)) {
-        fs::remove_file(paths.pidfile())
-            .with_context(|| format!("removing the stale {}", paths.pidfile().display()))?;
-    }
-    let mut child = cmd.spawn().context("starting dockerd")?;
-    let host = paths.host();
-    let client = pkg.join("usr/bin/docker");
-    let waited = wait_until(Instant::now() + START_TIMEOUT, Duration::from_millis(50), || {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Err(Probe::Stop(format!("dockerd exited with {status}")));
-        }
-        ping(&host, &client).map_err(Probe::Retry)
-    });
-    if let Err(last) = waited {
-        let exited = child.try_wait().ok().flatten().is_some();
-        if !exited {
-            kill_group(child.id(), "KILL");
-        }
-        child.wait().ok();
-        clean_up_after(paths);
-        bail!(
-            "the project's dockerd did not answer on {host} within {}s ({last}); last lines of \
-             its log {}:\n{}",
-            START_TIMEOUT.as_secs(),
-            log_path.display(),
-            tail(&log_path, 20)
-        );
-    }
-    Ok(child)
-}
-
-/// Stops the project's `dockerd` (SIGTERM, SIGKILL of its process group after
-/// [`STOP_TIMEOUT`]) and undoes what it leaves outside its roots.
-fn stop(paths: &Paths, mut child: Option<Child>) -> Result<()> {
-    // A stale pid file may name a reused pid: signal only a dockerd.
-    let Some(pid) = read_pid(&paths.pidfile()).filter(|&pid| is_dockerd(pid)) else {
-        clean_up_after(paths);
-        return Ok(());
-    };
-    if let Some(c) = &child
-        && c.id() != pid
-    {
-        // Not the daemon this process started (that one died; another run started this).
-        child = None;
-    }
-    let started = Instant::now();
-    signal(pid, "TERM");
-    // A zombie counts as gone, so this also ends for the daemon this process started.
-    let stopped = wait_until(Instant::now() + STOP_TIMEOUT, Duration::from_millis(50), || {
-        if process_gone(pid) {
-            Ok(())
-        } else {
-            Err(Probe::Retry(format!("pid {pid} still running")))
-        }
-    });
-    if stopped.is_err() {
-        eprintln!(
-            "xtask: warning: dockerd (pid {pid}) ignored SIGTERM for {}s; killing its process \
-             group",
-            STOP_TIMEOUT.as_secs()
-        );
-        kill_group(pid, "KILL");
-        // Docker starts containerd in a process group of its own.
-        if let Some(containerd) = read_pid(&paths.exec_root().join("containerd/containerd.pid")) {
-            signal(containerd, "KILL");
-        }
-    }
-    if let Some(c) = &mut child {
-        c.wait().ok();
-    }
-    clean_up_after(paths);
-    eprintln!("xtask: stopped the project's dockerd in {}", human(started.elapsed()));
-    Ok(())
-}
-
-/// Undoes what an exited dockerd leaves outside its files: mounts under its state directory
-/// (its default network namespace in the exec root; after a failed start, the data root) and
-/// the `/run` directories it created.
-fn clean_up_after(paths: &Paths) {
-    for mount in mounts_under(&paths.state) {
-        if let Err(err) = crate::run(Command::new("umount").arg(&mount)) {
-            eprintln!("xtask: warning: unmounting {}: {err:#}", mount.display());
-        }
-    }
-    for dir in fs::read_to_string(paths.created_run_dirs()).unwrap_or_default().lines() {
-        // Only when empty: something else may have started using it meanwhile.
-        fs::remove_dir(dir).ok();
-    }
-    fs::remove_file(paths.created_run_dirs()).ok();
-}
-
-/// Mount points at or under `dir`, deepest first.
-fn mounts_under(dir: &Path) -> Vec<PathBuf> {
-    let Ok(mountinfo) = fs::read_to_string("/proc/self/mountinfo") else { return Vec::new() };
-    mounts_in(&mountinfo, dir)
-}
-
-/// Mount points at or under `dir` in a `/proc/<pid>/mountinfo` text, deepest first.
-fn mounts_in(mountinfo: &str, dir: &Path) -> Vec<PathBuf> {
-    // Field 5 is the mount point (octal escapes for spaces and such, never in our paths).
-    let mut found: Vec<PathBuf> = mountinfo
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(PathBuf::from)
-        .filter(|m| m.starts_with(dir))
-        .collect();
-    // A path mounted twice is listed twice and needs two unmounts.
-    found.sort_by_key(|m| std::cmp::Reverse(m.components().count()));
-    found
-}
-
-/// Stops the project's own daemon if it runs, whoever started it (`cargo xtask docker stop`).
-pub(crate) fn stop_own() -> Result<()> {
-    let paths = Paths::new();
-    if !paths.root.exists() {
-        eprintln!("xtask: the project's dockerd was never set up");
-        return Ok(());
-    }
-    let _lock = lock(&paths.root.join(".lock"))?;
-    let users_path = paths.root.join("users.lock");
-    let users =
-        File::create(&users_path).with_context(|| format!("opening {}", users_path.display()))?;
-    if users.try_lock().is_err() {
-        bail!(
-            "a run is using the project's dockerd ({} is locked); stop it first",
-            users_path.display()
-        );
-    }
-    if read_pid(&paths.pidfile()).is_none_or(|pid| process_gone(pid) || !is_dockerd(pid)) {
-        eprintln!("xtask: the project's dockerd is not running");
-        return Ok(());
-    }
-    stop(&paths, None)?;
-    fs::remove_file(paths.ephemeral_marker()).ok();
-    Ok(())
-}
-
 /// Probes a daemon: `GET /_ping` on a unix socket, else `docker version` through the client.
 fn ping(host: &str, client: &Path) -> Result<(), String> {
     if let Some(path) = host.strip_prefix("unix://") {
@@ -797,69 +406,11 @@ fn start_time(pid: u32) -> Option<u64> {
     rest.split_whitespace().nth(19)?.parse().ok()
 }
 
-/// Whether `pid` has exited (no such process, or a zombie waiting to be reaped).
-fn process_gone(pid: u32) -> bool {
-    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else { return true };
-    stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next()) == Some("Z")
-}
-
-fn is_dockerd(pid: u32) -> bool {
-    fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|comm| comm.trim() == "dockerd")
-}
-
-fn read_pid(path: &Path) -> Option<u32> {
-    fs::read_to_string(path).ok()?.trim().parse().ok()
-}
-
-/// Sends `SIG<name>` to `pid` with kill(1) (the xtask links no libc bindings).
-fn signal(pid: u32, name: &str) {
-    Command::new("kill")
-        .arg(format!("-{name}"))
-        .arg(pid.to_string())
-        .stderr(Stdio::null())
-        .status()
-        .ok();
-}
-
-/// Sends `SIG<name>` to the process group `pgid`.
-fn kill_group(pgid: u32, name: &str) {
-    Command::new("kill")
-        .arg(format!("-{name}"))
-        .arg("--")
-        .arg(format!("-{pgid}"))
-        .stderr(Stdio::null())
-        .status()
-        .ok();
-}
-
-/// Whether the effective user is root (`/proc/self/status`'s second `Uid:` field).
-fn is_root() -> bool {
-    fs::read_to_string("/proc/self/status").is_ok_and(|status| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("Uid:"))
-            .and_then(|uids| uids.split_whitespace().nth(1).map(|euid| euid == "0"))
-            .unwrap_or(false)
-    })
-}
-
 /// An exclusive lock on `path`, held until the returned file is dropped.
 fn lock(path: &Path) -> Result<File> {
     let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
     file.lock().with_context(|| format!("locking {}", path.display()))?;
     Ok(file)
-}
-
-/// The last `n` lines of a log file, for error messages.
-fn tail(path: &Path, n: usize) -> String {
-    match fs::read(path) {
-        Ok(bytes) => {
-            let text = String::from_utf8_lossy(&bytes);
-            let lines: Vec<&str> = text.lines().collect();
-            lines[lines.len().saturating_sub(n)..].join("\n")
-        }
-        Err(err) => format!("(cannot read the log: {err})"),
-    }
 }
 
 #[cfg(test)]
@@ -883,6 +434,8 @@ mod tests {
 
     #[test]
     fn mounts_under_a_directory_deepest_first() {
+        use daemon::mounts_in;
+
         let mountinfo = "\
 22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw
 90 22 254:0 /c/state/data /c/state/data rw - ext4 /dev/vda rw
@@ -902,6 +455,8 @@ mod tests {
 
     #[test]
     fn this_process_is_not_gone() {
+        use daemon::process_gone;
+
         assert!(!process_gone(std::process::id()));
         assert!(process_gone(u32::MAX));
     }
