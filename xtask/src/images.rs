@@ -77,8 +77,14 @@ pub(crate) fn ensure(engine: &Engine, assets: &Path, force: bool) -> Result<()> 
             continue;
         }
         let started = Instant::now();
-        build(engine, &image, &binary, &sha)
-            .with_context(|| format!("building the image {}", image.reference))?;
+        build(engine, &image, &binary, &sha).with_context(|| {
+            format!(
+                "building the image {} from {} (`cargo xtask setup --force` rebuilds the \
+                     binaries and the images)",
+                image.reference,
+                binary.display()
+            )
+        })?;
         eprintln!("xtask: built image {} in {}", image.reference, human(started.elapsed()));
         if let Some((old, _)) = existing {
             // The replaced image lost its tag; remove it unless a container still uses it.
