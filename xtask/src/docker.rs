@@ -185,7 +185,7 @@ impl Engine {
     }
 
     /// When the daemon no longer answers: what to say about it.
-    fn dead_daemon(&self) -> Option<String> {
+    pub(crate) fn dead_daemon(&self) -> Option<String> {
         let why = ping(&self.host, &self.client).err()?;
         Some(match &self.own {
             Some(own) => format!(

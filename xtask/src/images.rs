@@ -151,11 +151,15 @@ fn build(engine: &Engine, image: &Image, binary: &Path, sha: &str) -> Result<()>
     drop(stdin);
     let out = child.wait_with_output().context("waiting for docker import")?;
     if !out.status.success() {
-        bail!(
+        let failed = anyhow::anyhow!(
             "docker import failed ({}): {}",
             out.status,
             String::from_utf8_lossy(&out.stderr).trim()
         );
+        return Err(match engine.dead_daemon() {
+            Some(why) => failed.context(why),
+            None => failed,
+        });
     }
     written.with_context(|| format!("streaming {} into docker import", binary.display()))?;
     Ok(())
