@@ -174,6 +174,15 @@ fn recipes() -> Result<Vec<Recipe>> {
     ])
 }
 
+/// The pinned releases: (`k8s.io/kubernetes`, `go.etcd.io/etcd/server/v3`), e.g. (`v1.37.2`,
+/// `v3.6.16`).
+pub(crate) fn versions() -> Result<(String, String)> {
+    Ok((
+        required_version("xtask/go/kube", "k8s.io/kubernetes")?,
+        required_version("xtask/go/etcd", "go.etcd.io/etcd/server/v3")?,
+    ))
+}
+
 fn build_args(extra: &[String]) -> Vec<String> {
     let mut args: Vec<String> = ["build", "-trimpath", "-buildvcs=false", "-mod=readonly"]
         .into_iter()
@@ -459,7 +468,7 @@ fn elf_interpreter(head: &[u8]) -> Option<bool> {
 }
 
 /// The last `n` lines of a log file, for error messages (CI shows no terminal history).
-fn tail(path: &Path, n: usize) -> String {
+pub(crate) fn tail(path: &Path, n: usize) -> String {
     match fs::read(path) {
         Ok(bytes) => {
             let text = String::from_utf8_lossy(&bytes);

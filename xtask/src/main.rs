@@ -9,7 +9,8 @@
 //! `setup`) and pass `ATREST_ASSETS`.
 //!
 //! `cargo xtask setup` builds the real control plane (kube-apiserver, etcd) for the `process`
-//! backend; `cargo xtask protos` regenerates the committed gRPC code (so no build needs `protoc`).
+//! backend, provides a Docker engine and builds the control plane's container images from those
+//! binaries; `cargo xtask protos` regenerates the committed gRPC code (so no build needs `protoc`).
 //!
 //! The xtask stays cheap to compile: std, anyhow, clap, indicatif and sha2; it never links the
 //! engine.
@@ -27,6 +28,8 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod controlplane;
+mod docker;
+mod images;
 mod oracle;
 mod tools;
 
@@ -39,22 +42,32 @@ struct Xtask {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Install what the tests need (cargo-nextest, the control plane, the Go oracle) and run
-    /// every test layer.
+    /// Install what the tests need (cargo-nextest, the control plane, a Docker engine and the
+    /// control plane's images, the Go oracle) and run every test layer.
     Test {
         /// Extra arguments passed to `cargo nextest run`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         nextest_args: Vec<String>,
     },
     /// Build kube-apiserver and etcd from the committed Go recipes (cached; a second run is a
-    /// no-op); prints the binaries' directory as the last stdout line.
+    /// no-op), provide a Docker engine (`DOCKER_HOST`, the default socket, or the project's own
+    /// dockerd, left running) and build the container images of both binaries; prints the
+    /// binaries' directory as the last stdout line.
     ///
     /// `ATREST_ASSETS` or `KUBEBUILDER_ASSETS` naming a directory that holds both binaries is
     /// used instead of building.
     Setup {
-        /// Rebuild even when a cached build or an assets directory exists.
+        /// Rebuild even when a cached build, an assets directory or an up-to-date image exists.
         #[arg(long)]
         force: bool,
+        /// Only the binaries: no Docker engine, no images.
+        #[arg(long)]
+        no_containers: bool,
+    },
+    /// The project's own dockerd (the one `setup` starts when no Docker daemon answers).
+    Docker {
+        #[command(subcommand)]
+        what: DockerCmd,
     },
     /// What CI runs (`.ci/run` only calls this): fmt, generated code, clippy, `test`, benches
     /// and fuzz targets compile, all `--locked`; prints the time of every stage.
@@ -85,6 +98,17 @@ enum Cmd {
 }
 
 #[derive(Subcommand)]
+enum DockerCmd {
+    /// Stop the project's own dockerd (refused while a run uses it).
+    Stop,
+    /// Remove the project's containers and networks whose creating process is gone.
+    Sweep,
+    /// What `test` runs for containers: provide the engine (a dockerd started here is stopped
+    /// at the end), build the images if needed and run them (`--version`, etcd's `/health`).
+    Smoke,
+}
+
+#[derive(Subcommand)]
 enum BenchCmd {
     /// Upstream's transformers (k8s.io/apiserver v0.37.2, Go's testing.Benchmark) against
     /// atrest's for aescbc, aesgcm, secretbox and KMS v2 at 1 KiB, 64 KiB and 1 MiB, in
@@ -111,7 +135,10 @@ fn main() -> ExitCode {
     let mut stages = Stages::default();
     let result = match xtask.command {
         Cmd::Test { nextest_args } => test(&mut stages, &nextest_args),
-        Cmd::Setup { force } => setup_cmd(force),
+        Cmd::Setup { force, no_containers } => setup_cmd(force, no_containers),
+        Cmd::Docker { what: DockerCmd::Stop } => docker::stop_own(),
+        Cmd::Docker { what: DockerCmd::Sweep } => docker_sweep(),
+        Cmd::Docker { what: DockerCmd::Smoke } => docker_smoke(&mut stages),
         Cmd::Ci => ci(&mut stages),
         Cmd::Protos { check } => protos(check),
         Cmd::Oracle { check_goldens } => oracle_cmd(check_goldens),
@@ -201,6 +228,33 @@ impl Stages {
     }
 }
 
+/// What a probe of [`wait_until`] saw when the state is not reached yet.
+pub(crate) enum Probe {
+    /// Not yet: probe again.
+    Retry(String),
+    /// Never: stop waiting (the process being waited for exited).
+    Stop(String),
+}
+
+/// Calls `probe` every `interval` until it succeeds, gives up, or `deadline` has passed; the
+/// error is the probe's last observation.
+pub(crate) fn wait_until<T>(
+    deadline: Instant,
+    interval: Duration,
+    mut probe: impl FnMut() -> Result<T, Probe>,
+) -> Result<T, String> {
+    loop {
+        match probe() {
+            Ok(value) => return Ok(value),
+            Err(Probe::Stop(why)) => return Err(why),
+            Err(Probe::Retry(last)) if Instant::now() >= deadline => return Err(last),
+            Err(Probe::Retry(_)) => {}
+        }
+        #[expect(clippy::disallowed_methods, reason = "the pause between probes of a real state")]
+        std::thread::sleep(interval);
+    }
+}
+
 /// `1h 02m 03s`, `4m 05s` or `6.7s`.
 fn human(d: Duration) -> String {
     let secs = d.as_secs();
@@ -266,12 +320,16 @@ fn needs_control_plane(args: &[OsString]) -> bool {
 fn test(stages: &mut Stages, nextest_args: &[String]) -> Result<()> {
     let nextest = stages.run("cargo-nextest", tools::nextest)?;
     let assets = stages.run("control plane (setup)", || controlplane::setup(false))?;
+    // A dockerd this run starts is stopped when the run ends (`engine` is dropped), unless
+    // another run still uses it.
+    let engine = containers(stages, &assets)?;
     let oracle_dir = stages.run("Go oracle", oracle::build)?;
     // Doc tests first: the run then closes on nextest's summary of every test.
     stages.run("doc tests", || {
         run(cargo()
             .args(["test", "--workspace", "--doc", "--locked"])
-            .env("ATREST_ASSETS", &assets))
+            .env("ATREST_ASSETS", &assets)
+            .env("DOCKER_HOST", &engine.host))
     })?;
     let profile = if env::var_os("CI").is_some() { "ci" } else { "default" };
     stages.run("nextest (build and run)", || {
@@ -283,10 +341,13 @@ fn test(stages: &mut Stages, nextest_args: &[String]) -> Result<()> {
             .args(["nextest", "run", "--workspace", "--locked", "--profile", profile])
             .args(nextest_args)
             .env("ATREST_ASSETS", &assets)
+            // Container tests reach the engine this run provided.
+            .env("DOCKER_HOST", &engine.host)
             // Tests that run an oracle program against atrest (the KMS plugin's wire check).
             .env("ATREST_ORACLE_DIR", &oracle_dir))
     })?;
     stages.run("goldens against the oracle", || oracle::check_goldens(&oracle_dir))?;
+    stages.run("docker engine (release)", || engine.release())?;
     Ok(())
 }
 
@@ -319,11 +380,50 @@ fn oracle_cmd(check_goldens: bool) -> Result<()> {
     Ok(())
 }
 
-fn setup_cmd(force: bool) -> Result<()> {
+fn setup_cmd(force: bool, no_containers: bool) -> Result<()> {
     let dir = controlplane::setup(force)?;
+    if !no_containers {
+        let engine = docker::Engine::provide(docker::Lifetime::Persistent)?;
+        engine.sweep()?;
+        images::ensure(&engine, &dir, force)?;
+        eprintln!(
+            "xtask: containers: DOCKER_HOST={} (`cargo xtask docker stop` stops the project's own \
+             dockerd)",
+            engine.host
+        );
+        engine.release()?;
+    }
     // Last stdout line, so scripts can `ASSETS=$(cargo xtask setup | tail -n1)`.
     println!("{}", dir.display());
     Ok(())
+}
+
+fn docker_smoke(stages: &mut Stages) -> Result<()> {
+    let assets = stages.run("control plane (setup)", || controlplane::setup(false))?;
+    let engine = containers(stages, &assets)?;
+    stages.run("docker engine (release)", || engine.release())
+}
+
+/// The container stages of `test`: the engine (leftovers swept), the images, the smoke test.
+fn containers(stages: &mut Stages, assets: &Path) -> Result<docker::Engine> {
+    let engine = stages.run("docker engine", || {
+        let engine = docker::Engine::provide(docker::Lifetime::Run)?;
+        let swept = engine.sweep()?;
+        if swept > 0 {
+            eprintln!("xtask: removed {swept} containers and networks left by earlier runs");
+        }
+        Ok(engine)
+    })?;
+    stages.run("container images", || images::ensure(&engine, assets, false))?;
+    stages.run("container smoke test", || images::smoke(&engine))?;
+    Ok(engine)
+}
+
+fn docker_sweep() -> Result<()> {
+    let engine = docker::Engine::provide(docker::Lifetime::Run)?;
+    let swept = engine.sweep()?;
+    eprintln!("xtask: removed {swept} containers and networks whose creating process is gone");
+    engine.release()
 }
 
 /// Runs the generator of the committed gRPC code (`xtask/protogen`, which brings its own
@@ -373,6 +473,14 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         Xtask::command().debug_assert();
+    }
+
+    #[test]
+    fn docker_and_setup_flags_parse() {
+        let parsed = Xtask::try_parse_from(["xtask", "docker", "smoke"]).expect("parses");
+        assert!(matches!(parsed.command, Cmd::Docker { what: DockerCmd::Smoke }));
+        let parsed = Xtask::try_parse_from(["xtask", "setup", "--no-containers"]).expect("parses");
+        assert!(matches!(parsed.command, Cmd::Setup { force: false, no_containers: true }));
     }
 
     #[test]
