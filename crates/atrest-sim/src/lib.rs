@@ -24,8 +24,12 @@
 //! check and its result cache (20 s healthy, 3 s failed); `/healthz`, `/livez` and `/readyz`
 //! answer with upstream's check lists ([`health`]).
 
+mod clock;
 mod health;
+mod kms;
+mod startup;
 mod status;
+mod storage;
 mod store;
 
 use std::collections::BTreeMap;
@@ -50,26 +54,11 @@ use atrest_transformers::{
     Transformer,
 };
 
+use crate::clock::*;
+use crate::kms::*;
+use crate::startup::*;
+use crate::storage::*;
 use crate::store::MemEtcd;
-
-/// Namespaces a fresh cluster has (the apiserver's system namespaces controller).
-const SYSTEM_NAMESPACES: [&str; 4] = ["default", "kube-node-lease", "kube-public", "kube-system"];
-
-/// The readiness check that fails while any resource's watch cache cannot list its objects
-/// (`/readyz?verbose` of kube-apiserver v1.37.2).
-const STORAGE_READINESS: &str = "poststarthook/storage-readiness";
-
-/// Fails as well when the stuck resource is Secrets: the apiserver's own informers (whose sync
-/// `informer-sync` waits for) list Secrets but not ConfigMaps (seen on v1.37.2).
-const INFORMER_SYNC: &str = "informer-sync";
-
-/// How often automatic reload hashes the configuration file
-/// (`EncryptionConfigFileChangePollDuration`, k8s.io/apiserver
-/// pkg/server/options/encryptionconfig/controller).
-const RELOAD_POLL: Duration = Duration::from_secs(60);
-
-/// How many watch events kube-apiserver decodes at once (`processEventConcurrency`).
-const WATCH_DECODE_CONCURRENCY: usize = 10;
 
 /// The embedded simulator.
 #[derive(Debug)]
@@ -87,23 +76,6 @@ pub struct SimCluster {
     /// as `epoch_unix + t` in texts.
     epoch_unix: i64,
 }
-
-/// How often a running apiserver polls a healthy KMS v2 plugin's `Status`
-/// (`kmsv2PluginProbe`'s one-minute ticker).
-const KMS_STATUS_POLL: Duration = Duration::from_secs(60);
-
-/// How soon it polls again after a failed `Status`.
-const KMS_STATUS_RETRY: Duration = Duration::from_secs(10);
-
-/// How long a healthy check result is reused (`kmsPluginHealthzPositiveTTL`).
-const KMS_HEALTHZ_POSITIVE_TTL: Duration = Duration::from_secs(20);
-
-/// How long a failed check result is reused (`kmsPluginHealthzNegativeTTL`).
-const KMS_HEALTHZ_NEGATIVE_TTL: Duration = Duration::from_secs(3);
-
-/// How long a write state stays valid after the last healthy `Status`
-/// (`kmsv2PluginWriteDEKSourceMaxTTL`).
-const KMS_WRITE_TTL: Duration = Duration::from_secs(180);
 
 #[derive(Debug)]
 struct SimApiServer {
@@ -173,139 +145,6 @@ impl SimCluster {
         }
     }
 
-    /// The KMS plugins a configuration's providers reach: by provider name, the plugin whose
-    /// socket its endpoint names. An endpoint no plugin serves is an error (the simulator has
-    /// nothing to dial).
-    fn kms_plugins_for(
-        &self,
-        path: &str,
-        config: &atrest_config::EncryptionConfiguration,
-    ) -> Result<KmsPlugins, String> {
-        let mut plugins = KmsPlugins::new();
-        for kms in config.resources.iter().flat_map(|r| &r.providers).filter_map(|p| p.kms.as_ref())
-        {
-            let served =
-                self.kms.values().find(|(socket, _)| kms.endpoint == format!("unix://{socket}"));
-            match served {
-                Some((_, plugin)) if kms.api_version == "v2" => {
-                    let plugin: Arc<dyn KmsV2Plugin> = Arc::new(plugin.clone());
-                    plugins = plugins.with_v2(kms.name.clone(), plugin);
-                }
-                _ => {
-                    return Err(format!(
-                        "atrest sim: {path} configures KMS provider {:?} at {}; the simulator \
-                         serves only KMS v2 plugins of the cluster's spec",
-                        kms.name, kms.endpoint
-                    ));
-                }
-            }
-        }
-        Ok(plugins)
-    }
-
-    /// Moves the clock to `now`, running every KMS v2 `Status` poll and every automatic-reload
-    /// poll of the configuration file that falls due on the way, in time order.
-    fn run_timers(&mut self, now: Duration) {
-        for i in 0..self.apiservers.len() {
-            loop {
-                let server = &self.apiservers[i];
-                let Some(running) = server.running.as_ref() else { break };
-                let reload_due = server.spec.automatic_reload.then_some(running.next_reload_poll);
-                let kms_due = running.next_kms_poll;
-                let at = reload_due.map_or(kms_due, |r| r.min(kms_due));
-                if at > now {
-                    break;
-                }
-                if reload_due == Some(at) {
-                    // The reload sees the clock of its tick (its KMS probes, its timestamps).
-                    self.now = at;
-                    self.maybe_reload(i);
-                    if let Some(running) = self.apiservers[i].running.as_mut() {
-                        running.next_reload_poll = at + RELOAD_POLL;
-                    }
-                } else if let Some(running) = self.apiservers[i].running.as_mut() {
-                    let healthy = Self::poll_kms(running, at);
-                    running.next_kms_poll =
-                        at + if healthy { KMS_STATUS_POLL } else { KMS_STATUS_RETRY };
-                }
-            }
-        }
-        self.now = now;
-    }
-
-    /// One `Status` poll of every KMS v2 provider of `running`, at simulated time `at`. Returns
-    /// whether all were healthy.
-    fn poll_kms(running: &mut Running, at: Duration) -> bool {
-        Self::check_kms(running, at).iter().all(Result::is_ok)
-    }
-
-    /// Upstream's `kmsv2PluginProbe.check`, shared by the `Status` poll and
-    /// `/healthz/kms-providers`: within the last result's TTL (20 s healthy, 3 s failed) the last
-    /// result again (a failure as its raw error); else a fresh probe, whose success extends the
-    /// provider's write state to `at` + 3 min and records the key ID. One result per provider,
-    /// in configuration order.
-    fn check_kms(running: &mut Running, at: Duration) -> Vec<Result<(), String>> {
-        let envelopes: Vec<_> = running
-            .transformers
-            .chains()
-            .flat_map(|(_, chain)| chain.kms_v2().iter().cloned())
-            .collect();
-        let mut results = Vec::with_capacity(envelopes.len());
-        for envelope in envelopes {
-            let name = envelope.name().to_owned();
-            if let Some((received, err, ttl)) = running.kms_last_check.get(&name)
-                && at.saturating_sub(*received) < *ttl
-            {
-                results.push(err.clone().map_or(Ok(()), Err));
-                continue;
-            }
-            match envelope.probe() {
-                Ok(()) => {
-                    let key_id = envelope.write_key().map(|(k, _)| k).unwrap_or_default();
-                    running.kms_write_valid_until.insert(name.clone(), at + KMS_WRITE_TTL);
-                    running.kms_status_key_ids.insert((name.clone(), key_id), at);
-                    running.kms_last_check.insert(name, (at, None, KMS_HEALTHZ_POSITIVE_TTL));
-                    results.push(Ok(()));
-                }
-                Err(e) => {
-                    let raw = match &e {
-                        atrest_transformers::KmsV2ProbeError::Status { cause, .. } => {
-                            cause.to_string()
-                        }
-                        other => other.to_string(),
-                    };
-                    running.kms_last_check.insert(name, (at, Some(raw), KMS_HEALTHZ_NEGATIVE_TTL));
-                    results.push(Err(e.to_string()));
-                }
-            }
-        }
-        results
-    }
-
-    /// Upstream's `ValidateEncryptCapability` for a KMS v2 value about to be written: its
-    /// provider's write state must still be valid.
-    fn kms_write_capability(&self, running: &Running, stored: &[u8]) -> Result<(), String> {
-        let atrest_transformers::Envelope::KmsV2 { provider: Some(provider), object: Ok(header) } =
-            atrest_transformers::Envelope::parse(stored)
-        else {
-            return Ok(());
-        };
-        let until = running.kms_write_valid_until.get(&provider).copied().unwrap_or_default();
-        if self.now <= until {
-            return Ok(());
-        }
-        let wall = |t: Duration| {
-            let secs = i64::try_from(t.as_secs()).unwrap_or(i64::MAX);
-            Time::from_unix_seconds(self.epoch_unix.saturating_add(secs)).to_rfc3339()
-        };
-        Err(format!(
-            "encryptedDEKSource with keyID hash {:?} expired at {} (current time is {})",
-            atrest_transformers::key_id_hash(&header.key_id),
-            wall(until),
-            wall(self.now)
-        ))
-    }
-
     fn server(&self, i: usize) -> Result<&SimApiServer, BackendError> {
         self.apiservers
             .get(i)
@@ -314,64 +153,6 @@ impl SimCluster {
 
     fn read_file(&self, path: &str) -> Result<Vec<u8>, io::Error> {
         self.files.get(path).cloned().ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
-    }
-
-    /// Loads apiserver `i`'s configuration as the real one does at start.
-    fn load_transformers(
-        &self,
-        spec: &ApiServerSpec,
-    ) -> Result<(ResourceTransformers, Option<String>), String> {
-        let Some(path) = &spec.encryption_config else {
-            let empty = atrest_config::EncryptionConfiguration {
-                type_meta: atrest_config::TypeMeta::V1,
-                resources: Vec::new(),
-            };
-            let plan =
-                atrest_config::resolve::ResourcePlan::build(&empty).map_err(|e| e.to_string())?;
-            let t =
-                ResourceTransformers::with_random(&plan, &KmsPlugins::new(), self.random.clone())
-                    .map_err(|e| e.to_string())?;
-            return Ok((t, None));
-        };
-        let opts = LoadOptions { reload: spec.automatic_reload, kmsv1_enabled: false };
-        let loaded = load::load(path, self.read_file(path), &opts).map_err(|e| e.to_string())?;
-        let plugins = self.kms_plugins_for(path, &loaded.config)?;
-        let t = ResourceTransformers::with_random(&loaded.plan, &plugins, self.random.clone())
-            .map_err(|e| format!("error while building transformers: {e}"))?;
-        Ok((t, Some(loaded.content_hash)))
-    }
-
-    /// With automatic reload, re-reads the file as the reload controller would before the next
-    /// request is served; a file that does not load keeps the old configuration.
-    fn maybe_reload(&mut self, i: usize) {
-        let Some(server) = self.apiservers.get(i) else { return };
-        let (Some(path), Some(running)) = (&server.spec.encryption_config, &server.running) else {
-            return;
-        };
-        if !server.spec.automatic_reload {
-            return;
-        }
-        let now = self.files.get(path).map(|b| load::content_hash(b));
-        if now.is_none() || now == running.config_hash {
-            // A missing file is a failed reload; an unchanged one is no reload.
-            if now.is_none()
-                && let Some(r) = self.apiservers[i].running.as_mut()
-            {
-                r.reload_failures += 1;
-            }
-            return;
-        }
-        let spec = server.spec.clone();
-        let result = self.load_transformers(&spec);
-        let Some(running) = self.apiservers[i].running.as_mut() else { return };
-        match result {
-            Ok((t, hash)) => {
-                running.transformers = t;
-                running.config_hash = hash;
-                running.reload_successes += 1;
-            }
-            Err(_) => running.reload_failures += 1,
-        }
     }
 
     /// Checks apiserver `i` serves requests (after a due reload) and returns its index.
@@ -386,222 +167,6 @@ impl SimCluster {
     fn running(&self, i: usize) -> &Running {
         self.apiservers[i].running.as_ref().expect("checked by serving()")
     }
-
-    fn transformer(running: &Running, kind: Kind) -> &dyn Transformer {
-        running.transformers.for_resource(&GroupResource::parse(kind.resource()))
-    }
-
-    /// Reads and decodes one stored object as the etcd3 store does.
-    fn read(&self, running: &Running, id: &ObjectRef) -> Result<Option<Current>, String> {
-        let key = id.etcd_key(self.etcd_prefix());
-        let Some(kv) = self.etcd.get(&key) else { return Ok(None) };
-        let (plaintext, stale) = Self::transformer(running, id.kind)
-            .from_storage(&kv.value, key.as_bytes())
-            .map_err(|e| e.to_string())?;
-        let (meta, data) =
-            decode_object(&plaintext).ok_or_else(|| "object not decodable".to_owned())?;
-        Ok(Some(Current { meta, data, plaintext, stale, mod_revision: kv.mod_revision }))
-    }
-
-    fn write(
-        &mut self,
-        i: usize,
-        id: &ObjectRef,
-        meta: &ObjectMeta,
-        data: &Data,
-    ) -> ApiResult<i64> {
-        let plaintext = encode_object(id.kind, meta, data);
-        let key = id.etcd_key(self.etcd_prefix());
-        let Some(running) = self.apiservers[i].running.as_ref() else {
-            return Err(status::internal("apiserver not running"));
-        };
-        let stored = Self::transformer(running, id.kind)
-            .to_storage(&plaintext, key.as_bytes())
-            .map_err(|e| status::internal(&e.to_string()))?;
-        self.kms_write_capability(running, &stored).map_err(|e| status::internal(&e))?;
-        Ok(self.etcd.put(&key, stored))
-    }
-
-    fn new_meta(&self, id: &ObjectRef) -> ObjectMeta {
-        let mut uid = [0u8; 16];
-        // A UID only needs to be unique; fall back to the revision if the source is exhausted.
-        if self.random.fill(&mut uid).is_err() {
-            uid[..8].copy_from_slice(&self.etcd_revision().to_be_bytes());
-        }
-        uid[6] = (uid[6] & 0x0f) | 0x40;
-        uid[8] = (uid[8] & 0x3f) | 0x80;
-        let h = |r: &[u8]| r.iter().map(|b| format!("{b:02x}")).collect::<String>();
-        ObjectMeta {
-            name: id.name.clone(),
-            namespace: id.namespace.clone(),
-            uid: format!(
-                "{}-{}-{}-{}-{}",
-                h(&uid[0..4]),
-                h(&uid[4..6]),
-                h(&uid[6..8]),
-                h(&uid[8..10]),
-                h(&uid[10..16])
-            ),
-            creation_timestamp: Time::from_unix_seconds(now_unix()),
-            ..ObjectMeta::default()
-        }
-    }
-
-    fn etcd_revision(&self) -> i64 {
-        self.etcd.range("").map(|(_, kv)| kv.mod_revision).max().unwrap_or(1)
-    }
-
-    /// What a fresh kube-apiserver writes before it is ready, as far as it matters here: the
-    /// configmaps it keeps in kube-system (namespaces and other kinds are not modelled in etcd).
-    fn bootstrap(&mut self, i: usize) {
-        if self.bootstrapped {
-            return;
-        }
-        self.bootstrapped = true;
-        for (name, key) in [
-            ("extension-apiserver-authentication", "client-ca-file"),
-            ("kube-apiserver-legacy-service-account-token-tracking", "since"),
-        ] {
-            let id = ObjectRef::new(Kind::ConfigMap, "kube-system", name);
-            let meta = self.new_meta(&id);
-            let data = Data(BTreeMap::from([(key.to_owned(), b"atrest-sim".to_vec())]));
-            // A write failure here is the apiserver's own problem; real ones log and retry.
-            let _ = self.write(i, &id, &meta, &data);
-        }
-    }
-
-    /// The watch caches' first list at start, as far as a KMS v2 plugin sees it. kube-apiserver
-    /// 1.37 decodes watch events, the initial ones included, up to
-    /// [`WATCH_DECODE_CONCURRENCY`] at a time, in key order (k8s.io/apiserver
-    /// pkg/storage/etcd3/watcher.go, `concurrentOrderedEventProcessing`; `ConcurrentWatchObjectDecode`
-    /// is on by default since 1.37), and has no single-flight around `Decrypt`
-    /// (pkg/storage/value/encrypt/envelope/kmsv2/envelope.go): every value read while its seed is
-    /// still being unwrapped unwraps it again. Modelled for a plugin that answers slower than a
-    /// cached value decodes (any real one): a value whose seed is not cached holds its place while
-    /// the next ones start, so each such value opens a window of that many values in flight, and
-    /// each of them whose seed was not cached when the window opened calls `Decrypt`. Errors are
-    /// left to the reads that follow.
-    fn warm_watch_caches(&self, running: &Running) {
-        for kind in [Kind::Secret, Kind::ConfigMap] {
-            let gr = GroupResource::parse(kind.resource());
-            let Some(chain) = running.transformers.chain_for(&gr) else { continue };
-            if chain.kms_v2().is_empty() {
-                continue;
-            }
-            let prefix = format!("{}/{}/", self.etcd_prefix(), kind.resource());
-            let values: Vec<Option<(&KmsV2Envelope, &[u8])>> = self
-                .etcd
-                .range(&prefix)
-                .map(|(_, kv)| {
-                    chain.kms_v2().iter().find_map(|e| {
-                        let tag = format!("k8s:enc:kms:v2:{}:", e.name());
-                        kv.value.strip_prefix(tag.as_bytes()).map(|rest| (e.as_ref(), rest))
-                    })
-                })
-                .collect();
-            let needs = |v: &Option<(&KmsV2Envelope, &[u8])>| {
-                v.is_some_and(|(envelope, stored)| envelope.needs_decrypt(stored))
-            };
-            let mut i = 0;
-            while i < values.len() {
-                if !needs(&values[i]) {
-                    i += 1;
-                    continue;
-                }
-                let window = &values[i..values.len().min(i + WATCH_DECODE_CONCURRENCY)];
-                let misses: Vec<_> = window.iter().filter(|v| needs(v)).flatten().collect();
-                for (envelope, stored) in misses {
-                    let _ = envelope.decrypt_uncached(stored);
-                }
-                i += window.len();
-            }
-        }
-    }
-
-    /// The readiness checks that fail: a watch cache that cannot list its resource (one
-    /// unreadable value) keeps the apiserver from ever becoming ready.
-    fn failing_checks(&self, running: &Running) -> Vec<String> {
-        let stuck = |k: Kind| {
-            let prefix = format!("{}/{}/", self.etcd_prefix(), k.resource());
-            self.first_untransformable(running, &prefix, k).is_some()
-        };
-        let mut failing = Vec::new();
-        if stuck(Kind::Secret) {
-            failing.push(INFORMER_SYNC.to_owned());
-        }
-        if stuck(Kind::Secret) || stuck(Kind::ConfigMap) {
-            failing.push(STORAGE_READINESS.to_owned());
-        }
-        failing
-    }
-
-    /// The first value under `prefix` (in key order) that does not transform, its error, and
-    /// how many more do not.
-    fn first_untransformable(
-        &self,
-        running: &Running,
-        prefix: &str,
-        kind: Kind,
-    ) -> Option<(String, String, usize)> {
-        let t = Self::transformer(running, kind);
-        let mut first = None;
-        let mut more = 0;
-        for (key, kv) in self.etcd.range(prefix) {
-            let err = match t.from_storage(&kv.value, key.as_bytes()) {
-                Ok((plain, _)) if decode_object(&plain).is_some() => continue,
-                Ok(_) => "object not decodable".to_owned(),
-                Err(e) => e.to_string(),
-            };
-            if first.is_none() {
-                first = Some((key.clone(), err));
-            } else {
-                more += 1;
-            }
-        }
-        first.map(|(k, e)| (k, e, more))
-    }
-}
-
-fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-fn encode_object(kind: Kind, meta: &ObjectMeta, data: &Data) -> Vec<u8> {
-    let mut meta = meta.clone();
-    meta.prepare_for_storage();
-    match kind {
-        Kind::Secret => encode_secret(&Secret {
-            metadata: meta,
-            data: data.0.clone(),
-            type_: "Opaque".to_owned(),
-            ..Secret::default()
-        }),
-        Kind::ConfigMap => encode_configmap(&ConfigMap {
-            metadata: meta,
-            data: data
-                .0
-                .iter()
-                .map(|(k, v)| (k.clone(), String::from_utf8_lossy(v).into_owned()))
-                .collect(),
-            ..ConfigMap::default()
-        }),
-    }
-}
-
-fn decode_object(plaintext: &[u8]) -> Option<(ObjectMeta, Data)> {
-    match decode_stored(plaintext).ok()? {
-        StoredObject::Secret(s) => Some((s.metadata, Data(s.data))),
-        StoredObject::ConfigMap(c) => {
-            Some((c.metadata, Data(c.data.into_iter().map(|(k, v)| (k, v.into_bytes())).collect())))
-        }
-        _ => None,
-    }
-}
-
-fn to_object(id: &ObjectRef, data: Data, revision: i64) -> Object {
-    Object { id: id.clone(), data, resource_version: Some(revision.to_string()) }
 }
 
 impl Cluster for SimCluster {
