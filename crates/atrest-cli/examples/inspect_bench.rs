@@ -119,6 +119,39 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("median: {median:.2?}  {:.0} objects/s (--objects none)", rate(median));
     let took = run("all")?;
     println!("every object printed: {took:.2?}  {:.0} objects/s (--objects all)", rate(took));
+
+    // The same objects from a snapshot file (`inspect --snapshot`): no etcd in the loop.
+    let snapshot = raw.snapshot().await?;
+    let snapshot_file = dir.path().join("snapshot.db");
+    std::fs::write(&snapshot_file, &snapshot)?;
+    println!("snapshot: {} bytes", snapshot.len());
+    let from_snapshot = || -> Result<Duration, Box<dyn std::error::Error>> {
+        let started = Instant::now();
+        let out = Command::new(&atrest)
+            .args(["inspect", "--objects", "none", "--config"])
+            .arg(&config_file)
+            .arg("--snapshot")
+            .arg(&snapshot_file)
+            .stderr(Stdio::inherit())
+            .output()?;
+        let took = started.elapsed();
+        let text = String::from_utf8_lossy(&out.stdout);
+        if out.status.code() != Some(0) || !text.contains(&format!("{secrets} objects")) {
+            return Err(
+                format!("atrest inspect --snapshot failed ({}):\n{text}", out.status).into()
+            );
+        }
+        Ok(took)
+    };
+    let mut times = Vec::with_capacity(runs);
+    for i in 1..=runs {
+        let took = from_snapshot()?;
+        println!("snapshot run {i}: {took:>8.2?}  {:>8.0} objects/s", rate(took));
+        times.push(took);
+    }
+    times.sort();
+    let median = times.get(times.len() / 2).copied().unwrap_or_default();
+    println!("median: {median:.2?}  {:.0} objects/s (--snapshot)", rate(median));
     etcd.shutdown().await;
     Ok(())
 }

@@ -10,7 +10,7 @@
 //! (`atrest-etcd`); the classification itself is sync.
 
 use std::io::{BufWriter, Write as _};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
@@ -56,12 +56,18 @@ pub(crate) struct Args {
     kmsv1: bool,
 }
 
-/// Where the objects are: an etcd and how to walk it (shared by `inspect` and `preflight`).
+/// Where the objects are: an etcd and how to walk it, or a snapshot file of one (shared by
+/// `inspect` and `preflight`).
 #[derive(clap::Args, Debug)]
 pub(crate) struct EtcdArgs {
     /// etcd client URL: `http://host:port`, or `https://host:port` with --cacert.
-    #[arg(long, value_name = "URL")]
-    pub(crate) etcd: String,
+    #[arg(long, value_name = "URL", required_unless_present = "snapshot")]
+    pub(crate) etcd: Option<String>,
+    /// An etcd snapshot file instead of a live etcd: what `etcdctl snapshot save` wrote (its
+    /// SHA-256 is checked) or a member's `member/snap/db`. Read without etcd: is last night's
+    /// backup encrypted?
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["etcd", "cacert", "cert", "key"])]
+    snapshot: Option<PathBuf>,
     /// CA certificate of etcd's serving certificate (PEM), as `etcdctl --cacert`.
     #[arg(long, value_name = "FILE")]
     cacert: Option<PathBuf>,
@@ -89,8 +95,24 @@ pub(crate) struct EtcdArgs {
 }
 
 impl EtcdArgs {
+    /// What is read, for reports: `etcd URL` or `snapshot FILE`.
+    pub(crate) fn describe(&self) -> String {
+        match (&self.snapshot, &self.etcd) {
+            (Some(file), _) => format!("snapshot {}", file.display()),
+            (None, Some(url)) => format!("etcd {url}"),
+            (None, None) => "etcd".to_owned(),
+        }
+    }
+
+    /// The key prefix to walk.
+    fn prefix(&self) -> String {
+        self.prefix
+            .clone()
+            .unwrap_or_else(|| format!("{}/", self.etcd_prefix.trim_end_matches('/')))
+    }
+
     /// Connects and returns the client and the prefix to walk.
-    pub(crate) async fn connect(&self) -> Result<(RawEtcd, String)> {
+    async fn connect(&self, url: &str) -> Result<(RawEtcd, String)> {
         let settings = ConnectSettings::new()
             .with_tls(EtcdTlsFiles {
                 ca_file: self.cacert.clone(),
@@ -99,12 +121,8 @@ impl EtcdArgs {
             })
             .with_connect_timeout(self.connect_timeout)
             .with_request_timeout(self.request_timeout);
-        let etcd = RawEtcd::connect_url(&self.etcd, &settings).await?;
-        let prefix = self
-            .prefix
-            .clone()
-            .unwrap_or_else(|| format!("{}/", self.etcd_prefix.trim_end_matches('/')));
-        Ok((etcd, prefix))
+        let etcd = RawEtcd::connect_url(url, &settings).await?;
+        Ok((etcd, self.prefix()))
     }
 
     /// Feeds every key under the prefix to `inspector`, page by page: `connected` runs once the
@@ -115,18 +133,54 @@ impl EtcdArgs {
         connected: impl FnOnce() -> Result<()>,
         mut each: impl FnMut(&ObjectReport) -> Result<()>,
     ) -> Result<String> {
-        let (etcd, prefix) = self.connect().await?;
+        if let Some(file) = &self.snapshot {
+            return self.walk_snapshot(file, inspector, connected, each);
+        }
+        let url = self.etcd.as_deref().context("--etcd or --snapshot is required")?;
+        let (etcd, prefix) = self.connect(url).await?;
         connected()?;
         let mut pages = etcd.prefix_pages(prefix.as_bytes(), self.page_size);
         while let Some(page) = pages
             .next_page()
             .await
-            .with_context(|| format!("reading {prefix} from etcd at {}", self.etcd))?
+            .with_context(|| format!("reading {prefix} from etcd at {url}"))?
         {
             for kv in &page {
                 if let Some(object) = inspector.add(&kv.key, &kv.value) {
                     each(&object)?;
                 }
+            }
+        }
+        Ok(prefix)
+    }
+
+    /// [`EtcdArgs::walk`] over a snapshot file: its live keys under the prefix, in key order.
+    fn walk_snapshot(
+        &self,
+        file: &Path,
+        inspector: &mut Inspector,
+        connected: impl FnOnce() -> Result<()>,
+        mut each: impl FnMut(&ObjectReport) -> Result<()>,
+    ) -> Result<String> {
+        let bytes = std::fs::read(file)
+            .with_context(|| format!("reading the snapshot {}", file.display()))?;
+        let snapshot = atrest_etcd::snapshot::read(&bytes)
+            .with_context(|| format!("reading the snapshot {}", file.display()))?;
+        drop(bytes);
+        tracing::info!(
+            file = %file.display(),
+            revision = snapshot.revision,
+            keys = snapshot.entries.len(),
+            hash_checked = snapshot.hash_checked,
+            "snapshot read"
+        );
+        connected()?;
+        let prefix = self.prefix();
+        for (key, value) in
+            snapshot.entries.iter().filter(|(k, _)| k.starts_with(prefix.as_bytes()))
+        {
+            if let Some(object) = inspector.add(key, value) {
+                each(&object)?;
             }
         }
         Ok(prefix)
@@ -173,9 +227,9 @@ fn findings(fail_on: &[FailOn], counts: &StateCounts) -> String {
 }
 
 /// One JUnit test case per resource.
-fn junit(report: &InspectReport, fail_on: &[FailOn], etcd: &str) -> String {
+fn junit(report: &InspectReport, fail_on: &[FailOn], source: &str) -> String {
     use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
-    let mut suite = TestSuite::new(format!("atrest inspect {etcd}"));
+    let mut suite = TestSuite::new(format!("atrest inspect {source}"));
     for r in &report.resources {
         let found = findings(fail_on, &r.counts);
         let status = if found.is_empty() {
@@ -312,13 +366,13 @@ async fn walk(args: &Args, mut inspector: Inspector) -> Result<Outcome> {
             if args.objects != Shown::None {
                 writeln!(out)?;
             }
-            writeln!(out, "etcd {}, keys under {prefix}:", args.etcd.etcd)?;
+            writeln!(out, "{}, keys under {prefix}:", args.etcd.describe())?;
             out.write_all(render::summary_text(&report).as_bytes())?;
         }
     }
     out.flush().context("writing standard output")?;
     if let Some(path) = &args.junit {
-        crate::files::write_output(path, junit(&report, &args.fail_on, &args.etcd.etcd))?;
+        crate::files::write_output(path, junit(&report, &args.fail_on, &args.etcd.describe()))?;
     }
     let found = findings(&args.fail_on, &report.totals);
     if !found.is_empty() && args.fail_on != [FailOn::Undecryptable] {

@@ -109,7 +109,7 @@ pub(crate) fn run(args: &Args) -> Result<Outcome> {
             outln!("{}", serde_json::to_string_pretty(&v)?)?;
         }
         Format::Text => {
-            outln!("{shown} against etcd {}, keys under {prefix}:", args.etcd.etcd)?;
+            outln!("{shown} against {}, keys under {prefix}:", args.etcd.describe())?;
             outln!("starts: yes (it loads as kube-apiserver loads it)")?;
             crate::out::out!("{}", verdict.to_text())?;
             if let Some(note) = &ha {

@@ -12,7 +12,7 @@ use crate::error::{GrpcStatus, RawEtcdError};
 use crate::generated::etcdserverpb::kv_client::KvClient;
 use crate::generated::etcdserverpb::maintenance_client::MaintenanceClient;
 use crate::generated::etcdserverpb::{
-    DeleteRangeRequest, PutRequest, RangeRequest, RangeResponse, StatusRequest,
+    DeleteRangeRequest, PutRequest, RangeRequest, RangeResponse, SnapshotRequest, StatusRequest,
 };
 use crate::generated::mvccpb::KeyValue;
 
@@ -78,6 +78,7 @@ impl fmt::Debug for RawKv {
 #[derive(Clone)]
 pub struct RawEtcd {
     kv: KvClient<Channel>,
+    maintenance: MaintenanceClient<Channel>,
     url: String,
     /// Bounds every request; `None` for the harness's own etcd.
     request_timeout: Option<Duration>,
@@ -151,7 +152,9 @@ impl RawEtcd {
 
     fn new(url: &str, channel: Channel, request_timeout: Option<Duration>) -> RawEtcd {
         RawEtcd {
-            kv: KvClient::new(channel).max_decoding_message_size(MAX_RESPONSE_BYTES),
+            kv: KvClient::new(channel.clone()).max_decoding_message_size(MAX_RESPONSE_BYTES),
+            maintenance: MaintenanceClient::new(channel)
+                .max_decoding_message_size(MAX_RESPONSE_BYTES),
             url: url.to_owned(),
             request_timeout,
         }
@@ -203,6 +206,22 @@ impl RawEtcd {
             DeleteRangeRequest { key: key.as_bytes().to_vec(), ..DeleteRangeRequest::default() };
         let resp = self.bounded("delete", key.as_bytes(), kv.delete_range(request)).await?;
         Ok(resp.deleted)
+    }
+
+    /// A snapshot of the member's whole backend, as `etcdctl snapshot save` writes it: the bbolt
+    /// file, then the SHA-256 of it that etcd appends (see [`crate::snapshot`]). Held in memory;
+    /// `request_timeout` bounds the whole stream.
+    pub async fn snapshot(&self) -> Result<Vec<u8>, RawEtcdError> {
+        let mut maintenance = self.maintenance.clone();
+        let collect = async {
+            let mut stream = maintenance.snapshot(SnapshotRequest {}).await?.into_inner();
+            let mut out = Vec::new();
+            while let Some(chunk) = stream.message().await? {
+                out.extend_from_slice(&chunk.blob);
+            }
+            Ok(tonic::Response::new(out))
+        };
+        self.bounded("snapshot", b"", collect).await
     }
 
     /// Every key under `prefix`, sorted (keys only).

@@ -64,7 +64,7 @@ pub enum RawEtcdError {
     /// A request did not complete in time.
     #[error("etcd {op} {key:?} at {url}: no answer within {timeout:?}")]
     RequestTimeout {
-        /// `get`, `put`, `delete`, `list` or `range`.
+        /// `get`, `put`, `delete`, `list`, `range` or `snapshot`.
         op: &'static str,
         /// The key or start key (lossy UTF-8).
         key: String,
@@ -76,7 +76,7 @@ pub enum RawEtcdError {
     /// A request failed.
     #[error("etcd {op} {key:?} failed")]
     Request {
-        /// `get`, `put`, `delete`, `list` or `range`.
+        /// `get`, `put`, `delete`, `list`, `range` or `snapshot`.
         op: &'static str,
         /// The key, prefix or start key (lossy UTF-8).
         key: String,

@@ -8,6 +8,9 @@
 //! - [`RawEtcd::get`], [`RawEtcd::put`], [`RawEtcd::delete`], [`RawEtcd::list`],
 //!   [`RawEtcd::list_keys`], and [`RangePages`] for a paged walk over a key range.
 //!
+//! - [`snapshot::read`] reads a snapshot file (`etcdctl snapshot save`) without etcd, and
+//!   [`RawEtcd::snapshot`] takes one.
+//!
 //! The gRPC client is tonic over rustls (ring). Its code (`src/generated/`) is generated from
 //! `proto/`, a subset of etcd's v3 API, by `cargo xtask protos` and checked in, so building
 //! this crate needs no `protoc`.
@@ -15,6 +18,7 @@
 mod client;
 mod connect;
 mod error;
+pub mod snapshot;
 
 /// The code tonic-prost-build generates from `proto/` (see `xtask/protogen`). Never edited by
 /// hand; the lints are relaxed because the generator, not this crate, decides its shape.

@@ -289,6 +289,26 @@ pub struct DowngradeInfo {
     #[prost(string, tag = "2")]
     pub target_version: ::prost::alloc::string::String,
 }
+#[allow(clippy::all)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct SnapshotRequest {}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct SnapshotResponse {
+    /// header has the current key-value store information. The first header in the snapshot
+    /// stream indicates the point in time of the snapshot.
+    #[prost(message, optional, tag = "1")]
+    pub header: ::core::option::Option<ResponseHeader>,
+    /// remaining_bytes is the number of blob bytes to be sent after this message
+    #[prost(uint64, tag = "2")]
+    pub remaining_bytes: u64,
+    /// blob contains the next chunk of the snapshot in the snapshot stream.
+    #[prost(bytes = "vec", tag = "3")]
+    pub blob: ::prost::alloc::vec::Vec<u8>,
+    /// local version of server that created the snapshot.
+    #[prost(string, tag = "4")]
+    pub version: ::prost::alloc::string::String,
+}
 /// Generated client implementations.
 pub mod kv_client {
     #![allow(
@@ -557,6 +577,31 @@ pub mod maintenance_client {
             req.extensions_mut()
                 .insert(GrpcMethod::new("etcdserverpb.Maintenance", "Status"));
             self.inner.unary(req, path, codec).await
+        }
+        /// Snapshot sends a snapshot of the entire backend from a member over a stream to a client.
+        pub async fn snapshot(
+            &mut self,
+            request: impl tonic::IntoRequest<super::SnapshotRequest>,
+        ) -> std::result::Result<
+            tonic::Response<tonic::codec::Streaming<super::SnapshotResponse>>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/etcdserverpb.Maintenance/Snapshot",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("etcdserverpb.Maintenance", "Snapshot"));
+            self.inner.server_streaming(req, path, codec).await
         }
     }
 }
