@@ -44,6 +44,10 @@ impl std::fmt::Debug for RawInput {
 /// and `etcdctl -w json` adds a third for base64: 16 MiB holds a 10 MiB value in that form.
 pub(crate) const VALUE_LIMIT: Limit = Limit { bytes: 16 << 20, what: "an etcd value" };
 
+/// The limit of an `inspect --snapshot` file: etcd's largest recommended backend
+/// (`--quota-backend-bytes`, 8 GiB) plus its appended hash. The file is held in memory.
+pub(crate) const SNAPSHOT_LIMIT: Limit = Limit { bytes: (8 << 30) + 32, what: "an etcd snapshot" };
+
 /// Reads an `EncryptionConfiguration` for `atrest_config::load::load`: at most one byte over the
 /// decoder's budget, so a larger file gets the decoder's error; a device or a silent pipe is an
 /// `io::Error` the loader prints as Go prints a read failure (`open <path>: <text>`).

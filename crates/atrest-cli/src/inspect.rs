@@ -162,8 +162,7 @@ impl EtcdArgs {
         connected: impl FnOnce() -> Result<()>,
         mut each: impl FnMut(&ObjectReport) -> Result<()>,
     ) -> Result<String> {
-        let bytes = std::fs::read(file)
-            .with_context(|| format!("reading the snapshot {}", file.display()))?;
+        let bytes = atrest_input::read_limited(file, crate::input::SNAPSHOT_LIMIT)?;
         let snapshot = atrest_etcd::snapshot::read(&bytes)
             .with_context(|| format!("reading the snapshot {}", file.display()))?;
         drop(bytes);
