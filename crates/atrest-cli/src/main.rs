@@ -37,6 +37,7 @@ mod member_exit;
 mod out;
 mod preflight;
 mod rehearse;
+mod rewrite;
 mod scenario;
 mod status;
 mod yaml;
@@ -114,6 +115,12 @@ enum Command {
     /// Exit 0: the plan held and the naive switch did what atrest predicted. Exit 1: a config
     /// does not load, no safe path exists, or an expectation failed. Exit 2: harness error.
     Rehearse(rehearse::Args),
+    /// Re-encrypt every object of a resource through the apiserver (after a config change):
+    /// paged, concurrent, retrying conflicts, resumable with --journal.
+    ///
+    /// Exit 0: every object rewritten (or deleted meanwhile). Exit 1: some could not be
+    /// rewritten. Exit 2: usage or connection error, or interrupted.
+    Rewrite(rewrite::Args),
     /// Run a scenario file on a backend and prove each step by what the API answers and
     /// etcd holds.
     ///
@@ -155,6 +162,7 @@ fn main() -> ExitCode {
         Command::KmsPlugin(cmd) => kms_plugin::run(&cmd),
         Command::Preflight(args) => preflight::run(&args),
         Command::Rehearse(args) => rehearse::run(&args),
+        Command::Rewrite(args) => rewrite::run(&args),
         Command::Scenario(args) => scenario::run(&args),
         Command::Scenarios(args) => scenario::list(&args),
         Command::Status(args) => status::run(&args),

@@ -23,6 +23,7 @@ fn help_texts() {
         &["kms-plugin", "serve"],
         &["preflight"],
         &["rehearse"],
+        &["rewrite"],
         &["scenario"],
         &["scenarios"],
         &["status"],

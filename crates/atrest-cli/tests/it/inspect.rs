@@ -48,7 +48,7 @@ pub(crate) fn key1_only() -> String {
     config(&[("key1", KEY1)], false)
 }
 
-fn key2_first() -> String {
+pub(crate) fn key2_first() -> String {
     config(&[("key2", KEY2), ("key1", KEY1)], true)
 }
 

@@ -15,6 +15,7 @@ mod kms_plugin;
 mod limits;
 mod preflight;
 mod rehearse;
+mod rewrite;
 mod scenario;
 mod status;
 
