@@ -386,8 +386,11 @@ impl StoredCheck {
 }
 
 /// One step. The YAML form is a one-key map: `- restart: {}`.
+// `deny_unknown_fields` and `rename_all_fields` cover the struct variants (`setFlags: {…}`); the
+// newtype variants' structs carry their own. Without them `setFlags: {encryptionConfig: null}`
+// was ignored: `rename_all` renames only the variants.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields, rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum Step {
     /// Write a configuration to the flag's path (or `path`).
     WriteConfig {

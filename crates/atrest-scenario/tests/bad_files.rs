@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use atrest_scenario::schema::Step;
 use atrest_scenario::{ScenarioError, parse};
 
 fn error_of(text: &str) -> String {
@@ -391,4 +392,33 @@ fn probe_paths_are_health_checks() {
         "description: x\nsteps:\n  - probe: {path: /healthz/kms-providers, expect: {code: 200, body: ok}}\n"
     )
     .is_ok());
+}
+
+/// Fields of the steps written as struct variants are checked like every other field (they
+/// were ignored, so `setFlags: {encryptionConfig: null}` did nothing).
+#[test]
+fn unknown_fields_in_struct_steps() {
+    let of = |step: &str| {
+        error_of(&format!(
+            "description: x\nconfigs:\n  a: x\nsteps:\n  - {step}\n  - start: {{expect: {{}}}}\n"
+        ))
+    };
+    assert!(
+        of("writeConfig: {config: a, bogus: 1}")
+            .starts_with("bad.yaml:5:30: unknown field `bogus`")
+    );
+    let e = of("setFlags: {encryption_config: null}");
+    assert!(
+        e == "bad.yaml:5:16: unknown field `encryption_config`, expected one of apiserver, encryptionConfig, automaticReload",
+        "{e}"
+    );
+    let s = parse(
+        Path::new("ok.yaml"),
+        "description: x\nsteps:\n  - setFlags: {encryptionConfig: null, automaticReload: true}\n  - start: {expect: {}}\n",
+    )
+    .expect("loads");
+    assert!(matches!(
+        s.steps[0].step,
+        Step::SetFlags { encryption_config: Some(None), automatic_reload: Some(true), .. }
+    ));
 }
