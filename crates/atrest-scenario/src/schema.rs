@@ -50,11 +50,12 @@ pub struct ScenarioFile {
     /// The cluster to run on.
     #[serde(default)]
     pub cluster: ClusterDef,
-    /// Named configuration templates (`${key:NAME}` placeholders) or files.
+    /// Named configuration templates: inline (`${key:NAME}` placeholders), a file, or a config
+    /// of the library.
     #[serde(default)]
     pub configs: BTreeMap<String, Spanned<ConfigDef>>,
     /// What to do, in order.
-    pub steps: Vec<Spanned<Step>>,
+    pub steps: Vec<Spanned<StepEntry>>,
 }
 
 /// The cluster a scenario needs.
@@ -129,9 +130,9 @@ fn default_config_path() -> Option<String> {
     Some(DEFAULT_CONFIG_PATH.to_owned())
 }
 
-/// A named configuration: an inline template, or a file relative to the scenario file.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+/// A named configuration: an inline template, a file relative to the scenario file, or a
+/// template of the config library (`scenarios/configs/library/`, built into atrest).
+#[derive(Debug)]
 pub enum ConfigDef {
     /// Inline YAML with `${key:NAME}` placeholders.
     Inline(String),
@@ -140,7 +141,67 @@ pub enum ConfigDef {
         /// Path relative to the scenario file.
         file: String,
     },
+    /// A library template, by name.
+    Library {
+        /// Its name (the file name without `.yaml`).
+        library: String,
+    },
 }
+
+// Written out rather than `untagged`: serde's untagged errors say only "did not match any
+// variant", and an unknown or second key would be ignored instead of rejected.
+impl<'de> Deserialize<'de> for ConfigDef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = ConfigDef;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an inline template, {file: PATH} or {library: NAME}")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ConfigDef, E> {
+                Ok(ConfigDef::Inline(v.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<ConfigDef, A::Error> {
+                use serde::de::Error as _;
+                let def = match m.next_key::<String>()?.as_deref() {
+                    Some("file") => ConfigDef::File { file: m.next_value()? },
+                    Some("library") => ConfigDef::Library { library: m.next_value()? },
+                    Some(other) => {
+                        return Err(A::Error::unknown_field(other, &["file", "library"]));
+                    }
+                    None => return Err(A::Error::custom("give {file: PATH} or {library: NAME}")),
+                };
+                match m.next_key::<String>()?.as_deref() {
+                    None => {}
+                    Some("file" | "library") => {
+                        return Err(A::Error::custom("give one of `file` or `library`, not both"));
+                    }
+                    Some(other) => {
+                        return Err(A::Error::unknown_field(other, &["file", "library"]));
+                    }
+                }
+                Ok(def)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+mod library {
+    include!(concat!(env!("OUT_DIR"), "/library.rs"));
+}
+
+/// The config library, `(name, template)` sorted by name: `{library: NAME}` in a scenario's
+/// `configs`. Built into atrest, so a scenario anywhere can use it.
+pub fn library() -> &'static [(&'static str, &'static str)] {
+    library::LIBRARY
+}
+
+/// The path library templates carry in errors.
+const LIBRARY_DIR: &str = "<config library>";
 
 /// Which apiserver(s) a step addresses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -224,16 +285,75 @@ impl ResourceDef {
     }
 }
 
-/// What a start or restart must end in (default: ready).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct StartExpect {
-    /// The process exits with exactly this `err`.
-    #[serde(default)]
-    pub error: Option<String>,
+/// What a start or restart must end in, written `ready`, `notReady` or `{exit: TEXT}`. Without
+/// `expect` the apiservers must become ready too, but a failure is a harness error (exit 2);
+/// with `expect: ready` it is a check in the report (exit 1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartExpect {
+    /// It becomes ready.
+    Ready,
     /// It keeps running but never becomes ready.
-    #[serde(default)]
-    pub not_ready: bool,
+    NotReady,
+    /// The process exits with exactly this `err`.
+    Exit(String),
+}
+
+/// How [`StartExpect`] is written, for messages.
+const START_EXPECT_FORMS: &str = "`ready`, `notReady` or `{exit: TEXT}`";
+
+// Written out so that `expect: {}` (once the spelling of "must become ready") and the old
+// `{error: …}` and `{notReady: true}` are rejected with a message naming the forms.
+impl<'de> Deserialize<'de> for StartExpect {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = StartExpect;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{START_EXPECT_FORMS}")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<StartExpect, E> {
+                match v {
+                    "ready" => Ok(StartExpect::Ready),
+                    "notReady" => Ok(StartExpect::NotReady),
+                    _ => {
+                        Err(E::custom(format!("expect: {v:?} is not one of {START_EXPECT_FORMS}")))
+                    }
+                }
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<StartExpect, A::Error> {
+                use serde::de::Error as _;
+                let expect = match m.next_key::<String>()?.as_deref() {
+                    Some("exit") => StartExpect::Exit(m.next_value()?),
+                    Some("error") => {
+                        return Err(A::Error::custom("expect: `error` is now `{exit: TEXT}`"));
+                    }
+                    Some("notReady") => {
+                        return Err(A::Error::custom("expect: write `expect: notReady`"));
+                    }
+                    Some(other) => {
+                        return Err(A::Error::custom(format!(
+                            "expect: unknown field `{other}`: give {START_EXPECT_FORMS}"
+                        )));
+                    }
+                    None => {
+                        return Err(A::Error::custom(format!(
+                            "expect: {{}} says nothing: give {START_EXPECT_FORMS}"
+                        )));
+                    }
+                };
+                if let Some(other) = m.next_key::<String>()? {
+                    return Err(A::Error::custom(format!(
+                        "expect: `{other}` beside `exit`: give {START_EXPECT_FORMS}"
+                    )));
+                }
+                Ok(expect)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// What an API request must answer (default: success).
@@ -479,6 +599,186 @@ pub enum Step {
     /// Predict, from what etcd holds now, what an apiserver restarted with a configuration would
     /// do (`atrest preflight`), before the restart shows it.
     Preflight(PreflightStep),
+}
+
+/// The longest step name: it is shown in reports next to the step's index.
+pub const MAX_STEP_NAME: usize = 63;
+
+/// One item of `steps`: a step and, beside its key, an optional name shown in reports
+/// (`- name: promote-key2` then `writeConfig: {config: key2}` in the same map).
+#[derive(Debug)]
+pub struct StepEntry {
+    /// `name`.
+    pub name: Option<Spanned<String>>,
+    /// The step.
+    pub step: Step,
+}
+
+/// The step kinds as the file spells them, in declaration order: serde's own list, captured
+/// from the derived `Deserialize` of [`Step`] so that it cannot drift from the enum.
+pub fn step_kinds() -> &'static [&'static str] {
+    struct Capture;
+    #[derive(Debug)]
+    struct Captured(&'static [&'static str]);
+    impl fmt::Display for Captured {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("step kinds captured")
+        }
+    }
+    impl std::error::Error for Captured {}
+    impl serde::de::Error for Captured {
+        fn custom<T: fmt::Display>(_: T) -> Self {
+            Captured(&[])
+        }
+    }
+    impl<'de> serde::Deserializer<'de> for Capture {
+        type Error = Captured;
+        fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Captured> {
+            Err(Captured(&[]))
+        }
+        fn deserialize_enum<V: serde::de::Visitor<'de>>(
+            self,
+            _: &'static str,
+            variants: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Captured> {
+            Err(Captured(variants))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+            option unit unit_struct newtype_struct seq tuple tuple_struct map struct identifier
+            ignored_any
+        }
+    }
+    match Step::deserialize(Capture) {
+        Err(Captured(kinds)) => kinds,
+        Ok(_) => &[],
+    }
+}
+
+impl<'de> Deserialize<'de> for StepEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{self, DeserializeSeed, Error as _, MapAccess, Visitor};
+
+        /// A key of the map: `name`, or a step kind (checked here, so that an unknown kind is
+        /// reported at the key).
+        enum Key {
+            Name,
+            Kind(&'static str),
+        }
+        struct KeySeed;
+        impl<'de> DeserializeSeed<'de> for KeySeed {
+            type Value = Key;
+            fn deserialize<D2: serde::Deserializer<'de>>(self, d: D2) -> Result<Key, D2::Error> {
+                let key = String::deserialize(d)?;
+                if key == "name" {
+                    return Ok(Key::Name);
+                }
+                let kinds = step_kinds();
+                match kinds.iter().find(|k| **k == key) {
+                    Some(k) => Ok(Key::Kind(k)),
+                    None => Err(D2::Error::unknown_variant(&key, kinds)),
+                }
+            }
+        }
+        /// The value of a step kind's key, read as that variant of [`Step`].
+        struct StepSeed(&'static str);
+        impl<'de> DeserializeSeed<'de> for StepSeed {
+            type Value = Step;
+            fn deserialize<D2: serde::Deserializer<'de>>(self, d: D2) -> Result<Step, D2::Error> {
+                Step::deserialize(Variant { kind: self.0, value: d })
+            }
+        }
+        /// Presents (kind, value) to the derived `Deserialize` of [`Step`] as an enum.
+        struct Variant<D2> {
+            kind: &'static str,
+            value: D2,
+        }
+        impl<'de, D2: serde::Deserializer<'de>> serde::Deserializer<'de> for Variant<D2> {
+            type Error = D2::Error;
+            fn deserialize_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, D2::Error> {
+                v.visit_enum(self)
+            }
+            serde::forward_to_deserialize_any! {
+                bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+                byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map struct
+                enum identifier ignored_any
+            }
+        }
+        impl<'de, D2: serde::Deserializer<'de>> de::EnumAccess<'de> for Variant<D2> {
+            type Error = D2::Error;
+            type Variant = D2Variant<D2>;
+            fn variant_seed<S: DeserializeSeed<'de>>(
+                self,
+                seed: S,
+            ) -> Result<(S::Value, D2Variant<D2>), D2::Error> {
+                let tag =
+                    seed.deserialize(de::value::StrDeserializer::<D2::Error>::new(self.kind))?;
+                Ok((tag, D2Variant(self.value)))
+            }
+        }
+        struct D2Variant<D2>(D2);
+        impl<'de, D2: serde::Deserializer<'de>> de::VariantAccess<'de> for D2Variant<D2> {
+            type Error = D2::Error;
+            fn unit_variant(self) -> Result<(), D2::Error> {
+                <()>::deserialize(self.0)
+            }
+            fn newtype_variant_seed<S: DeserializeSeed<'de>>(
+                self,
+                seed: S,
+            ) -> Result<S::Value, D2::Error> {
+                seed.deserialize(self.0)
+            }
+            fn tuple_variant<V: Visitor<'de>>(
+                self,
+                len: usize,
+                v: V,
+            ) -> Result<V::Value, D2::Error> {
+                self.0.deserialize_tuple(len, v)
+            }
+            fn struct_variant<V: Visitor<'de>>(
+                self,
+                fields: &'static [&'static str],
+                v: V,
+            ) -> Result<V::Value, D2::Error> {
+                self.0.deserialize_struct("", fields, v)
+            }
+        }
+
+        struct EntryVisitor;
+        impl<'de> Visitor<'de> for EntryVisitor {
+            type Value = StepEntry;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a step: a map with one step kind and an optional `name`")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<StepEntry, A::Error> {
+                let mut name = None;
+                let mut step: Option<(&str, Step)> = None;
+                while let Some(key) = m.next_key_seed(KeySeed)? {
+                    match key {
+                        Key::Name => name = Some(m.next_value::<Spanned<String>>()?),
+                        Key::Kind(kind) => {
+                            if let Some((first, _)) = &step {
+                                return Err(A::Error::custom(format!(
+                                    "one step per list item: `{first}` and `{kind}` are two \
+                                     (start another item with `-`)"
+                                )));
+                            }
+                            step = Some((kind, m.next_value_seed(StepSeed(kind))?));
+                        }
+                    }
+                }
+                match step {
+                    Some((_, step)) => Ok(StepEntry { name, step }),
+                    None => Err(A::Error::custom(format!(
+                        "a step needs a kind, one of {}",
+                        step_kinds().join(", ")
+                    ))),
+                }
+            }
+        }
+        d.deserialize_map(EntryVisitor)
+    }
 }
 
 /// `preflight`: Secrets and ConfigMaps in etcd judged under a configuration.
@@ -906,6 +1206,8 @@ fn default_size() -> Spanned<usize> {
 pub struct PlacedStep {
     /// 1-based line of the step.
     pub line: u64,
+    /// `name`, shown in reports.
+    pub name: Option<String>,
     /// The step.
     pub step: Step,
 }
@@ -1021,6 +1323,25 @@ pub fn parse_with(
                 })?;
                 t
             }
+            ConfigDef::Library { library: lib } => {
+                let Some((_, t)) = library::LIBRARY.iter().find(|(n, _)| *n == lib) else {
+                    return Err(ScenarioError::at(
+                        path,
+                        line,
+                        column,
+                        format!(
+                            "config {cname:?}: no library config named {lib:?} (the library: {})",
+                            library::LIBRARY.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                        ),
+                    ));
+                };
+                placeholders.check(t).map_err(|e| {
+                    let (l, c) = template::line_col(t, e.offset().unwrap_or(0));
+                    let full = Path::new(LIBRARY_DIR).join(format!("{lib}.yaml"));
+                    ScenarioError::at(&full, l, c, format!("config {cname:?}: {e}"))
+                })?;
+                (*t).to_owned()
+            }
             ConfigDef::File { file } => {
                 let full = base.join(&file);
                 let t = read(&full).map_err(|e| {
@@ -1054,8 +1375,13 @@ pub fn parse_with(
     let plugins = check_kms_plugins(path, &file.cluster.kms_plugins, &configs)?;
     let mut expectations = 0;
     let mut steps = Vec::new();
+    let mut names: BTreeMap<String, u64> = BTreeMap::new();
     for placed in file.steps {
         let (line, column) = (placed.referenced.line(), placed.referenced.column());
+        let StepEntry { name, step } = placed.value;
+        if let Some(n) = &name {
+            check_step_name(path, n, &mut names)?;
+        }
         let at = |m: String| ScenarioError::at(path, line, column, m);
         let check_config = |c: &Spanned<String>| {
             if configs.contains_key(&c.value) {
@@ -1095,8 +1421,8 @@ pub fn parse_with(
             }
             _ => Ok(()),
         };
-        let kind = placed.value.kind();
-        match &placed.value {
+        let kind = step.kind();
+        match &step {
             Step::WriteConfig { config, apiserver, .. } => {
                 check_config(config)?;
                 check_target(*apiserver)?;
@@ -1107,10 +1433,7 @@ pub fn parse_with(
             }
             Step::Start { apiserver, expect } | Step::Restart { apiserver, expect } => {
                 check_target(*apiserver)?;
-                if let Some(e) = expect {
-                    if e.error.is_some() && e.not_ready {
-                        return Err(at("expect: `error` and `notReady` exclude each other".into()));
-                    }
+                if expect.is_some() {
                     expectations += 1;
                 }
             }
@@ -1128,7 +1451,7 @@ pub fn parse_with(
             Step::List(s) | Step::Rewrite(s) => {
                 check_target(Target::One(s.apiserver))?;
                 if let Some(c) = &s.concurrent_update {
-                    if !matches!(placed.value, Step::Rewrite(_)) {
+                    if !matches!(step, Step::Rewrite(_)) {
                         return Err(at("`concurrentUpdate` belongs to `rewrite` steps".into()));
                     }
                     if c.every.value == 0 {
@@ -1268,7 +1591,7 @@ pub fn parse_with(
                 }
             }
         }
-        steps.push(PlacedStep { line, step: placed.value });
+        steps.push(PlacedStep { line, name: name.map(|n| n.value), step });
     }
     if expectations == 0 {
         return Err(ScenarioError::at(
@@ -1350,6 +1673,39 @@ fn check_kms_plugins(
         }
     }
     Ok(names)
+}
+
+/// A step name is shown in reports and names a JUnit test case: 1 to [`MAX_STEP_NAME`]
+/// letters, digits, `-`, `_` or `.`, used once in the scenario. `seen` maps names to their lines.
+fn check_step_name(
+    path: &Path,
+    name: &Spanned<String>,
+    seen: &mut BTreeMap<String, u64>,
+) -> Result<(), ScenarioError> {
+    let (line, column) = (name.referenced.line(), name.referenced.column());
+    let n = &name.value;
+    let valid = !n.is_empty()
+        && n.len() <= MAX_STEP_NAME
+        && n.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !valid {
+        return Err(ScenarioError::at(
+            path,
+            line,
+            column,
+            format!(
+                "step name {n:?} must be 1 to {MAX_STEP_NAME} letters, digits, `-`, `_` or `.`"
+            ),
+        ));
+    }
+    if let Some(first) = seen.insert(n.clone(), line) {
+        return Err(ScenarioError::at(
+            path,
+            line,
+            column,
+            format!("step name {n:?} is used twice (first on line {first})"),
+        ));
+    }
+    Ok(())
 }
 
 /// Rejects `value` above `max`, at the value's own position, naming the field and both numbers.
