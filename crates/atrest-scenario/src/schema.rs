@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use atrest_backend::{Kind, ObjectRef};
 use atrest_config::decode::MAX_CONFIG_BYTES;
 use atrest_input::{InputError, Limit};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_saphyr::{Location, Spanned};
 
@@ -42,7 +43,7 @@ pub const MAX_MEASURE_BYTES: usize = 256 * 1024 * 1024;
 pub const MAX_TIMEOUT_SECONDS: u64 = 3600;
 
 /// A decoded scenario file.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ScenarioFile {
     /// One line shown by `scenarios`.
@@ -53,17 +54,20 @@ pub struct ScenarioFile {
     /// Named configuration templates: inline (`${key:NAME}` placeholders), a file, or a config
     /// of the library.
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, ConfigDef>")]
     pub configs: BTreeMap<String, Spanned<ConfigDef>>,
     /// What to do, in order.
+    #[schemars(with = "Vec<StepEntry>")]
     pub steps: Vec<Spanned<StepEntry>>,
 }
 
 /// The cluster a scenario needs.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ClusterDef {
     /// How many apiservers share the etcd (1 to [`MAX_APISERVERS`]).
     #[serde(default = "spanned_one")]
+    #[schemars(with = "usize")]
     pub apiservers: Spanned<usize>,
     /// `--encryption-provider-config` of every apiserver (`null`: the flag is not set);
     /// `{apiserver}` in it is replaced by the apiserver's index, giving each its own file.
@@ -75,6 +79,7 @@ pub struct ClusterDef {
     /// KMS v2 plugins the cluster runs from start to end; a configuration reaches plugin
     /// `NAME` with `${kms:NAME}` as its `endpoint`.
     #[serde(default)]
+    #[schemars(with = "Vec<KmsPluginDef>")]
     pub kms_plugins: Vec<Spanned<KmsPluginDef>>,
 }
 
@@ -97,7 +102,7 @@ pub const MAX_KMS_PLUGINS: usize = 8;
 pub const KMS_SOCKET_DIR: &str = "/var/run/kmsplugin";
 
 /// `cluster.kmsPlugins[]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct KmsPluginDef {
     /// The plugin's name: `${kms:NAME}` and `kmsPlugin.name` refer to it (lowercase letters,
@@ -190,6 +195,30 @@ impl<'de> Deserialize<'de> for ConfigDef {
     }
 }
 
+impl JsonSchema for ConfigDef {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ConfigDef".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let one = |key: &str, what: &str| {
+            serde_json::json!({
+                "type": "object",
+                "properties": {key: {"type": "string", "description": what}},
+                "required": [key],
+                "additionalProperties": false
+            })
+        };
+        schemars::json_schema!({
+            "description": "An EncryptionConfiguration template: inline, a file or a library config.",
+            "oneOf": [
+                {"type": "string", "description": "Inline YAML with ${key:NAME} placeholders."},
+                one("file", "A file, relative to the scenario file."),
+                one("library", "A config of the library (scenarios/configs/library/NAME.yaml)."),
+            ]
+        })
+    }
+}
+
 mod library {
     include!(concat!(env!("OUT_DIR"), "/library.rs"));
 }
@@ -231,6 +260,18 @@ impl<'de> Deserialize<'de> for Target {
     }
 }
 
+impl JsonSchema for Target {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Target".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "An apiserver's index, or \"all\".",
+            "oneOf": [{"type": "integer", "minimum": 0}, {"const": "all"}]
+        })
+    }
+}
+
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -266,7 +307,7 @@ impl ObjectDef {
 }
 
 /// A resource named in a step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ResourceDef {
     /// `secrets`.
@@ -296,6 +337,30 @@ pub enum StartExpect {
     NotReady,
     /// The process exits with exactly this `err`.
     Exit(String),
+}
+
+impl JsonSchema for StartExpect {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "StartExpect".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "What a start or restart must end in.",
+            "oneOf": [
+                {"const": "ready", "description": "It becomes ready."},
+                {"const": "notReady", "description": "It keeps running but never becomes ready."},
+                {
+                    "type": "object",
+                    "properties": {"exit": {
+                        "type": "string",
+                        "description": "The process exits with exactly this `err`."
+                    }},
+                    "required": ["exit"],
+                    "additionalProperties": false
+                }
+            ]
+        })
+    }
 }
 
 /// How [`StartExpect`] is written, for messages.
@@ -357,7 +422,7 @@ impl<'de> Deserialize<'de> for StartExpect {
 }
 
 /// What an API request must answer (default: success).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ApiExpect {
     /// The request fails with exactly this message.
@@ -368,24 +433,29 @@ pub struct ApiExpect {
     pub error_contains: Option<String>,
     /// The request fails with this HTTP code (100 to 599).
     #[serde(default)]
+    #[schemars(with = "Option<u16>")]
     pub code: Option<Spanned<u16>>,
     /// On success: exactly this data (default for `get`: the data the scenario last wrote).
     #[serde(default)]
     pub data: Option<BTreeMap<String, String>>,
     /// On success (`list`): this many objects (at most [`MAX_OBJECTS`]).
     #[serde(default)]
+    #[schemars(with = "Option<usize>")]
     pub count: Option<Spanned<usize>>,
     /// On success (`rewrite`): this many objects were written (resourceVersion changed; at most
     /// [`MAX_OBJECTS`]).
     #[serde(default)]
+    #[schemars(with = "Option<usize>")]
     pub rewritten: Option<Spanned<usize>>,
     /// On success (`rewrite`): this many were left as they were (a no-op update; at most
     /// [`MAX_OBJECTS`]).
     #[serde(default)]
+    #[schemars(with = "Option<usize>")]
     pub unchanged: Option<Spanned<usize>>,
     /// On success (`rewrite`): this many replaces conflicted and were retried (at most
     /// [`MAX_OBJECTS`]).
     #[serde(default)]
+    #[schemars(with = "Option<usize>")]
     pub conflicts: Option<Spanned<usize>>,
 }
 
@@ -509,12 +579,13 @@ impl StoredCheck {
 // `deny_unknown_fields` and `rename_all_fields` cover the struct variants (`setFlags: {…}`); the
 // newtype variants' structs carry their own. Without them `setFlags: {encryptionConfig: null}`
 // was ignored: `rename_all` renames only the variants.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum Step {
     /// Write a configuration to the flag's path (or `path`).
     WriteConfig {
         /// The configuration's name.
+        #[schemars(with = "String")]
         config: Spanned<String>,
         /// Where, if not where the flag points.
         #[serde(default)]
@@ -535,6 +606,7 @@ pub enum Step {
         apiserver: Target,
         /// New `--encryption-provider-config` (`null` removes the flag).
         #[serde(default, deserialize_with = "some_option")]
+        #[schemars(with = "Option<String>")]
         encryption_config: Option<Option<String>>,
         /// New automatic reload flag.
         #[serde(default)]
@@ -653,6 +725,28 @@ pub fn step_kinds() -> &'static [&'static str] {
     match Step::deserialize(Capture) {
         Err(Captured(kinds)) => kinds,
         Ok(_) => &[],
+    }
+}
+
+impl JsonSchema for StepEntry {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "StepEntry".into()
+    }
+    // Step's own schema (one object per kind) with `name` beside every kind.
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let mut schema = Step::json_schema(g);
+        let name = serde_json::json!({
+            "type": "string",
+            "description": "Shown in reports next to the step's index.",
+            "pattern": format!("^[A-Za-z0-9._-]{{1,{MAX_STEP_NAME}}}$")
+        });
+        let kinds = schema.get_mut("oneOf").and_then(serde_json::Value::as_array_mut);
+        for kind in kinds.into_iter().flatten() {
+            if let Some(props) = kind.get_mut("properties").and_then(|p| p.as_object_mut()) {
+                props.insert("name".to_owned(), name.clone());
+            }
+        }
+        schema
     }
 }
 
@@ -782,17 +876,18 @@ impl<'de> Deserialize<'de> for StepEntry {
 }
 
 /// `preflight`: Secrets and ConfigMaps in etcd judged under a configuration.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PreflightStep {
     /// The configuration an apiserver would be restarted with.
+    #[schemars(with = "String")]
     pub config: Spanned<String>,
     /// The prediction.
     pub expect: PreflightExpect,
 }
 
 /// What `preflight` must predict.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PreflightExpect {
     /// Whether the apiserver becomes ready.
@@ -800,9 +895,11 @@ pub struct PreflightExpect {
     pub ready: Option<bool>,
     /// How many Secrets and ConfigMaps it cannot read (at most [`MAX_OBJECTS`]).
     #[serde(default)]
+    #[schemars(with = "Option<usize>")]
     pub unreadable: Option<Spanned<usize>>,
     /// How many it reads but not with its write provider (at most [`MAX_OBJECTS`]).
     #[serde(default)]
+    #[schemars(with = "Option<usize>")]
     pub stale: Option<Spanned<usize>>,
 }
 
@@ -837,7 +934,7 @@ impl Step {
 }
 
 /// `waitForReload`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ReloadStep {
     /// Which apiservers.
@@ -848,14 +945,16 @@ pub struct ReloadStep {
     pub expect: ReloadExpect,
     /// Deadline (kube-apiserver polls the file once a minute; at most [`MAX_TIMEOUT_SECONDS`]).
     #[serde(default = "default_reload_timeout")]
+    #[schemars(with = "u64")]
     pub timeout_seconds: Spanned<u64>,
 }
 
 /// `kmsPlugin`: exactly one of `rotate`, `fault`, `clearFaults`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct KmsPluginStep {
     /// The plugin (a `cluster.kmsPlugins` name).
+    #[schemars(with = "String")]
     pub name: Spanned<String>,
     /// A new key version becomes current: `Status` reports a new `key_id`.
     #[serde(default)]
@@ -869,7 +968,7 @@ pub struct KmsPluginStep {
 }
 
 /// A fault of `kmsPlugin.fault`: `unavailable`, `{latencyMs: 50}`, `failEncrypt`, …
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum KmsFaultDef {
     /// The socket is closed.
@@ -905,7 +1004,7 @@ impl KmsFaultDef {
 }
 
 /// `probe`: one `GET` of a health path and what it must answer.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ProbeStep {
     /// `/healthz…`, `/readyz…` or `/livez…`.
@@ -918,14 +1017,16 @@ pub struct ProbeStep {
     /// Poll (once a second) until the code is `expect.code`, at most this long (at most
     /// [`MAX_TIMEOUT_SECONDS`]); the body is checked on the last answer. Without it, one `GET`.
     #[serde(default)]
+    #[schemars(with = "Option<u64>")]
     pub timeout_seconds: Option<Spanned<u64>>,
 }
 
 /// What a `probe` must answer.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ProbeExpect {
     /// The HTTP status code (100 to 599).
+    #[schemars(with = "u16")]
     pub code: Spanned<u16>,
     /// Exactly this body (trailing whitespace ignored).
     #[serde(default)]
@@ -936,24 +1037,27 @@ pub struct ProbeExpect {
 }
 
 /// `waitForKmsKeyId`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct KeyIdStep {
     /// The plugin (a `cluster.kmsPlugins` name).
+    #[schemars(with = "String")]
     pub name: Spanned<String>,
     /// Which apiservers.
     #[serde(default)]
     pub apiserver: Target,
     /// Deadline (kube-apiserver polls `Status` once a minute; at most [`MAX_TIMEOUT_SECONDS`]).
     #[serde(default = "default_reload_timeout")]
+    #[schemars(with = "u64")]
     pub timeout_seconds: Spanned<u64>,
 }
 
 /// `wait`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct WaitStep {
     /// How long, in seconds (1 to [`MAX_WAIT_SECONDS`]).
+    #[schemars(with = "u64")]
     pub seconds: Spanned<u64>,
 }
 
@@ -963,10 +1067,11 @@ pub const MAX_WAIT_SECONDS: u64 = 600;
 
 /// `expectKmsCalls`. `Status` calls are not counted: kube-apiserver makes them on its own
 /// clock (a poll a minute, health checks), so their number depends on time, not on the steps.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct KmsCallsStep {
     /// The plugin (a `cluster.kmsPlugins` name).
+    #[schemars(with = "String")]
     pub name: Spanned<String>,
     /// `Encrypt` calls (DEKs or seeds wrapped).
     #[serde(default)]
@@ -977,7 +1082,7 @@ pub struct KmsCallsStep {
 }
 
 /// What a reload must end in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ReloadExpect {
     /// The new file is in use.
@@ -996,7 +1101,7 @@ fn some_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<S
 
 /// A step on one object. (Fields are spelled out rather than flattened: serde cannot reject
 /// unknown fields through `flatten`.)
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ObjectStep {
     /// A Secret's name.
@@ -1013,6 +1118,7 @@ pub struct ObjectStep {
     pub data: BTreeMap<String, String>,
     /// Repeat for `<name>-0` … `<name>-<count-1>` (at most [`MAX_OBJECTS`]).
     #[serde(default)]
+    #[schemars(with = "Option<usize>")]
     pub count: Option<Spanned<usize>>,
     /// Through which apiserver (default 0).
     #[serde(default)]
@@ -1023,7 +1129,7 @@ pub struct ObjectStep {
 }
 
 /// `expectStored`: one raw etcd value.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct StoredStep {
     /// A Secret's name.
@@ -1046,17 +1152,21 @@ pub struct StoredStep {
     pub plaintext: Option<bool>,
     /// A configuration (by name) whose providers must decrypt the value.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub decryptable_with: Option<Spanned<String>>,
     /// A configuration (by name) whose providers must fail to decrypt the value.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub not_decryptable_with: Option<Spanned<String>>,
     /// A configuration (by name) under which the value is current: it decrypts with the
     /// provider and key that configuration writes with (`atrest inspect`'s `current`).
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub current_with: Option<Spanned<String>>,
     /// A configuration (by name) under which the value is stale: readable, but not with its
     /// write key, so the next update rewrites it.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub stale_with: Option<Spanned<String>>,
     /// The key ID in a KMS v2 value's `EncryptedObject`.
     #[serde(default)]
@@ -1064,7 +1174,7 @@ pub struct StoredStep {
 }
 
 /// `expectAll`: every raw etcd value of a resource.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AllStep {
     /// The resource.
@@ -1083,15 +1193,19 @@ pub struct AllStep {
     pub plaintext: Option<bool>,
     /// A configuration (by name) whose providers must decrypt every value.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub decryptable_with: Option<Spanned<String>>,
     /// A configuration (by name) whose providers must fail to decrypt every value.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub not_decryptable_with: Option<Spanned<String>>,
     /// A configuration (by name) under which every value is current.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub current_with: Option<Spanned<String>>,
     /// A configuration (by name) under which every value is stale.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub stale_with: Option<Spanned<String>>,
     /// The key ID in every value's KMS v2 `EncryptedObject`.
     #[serde(default)]
@@ -1144,7 +1258,7 @@ impl AllStep {
 }
 
 /// A step on a whole resource.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ListStep {
     /// The resource.
@@ -1166,11 +1280,12 @@ pub struct ListStep {
 /// Updates made by "another client" while a rewrite runs: after the rewrite listed the objects,
 /// every `every`-th object the scenario wrote gets `data` just before the rewrite replaces it,
 /// so that replace conflicts and must be retried.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ConcurrentUpdate {
     /// Which objects: every n-th of those the scenario wrote (1: all; at most [`MAX_OBJECTS`]).
     #[serde(default = "spanned_one")]
+    #[schemars(with = "usize")]
     pub every: Spanned<usize>,
     /// The new data.
     pub data: BTreeMap<String, String>,
@@ -1180,17 +1295,19 @@ pub struct ConcurrentUpdate {
 }
 
 /// A timed series of requests.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct MeasureStep {
     /// Label in the report (e.g. the provider).
     pub name: String,
     /// Secrets to create (named `<name>-<i>` in namespace default) and then read (1 to
     /// [`MAX_OBJECTS`]).
+    #[schemars(with = "usize")]
     pub objects: Spanned<usize>,
     /// Bytes of data per object (at most [`MAX_VALUE_SIZE`], and `objects` × `size` at most
     /// [`MAX_MEASURE_BYTES`]).
     #[serde(default = "default_size")]
+    #[schemars(with = "usize")]
     pub size: Spanned<usize>,
     /// The label the ratios are computed against.
     #[serde(default)]
@@ -1268,6 +1385,17 @@ pub const SCENARIO_LIMIT: Limit = Limit { bytes: 1 << 20, what: "a scenario file
 /// configuration decoder's own budget.
 pub const CONFIG_LIMIT: Limit =
     Limit { bytes: MAX_CONFIG_BYTES as u64, what: "an encryption configuration" };
+
+/// The JSON Schema of scenario files, generated from these types (committed as
+/// `scenarios/scenario.schema.json` for editors). It describes the shape; what it cannot say
+/// (limits, references between names, placeholders) [`load`] checks.
+pub fn json_schema() -> String {
+    let mut schema = schemars::schema_for!(ScenarioFile);
+    schema.insert("title".to_owned(), "atrest scenario".into());
+    let mut text = serde_json::to_string_pretty(&schema).expect("a JSON value serializes");
+    text.push('\n');
+    text
+}
 
 /// Reads and checks a scenario file (at most [`SCENARIO_LIMIT`]).
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
