@@ -487,6 +487,14 @@ fn library_configs() {
         "bad.yaml:3:7: unknown field `libary`, expected one of file, library"
     );
     assert_eq!(error_of(&with("{}")), "bad.yaml:3:6: give {file: PATH} or {library: NAME}");
+    // Every library template loads (placeholders checked), used or not by a shipped scenario.
+    for name in &names {
+        let text = format!(
+            "description: x\ncluster: {{kmsPlugins: [{{name: kms1}}]}}\nconfigs:\n  a: {{library: {name}}}\nsteps:\n  - start: {{expect: ready}}\n"
+        );
+        parse(Path::new("ok.yaml"), &text).unwrap_or_else(|e| panic!("library config {name}: {e}"));
+    }
+    assert!(names.len() >= 8, "{names:?}");
     // The template is the library file's text, byte for byte.
     let s = parse(Path::new("ok.yaml"), &with("{library: aescbc-key1}")).expect("loads");
     let file = Path::new(env!("CARGO_MANIFEST_DIR"))
