@@ -353,7 +353,7 @@ fn print_progress(s: &StepReport) {
     };
     let ms = s.duration_ms;
     let took = if ms >= 1000.0 { format!("{:.1} s", ms / 1000.0) } else { format!("{ms:.1} ms") };
-    eprintln!("  {mark} [{:>2}] {} ({took})", s.index, s.action);
+    eprintln!("  {mark} {} {} ({took})", s.label(), s.action);
 }
 
 fn emit(report: &Report, args: &Args) -> Result<()> {

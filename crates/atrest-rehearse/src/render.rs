@@ -259,7 +259,7 @@ impl Plan {
         if prediction.ready {
             out.push_str("  - restart: {}\n");
         } else {
-            out.push_str("  # Predicted: an unreadable object keeps a watch cache from listing, /readyz never passes.\n  - restart: {expect: {notReady: true}}\n");
+            out.push_str("  # Predicted: an unreadable object keeps a watch cache from listing, /readyz never passes.\n  - restart: {expect: notReady}\n");
         }
         let k = self.options.objects.max(1);
         for o in &prediction.outcomes {

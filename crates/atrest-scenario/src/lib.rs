@@ -16,4 +16,6 @@ pub mod template;
 
 pub use engine::{BoundKeys, EngineError, Prepared, Progress, RunOptions, run};
 pub use report::{Outcome, Report};
-pub use schema::{CONFIG_LIMIT, SCENARIO_LIMIT, Scenario, ScenarioError, load, parse, parse_with};
+pub use schema::{
+    CONFIG_LIMIT, SCENARIO_LIMIT, Scenario, ScenarioError, json_schema, load, parse, parse_with,
+};

@@ -59,6 +59,9 @@ pub enum StepOutcome {
 pub struct StepReport {
     /// 1-based position.
     pub index: usize,
+    /// The step's `name`, when the scenario gives one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// Line in the scenario file.
     pub line: u64,
     /// What the step does.
@@ -71,6 +74,16 @@ pub struct StepReport {
     pub checks: Vec<Check>,
     /// Wall time.
     pub duration_ms: f64,
+}
+
+impl StepReport {
+    /// How reports label the step: `[ 7]`, or `[ 7 promote-key2]` when it has a name.
+    pub fn label(&self) -> String {
+        match &self.name {
+            Some(n) => format!("[{:>2} {n}]", self.index),
+            None => format!("[{:>2}]", self.index),
+        }
+    }
 }
 
 /// Latency percentiles of one operation, in microseconds.
@@ -203,7 +216,7 @@ impl Report {
                 StepOutcome::Failed => "FAIL ",
                 StepOutcome::Error => "ERROR",
             };
-            let _ = writeln!(out, "{mark} [{:>2}] line {:<3} {}", s.index, s.line, s.action);
+            let _ = writeln!(out, "{mark} {} line {:<3} {}", s.label(), s.line, s.action);
             for o in &s.observations {
                 let _ = writeln!(out, "             {o}");
             }
@@ -287,7 +300,7 @@ impl Report {
                     st
                 }
             };
-            let mut case = TestCase::new(format!("[{:>2}] {}", s.index, s.action), status);
+            let mut case = TestCase::new(format!("{} {}", s.label(), s.action), status);
             case.set_classname(format!("{}.line{}", self.scenario, s.line));
             case.set_time(std::time::Duration::from_secs_f64(s.duration_ms / 1000.0));
             let mut out = s.observations.clone();

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use atrest_scenario::schema::{StartExpect, Step};
 use atrest_scenario::{ScenarioError, parse};
 
 fn error_of(text: &str) -> String {
@@ -35,7 +36,7 @@ fn missing_field() {
 #[test]
 fn yaml_syntax_error() {
     assert_eq!(
-        error_of("description: x\nsteps:\n  - start: {expect: {error: \"a\"}\n"),
+        error_of("description: x\nsteps:\n  - start: {expect: {exit: \"a\"}\n"),
         "bad.yaml:3:12: unclosed bracket '{'"
     );
 }
@@ -44,7 +45,7 @@ fn yaml_syntax_error() {
 fn unknown_fields_everywhere() {
     assert_eq!(
         error_of("description: x\nsteps:\n  - start: {expect: {eror: a}}\n"),
-        "bad.yaml:3:22: unknown field `eror`, expected one of error, notReady"
+        "bad.yaml:3:21: expect: unknown field `eror`: give `ready`, `notReady` or `{exit: TEXT}`"
     );
     assert!(
         error_of("description: x\nsteps:\n  - expectStored: {secret: a, provder: aescbc}\n")
@@ -64,7 +65,7 @@ fn unknown_fields_everywhere() {
 fn reference_to_a_missing_config() {
     assert_eq!(
         error_of(
-            "description: x\nconfigs:\n  a: \"x\"\nsteps:\n  - writeConfig: {config: b}\n  - start: {expect: {}}\n"
+            "description: x\nconfigs:\n  a: \"x\"\nsteps:\n  - writeConfig: {config: b}\n  - start: {expect: ready}\n"
         ),
         "bad.yaml:5:27: no config named \"b\" (defined: a)"
     );
@@ -75,7 +76,7 @@ fn reference_to_a_missing_config() {
         "bad.yaml:3:53: no config named \"nope\" (defined: )"
     );
     let e = error_of(
-        "description: x\nconfigs:\n  a: {file: does-not-exist.yaml}\nsteps:\n  - start: {expect: {}}\n",
+        "description: x\nconfigs:\n  a: {file: does-not-exist.yaml}\nsteps:\n  - start: {expect: ready}\n",
     );
     assert!(e.starts_with("bad.yaml:3:6: config \"a\": cannot read does-not-exist.yaml:"), "{e}");
 }
@@ -120,7 +121,7 @@ fn addressing_errors() {
         "bad.yaml:3:5: name exactly one of `secret` or `configmap`"
     );
     assert_eq!(
-        error_of("description: x\nsteps:\n  - start: {apiserver: 3, expect: {}}\n"),
+        error_of("description: x\nsteps:\n  - start: {apiserver: 3, expect: ready}\n"),
         "bad.yaml:3:5: apiserver 3 does not exist (the cluster has 1)"
     );
     assert!(
@@ -146,7 +147,9 @@ fn every_shipped_scenario_loads() {
 
 /// A scenario with one step `step` (indented under `steps:`), on a cluster given by `cluster`.
 fn with_step(cluster: &str, step: &str) -> String {
-    format!("description: x\ncluster: {cluster}\nsteps:\n  - {step}\n  - start: {{expect: {{}}}}\n")
+    format!(
+        "description: x\ncluster: {cluster}\nsteps:\n  - {step}\n  - start: {{expect: ready}}\n"
+    )
 }
 
 /// Every number a scenario can hold is bounded at load, at the number's own position: values that
@@ -277,7 +280,7 @@ fn inputs_are_read_bounded() {
 
     // `file:` configs are encryption configurations, at the decoder's budget.
     let e = error_of(
-        "description: x\nconfigs:\n  a: {file: /dev/zero}\nsteps:\n  - start: {expect: {}}\n",
+        "description: x\nconfigs:\n  a: {file: /dev/zero}\nsteps:\n  - start: {expect: ready}\n",
     );
     assert!(
         e.starts_with("bad.yaml:3:6: config \"a\": cannot read /dev/zero: not a regular file"),
@@ -286,7 +289,7 @@ fn inputs_are_read_bounded() {
     let config = dir.path().join("big-config.yaml");
     std::fs::write(&config, vec![b'#'; (4 << 20) + 1]).unwrap();
     let e = error_of(&format!(
-        "description: x\nconfigs:\n  a: {{file: {}}}\nsteps:\n  - start: {{expect: {{}}}}\n",
+        "description: x\nconfigs:\n  a: {{file: {}}}\nsteps:\n  - start: {{expect: ready}}\n",
         config.display()
     ));
     assert!(e.ends_with("larger than the 4 MiB limit for an encryption configuration"), "{e}");
@@ -296,7 +299,7 @@ fn inputs_are_read_bounded() {
 /// string, after an earlier identical text, and across configurations for a reused name.
 #[test]
 fn template_errors_have_a_position() {
-    let steps = "steps:\n  - start: {expect: {}}\n";
+    let steps = "steps:\n  - start: {expect: ready}\n";
     let unknown = "unknown placeholder ${nokind:k} (use ${key:NAME}, ${key:NAME:BYTES}, \
                    ${passphrase:NAME:CHARS} or ${kms:PLUGIN})";
     assert_eq!(
@@ -391,4 +394,135 @@ fn probe_paths_are_health_checks() {
         "description: x\nsteps:\n  - probe: {path: /healthz/kms-providers, expect: {code: 200, body: ok}}\n"
     )
     .is_ok());
+}
+
+/// `start`/`restart` take `expect: ready`, `notReady` or `{exit: TEXT}`; `expect: {}` (which
+/// meant "ready, as a check") and the old map spellings are refused with the forms named.
+#[test]
+fn start_expectations() {
+    let cases = [
+        (
+            "start: {expect: {}}",
+            "bad.yaml:3:21: expect: {} says nothing: give `ready`, `notReady` or `{exit: TEXT}`",
+        ),
+        ("start: {expect: {error: a}}", "bad.yaml:3:21: expect: `error` is now `{exit: TEXT}`"),
+        ("restart: {expect: {notReady: true}}", "bad.yaml:3:23: expect: write `expect: notReady`"),
+        (
+            "start: {expect: done}",
+            "bad.yaml:3:21: expect: \"done\" is not one of `ready`, `notReady` or `{exit: TEXT}`",
+        ),
+        (
+            "start: {expect: {exit: a, code: 1}}",
+            "bad.yaml:3:21: expect: `code` beside `exit`: give `ready`, `notReady` or `{exit: TEXT}`",
+        ),
+    ];
+    for (step, want) in cases {
+        assert_eq!(error_of(&format!("description: x\nsteps:\n  - {step}\n")), want);
+    }
+    let ok = "description: x\nsteps:\n  - start: {expect: {exit: boom}}\n  - restart: {expect: notReady}\n  - restart: {expect: ready}\n";
+    let s = parse(Path::new("ok.yaml"), ok).expect("the three forms load");
+    let expects: Vec<_> = s
+        .steps
+        .iter()
+        .map(|p| match &p.step {
+            Step::Start { expect, .. } | Step::Restart { expect, .. } => expect.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        expects,
+        [
+            Some(StartExpect::Exit("boom".into())),
+            Some(StartExpect::NotReady),
+            Some(StartExpect::Ready)
+        ]
+    );
+}
+
+/// Step names: shown in reports, so bounded, plain and unique.
+#[test]
+fn step_names() {
+    let long = "n".repeat(64);
+    let cases = [
+        ("  - name: a b\n    start: {}\n".to_owned(), "bad.yaml:3:11: step name \"a b\" must be 1 to 63 letters, digits, `-`, `_` or `.`".to_owned()),
+        ("  - name: \"\"\n    start: {}\n".to_owned(), "bad.yaml:3:11: step name \"\" must be 1 to 63 letters, digits, `-`, `_` or `.`".to_owned()),
+        (format!("  - name: {long}\n    start: {{}}\n"), format!("bad.yaml:3:11: step name \"{long}\" must be 1 to 63 letters, digits, `-`, `_` or `.`")),
+        ("  - name: up\n    start: {}\n  - name: up\n    stop: {}\n".to_owned(), "bad.yaml:5:11: step name \"up\" is used twice (first on line 3)".to_owned()),
+        ("  - name: up\n".to_owned(), "bad.yaml:3:5: a step needs a kind, one of writeConfig, removeFile, setFlags, start, stop, restart, create, update, get, delete, list, rewrite, expectStored, expectAll, measure, waitForReload, kmsPlugin, waitForKmsKeyId, wait, expectKmsCalls, probe, preflight".to_owned()),
+        ("  - start: {}\n    stop: {}\n".to_owned(), "bad.yaml:3:5: one step per list item: `start` and `stop` are two (start another item with `-`)".to_owned()),
+        ("  - name: a\n    name: b\n    start: {}\n".to_owned(), "bad.yaml:4:5: duplicate mapping key: name, set DuplicateKeyPolicy in Options if acceptable".to_owned()),
+    ];
+    for (steps, want) in cases {
+        assert_eq!(
+            error_of(&format!("description: x\nsteps:\n{steps}  - restart: {{expect: ready}}\n")),
+            want
+        );
+    }
+    let ok = "description: x\nsteps:\n  - name: first-start\n    start: {}\n  - restart: {expect: ready}\n  - {name: key2.v1_b, stop: {}}\n";
+    let s = parse(Path::new("ok.yaml"), ok).expect("named steps load");
+    let names: Vec<_> = s.steps.iter().map(|p| (p.line, p.name.as_deref())).collect();
+    assert_eq!(names, [(3, Some("first-start")), (5, None), (6, Some("key2.v1_b"))]);
+}
+
+/// `{library: NAME}` names a config of the built-in library; mistakes name the library.
+#[test]
+fn library_configs() {
+    let with = |def: &str| {
+        format!("description: x\nconfigs:\n  a: {def}\nsteps:\n  - start: {{expect: ready}}\n")
+    };
+    let names: Vec<&str> = atrest_scenario::schema::library().iter().map(|(n, _)| *n).collect();
+    assert_eq!(
+        error_of(&with("{library: nope}")),
+        format!(
+            "bad.yaml:3:6: config \"a\": no library config named \"nope\" (the library: {})",
+            names.join(", ")
+        )
+    );
+    assert_eq!(
+        error_of(&with("{library: identity, file: x.yaml}")),
+        "bad.yaml:3:6: give one of `file` or `library`, not both"
+    );
+    assert_eq!(
+        error_of(&with("{libary: identity}")),
+        "bad.yaml:3:7: unknown field `libary`, expected one of file, library"
+    );
+    assert_eq!(error_of(&with("{}")), "bad.yaml:3:6: give {file: PATH} or {library: NAME}");
+    // Every library template loads (placeholders checked), used or not by a shipped scenario.
+    for name in &names {
+        let text = format!(
+            "description: x\ncluster: {{kmsPlugins: [{{name: kms1}}]}}\nconfigs:\n  a: {{library: {name}}}\nsteps:\n  - start: {{expect: ready}}\n"
+        );
+        parse(Path::new("ok.yaml"), &text).unwrap_or_else(|e| panic!("library config {name}: {e}"));
+    }
+    assert!(names.len() >= 8, "{names:?}");
+    // The template is the library file's text, byte for byte.
+    let s = parse(Path::new("ok.yaml"), &with("{library: aescbc-key1}")).expect("loads");
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scenarios/configs/library/aescbc-key1.yaml");
+    assert_eq!(s.configs["a"], std::fs::read_to_string(file).expect("the library file"));
+}
+
+/// Fields of the steps written as struct variants are checked like every other field (they
+/// were ignored, so `setFlags: {encryptionConfig: null}` did nothing).
+#[test]
+fn unknown_fields_in_struct_steps() {
+    let of = |step: &str| {
+        error_of(&format!(
+            "description: x\nconfigs:\n  a: x\nsteps:\n  - {step}\n  - start: {{expect: ready}}\n"
+        ))
+    };
+    assert!(
+        of("writeConfig: {config: a, bogus: 1}")
+            .starts_with("bad.yaml:5:30: unknown field `bogus`")
+    );
+    let e = of("setFlags: {encryption_config: null}");
+    assert!(
+        e == "bad.yaml:5:16: unknown field `encryption_config`, expected one of apiserver, encryptionConfig, automaticReload",
+        "{e}"
+    );
+    let s = parse(Path::new("ok.yaml"), "description: x\nsteps:\n  - setFlags: {encryptionConfig: null, automaticReload: true}\n  - start: {expect: ready}\n").expect("loads");
+    assert!(matches!(
+        s.steps[0].step,
+        Step::SetFlags { encryption_config: Some(None), automatic_reload: Some(true), .. }
+    ));
 }

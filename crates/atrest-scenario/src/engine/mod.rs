@@ -273,7 +273,7 @@ pub async fn run<C: Cluster>(
         let mut rec = StepRecord::default();
         let action = describe(&placed.step);
         let _span =
-            tracing::info_span!("step", index = n + 1, line = placed.line, action = %action)
+            tracing::info_span!("step", index = n + 1, name = placed.name, line = placed.line, action = %action)
                 .entered();
         let mut result = engine.step(&placed.step, &mut rec).await;
         // A member that died on its own is the error, whatever the step saw: the step's own
@@ -293,6 +293,7 @@ pub async fn run<C: Cluster>(
         }
         let report = StepReport {
             index: n + 1,
+            name: placed.name.clone(),
             line: placed.line,
             action,
             outcome,

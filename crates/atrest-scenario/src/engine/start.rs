@@ -47,35 +47,33 @@ impl<C: Cluster> Engine<'_, C> {
                     )));
                 }
                 None => {}
-                Some(e) => {
-                    if let Some(want) = &e.error {
-                        let got = match &outcome {
-                            Err(StartFailure::Exited { err: Some(err), .. }) => {
-                                self.as_reported(err)
-                            }
-                            _ => seen.clone(),
-                        };
-                        rec.check(
-                            format!("apiserver {i} exits with the expected error"),
-                            got == *want,
-                            Some(want.clone()),
-                            got,
-                        );
-                    } else if e.not_ready {
-                        rec.check(
-                            format!("apiserver {i} runs but never becomes ready"),
-                            matches!(outcome, Err(StartFailure::NotReady { .. })),
-                            None,
-                            seen.clone(),
-                        );
-                    } else {
-                        rec.check(
-                            format!("apiserver {i} becomes ready"),
-                            outcome.is_ok(),
-                            None,
-                            seen.clone(),
-                        );
-                    }
+                Some(StartExpect::Exit(want)) => {
+                    let got = match &outcome {
+                        Err(StartFailure::Exited { err: Some(err), .. }) => self.as_reported(err),
+                        _ => seen.clone(),
+                    };
+                    rec.check(
+                        format!("apiserver {i} exits with the expected error"),
+                        got == *want,
+                        Some(want.clone()),
+                        got,
+                    );
+                }
+                Some(StartExpect::NotReady) => {
+                    rec.check(
+                        format!("apiserver {i} runs but never becomes ready"),
+                        matches!(outcome, Err(StartFailure::NotReady { .. })),
+                        None,
+                        seen.clone(),
+                    );
+                }
+                Some(StartExpect::Ready) => {
+                    rec.check(
+                        format!("apiserver {i} becomes ready"),
+                        outcome.is_ok(),
+                        None,
+                        seen.clone(),
+                    );
                 }
             }
         }
