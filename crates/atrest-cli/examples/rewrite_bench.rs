@@ -47,7 +47,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .and_then(|examples| examples.parent())
         .map(|dir| dir.join("atrest"))
         .filter(|p| p.is_file())
-        .ok_or("build the release binary first: cargo build --release -p atrest-cli --bin atrest")?;
+        .ok_or(
+            "build the release binary first: cargo build --release -p atrest-cli --bin atrest",
+        )?;
     let assets = Assets::locate()?;
     let spec = ClusterSpec { apiservers: vec![ApiServerSpec::default()], kms_plugins: Vec::new() };
     let mut c = ProcessCluster::launch(&assets, spec).await?;
