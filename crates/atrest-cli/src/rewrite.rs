@@ -489,3 +489,97 @@ fn emit(format: Format, report: &Report) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use http::{Request, Response};
+    use kube::client::Body;
+
+    use super::*;
+
+    /// A fake apiserver for one Secret: answers PUT with the codes in `puts`, in order (then
+    /// 200), and GET with `get_code`. Records the requests.
+    fn fake(puts: Vec<u16>, get_code: u16) -> (Client, Arc<Mutex<Vec<String>>>) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
+        let puts = Arc::new(Mutex::new(puts));
+        let service = tower::service_fn(move |req: Request<Body>| {
+            let log = Arc::clone(&log);
+            let puts = Arc::clone(&puts);
+            async move {
+                let method = req.method().to_string();
+                log.lock().unwrap().push(format!("{method} {}", req.uri().path()));
+                let code = match method.as_str() {
+                    "PUT" => {
+                        let mut puts = puts.lock().unwrap();
+                        if puts.is_empty() { 200 } else { puts.remove(0) }
+                    }
+                    _ => get_code,
+                };
+                let body = if code == 200 {
+                    r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"s","namespace":"ns","resourceVersion":"7"}}"#.to_owned()
+                } else {
+                    // The reasons the apiserver sends with these codes (kube-rs reads them).
+                    let reason = match code {
+                        404 => "NotFound",
+                        409 => "Conflict",
+                        _ => "InternalError",
+                    };
+                    format!(
+                        r#"{{"apiVersion":"v1","kind":"Status","status":"Failure","message":"m","reason":"{reason}","code":{code}}}"#
+                    )
+                };
+                Ok::<_, std::convert::Infallible>(
+                    Response::builder().status(code).body(Body::from(body.into_bytes())).unwrap(),
+                )
+            }
+        });
+        (Client::new(service, "ns"), seen)
+    }
+
+    fn secret() -> Secret {
+        let mut s = Secret::default();
+        s.metadata.name = Some("s".into());
+        s.metadata.namespace = Some("ns".into());
+        s.metadata.resource_version = Some("5".into());
+        s
+    }
+
+    #[tokio::test]
+    async fn a_conflict_rereads_and_retries() {
+        let (client, seen) = fake(vec![409, 409], 200);
+        let api: Api<Secret> = Api::namespaced(client, "ns");
+        let outcome = replace_one(&api, "s", secret()).await;
+        assert!(matches!(outcome, ObjectOutcome::Rewritten { conflicts: 2 }));
+        let path = "/api/v1/namespaces/ns/secrets/s";
+        let want = ["PUT", "GET", "PUT", "GET", "PUT"].map(|m| format!("{m} {path}"));
+        assert_eq!(*seen.lock().unwrap(), want);
+    }
+
+    #[tokio::test]
+    async fn deleted_meanwhile_is_gone_and_endless_conflicts_fail() {
+        let (client, _) = fake(vec![404], 200);
+        let api: Api<Secret> = Api::namespaced(client, "ns");
+        assert!(matches!(replace_one(&api, "s", secret()).await, ObjectOutcome::Gone { .. }));
+
+        let (client, _) = fake(vec![409], 404);
+        let api: Api<Secret> = Api::namespaced(client, "ns");
+        assert!(matches!(
+            replace_one(&api, "s", secret()).await,
+            ObjectOutcome::Gone { conflicts: 1 }
+        ));
+
+        let (client, seen) = fake(vec![409; CONFLICT_RETRIES + 1], 200);
+        let api: Api<Secret> = Api::namespaced(client, "ns");
+        match replace_one(&api, "s", secret()).await {
+            ObjectOutcome::Failed { conflicts, error } => {
+                assert_eq!(conflicts as usize, CONFLICT_RETRIES);
+                assert!(error.contains("409"), "{error}");
+            }
+            _ => panic!("endless conflicts must fail"),
+        }
+        assert_eq!(seen.lock().unwrap().len(), 2 * CONFLICT_RETRIES + 1);
+    }
+}
