@@ -143,17 +143,23 @@ pub fn sweep() -> Vec<String> {
     dead
 }
 
+/// The images and the `docker` client this backend runs members with (for callers that build
+/// their own control plane, as `atrest cluster up` does).
+pub fn images() -> ContainerImages {
+    ContainerImages {
+        docker: docker(),
+        etcd: ETCD_IMAGE.to_owned(),
+        kube_apiserver: KUBE_APISERVER_IMAGE.to_owned(),
+    }
+}
+
 impl ContainersCluster {
     /// Checks the engine and images, sweeps leftovers, starts etcd's container and generates
     /// the cluster PKI; apiservers start on [`Cluster::start_apiserver`].
     pub async fn launch(spec: ClusterSpec) -> Result<ContainersCluster, BackendError> {
         preflight().map_err(|e| BackendError::other("checking the Docker engine", e))?;
         sweep();
-        let images = ContainerImages {
-            docker: docker(),
-            etcd: ETCD_IMAGE.to_owned(),
-            kube_apiserver: KUBE_APISERVER_IMAGE.to_owned(),
-        };
+        let images = images();
         // The binaries run from the images; the host paths are never executed.
         let assets = Assets { kube_apiserver: PathBuf::new(), etcd: PathBuf::new() };
         let inner = ProcessCluster::launch_with(&assets, spec, Some(images)).await?;
