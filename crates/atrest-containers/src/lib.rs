@@ -106,9 +106,15 @@ pub fn preflight() -> Result<(), ContainersError> {
     let docker = docker();
     run(&docker, &["version", "--format", "{{.Server.Version}}"])
         .map_err(|detail| ContainersError::NoEngine { detail })?;
-    for image in [ETCD_IMAGE, KUBE_APISERVER_IMAGE] {
+    check_images(&[ETCD_IMAGE, KUBE_APISERVER_IMAGE])
+}
+
+/// Checks that the engine holds `images` (never pulls).
+pub fn check_images(images: &[&str]) -> Result<(), ContainersError> {
+    let docker = docker();
+    for image in images {
         run(&docker, &["image", "inspect", "--format", "{{.Id}}", image])
-            .map_err(|_| ContainersError::NoImage { image: image.to_owned() })?;
+            .map_err(|_| ContainersError::NoImage { image: (*image).to_owned() })?;
     }
     Ok(())
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use atrest_backend::wait::{deadline_after, wait_until};
 
 use atrest_backend::{ApiServerSpec, Cluster, ClusterSpec, ExitHow, Member, StartFailure};
-use atrest_containers::{ContainersCluster, ETCD_IMAGE, preflight, sweep};
+use atrest_containers::{ContainersCluster, ETCD_IMAGE, check_images, preflight, sweep};
 use atrest_process::container::{OWNER_LABEL, PROJECT_LABEL, owner_value};
 
 const CONFIG: &str = "/etc/kubernetes/enc/enc.yaml";
@@ -120,4 +120,15 @@ fn sweep_removes_containers_of_dead_owners_only() {
     docker(&["rm", "-f", &alive]);
     assert!(dead_gone, "{swept:?}");
     assert!(!alive_gone, "{swept:?}");
+}
+
+/// A missing image is named, with the command that builds the project's images; nothing is
+/// pulled.
+#[test]
+fn missing_image_names_it_and_setup() {
+    preflight().unwrap_or_else(|e| panic!("{e}"));
+    let missing = "registry.k8s.io/etcd:0.0.0-atrest-missing";
+    let err = check_images(&[ETCD_IMAGE, missing]).unwrap_err().to_string();
+    assert!(err.contains(missing), "{err}");
+    assert!(err.contains("cargo xtask setup"), "{err}");
 }
