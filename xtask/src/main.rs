@@ -6,7 +6,8 @@
 //! Any other subcommand (`check-config`, `cluster`, `decrypt`, `encrypt`, `keygen`, ...) is a user
 //! command and is forwarded to the `atrest` binary, so users and xtask take the same code path;
 //! `cluster` and `scenario --backend process` first provision the control-plane binaries (as
-//! `setup`) and pass `ATREST_ASSETS`.
+//! `setup`) and pass `ATREST_ASSETS`; `--backend containers` also provides the Docker engine and
+//! the images and passes `DOCKER_HOST`.
 //!
 //! `cargo xtask setup` builds the real control plane (kube-apiserver, etcd) for the `process`
 //! backend, provides a Docker engine and builds the control plane's container images from those
@@ -280,8 +281,20 @@ fn forward_to_atrest(args: &[OsString]) -> ExitCode {
     // `cluster` and `scenario --backend process` run the real binaries: provision them (cached)
     // so that they work on a fresh machine. atrest itself finds them in the cache too; passing
     // the directory keeps this run on the binaries this checkout's recipes describe.
+    // `--backend containers` also needs an engine and the images: provided (cached) the way
+    // `cargo xtask test` provides them; the engine is released when atrest ends.
+    let mut _engine = None;
     if needs_control_plane(args) {
-        match controlplane::setup(false) {
+        let provided = controlplane::setup(false).and_then(|assets| {
+            if uses_containers(args) {
+                let engine = docker::Engine::provide(docker::Lifetime::Run)?;
+                images::ensure(&engine, &assets, false)?;
+                cmd.env("DOCKER_HOST", &engine.host);
+                _engine = Some(engine);
+            }
+            Ok(assets)
+        });
+        match provided {
             Ok(assets) => {
                 cmd.env("ATREST_ASSETS", assets);
             }
@@ -300,6 +313,13 @@ fn forward_to_atrest(args: &[OsString]) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Whether a forwarded command runs the `containers` backend.
+fn uses_containers(args: &[OsString]) -> bool {
+    let args: Vec<&str> = args.iter().filter_map(|a| a.to_str()).collect();
+    args.windows(2).any(|w| w == ["--backend", "containers"])
+        || args.contains(&"--backend=containers")
 }
 
 /// Whether a forwarded command runs the real control plane.
@@ -481,6 +501,15 @@ mod tests {
         assert!(matches!(parsed.command, Cmd::Docker { what: DockerCmd::Smoke }));
         let parsed = Xtask::try_parse_from(["xtask", "setup", "--no-containers"]).expect("parses");
         assert!(matches!(parsed.command, Cmd::Setup { force: false, no_containers: true }));
+    }
+
+    #[test]
+    fn only_backend_containers_needs_an_engine() {
+        let os = |a: &[&str]| a.iter().map(OsString::from).collect::<Vec<_>>();
+        assert!(uses_containers(&os(&["scenario", "rotate", "--backend", "containers"])));
+        assert!(uses_containers(&os(&["scenario", "rotate", "--backend=containers"])));
+        assert!(!uses_containers(&os(&["scenario", "rotate", "--backend", "process"])));
+        assert!(needs_control_plane(&os(&["scenario", "rotate", "--backend", "containers"])));
     }
 
     #[test]

@@ -13,7 +13,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use atrest_process::{ApiServerOptions, Assets, ControlPlane, InstanceDir};
+use atrest_process::container::{BindMount, ContainerRun};
+use atrest_process::{
+    ApiServerOptions, Assets, ControlPlane, EtcdOptions, InstanceDir, StartError,
+};
 use clap::{Subcommand, ValueEnum};
 
 use crate::Outcome;
@@ -44,6 +47,9 @@ pub(crate) enum Backend {
     /// Local child processes (binaries from `cargo xtask setup`'s cache, or ATREST_ASSETS or
     /// KUBEBUILDER_ASSETS).
     Process,
+    /// Docker containers of the local images `cargo xtask setup` builds (host networking;
+    /// needs DOCKER_HOST); `--config`'s directory is mounted read-only at the same path.
+    Containers,
 }
 
 /// `atrest cluster up`.
@@ -95,7 +101,6 @@ impl StateDir {
 }
 
 fn up(args: &UpArgs) -> Result<Outcome> {
-    let Backend::Process = args.backend;
     // First, before anything starts: the user will `source DIR/env`, so whoever can write DIR
     // can run commands as them.
     let kept = match &args.state_dir {
@@ -108,11 +113,23 @@ fn up(args: &UpArgs) -> Result<Outcome> {
         },
         None => None,
     };
-    let assets = match Assets::locate() {
-        Ok(assets) => assets,
-        Err(err) => {
-            eprintln!("error: {err}");
-            return Ok(Outcome::Error);
+    let (assets, images) = match args.backend {
+        Backend::Process => match Assets::locate() {
+            Ok(assets) => (assets, None),
+            Err(err) => {
+                eprintln!("error: {err}");
+                return Ok(Outcome::Error);
+            }
+        },
+        Backend::Containers => {
+            if let Err(err) = atrest_containers::preflight() {
+                eprintln!("error: {err}");
+                return Ok(Outcome::Error);
+            }
+            atrest_containers::sweep();
+            // The binaries run from the images; the host paths are never executed.
+            let assets = Assets { kube_apiserver: PathBuf::new(), etcd: PathBuf::new() };
+            (assets, Some(atrest_containers::images()))
         }
     };
     // Relative paths would otherwise resolve against each apiserver's instance directory.
@@ -132,13 +149,30 @@ fn up(args: &UpArgs) -> Result<Outcome> {
     // A marker left by an earlier run must not announce this one.
     remove_if_exists(&state.path().join("ready"))?;
     let options = (0..args.apiservers)
-        .map(|i| apiserver_options(i, config.as_deref(), args.automatic_reload))
+        .map(|i| {
+            let mut opts = apiserver_options(i, config.as_deref(), args.automatic_reload);
+            opts.container = images.as_ref().map(|images| {
+                let mut run = ContainerRun::new(images.kube_apiserver.clone());
+                run.docker.clone_from(&images.docker);
+                // The file's directory, read-only at the same path, as kubeadm's `hostPath`.
+                if let Some(dir) = config.as_deref().and_then(Path::parent) {
+                    run.mount(BindMount::same_path(dir));
+                }
+                run
+            });
+            opts
+        })
         .collect();
+    let etcd = images.as_ref().map(|images| {
+        let mut run = ContainerRun::new(images.etcd.clone());
+        run.docker.clone_from(&images.docker);
+        run
+    });
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("building the tokio runtime")?;
-    let outcome = runtime.block_on(serve(&assets, options, state.path()));
+    let outcome = runtime.block_on(serve(&assets, etcd, options, state.path()));
     if let StateDir::Kept(dir) = &state {
         remove_if_exists(&dir.join("ready"))?;
     }
@@ -168,10 +202,25 @@ pub(crate) fn apiserver_options(
 
 /// Starts the control plane, writes the state directory, and waits for a signal or for a
 /// member to exit on its own (then says which, how, and where its log is, and exits 2).
-async fn serve(assets: &Assets, options: Vec<ApiServerOptions>, dir: &Path) -> Result<Outcome> {
+async fn serve(
+    assets: &Assets,
+    etcd: Option<ContainerRun>,
+    options: Vec<ApiServerOptions>,
+    dir: &Path,
+) -> Result<Outcome> {
     let mut signals = Signals::install()?;
     eprintln!("starting etcd and {} kube-apiserver(s)...", options.len());
-    let plane = match signals.guard(ControlPlane::start(assets, options)).await {
+    let start = async {
+        let mut etcd_opts = EtcdOptions::new("etcd");
+        etcd_opts.container = etcd;
+        // Dropping a plane that failed half-way stops what it started.
+        let mut plane = ControlPlane::with_etcd(assets, etcd_opts).await?;
+        for opts in options {
+            plane.add_apiserver(opts).await?;
+        }
+        Ok::<_, StartError>(plane)
+    };
+    let plane = match signals.guard(start).await {
         Ok(Ok(plane)) => plane,
         Ok(Err(err)) => {
             eprintln!("error: starting the cluster: {}", atrest_backend::error_chain(&err));

@@ -231,6 +231,12 @@ pub(crate) fn run(args: &DegradationArgs) -> Result<Outcome> {
                 prepare_and_measure(cluster, args, &providers, &payload).await
             })?
         }
+        Backend::Containers => runtime.block_on(async {
+            let cluster = atrest_containers::ContainersCluster::launch(spec)
+                .await
+                .context("starting the containers backend")?;
+            prepare_and_measure(cluster, args, &providers, &payload).await
+        })?,
     };
 
     let boot =

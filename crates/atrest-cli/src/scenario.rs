@@ -29,6 +29,9 @@ pub(crate) enum Backend {
     /// Real etcd and kube-apiserver as local processes (built by `cargo xtask setup`, found in
     /// its cache; ATREST_ASSETS overrides).
     Process,
+    /// Real etcd and kube-apiserver in Docker containers of local images (built by `cargo xtask
+    /// setup`, never pulled), on host networking; needs DOCKER_HOST.
+    Containers,
 }
 
 /// Report format on standard output.
@@ -311,6 +314,12 @@ pub(crate) async fn run_one(
             let cluster = atrest_process::ProcessCluster::launch(&assets, spec)
                 .await
                 .context("starting etcd for the process backend")?;
+            drive(scenario, prepared, cluster, quiet).await
+        }
+        Backend::Containers => {
+            let cluster = atrest_containers::ContainersCluster::launch(spec)
+                .await
+                .context("starting the containers backend")?;
             drive(scenario, prepared, cluster, quiet).await
         }
     }

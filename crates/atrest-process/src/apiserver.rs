@@ -18,6 +18,7 @@ use base64::engine::general_purpose::STANDARD;
 use k8s_openapi::api::core::v1::Namespace;
 
 use crate::certs::{CertAuthority, CertError, CertPair, ServiceAccountKey, write_file};
+use crate::container::{BindMount, ContainerRun, parent_dirs};
 use crate::launch::{
     Launched, POLL_INTERVAL, Patience, StartError, keep_if_crashed, launch, launch_keep_unready,
     with_port_retries,
@@ -106,6 +107,11 @@ pub struct ApiServerOptions {
     pub stop_timeout: Duration,
     /// Where the instance directory is created (the system temp directory when `None`).
     pub parent_dir: Option<PathBuf>,
+    /// Run the apiserver in this container instead of as a host process. Its instance directory
+    /// (certificates, kubeconfig) and the directories of etcd's client certificate files are
+    /// added as read-only mounts at the same paths; the encryption configuration's directory
+    /// and KMS sockets are the caller's mounts.
+    pub container: Option<ContainerRun>,
 }
 
 impl ApiServerOptions {
@@ -119,6 +125,7 @@ impl ApiServerOptions {
             start_timeout: Duration::from_secs(20),
             stop_timeout: Duration::from_secs(10),
             parent_dir: None,
+            container: None,
         }
     }
 }
@@ -131,6 +138,8 @@ pub struct ApiServer {
     /// The flags that do not depend on `opts` (PKI, ports, etcd); the rest are added at each
     /// launch, so that option changes apply at the next start.
     base_args: Vec<OsString>,
+    /// etcd's client certificate files (mounted into a container run).
+    etcd_files: Vec<PathBuf>,
     dir: InstanceDir,
     port: u16,
     process: Option<ManagedProcess>,
@@ -195,10 +204,16 @@ impl ApiServer {
         let client = client_from_kubeconfig(&kubeconfig)
             .await
             .map_err(|source| StartError::Client { name: name.clone(), source })?;
+        let etcd_files = etcd
+            .tls
+            .iter()
+            .flat_map(|t| [t.ca_file.clone(), t.cert_file.clone(), t.key_file.clone()])
+            .collect();
         Ok(ApiServer {
             binary: binary.to_owned(),
             opts,
             base_args,
+            etcd_files,
             dir,
             port,
             process: None,
@@ -214,6 +229,13 @@ impl ApiServer {
         spec.args = self.base_args.clone();
         spec.args.extend(option_args(&self.opts));
         spec.stop_timeout = self.opts.stop_timeout;
+        spec.container = self.opts.container.clone().map(|mut run| {
+            run.mount(BindMount::same_path(self.dir.path()));
+            for m in parent_dirs(self.etcd_files.iter().map(PathBuf::as_path)) {
+                run.mount(m);
+            }
+            run
+        });
         spec
     }
 

@@ -30,6 +30,7 @@ use crate::apiserver::{
     ApiServer, ApiServerOptions, Readiness, failing_checks, plain_client_from_kubeconfig,
 };
 use crate::assets::Assets;
+use crate::container::{BindMount, ContainerRun};
 use crate::control_plane::ControlPlane;
 use crate::etcd::{Etcd, EtcdOptions};
 use crate::launch::{StartError, retry_on_new_port};
@@ -66,7 +67,29 @@ pub struct ProcessCluster {
     stop_timeout: Duration,
     request_timeout: Duration,
     fs_root: PathBuf,
+    /// Set for the `containers` backend: etcd and the apiservers run in these containers.
+    containers: Option<Containers>,
     dir: InstanceDir,
+}
+
+/// Local images to run etcd and the apiservers from, instead of host processes (the
+/// `containers` backend, crate `atrest-containers`). Their entrypoints are the binaries.
+#[derive(Debug, Clone)]
+pub struct ContainerImages {
+    /// The `docker` client.
+    pub docker: PathBuf,
+    /// etcd's image (`registry.k8s.io/etcd:3.6.16-0`).
+    pub etcd: String,
+    /// kube-apiserver's image (`registry.k8s.io/kube-apiserver:v1.37.2`).
+    pub kube_apiserver: String,
+}
+
+/// What a container run of the apiservers needs besides their own files.
+#[derive(Debug, Clone)]
+struct Containers {
+    images: ContainerImages,
+    /// The directories of the KMS plugins' sockets, mounted at the same paths.
+    kms_dirs: Vec<PathBuf>,
 }
 
 impl fmt::Debug for ProcessCluster {
@@ -85,6 +108,18 @@ impl ProcessCluster {
         assets: &Assets,
         spec: ClusterSpec,
     ) -> Result<ProcessCluster, BackendError> {
+        ProcessCluster::launch_with(assets, spec, None).await
+    }
+
+    /// [`ProcessCluster::launch`], with etcd and the apiservers in containers of `images` when
+    /// given (host networking; each apiserver mounts its encryption configuration's directory
+    /// read-only at the path its flag names, as kubeadm's `hostPath` does, and its certificates
+    /// and the KMS sockets read-only at their host paths). `assets` is then unused.
+    pub async fn launch_with(
+        assets: &Assets,
+        spec: ClusterSpec,
+        images: Option<ContainerImages>,
+    ) -> Result<ProcessCluster, BackendError> {
         let dir = InstanceDir::new("cluster")
             .map_err(|e| BackendError::other("creating the cluster directory", e))?;
         let fs_root = dir.path().join("fs");
@@ -94,15 +129,18 @@ impl ProcessCluster {
             .map_err(|source| BackendError::File { op: "write", path: "/".to_owned(), source })?;
         let mut etcd_opts = EtcdOptions::new("etcd");
         etcd_opts.parent_dir = Some(dir.path().to_owned());
+        etcd_opts.container = images.as_ref().map(|i| container_run(i, &i.etcd));
         let plane = ControlPlane::with_etcd(assets, etcd_opts)
             .await
             .map_err(|e| BackendError::other("starting etcd", e))?;
         let raw =
             plane.etcd().raw().await.map_err(|e| BackendError::other("connecting to etcd", e))?;
         let mut kms = Vec::with_capacity(spec.kms_plugins.len());
+        let mut kms_dirs = Vec::new();
         for plugin in &spec.kms_plugins {
             let socket = host_path(&fs_root, &plugin.socket)?;
             let parent = socket.parent().unwrap_or(&fs_root);
+            kms_dirs.push(parent.to_owned());
             std::fs::DirBuilder::new().recursive(true).mode(0o700).create(parent).map_err(
                 |source| BackendError::File { op: "write", path: plugin.socket.clone(), source },
             )?;
@@ -123,6 +161,7 @@ impl ProcessCluster {
             stop_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(60),
             fs_root,
+            containers: images.map(|images| Containers { images, kms_dirs }),
             dir,
         })
     }
@@ -203,7 +242,42 @@ impl ProcessCluster {
         let mut opts = ApiServerOptions::new(format!("kube-apiserver-{i}"));
         opts.parent_dir = Some(self.dir.path().to_owned());
         opts.stop_timeout = self.stop_timeout;
-        apply_spec(&mut opts, self.mapped_config(spec)?, spec.automatic_reload);
+        let Some(containers) = &self.containers else {
+            apply_spec(&mut opts, self.mapped_config(spec)?, spec.automatic_reload);
+            return Ok(opts);
+        };
+        // In a container the flag names the cluster path, and the host directory holding it
+        // is mounted there read-only, as kubeadm's `hostPath` mounts `/etc/kubernetes/enc`.
+        let mut run = container_run(&containers.images, &containers.images.kube_apiserver);
+        for dir in &containers.kms_dirs {
+            run.mount(BindMount::same_path(dir));
+        }
+        let config = spec.encryption_config.as_deref().map(PathBuf::from);
+        if let (Some(path), Some(host)) = (&config, self.mapped_config(spec)?) {
+            let (Some(parent), Some(host_parent)) = (path.parent(), host.parent()) else {
+                return Err(BackendError::other(
+                    format!("mounting the directory of {}", path.display()),
+                    "the path has no parent directory",
+                ));
+            };
+            if parent == Path::new("/") {
+                return Err(BackendError::other(
+                    format!("mounting the directory of {}", path.display()),
+                    "the containers backend cannot mount the cluster's `/`",
+                ));
+            }
+            // The directory must exist to be mounted; an absent file is still absent.
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(host_parent).map_err(
+                |source| BackendError::File {
+                    op: "write",
+                    path: parent.display().to_string(),
+                    source,
+                },
+            )?;
+            run.mount(BindMount::read_only(host_parent, parent));
+        }
+        opts.container = Some(run);
+        apply_spec(&mut opts, config, spec.automatic_reload);
         Ok(opts)
     }
 
@@ -233,6 +307,13 @@ fn host_path(fs_root: &Path, path: &str) -> Result<PathBuf, BackendError> {
         }
     }
     Ok(host)
+}
+
+/// A container run of `image` without mounts.
+fn container_run(images: &ContainerImages, image: &str) -> ContainerRun {
+    let mut run = ContainerRun::new(image);
+    run.docker.clone_from(&images.docker);
+    run
 }
 
 /// The plugin's fault for the boundary's.
@@ -331,7 +412,7 @@ fn raw_entry((key, value): (String, RawValue)) -> RawEntry {
 
 impl Cluster for ProcessCluster {
     fn backend_name(&self) -> &'static str {
-        "process"
+        if self.containers.is_some() { "containers" } else { "process" }
     }
 
     fn apiserver_count(&self) -> usize {
@@ -439,6 +520,7 @@ impl Cluster for ProcessCluster {
                 self.slots[i].client = Some(client);
             }
             apply_spec(server.options_mut(), opts.encryption_config.clone(), opts.automatic_reload);
+            server.options_mut().container.clone_from(&opts.container);
             match server.start_keep_unready(self.not_ready_timeout).await {
                 Ok(Readiness::Ready) => return Ok(Ok(())),
                 Ok(Readiness::NotReady { last, .. }) => {

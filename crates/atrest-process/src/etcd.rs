@@ -15,6 +15,7 @@ use atrest_etcd::{RawEtcd, RawEtcdError};
 
 use crate::apiserver::{EtcdClientTls, EtcdEndpoint};
 use crate::certs::{CertAuthority, CertPair, write_file};
+use crate::container::{BindMount, ContainerRun};
 use crate::launch::{StartError, http_get, keep_if_crashed, launch, with_port_retries};
 use crate::process::{Exit, InstanceDir, ManagedProcess, ProcessSpec, free_ports, new_dir};
 
@@ -35,6 +36,9 @@ pub struct EtcdOptions {
     pub extra_args: Vec<String>,
     /// Where the instance directory is created (the system temp directory when `None`).
     pub parent_dir: Option<PathBuf>,
+    /// Run etcd in this container (its instance directory is mounted read-write at the same
+    /// path) instead of as a host process.
+    pub container: Option<ContainerRun>,
 }
 
 impl EtcdOptions {
@@ -46,6 +50,7 @@ impl EtcdOptions {
             stop_timeout: Duration::from_secs(10),
             extra_args: Vec::new(),
             parent_dir: None,
+            container: None,
         }
     }
 }
@@ -189,6 +194,11 @@ impl Etcd {
         let mut spec = ProcessSpec::new(self.opts.name.clone(), &self.binary);
         spec.args = self.args.clone();
         spec.stop_timeout = self.opts.stop_timeout;
+        spec.container = self.opts.container.clone().map(|mut run| {
+            let dir = self.dir.path().to_owned();
+            run.mount(BindMount { host: dir.clone(), container: dir, read_only: false });
+            run
+        });
         let port = self.metrics_port;
         let (process, took) =
             launch(&spec, &mut self.dir, self.opts.start_timeout, HEALTH_INTERVAL, || {

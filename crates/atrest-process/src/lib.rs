@@ -31,6 +31,7 @@ mod apiserver;
 mod assets;
 pub mod certs;
 mod cluster;
+pub mod container;
 mod control_plane;
 mod etcd;
 pub mod klog;
@@ -43,7 +44,7 @@ pub use apiserver::{
     Readiness, failing_checks,
 };
 pub use assets::{Assets, AssetsError, cache_dir, setup_build};
-pub use cluster::{FIELD_MANAGER, ProcessCluster};
+pub use cluster::{ContainerImages, FIELD_MANAGER, ProcessCluster};
 pub use control_plane::ControlPlane;
 pub use etcd::{Etcd, EtcdClientCredentials, EtcdOptions};
 pub use launch::StartError;

@@ -21,6 +21,8 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError, mpsc};
 use std::time::Duration;
 
 use atrest_backend::ExitHow;
+
+use crate::container::{ContainerRun, container_name};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tempfile::TempDir;
@@ -39,6 +41,9 @@ pub struct ProcessSpec {
     pub cwd: Option<PathBuf>,
     /// How long SIGTERM may take before SIGKILL.
     pub stop_timeout: Duration,
+    /// Run `args` in this container (the image's entrypoint replaces `program`) instead of as
+    /// a host process.
+    pub container: Option<ContainerRun>,
 }
 
 impl ProcessSpec {
@@ -50,6 +55,7 @@ impl ProcessSpec {
             args: Vec::new(),
             cwd: None,
             stop_timeout: Duration::from_secs(10),
+            container: None,
         }
     }
 
@@ -170,6 +176,8 @@ pub struct ManagedProcess {
     stop_timeout: Duration,
     state: Arc<ExitState>,
     stop_requested: bool,
+    /// The container the child (a `docker run` client) runs, and its name.
+    container: Option<(ContainerRun, String)>,
 }
 
 impl ManagedProcess {
@@ -191,9 +199,21 @@ impl ManagedProcess {
         let stdout = open(&stdout_log)?;
         let stderr = open(&stderr_log)?;
 
-        let mut cmd = Command::new(&spec.program);
-        cmd.args(&spec.args)
-            .current_dir(spec.cwd.as_deref().unwrap_or(log_dir))
+        let container =
+            spec.container.as_ref().map(|run| (run.clone(), container_name(&spec.name)));
+        let mut cmd = match &container {
+            Some((run, name)) => {
+                let mut cmd = Command::new(&run.docker);
+                cmd.args(run.run_args(name, &spec.args));
+                cmd
+            }
+            None => {
+                let mut cmd = Command::new(&spec.program);
+                cmd.args(&spec.args);
+                cmd
+            }
+        };
+        cmd.current_dir(spec.cwd.as_deref().unwrap_or(log_dir))
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)
@@ -228,7 +248,8 @@ impl ManagedProcess {
         let pid = match started_rx.recv() {
             Ok(Ok(pid)) => pid,
             Ok(Err(source)) => {
-                return Err(SpawnError::Exec { program: spec.program.clone(), source });
+                let program = container.map_or_else(|| spec.program.clone(), |(run, _)| run.docker);
+                return Err(SpawnError::Exec { program, source });
             }
             Err(_) => {
                 return Err(SpawnError::Thread {
@@ -246,6 +267,7 @@ impl ManagedProcess {
             stop_timeout: spec.stop_timeout,
             state,
             stop_requested: false,
+            container,
         })
     }
 
@@ -306,7 +328,16 @@ impl ManagedProcess {
         }
         tracing::warn!(name = %self.name, pid = self.pid, "did not stop after SIGTERM, killing");
         self.signal(Signal::SIGKILL);
-        self.exited().await
+        let exit = self.exited().await;
+        self.remove_container();
+        exit
+    }
+
+    /// Removes the container of a killed `docker run` client (a SIGKILL is not forwarded).
+    fn remove_container(&self) {
+        if let Some((run, name)) = &self.container {
+            run.remove(name);
+        }
     }
 
     /// Sends `signal` to the child's process group unless the child is known to have exited
@@ -337,6 +368,7 @@ impl Drop for ManagedProcess {
         if self.state.wait_blocking(Duration::from_secs(10)).is_none() {
             tracing::warn!(name = %self.name, pid = self.pid, "still running after SIGKILL");
         }
+        self.remove_container();
     }
 }
 

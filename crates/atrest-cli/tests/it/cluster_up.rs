@@ -495,3 +495,85 @@ fn log_files(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     found
 }
+
+/// The names of the containers `atrest cluster up` with pid `pid` runs (any state).
+fn containers_of(pid: u32) -> Vec<String> {
+    let out = Command::new("docker")
+        .args(["ps", "-a", "--filter", "label=io.atrest.project=1", "--format", "{{.Names}}"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let prefix = format!("atrest-{pid}-");
+    let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|n| n.starts_with(&prefix))
+        .map(str::to_owned)
+        .collect();
+    names.sort();
+    names
+}
+
+/// `--backend containers`: etcd and the apiserver in containers, the config's directory
+/// mounted read-only; ready, `/readyz` through the kubeconfig, and SIGINT removes both.
+#[test]
+fn cluster_up_containers_serves_then_tears_down_on_sigint() {
+    atrest_containers::preflight().unwrap_or_else(|e| panic!("{e}"));
+    let state = tempfile::tempdir().unwrap();
+    let dir = state.path().join("state");
+    let config_dir = state.path().join("enc");
+    fs::create_dir(&config_dir).unwrap();
+    let config = config_dir.join("secretbox.yaml");
+    fs::copy(crate::root().join("scenarios/configs/secretbox.yaml"), &config).unwrap();
+    let mut guard = Guard(
+        Command::new(env!("CARGO_BIN_EXE_atrest"))
+            .args(["cluster", "up", "--backend", "containers", "--config"])
+            .arg(&config)
+            .arg("--state-dir")
+            .arg(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let child = &mut guard.0;
+    let watch = ExitWatch::new(child);
+    let ready = dir.join("ready");
+    let deadline = Instant::now() + START_DEADLINE;
+    while !ready.exists() {
+        assert!(Instant::now() < deadline, "no {} after {START_DEADLINE:?}", ready.display());
+        if let Some(status) = watch.wait(child, Duration::from_millis(100)) {
+            let out = guard_output(child);
+            panic!("atrest cluster up exited early with {status}:\n{out}");
+        }
+    }
+    let names = containers_of(child.id());
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names.iter().any(|n| n.ends_with("-etcd")), "{names:?}");
+    assert!(names.iter().any(|n| n.ends_with("-kube-apiserver-0")), "{names:?}");
+
+    let kubeconfig_path = dir.join("kubeconfig");
+    let readyz =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(
+            async {
+                let kc = kube::config::Kubeconfig::read_from(&kubeconfig_path).unwrap();
+                let config = kube::Config::from_custom_kubeconfig(
+                    kc,
+                    &kube::config::KubeConfigOptions::default(),
+                )
+                .await
+                .unwrap();
+                let client = kube::Client::try_from(config).unwrap();
+                client.request_text(http::Request::get("/readyz").body(Vec::new()).unwrap()).await
+            },
+        );
+    assert_eq!(readyz.unwrap(), "ok");
+
+    kill(Pid::from_raw(i32::try_from(child.id()).unwrap()), Signal::SIGINT).unwrap();
+    let Some(status) = watch.wait(child, STOP_DEADLINE) else {
+        panic!("atrest cluster up still running {STOP_DEADLINE:?} after SIGINT");
+    };
+    let out = guard_output(child);
+    assert_eq!(status.code(), Some(0), "{out}");
+    assert_eq!(containers_of(guard.0.id()), Vec::<String>::new());
+}

@@ -173,6 +173,35 @@ fn scenario_process_rotate() {
     assert_eq!(v["outcome"], "passed");
 }
 
+/// The main job on the containers backend (real-cluster test group; images from `cargo xtask
+/// setup`, DOCKER_HOST from `cargo xtask test`).
+#[test]
+fn scenario_containers_rotate() {
+    // Fails loudly, saying what to run, when no engine or image is there.
+    atrest_containers::preflight().unwrap_or_else(|e| panic!("{e}"));
+    let out = atrest(&["scenario", "rotate", "--backend", "containers", "--report", "json"], b"");
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["backend"], "containers");
+    assert_eq!(v["outcome"], "passed");
+}
+
+/// No Docker engine: a harness error (exit 2) that says how to get one, before anything starts.
+#[test]
+fn scenario_containers_without_an_engine_names_setup() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_atrest"))
+        .args(["scenario", "rotate", "--backend", "containers"])
+        .current_dir(crate::root())
+        .env("DOCKER_HOST", "unix:///nonexistent/atrest-docker.sock")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("no Docker engine answers"), "{err}");
+    assert!(err.contains("cargo xtask setup"), "{err}");
+}
+
 /// Runs `atrest` from a directory with no `scenarios/` above it and no `ATREST_SCENARIOS`: the
 /// installed binary's situation.
 fn atrest_elsewhere(args: &[&str]) -> std::process::Output {

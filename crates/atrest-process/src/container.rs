@@ -1,0 +1,187 @@
+//! Running a member in a container instead of as a host process: [`ContainerRun`] turns a
+//! [`ProcessSpec`](crate::ProcessSpec) into a foreground `docker run` of a local image whose
+//! entrypoint is the binary, so that everything [`ManagedProcess`](crate::ManagedProcess) does
+//! (logs to files, exit status, SIGTERM then SIGKILL) applies to the container unchanged:
+//!
+//! - the `docker` client stays attached, so the container's stdout and stderr are the client's,
+//!   and its exit code is the container's (125–127 are the client's own failures);
+//! - the client forwards SIGTERM to the container (`--sig-proxy`, on by default when attached);
+//! - `--rm` removes the container when it ends; when the client had to be killed, the handle
+//!   removes the container by name (`docker rm -f`);
+//! - host networking (`--network host`): members listen on 127.0.0.1 ports of the host;
+//! - every container carries `io.atrest.project=1` and `io.atrest.owner=<pid> <start time>`,
+//!   as xtask's containers do, so that leftovers of a killed run can be swept by owner.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The label every container of the project carries.
+pub const PROJECT_LABEL: &str = "io.atrest.project";
+/// The label naming the creating process: `<pid> <start time>` (field 22 of `/proc/<pid>/stat`).
+pub const OWNER_LABEL: &str = "io.atrest.owner";
+
+/// One bind mount: a host directory at a path in the container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindMount {
+    /// The host directory.
+    pub host: PathBuf,
+    /// Where the container sees it.
+    pub container: PathBuf,
+    /// Mounted read-only.
+    pub read_only: bool,
+}
+
+impl BindMount {
+    /// A read-only mount of `host` at `container`.
+    pub fn read_only(host: impl Into<PathBuf>, container: impl Into<PathBuf>) -> BindMount {
+        BindMount { host: host.into(), container: container.into(), read_only: true }
+    }
+
+    /// A read-only mount of `dir` at the same path.
+    pub fn same_path(dir: impl Into<PathBuf>) -> BindMount {
+        let dir = dir.into();
+        BindMount { host: dir.clone(), container: dir, read_only: true }
+    }
+}
+
+/// How to run a member in a container: the `docker` client, the image, the mounts.
+#[derive(Debug, Clone)]
+pub struct ContainerRun {
+    /// The `docker` client (`docker` on `PATH` by default).
+    pub docker: PathBuf,
+    /// The image (`registry.k8s.io/etcd:3.6.16-0`); its entrypoint is the binary.
+    pub image: String,
+    /// Bind mounts.
+    pub mounts: Vec<BindMount>,
+}
+
+impl ContainerRun {
+    /// A run of `image` through the `docker` on `PATH`, without mounts.
+    pub fn new(image: impl Into<String>) -> ContainerRun {
+        ContainerRun { docker: PathBuf::from("docker"), image: image.into(), mounts: Vec::new() }
+    }
+
+    /// Adds a mount unless an equal one is there.
+    pub fn mount(&mut self, mount: BindMount) {
+        if !self.mounts.contains(&mount) {
+            self.mounts.push(mount);
+        }
+    }
+
+    /// The `docker run` arguments for a container named `name` running the image with `args`.
+    pub fn run_args(&self, name: &str, args: &[OsString]) -> Vec<OsString> {
+        let mut out: Vec<OsString> =
+            ["run", "--rm", "--pull", "never", "--network", "host", "--name", name]
+                .into_iter()
+                .map(OsString::from)
+                .collect();
+        out.push("--label".into());
+        out.push(format!("{PROJECT_LABEL}=1").into());
+        if let Some(owner) = owner_value() {
+            out.push("--label".into());
+            out.push(format!("{OWNER_LABEL}={owner}").into());
+        }
+        for m in &self.mounts {
+            let mut spec = OsString::from("type=bind,source=");
+            spec.push(&m.host);
+            spec.push(",target=");
+            spec.push(&m.container);
+            if m.read_only {
+                spec.push(",readonly");
+            }
+            out.push("--mount".into());
+            out.push(spec);
+        }
+        out.push(self.image.clone().into());
+        out.extend(args.iter().cloned());
+        out
+    }
+
+    /// Removes container `name` if it is still there (after its client was killed); errors
+    /// are logged, not returned (this runs from `Drop`).
+    pub fn remove(&self, name: &str) {
+        let status = Command::new(&self.docker)
+            .args(["rm", "-f", name])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        if let Err(e) = status {
+            tracing::warn!(%name, %e, "cannot remove the container");
+        }
+    }
+}
+
+/// A container name unique to this process and call: `atrest-<pid>-<n>-<member>`.
+pub fn container_name(member: &str) -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("atrest-{}-{n}-{member}", std::process::id())
+}
+
+/// The [`OWNER_LABEL`] value for this process, `None` if `/proc` cannot say.
+pub fn owner_value() -> Option<String> {
+    let pid = std::process::id();
+    Some(format!("{pid} {}", start_time(pid)?))
+}
+
+/// Whether the owner named by an [`OWNER_LABEL`] value still runs. A value that cannot be
+/// parsed counts as alive: never remove what is not understood.
+pub fn owner_alive(owner: &str) -> bool {
+    let mut fields = owner.split_whitespace();
+    let (Some(pid), Some(start)) = (fields.next(), fields.next()) else { return true };
+    let (Ok(pid), Ok(start)) = (pid.parse::<u32>(), start.parse::<u64>()) else { return true };
+    start_time(pid) == Some(start)
+}
+
+/// Field 22 (`starttime`) of `/proc/<pid>/stat`, or `None` when the process does not exist.
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: split after it.
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// The directories holding `files`, each once, as same-path read-only mounts.
+pub fn parent_dirs<'a>(files: impl IntoIterator<Item = &'a Path>) -> Vec<BindMount> {
+    let mut out: Vec<BindMount> = Vec::new();
+    for f in files {
+        if let Some(parent) = f.parent() {
+            let m = BindMount::same_path(parent);
+            if !out.contains(&m) {
+                out.push(m);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_args_carry_labels_mounts_and_the_binary_flags() {
+        let mut run = ContainerRun::new("img:1");
+        run.mount(BindMount::read_only("/h/enc", "/etc/kubernetes/enc"));
+        run.mount(BindMount::read_only("/h/enc", "/etc/kubernetes/enc"));
+        let args = run.run_args("n", &["--x=1".into()]);
+        let text: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        assert_eq!(text.iter().filter(|a| a.starts_with("type=bind")).count(), 1);
+        assert!(
+            text.contains(&"type=bind,source=/h/enc,target=/etc/kubernetes/enc,readonly".into())
+        );
+        assert!(text.contains(&"io.atrest.project=1".into()));
+        assert!(text.iter().any(|a| a.starts_with("io.atrest.owner=")));
+        assert_eq!(text[text.len() - 2..], ["img:1".to_owned(), "--x=1".to_owned()]);
+    }
+
+    #[test]
+    fn owners_alive_and_dead() {
+        assert!(owner_alive(&owner_value().unwrap_or_default()));
+        assert!(!owner_alive("999999999 5"));
+        assert!(owner_alive("garbage"));
+    }
+}
