@@ -2,6 +2,7 @@
 //! operation, on a logarithmic time axis so that medians and tails both show.
 
 use anyhow::{Result, anyhow};
+use plotters::coord::combinators::BindKeyPoints as _;
 use plotters::prelude::*;
 
 /// One provider's samples, in milliseconds.
@@ -64,7 +65,9 @@ fn panel_cdf<'a>(
         .margin(12)
         .x_label_area_size(45)
         .y_label_area_size(55)
-        .build_cartesian_2d((lo..hi).log_scale(), 0.0..1.0)
+        // plotters' log axis labels powers of ten only: a range inside one decade (creates at
+        // 2–8 ms) got no label at all. Our own ticks label every panel.
+        .build_cartesian_2d((lo..hi).log_scale().with_key_points(log_ticks(lo, hi)), 0.0..1.0)
         .map_err(plot_error)?;
     chart
         .configure_mesh()
@@ -98,6 +101,27 @@ fn panel_cdf<'a>(
     Ok(())
 }
 
+/// Tick values for a log axis over `[lo, hi]`: 1-2-5 per decade, or every 1..9 multiple when
+/// that gives fewer than three (a range inside one decade).
+fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let within = |steps: &[f64]| -> Vec<f64> {
+        let mut ticks = Vec::new();
+        let mut decade = 10f64.powf(lo.log10().floor());
+        while decade <= hi {
+            for m in steps {
+                let v = m * decade;
+                if v >= lo && v <= hi {
+                    ticks.push(v);
+                }
+            }
+            decade *= 10.0;
+        }
+        ticks
+    };
+    let ticks = within(&[1.0, 2.0, 5.0]);
+    if ticks.len() >= 3 { ticks } else { within(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]) }
+}
+
 /// A tick label with as many decimals as its magnitude needs (no `0.30000000000000004`).
 fn tick(v: f64) -> String {
     let decimals = if v >= 10.0 {
@@ -114,4 +138,39 @@ fn tick(v: f64) -> String {
 
 fn plot_error(e: impl std::fmt::Display) -> anyhow::Error {
     anyhow!("drawing degradation.svg: {e}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The x-axis labels of `svg`: numeric `<text>` contents.
+    fn labels(svg: &str) -> Vec<String> {
+        svg.split("<text")
+            .filter_map(|t| t.split_once('>').and_then(|(_, rest)| rest.split_once("</text>")))
+            .map(|(text, _)| text.trim().to_owned())
+            .filter(|t| !t.is_empty() && t.parse::<f64>().is_ok())
+            .collect()
+    }
+
+    #[test]
+    fn both_panels_get_tick_labels_even_inside_one_decade() {
+        // Creates between 2 and 8 ms (no power of ten inside), gets below 1 ms.
+        let create: Vec<f64> = (0..50).map(|i| 2.1 + f64::from(i) * 0.12).collect();
+        let get: Vec<f64> = (0..50).map(|i| 0.31 + f64::from(i) * 0.012).collect();
+        let series = [Series { name: "identity", color: BLUE, create: &create, get: &get }];
+        let svg = render("t", &series).unwrap();
+        let labels = labels(&svg);
+        for want in ["3.0", "5.0", "7.0", "0.40", "0.60"] {
+            assert!(labels.iter().any(|l| l == want), "no {want} in {labels:?}");
+        }
+    }
+
+    #[test]
+    fn ticks_are_1_2_5_across_decades_and_finer_inside_one() {
+        assert_eq!(log_ticks(0.15, 30.0), [0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0]);
+        let inside = log_ticks(2.1, 7.9);
+        assert_eq!(inside.len(), 5, "{inside:?}");
+        assert!((inside[0] - 3.0).abs() < 1e-9 && (inside[4] - 7.0).abs() < 1e-9, "{inside:?}");
+    }
 }
