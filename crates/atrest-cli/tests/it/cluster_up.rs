@@ -115,16 +115,8 @@ fn cluster_up_serves_then_tears_down_on_sigint() {
     let child = &mut guard.0;
     let watch = ExitWatch::new(child);
 
-    // Ready marker, or an early exit, against a deadline.
     let ready = dir.join("ready");
-    let deadline = Instant::now() + START_DEADLINE;
-    while !ready.exists() {
-        assert!(Instant::now() < deadline, "no {} after {START_DEADLINE:?}", ready.display());
-        if let Some(status) = watch.wait(child, Duration::from_millis(100)) {
-            let out = guard_output(child);
-            panic!("atrest cluster up exited early with {status}:\n{out}");
-        }
-    }
+    wait_for_ready(child, &watch, &ready);
 
     // kubeconfig and env.
     let kubeconfig_path = dir.join("kubeconfig");
@@ -147,20 +139,7 @@ fn cluster_up_serves_then_tears_down_on_sigint() {
     assert_eq!(key_mode, 0o600);
 
     // /readyz through the kubeconfig's credentials.
-    let readyz =
-        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(
-            async {
-                let kc = kube::config::Kubeconfig::read_from(&kubeconfig_path).unwrap();
-                let config = kube::Config::from_custom_kubeconfig(
-                    kc,
-                    &kube::config::KubeConfigOptions::default(),
-                )
-                .await
-                .unwrap();
-                let client = kube::Client::try_from(config).unwrap();
-                client.request_text(http::Request::get("/readyz").body(Vec::new()).unwrap()).await
-            },
-        );
+    let readyz = readyz_through(&kubeconfig_path);
     assert_eq!(readyz.unwrap(), "ok");
 
     // The control plane runs as atrest's children.
@@ -184,6 +163,32 @@ fn cluster_up_serves_then_tears_down_on_sigint() {
     // A user-given state directory is kept, without the ready marker.
     assert!(dir.join("kubeconfig").is_file());
     assert!(!ready.exists());
+}
+
+/// Waits, against a deadline, for `cluster up`'s ready marker; an early exit fails the test with
+/// its output.
+fn wait_for_ready(child: &mut Child, watch: &ExitWatch, ready: &Path) {
+    let deadline = Instant::now() + START_DEADLINE;
+    while !ready.exists() {
+        assert!(Instant::now() < deadline, "no {} after {START_DEADLINE:?}", ready.display());
+        if let Some(status) = watch.wait(child, Duration::from_millis(100)) {
+            let out = guard_output(child);
+            panic!("atrest cluster up exited early with {status}:\n{out}");
+        }
+    }
+}
+
+/// `/readyz` through a kubeconfig's credentials.
+fn readyz_through(kubeconfig: &Path) -> Result<String, kube::Error> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+        let kc = kube::config::Kubeconfig::read_from(kubeconfig).unwrap();
+        let config =
+            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                .await
+                .unwrap();
+        let client = kube::Client::try_from(config).unwrap();
+        client.request_text(http::Request::get("/readyz").body(Vec::new()).unwrap()).await
+    })
 }
 
 /// Stdout and stderr of an exited child.
@@ -539,34 +544,14 @@ fn cluster_up_containers_serves_then_tears_down_on_sigint() {
     let child = &mut guard.0;
     let watch = ExitWatch::new(child);
     let ready = dir.join("ready");
-    let deadline = Instant::now() + START_DEADLINE;
-    while !ready.exists() {
-        assert!(Instant::now() < deadline, "no {} after {START_DEADLINE:?}", ready.display());
-        if let Some(status) = watch.wait(child, Duration::from_millis(100)) {
-            let out = guard_output(child);
-            panic!("atrest cluster up exited early with {status}:\n{out}");
-        }
-    }
+    wait_for_ready(child, &watch, &ready);
     let names = containers_of(child.id());
     assert_eq!(names.len(), 2, "{names:?}");
     assert!(names.iter().any(|n| n.ends_with("-etcd")), "{names:?}");
     assert!(names.iter().any(|n| n.ends_with("-kube-apiserver-0")), "{names:?}");
 
     let kubeconfig_path = dir.join("kubeconfig");
-    let readyz =
-        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(
-            async {
-                let kc = kube::config::Kubeconfig::read_from(&kubeconfig_path).unwrap();
-                let config = kube::Config::from_custom_kubeconfig(
-                    kc,
-                    &kube::config::KubeConfigOptions::default(),
-                )
-                .await
-                .unwrap();
-                let client = kube::Client::try_from(config).unwrap();
-                client.request_text(http::Request::get("/readyz").body(Vec::new()).unwrap()).await
-            },
-        );
+    let readyz = readyz_through(&kubeconfig_path);
     assert_eq!(readyz.unwrap(), "ok");
 
     kill(Pid::from_raw(i32::try_from(child.id()).unwrap()), Signal::SIGINT).unwrap();
