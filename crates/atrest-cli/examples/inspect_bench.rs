@@ -17,6 +17,10 @@
 
 #![expect(clippy::print_stdout, reason = "a benchmark report on stdout is the point")]
 
+#[path = "support/bench.rs"]
+mod support;
+use support::{KEY1, KEY2, config};
+
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -25,19 +29,6 @@ use atrest_config::load::{LoadOptions, load};
 use atrest_config::resolve::GroupResource;
 use atrest_process::{Assets, Etcd, EtcdOptions};
 use atrest_transformers::{KmsPlugins, ResourceTransformers};
-
-const KEY1: &str = "MTExMTExMTExMTExMTExMTExMTExMTExMTExMTExMTE=";
-const KEY2: &str = "MjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjI=";
-
-fn config(keys: &[(&str, &str)]) -> String {
-    let mut s = String::from(
-        "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n  - resources: [secrets]\n    providers:\n      - aescbc:\n          keys:\n",
-    );
-    for (name, secret) in keys {
-        s.push_str(&format!("            - name: {name}\n              secret: {secret}\n"));
-    }
-    s
-}
 
 fn transformers(yaml: &str) -> Result<ResourceTransformers, Box<dyn std::error::Error>> {
     let loaded = load("bench.yaml", Ok(yaml.as_bytes().to_vec()), &LoadOptions::default())?;
@@ -48,14 +39,7 @@ fn transformers(yaml: &str) -> Result<ResourceTransformers, Box<dyn std::error::
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let secrets: usize = std::env::args().nth(1).map_or(Ok(10_000), |s| s.parse())?;
     let runs: usize = std::env::args().nth(2).map_or(Ok(5), |s| s.parse())?;
-    let atrest = std::env::current_exe()?
-        .parent()
-        .and_then(|examples| examples.parent())
-        .map(|dir| dir.join("atrest"))
-        .filter(|p| p.is_file())
-        .ok_or(
-            "build the release binary first: cargo build --release -p atrest-cli --bin atrest",
-        )?;
+    let atrest = support::atrest_binary()?;
     let assets = Assets::locate()?;
     let etcd = Etcd::start(&assets.etcd, EtcdOptions::new("inspect-bench")).await?;
     let raw = etcd.raw().await?;

@@ -14,6 +14,10 @@
 
 #![expect(clippy::print_stdout, reason = "a benchmark report on stdout is the point")]
 
+#[path = "support/bench.rs"]
+mod support;
+use support::{KEY1, KEY2, config};
+
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -25,31 +29,11 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ObjectMeta, PostParams};
 use tokio::task::JoinSet;
 
-const KEY1: &str = "MTExMTExMTExMTExMTExMTExMTExMTExMTExMTExMTE=";
-const KEY2: &str = "MjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjI=";
-
-fn config(keys: &[(&str, &str)]) -> String {
-    let mut s = String::from(
-        "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n  - resources: [secrets]\n    providers:\n      - aescbc:\n          keys:\n",
-    );
-    for (name, secret) in keys {
-        s.push_str(&format!("            - name: {name}\n              secret: {secret}\n"));
-    }
-    s
-}
-
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let secrets: usize = std::env::args().nth(1).map_or(Ok(10_000), |s| s.parse())?;
     let concurrency: usize = std::env::args().nth(2).map_or(Ok(8), |s| s.parse())?;
-    let atrest = std::env::current_exe()?
-        .parent()
-        .and_then(|examples| examples.parent())
-        .map(|dir| dir.join("atrest"))
-        .filter(|p| p.is_file())
-        .ok_or(
-            "build the release binary first: cargo build --release -p atrest-cli --bin atrest",
-        )?;
+    let atrest = support::atrest_binary()?;
     let assets = Assets::locate()?;
     let spec = ClusterSpec { apiservers: vec![ApiServerSpec::default()], kms_plugins: Vec::new() };
     let mut c = ProcessCluster::launch(&assets, spec).await?;
