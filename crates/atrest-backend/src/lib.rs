@@ -150,6 +150,68 @@ pub struct ApiServerSpec {
     pub encryption_config: Option<String>,
     /// `--encryption-provider-config-automatic-reload`.
     pub automatic_reload: bool,
+    /// The static pod's `hostPath` volumes, when the scenario lays them out: the apiserver sees
+    /// the cluster's file tree only through them, so a flag naming a path no mount covers finds
+    /// no file even when the host has one there (the tutorial's "API server fails to start").
+    /// `None`: the directory of the `--encryption-provider-config` file is mounted at itself
+    /// (kubeadm's `/etc/kubernetes/enc` layout), which is what a bare process sees too.
+    pub mounts: Option<Vec<HostPathMount>>,
+}
+
+/// One `hostPath` volume of the apiserver's static pod, mounted read-only: the directory
+/// `host_path` of the cluster's file tree appears at `mount_path` inside the apiserver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPathMount {
+    /// A directory of the cluster's file tree (absolute, `/`-rooted).
+    pub host_path: String,
+    /// Where the apiserver sees it (absolute, `/`-rooted).
+    pub mount_path: String,
+}
+
+impl HostPathMount {
+    /// The first mount laid inside another's mount path, said as a problem (`None`: none
+    /// nests). Nesting is valid in a pod; atrest refuses it so every backend lays mounts out
+    /// the same way.
+    pub fn nested(mounts: &[HostPathMount]) -> Option<String> {
+        let inside = |inner: &str, outer: &str| {
+            let (inner, outer) = (inner.trim_end_matches('/'), outer.trim_end_matches('/'));
+            inner.strip_prefix(outer).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        };
+        mounts.iter().enumerate().find_map(|(a, inner)| {
+            mounts.iter().enumerate().find_map(|(b, outer)| {
+                (a != b && inside(&inner.mount_path, &outer.mount_path)).then(|| {
+                    format!(
+                        "mountPath {:?} is at or inside mountPath {:?}; nested mounts are not supported",
+                        inner.mount_path, outer.mount_path
+                    )
+                })
+            })
+        })
+    }
+}
+
+impl ApiServerSpec {
+    /// An apiserver reading `config`, without automatic reload, laid out the default way.
+    pub fn with_config(config: &str) -> ApiServerSpec {
+        ApiServerSpec { encryption_config: Some(config.to_owned()), ..ApiServerSpec::default() }
+    }
+
+    /// Where in the cluster's file tree the apiserver finds what it calls `path`: through the
+    /// mount whose `mount_path` is the longest one holding `path` (as the kernel resolves nested
+    /// bind mounts); `None` when no mount covers it. Without declared mounts, every path is
+    /// itself. `path` is absolute and free of `..` (the scenario loader checks).
+    pub fn resolve(&self, path: &str) -> Option<String> {
+        let Some(mounts) = &self.mounts else { return Some(path.to_owned()) };
+        mounts
+            .iter()
+            .filter_map(|m| {
+                let mount = m.mount_path.trim_end_matches('/');
+                let rest = path.strip_prefix(mount)?;
+                (rest.is_empty() || rest.starts_with('/')).then_some((mount.len(), m, rest))
+            })
+            .max_by_key(|(len, _, _)| *len)
+            .map(|(_, m, rest)| format!("{}{rest}", m.host_path.trim_end_matches('/')))
+    }
 }
 
 /// What to create.
@@ -574,5 +636,45 @@ mod error_chain_tests {
     fn each_cause_once() {
         assert_eq!(error_chain(&Wraps(Inner)), "starting apiserver 0: connection refused");
         assert_eq!(error_chain(&Repeats(Inner)), "outer: connection refused");
+    }
+}
+
+#[cfg(test)]
+mod mount_tests {
+    use super::{ApiServerSpec, HostPathMount};
+
+    fn mount(host: &str, at: &str) -> HostPathMount {
+        HostPathMount { host_path: host.to_owned(), mount_path: at.to_owned() }
+    }
+
+    #[test]
+    fn paths_resolve_through_the_mount_that_holds_them() {
+        let spec = ApiServerSpec {
+            mounts: Some(vec![mount("/srv/enc", "/etc/kubernetes/enc/"), mount("/pki", "/pki")]),
+            ..ApiServerSpec::default()
+        };
+        assert_eq!(spec.resolve("/etc/kubernetes/enc/c.yaml").as_deref(), Some("/srv/enc/c.yaml"));
+        assert_eq!(spec.resolve("/etc/kubernetes/enc").as_deref(), Some("/srv/enc"));
+        // A sibling that shares the prefix as text is not inside the mount.
+        assert_eq!(spec.resolve("/etc/kubernetes/encryption.yaml"), None);
+        assert_eq!(spec.resolve("/etc/kubernetes/c.yaml"), None);
+        // Without declared mounts every path is itself (the bare process's view).
+        assert_eq!(ApiServerSpec::default().resolve("/x/y").as_deref(), Some("/x/y"));
+        // No mounts at all: nothing is visible.
+        let bare = ApiServerSpec { mounts: Some(Vec::new()), ..ApiServerSpec::default() };
+        assert_eq!(bare.resolve("/etc/kubernetes/enc/c.yaml"), None);
+    }
+
+    #[test]
+    fn nesting_is_named() {
+        assert_eq!(HostPathMount::nested(&[mount("/a", "/etc/a"), mount("/b", "/etc/ab")]), None);
+        assert_eq!(
+            HostPathMount::nested(&[mount("/a", "/etc"), mount("/b", "/etc/b")]).as_deref(),
+            Some(
+                "mountPath \"/etc/b\" is at or inside mountPath \"/etc\"; nested mounts are not \
+                 supported"
+            )
+        );
+        assert!(HostPathMount::nested(&[mount("/a", "/etc"), mount("/b", "/etc/")]).is_some());
     }
 }

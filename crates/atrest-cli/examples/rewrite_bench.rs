@@ -40,10 +40,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (a, b) = ("/etc/kubernetes/enc/a.yaml", "/etc/kubernetes/enc/b.yaml");
     c.write_file(a, config(&[("key1", KEY1)]).as_bytes()).await?;
     c.write_file(b, config(&[("key2", KEY2), ("key1", KEY1)]).as_bytes()).await?;
-    let on = |path: &str| ApiServerSpec {
-        encryption_config: Some(path.to_owned()),
-        automatic_reload: false,
-    };
+    let on = |path: &str| ApiServerSpec::with_config(path);
     c.configure_apiserver(0, on(a))?;
     c.start_apiserver(0).await?.map_err(|f| format!("{f:?}"))?;
     let dir = tempfile::tempdir()?;

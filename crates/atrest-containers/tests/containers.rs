@@ -35,6 +35,7 @@ fn one_apiserver(config: Option<&str>) -> ClusterSpec {
         apiservers: vec![ApiServerSpec {
             encryption_config: config.map(str::to_owned),
             automatic_reload: false,
+            mounts: None,
         }],
         kms_plugins: Vec::new(),
     }

@@ -91,13 +91,7 @@ async fn restart(c: &mut ProcessCluster, providers: Option<&[&str]>) -> Res<()> 
     match providers {
         Some(p) => {
             c.write_file(CONFIG, config(p).as_bytes()).await?;
-            c.configure_apiserver(
-                0,
-                ApiServerSpec {
-                    encryption_config: Some(CONFIG.to_owned()),
-                    automatic_reload: false,
-                },
-            )?;
+            c.configure_apiserver(0, ApiServerSpec::with_config(CONFIG))?;
         }
         None => c.configure_apiserver(0, ApiServerSpec::default())?,
     }
@@ -214,10 +208,7 @@ async fn main() -> Res<()> {
 
     println!("== f. --encryption-provider-config names a missing file");
     c.remove_file(CONFIG).await?;
-    c.configure_apiserver(
-        0,
-        ApiServerSpec { encryption_config: Some(CONFIG.to_owned()), automatic_reload: false },
-    )?;
+    c.configure_apiserver(0, ApiServerSpec::with_config(CONFIG))?;
     c.stop_apiserver(0).await?;
     let outcome = c.start_apiserver(0).await?;
     let root = c.file_root().unwrap_or_default();

@@ -15,8 +15,8 @@ use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use atrest_backend::{
-    ApiError, ApiResult, ApiServerSpec, BackendError, Cluster, ClusterSpec, Data, Kind, KmsAction,
-    KmsPluginState, Member, MemberExit, Object, ObjectRef, RawEntry, StartFailure,
+    ApiError, ApiResult, ApiServerSpec, BackendError, Cluster, ClusterSpec, Data, HostPathMount,
+    Kind, KmsAction, KmsPluginState, Member, MemberExit, Object, ObjectRef, RawEntry, StartFailure,
 };
 use atrest_etcd::{RawEtcd, RawValue};
 use atrest_kms::{KmsPlugin, PluginConfig, PluginStatus};
@@ -243,7 +243,14 @@ impl ProcessCluster {
         opts.parent_dir = Some(self.dir.path().to_owned());
         opts.stop_timeout = self.stop_timeout;
         let Some(containers) = &self.containers else {
-            apply_spec(&mut opts, self.mapped_config(spec)?, spec.automatic_reload);
+            let config = match &spec.mounts {
+                None => self.mapped_config(spec)?,
+                Some(mounts) => {
+                    let view = self.lay_out_view(i, mounts)?;
+                    spec.encryption_config.as_deref().map(|p| host_path(&view, p)).transpose()?
+                }
+            };
+            apply_spec(&mut opts, config, spec.automatic_reload);
             return Ok(opts);
         };
         // In a container the flag names the cluster path, and the host directory holding it
@@ -253,7 +260,12 @@ impl ProcessCluster {
             run.mount(BindMount::same_path(dir));
         }
         let config = spec.encryption_config.as_deref().map(PathBuf::from);
-        if let (Some(path), Some(host)) = (&config, self.mapped_config(spec)?) {
+        if let Some(mounts) = &spec.mounts {
+            check_nesting(i, mounts)?;
+            for m in mounts {
+                run.mount(BindMount::read_only(self.mount_source(m)?, &m.mount_path));
+            }
+        } else if let (Some(path), Some(host)) = (&config, self.mapped_config(spec)?) {
             let (Some(parent), Some(host_parent)) = (path.parent(), host.parent()) else {
                 return Err(BackendError::other(
                     format!("mounting the directory of {}", path.display()),
@@ -283,6 +295,70 @@ impl ProcessCluster {
 
     fn mapped_config(&self, spec: &ApiServerSpec) -> Result<Option<PathBuf>, BackendError> {
         spec.encryption_config.as_deref().map(|p| self.host_path(p)).transpose()
+    }
+
+    /// The host directory of a mount, created if absent (kubeadm's volumes are
+    /// `DirectoryOrCreate`; Docker creates a missing bind source too).
+    fn mount_source(&self, m: &HostPathMount) -> Result<PathBuf, BackendError> {
+        let host = self.host_path(&m.host_path)?;
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&host).map_err(|source| {
+            BackendError::File { op: "write", path: m.host_path.clone(), source }
+        })?;
+        Ok(host)
+    }
+
+    /// Where a bare apiserver process with declared mounts looks for its files: a directory
+    /// holding one symlink per mount, at the mount path, to the mounted directory. The kernel
+    /// then resolves the flag's path as it would in the container: through a mount, or to
+    /// nothing. Laid out afresh at each start, as a container's mounts are.
+    fn lay_out_view(&self, i: usize, mounts: &[HostPathMount]) -> Result<PathBuf, BackendError> {
+        check_nesting(i, mounts)?;
+        let view = self.view_dir(i);
+        let io = |path: &Path| {
+            let path = path.display().to_string();
+            move |source| BackendError::File { op: "write", path, source }
+        };
+        match std::fs::remove_dir_all(&view) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&view)(e)),
+            _ => {}
+        }
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&view).map_err(io(&view))?;
+        for m in mounts {
+            let source = self.mount_source(m)?;
+            let link = host_path(&view, &m.mount_path)?;
+            if let Some(parent) = link.parent() {
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(parent)
+                    .map_err(io(parent))?;
+            }
+            std::os::unix::fs::symlink(&source, &link).map_err(io(&link))?;
+        }
+        Ok(view)
+    }
+
+    fn view_dir(&self, i: usize) -> PathBuf {
+        self.dir.path().join("views").join(format!("apiserver-{i}"))
+    }
+
+    /// A start failure's text with the view's directory read as the file tree's root, so a
+    /// path reads as the flag names it (as it does in a container).
+    fn as_in_tree(&self, i: usize, err: Option<String>) -> Option<String> {
+        let view = self.view_dir(i).display().to_string();
+        let root = self.fs_root.display().to_string();
+        err.map(|e| e.replace(&view, &root))
+    }
+}
+
+/// Refuses mounts inside other mounts: a bare process's view is made of symlinks, and one
+/// inside another would land in the mounted host directory.
+fn check_nesting(i: usize, mounts: &[HostPathMount]) -> Result<(), BackendError> {
+    match HostPathMount::nested(mounts) {
+        Some(problem) => {
+            Err(BackendError::other(format!("laying out apiserver {i}'s mounts"), problem))
+        }
+        None => Ok(()),
     }
 }
 
@@ -533,7 +609,8 @@ impl Cluster for ProcessCluster {
                     self.slots[i].client = None;
                 }
                 Err(StartError::Exited { code, command_failed, .. }) => {
-                    return Ok(Err(StartFailure::Exited { code, err: command_failed }));
+                    let err = self.as_in_tree(i, command_failed);
+                    return Ok(Err(StartFailure::Exited { code, err }));
                 }
                 Err(e) => return Err(BackendError::other(format!("starting apiserver {i}"), e)),
             }

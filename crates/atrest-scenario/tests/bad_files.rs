@@ -517,7 +517,7 @@ fn unknown_fields_in_struct_steps() {
     );
     let e = of("setFlags: {encryption_config: null}");
     assert!(
-        e == "bad.yaml:5:16: unknown field `encryption_config`, expected one of apiserver, encryptionConfig, automaticReload",
+        e == "bad.yaml:5:16: unknown field `encryption_config`, expected one of apiserver, encryptionConfig, automaticReload, mounts",
         "{e}"
     );
     let s = parse(Path::new("ok.yaml"), "description: x\nsteps:\n  - setFlags: {encryptionConfig: null, automaticReload: true}\n  - start: {expect: ready}\n").expect("loads");
@@ -525,4 +525,39 @@ fn unknown_fields_in_struct_steps() {
         s.steps[0].step,
         Step::SetFlags { encryption_config: Some(None), automatic_reload: Some(true), .. }
     ));
+}
+
+#[test]
+fn mounts_that_cannot_be_laid_out() {
+    assert_eq!(
+        error_of(
+            "description: x\ncluster:\n  mounts:\n    - {hostPath: etc/enc, mountPath: /etc/enc}\n\
+             steps:\n  - start: {expect: ready}\n"
+        ),
+        "bad.yaml:4:5: cluster.mounts: hostPath \"etc/enc\" is not an absolute path without `..`"
+    );
+    assert_eq!(
+        error_of(
+            "description: x\ncluster:\n  mounts: [{hostPath: /srv, mountPath: /}]\n\
+             steps:\n  - start: {expect: ready}\n"
+        ),
+        "bad.yaml:3:11: cluster.mounts: mountPath \"/\" would hide the apiserver's own image"
+    );
+    assert_eq!(
+        error_of(
+            "description: x\nsteps:\n  - setFlags:\n      mounts:\n\
+             \x20       - {hostPath: /a, mountPath: /etc/kubernetes}\n\
+             \x20       - {hostPath: /b, mountPath: /etc/kubernetes/enc/}\n\
+             \x20 - start: {expect: ready}\n"
+        ),
+        "bad.yaml:3:5: setFlags: mounts: mountPath \"/etc/kubernetes/enc/\" is at or inside \
+         mountPath \"/etc/kubernetes\"; nested mounts are not supported"
+    );
+    assert!(
+        error_of(
+            "description: x\ncluster:\n  mounts: [{hostPath: /a, mountPath: /b, readOnly: true}]\n\
+             steps:\n  - start: {expect: ready}\n"
+        )
+        .contains("unknown field `readOnly`")
+    );
 }

@@ -48,7 +48,7 @@ impl SimCluster {
         if !server.spec.automatic_reload {
             return;
         }
-        let now = self.files.get(path).map(|b| load::content_hash(b));
+        let now = self.file_seen_by(&server.spec, path).map(|b| load::content_hash(b));
         if now.is_none() || now == running.config_hash {
             // A missing file is a failed reload; an unchanged one is no reload.
             if now.is_none()

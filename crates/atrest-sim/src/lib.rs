@@ -33,7 +33,6 @@ mod storage;
 mod store;
 
 use std::collections::BTreeMap;
-use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -151,8 +150,10 @@ impl SimCluster {
             .ok_or(BackendError::NoSuchApiServer { index: i, count: self.apiservers.len() })
     }
 
-    fn read_file(&self, path: &str) -> Result<Vec<u8>, io::Error> {
-        self.files.get(path).cloned().ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+    /// The file an apiserver laid out as `spec` finds at `path`: through its mounts, so a path
+    /// no mount covers is absent whatever the node holds there.
+    fn file_seen_by(&self, spec: &ApiServerSpec, path: &str) -> Option<&Vec<u8>> {
+        spec.resolve(path).and_then(|host| self.files.get(&host))
     }
 
     /// Checks apiserver `i` serves requests (after a due reload) and returns its index.

@@ -37,7 +37,11 @@ impl SimCluster {
             return Ok((t, None));
         };
         let opts = LoadOptions { reload: spec.automatic_reload, kmsv1_enabled: false };
-        let loaded = load::load(path, self.read_file(path), &opts).map_err(|e| e.to_string())?;
+        let content = self
+            .file_seen_by(spec, path)
+            .cloned()
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound));
+        let loaded = load::load(path, content, &opts).map_err(|e| e.to_string())?;
         let plugins = self.kms_plugins_for(path, &loaded.config)?;
         let t = ResourceTransformers::with_random(&loaded.plan, &plugins, self.random.clone())
             .map_err(|e| format!("error while building transformers: {e}"))?;

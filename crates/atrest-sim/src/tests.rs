@@ -6,6 +6,7 @@ fn spec(path: Option<&str>) -> ClusterSpec {
         apiservers: vec![ApiServerSpec {
             encryption_config: path.map(str::to_owned),
             automatic_reload: false,
+            mounts: None,
         }],
         kms_plugins: Vec::new(),
     }
@@ -66,11 +67,7 @@ async fn unreadable_object_errors_and_not_ready() {
     c.stop_apiserver(0).await.unwrap();
     let no_identity = AESCBC.replace("  - identity: {}\n", "");
     c.write_file("/etc/enc.yaml", no_identity.as_bytes()).await.unwrap();
-    c.configure_apiserver(
-        0,
-        ApiServerSpec { encryption_config: Some("/etc/enc.yaml".into()), automatic_reload: false },
-    )
-    .unwrap();
+    c.configure_apiserver(0, ApiServerSpec::with_config("/etc/enc.yaml")).unwrap();
     let started = c.start_apiserver(0).await.unwrap();
     assert!(matches!(started, Err(StartFailure::NotReady { .. })), "{started:?}");
     let err = c.get(0, &secret("s1", b"").id).await.unwrap().unwrap_err();

@@ -115,10 +115,7 @@ pub(super) async fn restart_with<C: Cluster>(cluster: &mut C, setup: &Setup) -> 
         .write_file(CONFIG_PATH, setup.config.as_bytes())
         .await
         .with_context(|| format!("writing the {name} configuration"))?;
-    cluster.configure_apiserver(
-        0,
-        ApiServerSpec { encryption_config: Some(CONFIG_PATH.to_owned()), automatic_reload: false },
-    )?;
+    cluster.configure_apiserver(0, ApiServerSpec::with_config(CONFIG_PATH))?;
     match cluster.start_apiserver(0).await.with_context(|| format!("starting with {name}"))? {
         Ok(()) => Ok(()),
         Err(failure) => bail!("the apiserver with {name} first did not become ready: {failure:?}"),

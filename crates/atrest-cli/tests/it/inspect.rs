@@ -127,7 +127,7 @@ fn secret(name: &str, value: &[u8], rv: Option<String>) -> Object {
 }
 
 fn spec(config: &str) -> ApiServerSpec {
-    ApiServerSpec { encryption_config: Some(config.to_owned()), automatic_reload: false }
+    ApiServerSpec::with_config(config)
 }
 
 /// `atrest inspect --config <B> --etcd <url> --cacert … --cert … --key …` on the cluster's etcd.

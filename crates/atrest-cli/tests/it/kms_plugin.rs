@@ -409,11 +409,7 @@ async fn kms_process_real_apiserver_writes_through_the_plugin() {
         .unwrap_or_else(|e| panic!("{e}"));
     const CONFIG: &str = "/etc/kubernetes/enc/kms.yaml";
     c.write_file(CONFIG, &config_text).await.unwrap();
-    c.configure_apiserver(
-        0,
-        ApiServerSpec { encryption_config: Some(CONFIG.to_owned()), automatic_reload: false },
-    )
-    .unwrap();
+    c.configure_apiserver(0, ApiServerSpec::with_config(CONFIG)).unwrap();
     assert_eq!(c.start_apiserver(0).await.unwrap(), Ok(()));
     let id = ObjectRef::new(Kind::Secret, "default", "through-kms");
     let secret = Object {

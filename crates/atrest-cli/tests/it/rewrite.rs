@@ -15,7 +15,7 @@ const KEY1_PREFIX: &[u8] = b"k8s:enc:aescbc:v1:key1:";
 const SECRETS: usize = 120;
 
 fn spec(config: &str) -> ApiServerSpec {
-    ApiServerSpec { encryption_config: Some(config.to_owned()), automatic_reload: false }
+    ApiServerSpec::with_config(config)
 }
 
 /// Which key each Secret `s-NNN` is stored with: (on key1, on key2).

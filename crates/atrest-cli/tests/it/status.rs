@@ -33,8 +33,7 @@ async fn status_process_flags_apiservers_with_different_configs() {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         atrest(&args, b"")
     };
-    let spec =
-        |p: &str| ApiServerSpec { encryption_config: Some(p.to_owned()), automatic_reload: false };
+    let spec = |p: &str| ApiServerSpec::with_config(p);
     c.configure_apiserver(0, spec(A)).unwrap();
     c.configure_apiserver(1, spec(B)).unwrap();
     assert_eq!(c.start_apiserver(0).await.unwrap(), Ok(()));

@@ -39,7 +39,7 @@ fn object(kind: Kind, name: &str, data: &[(&str, &[u8])], rv: Option<String>) ->
 }
 
 fn spec(config: &str) -> ApiServerSpec {
-    ApiServerSpec { encryption_config: Some(config.to_owned()), automatic_reload: false }
+    ApiServerSpec::with_config(config)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

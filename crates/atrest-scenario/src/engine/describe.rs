@@ -131,7 +131,7 @@ pub(super) fn describe(step: &Step) -> String {
             }
         ),
         Step::RemoveFile { path } => format!("remove {path}"),
-        Step::SetFlags { apiserver, encryption_config, automatic_reload } => {
+        Step::SetFlags { apiserver, encryption_config, automatic_reload, mounts } => {
             let mut parts = Vec::new();
             if let Some(c) = encryption_config {
                 parts.push(match c {
@@ -141,6 +141,11 @@ pub(super) fn describe(step: &Step) -> String {
             }
             if let Some(r) = automatic_reload {
                 parts.push(format!("--encryption-provider-config-automatic-reload={r}"));
+            }
+            if let Some(m) = mounts {
+                let list: Vec<String> =
+                    m.iter().map(|m| format!("{} at {}", m.host_path, m.mount_path)).collect();
+                parts.push(format!("mounts [{}]", list.join(", ")));
             }
             format!("set flags of {apiserver}: {}", parts.join(" "))
         }

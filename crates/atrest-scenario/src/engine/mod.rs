@@ -31,8 +31,8 @@ use crate::metrics::ReloadMetrics;
 use crate::report::{Check, Latency, Measurement, Outcome, Report, StepOutcome, StepReport};
 use crate::schema::{
     ApiExpect, DEFAULT_CONFIG_PATH, KeyIdStep, KmsCallsStep, KmsPluginStep, ListStep, MeasureStep,
-    ObjectStep, PreflightStep, ProbeStep, ReloadExpect, ReloadStep, Scenario, StartExpect, Step,
-    StoredCheck, Target,
+    MountDef, ObjectStep, PreflightStep, ProbeStep, ReloadExpect, ReloadStep, Scenario,
+    StartExpect, Step, StoredCheck, Target,
 };
 use crate::stored::{Decrypter, StoredValue};
 use crate::template::{Secrets, TemplateError};
@@ -140,6 +140,11 @@ impl Scenario {
                         .as_ref()
                         .map(|p| p.replace("{apiserver}", &i.to_string())),
                     automatic_reload: self.cluster.automatic_reload,
+                    mounts: self
+                        .cluster
+                        .mounts
+                        .as_ref()
+                        .map(|m| m.value.iter().map(MountDef::to_mount).collect()),
                 })
                 .collect(),
             kms_plugins: self
@@ -410,12 +415,16 @@ impl<C: Cluster> Engine<'_, C> {
         mask_times(&self.secrets.redact(&text))
     }
 
-    /// Where apiserver `i`'s flag points (the default path when it has no flag).
-    fn flag_path(&self, i: usize) -> String {
-        self.flags
+    /// The node's file apiserver `i` reads its configuration from: where its flag points (the
+    /// default path when it has no flag), through its mounts; a path no mount covers is the
+    /// same path on the node, where the user put the file but the apiserver cannot see it.
+    fn config_file(&self, i: usize) -> String {
+        let flag = self
+            .flags
             .get(i)
             .and_then(|f| f.encryption_config.clone())
-            .unwrap_or_else(|| DEFAULT_CONFIG_PATH.to_owned())
+            .unwrap_or_else(|| DEFAULT_CONFIG_PATH.to_owned());
+        self.flags.get(i).and_then(|f| f.resolve(&flag)).unwrap_or(flag)
     }
 
     async fn step(&mut self, step: &Step, rec: &mut StepRecord) -> Result<(), StepError> {
@@ -425,14 +434,14 @@ impl<C: Cluster> Engine<'_, C> {
                     Some(p) => BTreeSet::from([p.clone()]),
                     None => targets(*apiserver, self.flags.len())
                         .into_iter()
-                        .map(|i| self.flag_path(i))
+                        .map(|i| self.config_file(i))
                         .collect(),
                 };
                 let text = self.configs.get(&config.value).cloned().unwrap_or_default();
                 for path in paths {
                     // Reload failures are counted from here: what the metric said before the write.
                     for i in 0..self.flags.len() {
-                        if self.flag_path(i) == path && self.state[i] != ServerState::Stopped {
+                        if self.config_file(i) == path && self.state[i] != ServerState::Stopped {
                             let failures =
                                 self.reload_metrics(i).await?.map_or(0.0, |m| m.failures);
                             self.reload_baselines
@@ -469,8 +478,11 @@ impl<C: Cluster> Engine<'_, C> {
                 self.cluster.remove_file(path).await?;
                 rec.note(format!("removed {path}"));
             }
-            Step::SetFlags { apiserver, encryption_config, automatic_reload } => {
+            Step::SetFlags { apiserver, encryption_config, automatic_reload, mounts } => {
                 for i in targets(*apiserver, self.flags.len()) {
+                    if let Some(m) = mounts {
+                        self.flags[i].mounts = Some(m.iter().map(MountDef::to_mount).collect());
+                    }
                     if let Some(c) = encryption_config {
                         self.flags[i].encryption_config.clone_from(c);
                     }

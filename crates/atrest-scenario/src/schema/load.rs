@@ -107,6 +107,12 @@ pub fn parse_with(
     at_most(path, "cluster.apiservers", apiservers, MAX_APISERVERS)?;
     let apiservers = apiservers.value;
     let plugins = check_kms_plugins(path, &file.cluster.kms_plugins, &configs)?;
+    if let Some(mounts) = &file.cluster.mounts
+        && let Some(problem) = mounts_problem(&mounts.value)
+    {
+        let at = &mounts.referenced;
+        return Err(ScenarioError::at(path, at.line(), at.column(), format!("cluster.{problem}")));
+    }
     let mut expectations = 0;
     let mut steps = Vec::new();
     let mut names: BTreeMap<String, u64> = BTreeMap::new();
@@ -162,9 +168,13 @@ pub fn parse_with(
                 check_target(*apiserver)?;
             }
             Step::RemoveFile { .. } => {}
-            Step::SetFlags { apiserver, .. } | Step::Stop { apiserver } => {
-                check_target(*apiserver)?
+            Step::SetFlags { apiserver, mounts, .. } => {
+                check_target(*apiserver)?;
+                if let Some(problem) = mounts.as_deref().and_then(mounts_problem) {
+                    return Err(at(format!("setFlags: {problem}")));
+                }
             }
+            Step::Stop { apiserver } => check_target(*apiserver)?,
             Step::Start { apiserver, expect } | Step::Restart { apiserver, expect } => {
                 check_target(*apiserver)?;
                 if expect.is_some() {

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use atrest_backend::{Kind, ObjectRef};
+use atrest_backend::{HostPathMount, Kind, ObjectRef};
 use atrest_config::decode::MAX_CONFIG_BYTES;
 use atrest_input::{InputError, Limit};
 use schemars::JsonSchema;
@@ -89,6 +89,12 @@ pub struct ClusterDef {
     #[serde(default)]
     #[schemars(with = "Vec<KmsPluginDef>")]
     pub kms_plugins: Vec<Spanned<KmsPluginDef>>,
+    /// The apiservers' static-pod `hostPath` volumes; without it, the configuration file's
+    /// directory is mounted at itself. With it, a flag naming a path no mount covers finds no
+    /// file, whatever the host holds there.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<MountDef>>")]
+    pub mounts: Option<Spanned<Vec<MountDef>>>,
 }
 
 impl Default for ClusterDef {
@@ -98,7 +104,50 @@ impl Default for ClusterDef {
             encryption_config: default_config_path(),
             automatic_reload: false,
             kms_plugins: Vec::new(),
+            mounts: None,
         }
+    }
+}
+
+/// A `hostPath` volume of the apiservers' static pod (read-only, as kubeadm mounts its
+/// directories): `hostPath` of the cluster's file tree appears at `mountPath` inside.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MountDef {
+    /// A directory on the node (absolute, no `..`).
+    pub host_path: String,
+    /// Where the apiserver sees it (absolute, no `..`, not `/`).
+    pub mount_path: String,
+}
+
+/// Why a list of mounts cannot be laid out, if it cannot.
+pub fn mounts_problem(mounts: &[MountDef]) -> Option<String> {
+    mounts.iter().find_map(MountDef::problem).or_else(|| {
+        let list: Vec<HostPathMount> = mounts.iter().map(MountDef::to_mount).collect();
+        HostPathMount::nested(&list).map(|p| format!("mounts: {p}"))
+    })
+}
+
+impl MountDef {
+    /// The boundary's form.
+    pub fn to_mount(&self) -> HostPathMount {
+        HostPathMount { host_path: self.host_path.clone(), mount_path: self.mount_path.clone() }
+    }
+
+    /// Why this mount cannot be laid out, if it cannot.
+    pub fn problem(&self) -> Option<String> {
+        for (field, p) in [("hostPath", &self.host_path), ("mountPath", &self.mount_path)] {
+            let path = Path::new(p);
+            if !path.is_absolute()
+                || path.components().any(|c| matches!(c, std::path::Component::ParentDir))
+            {
+                return Some(format!("mounts: {field} {p:?} is not an absolute path without `..`"));
+            }
+        }
+        if self.mount_path.trim_end_matches('/').is_empty() {
+            return Some("mounts: mountPath \"/\" would hide the apiserver's own image".into());
+        }
+        None
     }
 }
 

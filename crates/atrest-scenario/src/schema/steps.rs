@@ -27,7 +27,7 @@ pub enum Step {
         /// The path.
         path: String,
     },
-    /// Change flags for the next start.
+    /// Change the static pod's manifest (flags, `hostPath` volumes) for the next start.
     SetFlags {
         /// Which apiservers.
         #[serde(default)]
@@ -39,6 +39,9 @@ pub enum Step {
         /// New automatic reload flag.
         #[serde(default)]
         automatic_reload: Option<bool>,
+        /// New `hostPath` volumes of the static pod (the whole list).
+        #[serde(default)]
+        mounts: Option<Vec<MountDef>>,
     },
     /// Start stopped apiservers.
     Start {
