@@ -15,16 +15,11 @@ use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use atrest_backend::{
-    ApiError, ApiResult, ApiServerSpec, BackendError, Cluster, ClusterSpec, Data, HostPathMount,
-    Kind, KmsAction, KmsPluginState, Member, MemberExit, Object, ObjectRef, RawEntry, StartFailure,
+    ApiResult, ApiServerSpec, BackendError, Cluster, ClusterSpec, HostPathMount, Kind, KmsAction,
+    KmsPluginState, Member, MemberExit, Object, ObjectRef, RawEntry, StartFailure,
 };
 use atrest_etcd::{RawEtcd, RawValue};
 use atrest_kms::{KmsPlugin, PluginConfig, PluginStatus};
-use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::Api;
-use kube::api::{DeleteParams, ListParams, PostParams};
 
 use crate::apiserver::{
     ApiServer, ApiServerOptions, Readiness, failing_checks, plain_client_from_kubeconfig,
@@ -34,12 +29,9 @@ use crate::container::{BindMount, ContainerRun};
 use crate::control_plane::ControlPlane;
 use crate::etcd::{Etcd, EtcdOptions};
 use crate::launch::{StartError, retry_on_new_port};
+use crate::objects::ObjectApi;
 use crate::process::InstanceDir;
 use crate::watch::unexpected_exit;
-
-/// The field manager of every write: the same for create and update, so that an update that
-/// changes nothing leaves `managedFields` (and so the stored object) unchanged.
-pub const FIELD_MANAGER: &str = "atrest";
 
 /// How many keys one raw etcd read returns at most.
 const RAW_PAGE: i64 = 500;
@@ -51,9 +43,6 @@ struct Slot {
     spec: ApiServerSpec,
     client: Option<kube::Client>,
 }
-
-/// Page size of LIST requests: kubectl's default `--chunk-size`.
-const LIST_CHUNK_SIZE: u32 = 500;
 
 /// The `process` backend. See the module documentation.
 pub struct ProcessCluster {
@@ -402,86 +391,6 @@ fn apply_spec(opts: &mut ApiServerOptions, config: Option<PathBuf>, automatic_re
     opts.automatic_reload = automatic_reload;
 }
 
-/// An API answer: the value, the apiserver's `Status` as [`ApiError`] (exactly as sent), or a
-/// transport failure.
-fn answer<T>(result: Result<T, kube::Error>, what: &str) -> Result<ApiResult<T>, BackendError> {
-    match result {
-        Ok(v) => Ok(Ok(v)),
-        Err(kube::Error::Api(status)) => Ok(Err(ApiError {
-            code: status.code,
-            reason: status.reason.clone(),
-            message: status.message.clone(),
-        })),
-        Err(e) => Err(BackendError::other(what.to_owned(), e)),
-    }
-}
-
-fn meta(object: &Object) -> ObjectMeta {
-    ObjectMeta {
-        name: Some(object.id.name.clone()),
-        namespace: Some(object.id.namespace.clone()),
-        resource_version: object.resource_version.clone(),
-        ..ObjectMeta::default()
-    }
-}
-
-fn to_secret(object: &Object) -> Secret {
-    Secret {
-        metadata: meta(object),
-        data: Some(object.data.0.iter().map(|(k, v)| (k.clone(), ByteString(v.clone()))).collect()),
-        ..Secret::default()
-    }
-}
-
-fn to_config_map(object: &Object) -> Result<ConfigMap, BackendError> {
-    let mut data = std::collections::BTreeMap::new();
-    for (k, v) in &object.data.0 {
-        let text = String::from_utf8(v.clone()).map_err(|e| {
-            BackendError::other(format!("ConfigMap {} key {k:?} is not UTF-8", object.id), e)
-        })?;
-        data.insert(k.clone(), text);
-    }
-    Ok(ConfigMap { metadata: meta(object), data: Some(data), ..ConfigMap::default() })
-}
-
-fn id_of(kind: Kind, meta: &ObjectMeta) -> ObjectRef {
-    ObjectRef::new(
-        kind,
-        meta.namespace.clone().unwrap_or_default(),
-        meta.name.clone().unwrap_or_default(),
-    )
-}
-
-fn from_secret(s: Secret) -> Object {
-    Object {
-        id: id_of(Kind::Secret, &s.metadata),
-        data: Data(s.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect()),
-        resource_version: s.metadata.resource_version,
-    }
-}
-
-fn from_config_map(c: ConfigMap) -> Object {
-    Object {
-        id: id_of(Kind::ConfigMap, &c.metadata),
-        data: Data(
-            c.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.into_bytes())).collect(),
-        ),
-        resource_version: c.metadata.resource_version,
-    }
-}
-
-fn post_params() -> PostParams {
-    PostParams { dry_run: false, field_manager: Some(FIELD_MANAGER.to_owned()) }
-}
-
-fn secrets(client: kube::Client, namespace: Option<&str>) -> Api<Secret> {
-    namespace.map_or_else(|| Api::all(client.clone()), |ns| Api::namespaced(client.clone(), ns))
-}
-
-fn config_maps(client: kube::Client, namespace: Option<&str>) -> Api<ConfigMap> {
-    namespace.map_or_else(|| Api::all(client.clone()), |ns| Api::namespaced(client.clone(), ns))
-}
-
 fn raw_entry((key, value): (String, RawValue)) -> RawEntry {
     RawEntry { key, value: value.value, mod_revision: value.mod_revision }
 }
@@ -634,20 +543,7 @@ impl Cluster for ProcessCluster {
         i: usize,
         object: &Object,
     ) -> Result<ApiResult<Object>, BackendError> {
-        let client = self.client(i)?;
-        let ns = Some(object.id.namespace.as_str());
-        let what = format!("creating {}", object.id);
-        Ok(match object.id.kind {
-            Kind::Secret => {
-                answer(secrets(client, ns).create(&post_params(), &to_secret(object)).await, &what)?
-                    .map(from_secret)
-            }
-            Kind::ConfigMap => {
-                let cm = to_config_map(object)?;
-                answer(config_maps(client, ns).create(&post_params(), &cm).await, &what)?
-                    .map(from_config_map)
-            }
-        })
+        ObjectApi::new(self.client(i)?).create(object).await
     }
 
     async fn update(
@@ -655,36 +551,11 @@ impl Cluster for ProcessCluster {
         i: usize,
         object: &Object,
     ) -> Result<ApiResult<Object>, BackendError> {
-        let client = self.client(i)?;
-        let ns = Some(object.id.namespace.as_str());
-        let name = object.id.name.as_str();
-        let what = format!("updating {}", object.id);
-        Ok(match object.id.kind {
-            Kind::Secret => answer(
-                secrets(client, ns).replace(name, &post_params(), &to_secret(object)).await,
-                &what,
-            )?
-            .map(from_secret),
-            Kind::ConfigMap => {
-                let cm = to_config_map(object)?;
-                answer(config_maps(client, ns).replace(name, &post_params(), &cm).await, &what)?
-                    .map(from_config_map)
-            }
-        })
+        ObjectApi::new(self.client(i)?).update(object).await
     }
 
     async fn get(&mut self, i: usize, id: &ObjectRef) -> Result<ApiResult<Object>, BackendError> {
-        let client = self.client(i)?;
-        let ns = Some(id.namespace.as_str());
-        let what = format!("reading {id}");
-        Ok(match id.kind {
-            Kind::Secret => {
-                answer(secrets(client, ns).get(&id.name).await, &what)?.map(from_secret)
-            }
-            Kind::ConfigMap => {
-                answer(config_maps(client, ns).get(&id.name).await, &what)?.map(from_config_map)
-            }
-        })
+        ObjectApi::new(self.client(i)?).get(id).await
     }
 
     async fn list(
@@ -693,73 +564,20 @@ impl Cluster for ProcessCluster {
         kind: Kind,
         namespace: Option<&str>,
     ) -> Result<ApiResult<Vec<Object>>, BackendError> {
-        let client = self.client(i)?;
-        let what = format!("listing {}", kind.resource());
-        // In pages of 500, as kubectl does (--chunk-size): a limited list is served by etcd
-        // while the watch cache is not ready (cacher/delegator.go
-        // shouldDelegateListOnNotReadyCache), so unreadable objects answer with the store's
-        // StoreReadError rather than the cache's timing-dependent 429.
-        let mut objects = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let mut lp = ListParams::default().limit(LIST_CHUNK_SIZE);
-            if let Some(t) = &token {
-                lp = lp.continue_token(t);
-            }
-            let next = match kind {
-                Kind::Secret => {
-                    match answer(secrets(client.clone(), namespace).list(&lp).await, &what)? {
-                        Ok(l) => {
-                            objects.extend(l.items.into_iter().map(from_secret));
-                            l.metadata.continue_
-                        }
-                        Err(e) => return Ok(Err(e)),
-                    }
-                }
-                Kind::ConfigMap => {
-                    match answer(config_maps(client.clone(), namespace).list(&lp).await, &what)? {
-                        Ok(l) => {
-                            objects.extend(l.items.into_iter().map(from_config_map));
-                            l.metadata.continue_
-                        }
-                        Err(e) => return Ok(Err(e)),
-                    }
-                }
-            };
-            match next {
-                Some(t) if !t.is_empty() => token = Some(t),
-                _ => break,
-            }
-        }
-        Ok(Ok(objects))
+        ObjectApi::new(self.client(i)?).list(kind, namespace).await
     }
 
     async fn delete(&mut self, i: usize, id: &ObjectRef) -> Result<ApiResult<()>, BackendError> {
-        let client = self.client(i)?;
-        let ns = Some(id.namespace.as_str());
-        let what = format!("deleting {id}");
-        let dp = DeleteParams::default();
-        Ok(match id.kind {
-            Kind::Secret => {
-                answer(secrets(client, ns).delete(&id.name, &dp).await, &what)?.map(drop)
-            }
-            Kind::ConfigMap => {
-                answer(config_maps(client, ns).delete(&id.name, &dp).await, &what)?.map(drop)
-            }
-        })
+        ObjectApi::new(self.client(i)?).delete(id).await
     }
 
     async fn metrics(&mut self, i: usize) -> Result<ApiResult<String>, BackendError> {
-        let client = self.client(i)?;
-        let request = http::Request::get("/metrics")
-            .body(Vec::new())
-            .map_err(|e| BackendError::other("building the /metrics request", e))?;
-        answer(client.request_text(request).await, "reading /metrics")
+        ObjectApi::new(self.client(i)?).metrics().await
     }
 
     async fn probe(&mut self, i: usize, path: &str) -> Result<(u16, String), BackendError> {
-        let client = self.client(i)?;
-        crate::apiserver::get_path(&client, path)
+        ObjectApi::new(self.client(i)?)
+            .probe(path)
             .await
             .map_err(|e| BackendError::other(format!("GET {path} of apiserver {i}"), e))
     }

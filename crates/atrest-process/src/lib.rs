@@ -36,6 +36,7 @@ mod control_plane;
 mod etcd;
 pub mod klog;
 mod launch;
+mod objects;
 pub mod process;
 mod watch;
 
@@ -44,10 +45,11 @@ pub use apiserver::{
     Readiness, failing_checks,
 };
 pub use assets::{Assets, AssetsError, cache_dir, setup_build};
-pub use cluster::{ContainerImages, FIELD_MANAGER, ProcessCluster};
+pub use cluster::{ContainerImages, ProcessCluster};
 pub use control_plane::ControlPlane;
 pub use etcd::{Etcd, EtcdClientCredentials, EtcdOptions};
 pub use launch::StartError;
+pub use objects::{FIELD_MANAGER, ObjectApi};
 pub use process::{
     Exit, InstanceDir, ManagedProcess, ProcessSpec, SpawnError, free_port, free_ports,
 };
