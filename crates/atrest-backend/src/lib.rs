@@ -398,6 +398,14 @@ pub enum BackendError {
         #[source]
         source: std::io::Error,
     },
+    /// The backend does not do this (see [`Cluster::controls`]).
+    #[error("the {backend} backend cannot {what}")]
+    Unsupported {
+        /// The backend's name.
+        backend: &'static str,
+        /// What was asked (`restart an apiserver`…).
+        what: &'static str,
+    },
     /// The cluster runs no KMS plugin of this name.
     #[error("no KMS plugin {0:?} in this cluster")]
     NoSuchKmsPlugin(String),
@@ -423,6 +431,27 @@ impl BackendError {
     ) -> BackendError {
         BackendError::Other { context: context.into(), source: source.into() }
     }
+}
+
+/// What a backend can do to its cluster. The harness's own clusters can do everything; a
+/// user's cluster (`existing`) is only written to through the API. The scenario engine refuses
+/// a scenario that needs more than its backend's controls before any step runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Controls {
+    /// Start, stop and restart apiservers, and set their flags and mounts.
+    pub apiservers: bool,
+    /// Write and remove files in the cluster's file tree.
+    pub files: bool,
+    /// Run and control KMS plugins.
+    pub kms_plugins: bool,
+    /// Read etcd's raw values.
+    pub raw_etcd: bool,
+}
+
+impl Controls {
+    /// Everything: a cluster the harness runs.
+    pub const FULL: Controls =
+        Controls { apiservers: true, files: true, kms_plugins: true, raw_etcd: true };
 }
 
 /// A cluster: one etcd, N apiservers, a file tree the apiservers read their encryption
@@ -563,6 +592,19 @@ pub trait Cluster: Send {
     /// The etcd prefix the apiservers use.
     fn etcd_prefix(&self) -> &str {
         DEFAULT_ETCD_PREFIX
+    }
+
+    /// What this backend can do (the default: a cluster the harness runs).
+    fn controls(&self) -> Controls {
+        Controls::FULL
+    }
+
+    /// The namespace where objects the scenario places in `namespace` live in this cluster
+    /// (and so in etcd keys, which are also the authenticated data of AES-GCM and KMS values).
+    /// Clusters the harness owns use the scenario's names; a user's cluster puts them in
+    /// scratch namespaces of its own. Objects crossing the boundary carry the scenario's names.
+    fn storage_namespace(&self, namespace: &str) -> String {
+        namespace.to_owned()
     }
 
     /// Reads one raw etcd value.

@@ -10,7 +10,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
-use atrest_backend::Cluster;
+use atrest_backend::{Cluster, DEFAULT_ETCD_PREFIX};
 use atrest_scenario::report::{StepOutcome, StepReport};
 use atrest_scenario::{Outcome as RunOutcome, Report, RunOptions, Scenario};
 use atrest_sim::SimCluster;
@@ -32,6 +32,72 @@ pub(crate) enum Backend {
     /// Real etcd and kube-apiserver in Docker containers of local images (built by `cargo xtask
     /// setup`, never pulled), on host networking; needs DOCKER_HOST.
     Containers,
+}
+
+/// Where `atrest scenario` runs: a fresh cluster of a backend, or the user's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub(crate) enum ScenarioBackend {
+    /// The embedded simulator (in-process, no binaries).
+    #[default]
+    Sim,
+    /// Real etcd and kube-apiserver as local processes (built by `cargo xtask setup`, found in
+    /// its cache; ATREST_ASSETS overrides).
+    Process,
+    /// Real etcd and kube-apiserver in Docker containers of local images (built by `cargo xtask
+    /// setup`, never pulled), on host networking; needs DOCKER_HOST.
+    Containers,
+    /// Your cluster, through --kubeconfig (and --etcd to check stored values): objects go to
+    /// scratch namespaces that are deleted at the end; steps that restart apiservers or write
+    /// their files are refused before anything runs.
+    Existing,
+}
+
+/// `--backend existing`: how to reach the user's cluster.
+#[derive(clap::Args, Debug, Default)]
+#[command(next_help_heading = "Your cluster (--backend existing)")]
+pub(crate) struct ExistingArgs {
+    /// The kubeconfig (default: $KUBECONFIG).
+    #[arg(long, value_name = "FILE", env = "KUBECONFIG", hide_env_values = true)]
+    kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context (default: its current context).
+    #[arg(long, value_name = "NAME")]
+    context: Option<String>,
+    /// etcd's client URL, for the steps that read etcd (expectStored, expectAll, preflight).
+    #[arg(long, value_name = "URL")]
+    etcd: Option<String>,
+    /// CA certificate of etcd's serving certificate (PEM), as `etcdctl --cacert`.
+    #[arg(long, value_name = "FILE", requires = "etcd")]
+    cacert: Option<PathBuf>,
+    /// Client certificate (PEM) for etcd's --client-cert-auth, as `etcdctl --cert`.
+    #[arg(long, value_name = "FILE", requires_all = ["etcd", "key"])]
+    cert: Option<PathBuf>,
+    /// The client certificate's key (PEM), as `etcdctl --key`.
+    #[arg(long, value_name = "FILE", requires_all = ["etcd", "cert"])]
+    key: Option<PathBuf>,
+    /// kube-apiserver's --etcd-prefix.
+    #[arg(long, value_name = "PREFIX", default_value = DEFAULT_ETCD_PREFIX)]
+    etcd_prefix: String,
+}
+
+impl ExistingArgs {
+    fn spec(&self) -> Result<atrest_existing::ExistingSpec> {
+        let Some(kubeconfig) = &self.kubeconfig else {
+            bail!("--backend existing needs --kubeconfig FILE (or KUBECONFIG)");
+        };
+        let mut spec = atrest_existing::ExistingSpec::new(kubeconfig);
+        spec.context.clone_from(&self.context);
+        spec.etcd_prefix.clone_from(&self.etcd_prefix);
+        spec.etcd = self.etcd.as_ref().map(|url| {
+            let settings =
+                atrest_process::ConnectSettings::new().with_tls(atrest_process::EtcdTlsFiles {
+                    ca_file: self.cacert.clone(),
+                    cert_file: self.cert.clone(),
+                    key_file: self.key.clone(),
+                });
+            (url.clone(), settings)
+        });
+        Ok(spec)
+    }
 }
 
 /// Report format on standard output.
@@ -61,7 +127,7 @@ pub(crate) struct Args {
     all: bool,
     /// Where to run.
     #[arg(long, value_enum, default_value_t)]
-    backend: Backend,
+    backend: ScenarioBackend,
     /// Use your own EncryptionConfiguration for a named config of the scenario: NAME=FILE, or
     /// FILE alone for the config named `user`. May be repeated. `${key:NAME}` placeholders in
     /// it are filled like the scenario's own.
@@ -77,6 +143,8 @@ pub(crate) struct Args {
     /// directory at or above the current one, else the scenarios built into atrest).
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
+    #[command(flatten)]
+    existing: ExistingArgs,
 }
 
 /// `atrest scenarios`.
@@ -194,6 +262,20 @@ fn entries(source: &Source) -> Result<Vec<Entry>> {
 
 fn resolve(name: &str, dir: Option<&Path>) -> Result<Entry> {
     let as_path = Path::new(name);
+    if name.contains('/') && !as_path.exists() {
+        // `existing/verify-encryption`: a scenario in a subdirectory of the scenarios.
+        let file =
+            if as_path.extension().is_some() { name.to_owned() } else { format!("{name}.yaml") };
+        match source(dir)? {
+            Source::Dir(d) if d.join(&file).is_file() => return Ok(Entry::File(d.join(file))),
+            Source::Builtin => {
+                if let Some((rel, text)) = builtin::BUILTIN.iter().find(|(rel, _)| *rel == file) {
+                    return Ok(Entry::Builtin(rel, text));
+                }
+            }
+            Source::Dir(_) => {}
+        }
+    }
     if name.contains('/') || as_path.extension().is_some() {
         return Ok(Entry::File(as_path.to_owned()));
     }
@@ -264,6 +346,12 @@ pub(crate) fn run(args: &Args) -> Result<Outcome> {
         vec![resolve(name, args.dir.as_deref())?]
     };
     let user = user_configs(&args.config)?;
+    let e = &args.existing;
+    if args.backend != ScenarioBackend::Existing
+        && (e.etcd.is_some() || e.context.is_some() || e.etcd_prefix != DEFAULT_ETCD_PREFIX)
+    {
+        bail!("--etcd, --context and --etcd-prefix are for --backend existing");
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -279,7 +367,19 @@ pub(crate) fn run(args: &Args) -> Result<Outcome> {
             }
         };
         let opts = RunOptions { user_configs: user.clone(), ..RunOptions::default() };
-        let report = runtime.block_on(run_one(&scenario, &opts, args.backend, false))?;
+        let backend = match args.backend {
+            ScenarioBackend::Sim => Backend::Sim,
+            ScenarioBackend::Process => Backend::Process,
+            ScenarioBackend::Containers => Backend::Containers,
+            ScenarioBackend::Existing => {
+                let report =
+                    runtime.block_on(run_existing(&scenario, &opts, &args.existing, false))?;
+                emit(&report, args)?;
+                worst = worst.max(report.outcome.exit_code());
+                continue;
+            }
+        };
+        let report = runtime.block_on(run_one(&scenario, &opts, backend, false))?;
         emit(&report, args)?;
         worst = worst.max(report.outcome.exit_code());
     }
@@ -323,6 +423,24 @@ pub(crate) async fn run_one(
             drive(scenario, prepared, cluster, quiet).await
         }
     }
+}
+
+/// Runs one scenario on the user's cluster, in scratch namespaces removed at the end.
+async fn run_existing(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    existing: &ExistingArgs,
+    quiet: bool,
+) -> Result<Report> {
+    let spec = existing.spec()?;
+    let prepared = scenario.prepare(opts)?;
+    if !quiet {
+        eprintln!("scenario {} on your cluster: {}", scenario.name, scenario.description);
+    }
+    let cluster = atrest_existing::ExistingCluster::connect(&spec)
+        .await
+        .context("connecting to your cluster (--backend existing)")?;
+    drive(scenario, prepared, cluster, quiet).await
 }
 
 async fn drive<C: Cluster>(

@@ -13,12 +13,12 @@ use nix::sys::wait::{Id, WaitPidFlag, waitid};
 use nix::unistd::Pid;
 
 /// Cold start of etcd and one apiserver on a busy two-core machine.
-const START_DEADLINE: Duration = Duration::from_secs(150);
+pub(crate) const START_DEADLINE: Duration = Duration::from_secs(150);
 /// SIGTERM to both children plus their grace periods.
-const STOP_DEADLINE: Duration = Duration::from_secs(40);
+pub(crate) const STOP_DEADLINE: Duration = Duration::from_secs(40);
 
 /// Kills the child if the test fails before the teardown it checks.
-struct Guard(Child);
+pub(crate) struct Guard(pub(crate) Child);
 
 impl Drop for Guard {
     fn drop(&mut self) {
@@ -28,7 +28,7 @@ impl Drop for Guard {
 }
 
 /// The directory of the binaries `atrest` itself would find (ATREST_ASSETS, else the cache).
-fn assets_dir() -> String {
+pub(crate) fn assets_dir() -> String {
     let assets = atrest_process::Assets::locate().unwrap_or_else(|e| panic!("{e}"));
     let dir = assets.etcd.parent().expect("etcd lives in a directory");
     dir.to_str().expect("UTF-8 assets path").to_owned()
@@ -37,10 +37,10 @@ fn assets_dir() -> String {
 /// A helper thread blocked in `waitid(WNOWAIT)` on the child: it observes the exit without
 /// reaping it (so `Child::try_wait` still gets the status) and reports it on a channel, which
 /// the test waits on with a timeout instead of sleeping.
-struct ExitWatch(mpsc::Receiver<()>);
+pub(crate) struct ExitWatch(mpsc::Receiver<()>);
 
 impl ExitWatch {
-    fn new(child: &Child) -> ExitWatch {
+    pub(crate) fn new(child: &Child) -> ExitWatch {
         let pid = Pid::from_raw(i32::try_from(child.id()).unwrap());
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -51,7 +51,7 @@ impl ExitWatch {
     }
 
     /// The child's exit status if it exits within `timeout`.
-    fn wait(&self, child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    pub(crate) fn wait(&self, child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
         match self.0.recv_timeout(timeout) {
             // Exited (or the watcher failed): reap, or report still running.
             Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => child.try_wait().unwrap(),
@@ -88,7 +88,7 @@ fn alive_as(pid: u32, comm: &str) -> bool {
     name == comm && state != "Z"
 }
 
-fn env_value<'a>(env: &'a str, name: &str) -> &'a str {
+pub(crate) fn env_value<'a>(env: &'a str, name: &str) -> &'a str {
     let prefix = format!("export {name}=");
     env.lines()
         .find_map(|l| l.strip_prefix(prefix.as_str()))
@@ -167,7 +167,7 @@ fn cluster_up_serves_then_tears_down_on_sigint() {
 
 /// Waits, against a deadline, for `cluster up`'s ready marker; an early exit fails the test with
 /// its output.
-fn wait_for_ready(child: &mut Child, watch: &ExitWatch, ready: &Path) {
+pub(crate) fn wait_for_ready(child: &mut Child, watch: &ExitWatch, ready: &Path) {
     let deadline = Instant::now() + START_DEADLINE;
     while !ready.exists() {
         assert!(Instant::now() < deadline, "no {} after {START_DEADLINE:?}", ready.display());
@@ -192,7 +192,7 @@ fn readyz_through(kubeconfig: &Path) -> Result<String, kube::Error> {
 }
 
 /// Stdout and stderr of an exited child.
-fn guard_output(child: &mut Child) -> String {
+pub(crate) fn guard_output(child: &mut Child) -> String {
     use std::io::Read as _;
     let mut out = String::new();
     if let Some(mut s) = child.stdout.take() {

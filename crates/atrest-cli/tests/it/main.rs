@@ -9,6 +9,7 @@ mod broken_pipe;
 mod check_config;
 mod cluster_up;
 mod crypt;
+mod existing;
 mod help;
 mod inspect;
 mod kms_plugin;
@@ -39,6 +40,7 @@ pub(crate) fn atrest_in(dir: &Path, args: &[&str], stdin: &[u8]) -> Output {
         .args(args)
         .current_dir(dir)
         .env_remove("ATREST_LOG")
+        .env_remove("KUBECONFIG")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

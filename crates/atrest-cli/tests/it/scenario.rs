@@ -259,3 +259,31 @@ fn out_refuses_a_symlinked_report() {
     let out = atrest(&["scenario", "rotate", "--out", dir.path().to_str().unwrap()], b"");
     crate::assert_symlink_refused(&out, &link, &target, "precious");
 }
+
+/// A scenario for a cluster that is already serving, found by its path under the scenarios
+/// (built in when no directory is given); on a backend that starts its apiservers it is refused
+/// before any step, with the reason. The existing backend's own flags are refused elsewhere.
+#[test]
+fn an_existing_cluster_scenario_is_refused_on_sim_before_it_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = atrest_in(tmp.path(), &["scenario", "existing/verify-encryption"], b"");
+    assert_eq!(out.status.code(), Some(2), "{}{}", stdout(&out), stderr(&out));
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        said.contains(
+            "the sim backend cannot run this scenario; nothing was run:\n  the scenario starts \
+             no apiserver and the sim backend has none running"
+        ),
+        "{said}"
+    );
+    assert!(said.contains("0 steps"), "{said}");
+    let out =
+        atrest_in(tmp.path(), &["scenario", "rotate", "--etcd", "https://127.0.0.1:2379"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--etcd, --context and --etcd-prefix are for --backend existing")
+    );
+    let out = atrest_in(tmp.path(), &["scenario", "rotate", "--backend", "existing"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--backend existing needs --kubeconfig FILE (or KUBECONFIG)"));
+}

@@ -31,7 +31,7 @@ use crate::metrics::ReloadMetrics;
 use crate::report::{Check, Latency, Measurement, Outcome, Report, StepOutcome, StepReport};
 use crate::schema::{
     ApiExpect, DEFAULT_CONFIG_PATH, KeyIdStep, KmsCallsStep, KmsPluginStep, ListStep, MeasureStep,
-    MountDef, ObjectStep, PreflightStep, ProbeStep, ReloadExpect, ReloadStep, Scenario,
+    MountDef, Need, ObjectStep, PreflightStep, ProbeStep, ReloadExpect, ReloadStep, Scenario,
     StartExpect, Step, StoredCheck, Target,
 };
 use crate::stored::{Decrypter, StoredValue};
@@ -258,12 +258,46 @@ pub async fn run<C: Cluster>(
     progress: &mut dyn Progress,
 ) -> Report {
     let started = Instant::now();
+    let backend = cluster.backend_name();
+    let mut unsupported =
+        scenario.unsupported(backend, &cluster.controls(), cluster.apiserver_count());
+    let starts =
+        scenario.steps.iter().any(|p| matches!(p.step, Step::Start { .. } | Step::Restart { .. }));
+    let serving = (0..cluster.apiserver_count()).any(|i| cluster.is_running(i));
+    if !starts && !serving && scenario.steps.iter().any(|p| p.step.needs() == Need::Api) {
+        unsupported.push(format!(
+            "the scenario starts no apiserver and the {backend} backend has none running: it is \
+             written for a cluster that is already serving (--backend existing)"
+        ));
+    }
+    if !unsupported.is_empty() {
+        // Refused before any step runs: a half-run scenario on a cluster the harness does
+        // not own would leave it in a state nobody planned.
+        return Report {
+            scenario: scenario.name.clone(),
+            description: scenario.description.clone(),
+            backend: backend.to_owned(),
+            outcome: Outcome::Error,
+            error: Some(format!(
+                "the {backend} backend cannot run this scenario; nothing was run:\n  {}",
+                unsupported.join("\n  ")
+            )),
+            steps: Vec::new(),
+            measurements: Vec::new(),
+            logs: None,
+            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        };
+    }
+    // Apiservers the backend does not start (a user's cluster) are serving from the start.
+    let state = (0..scenario.cluster.apiservers.value)
+        .map(|i| if cluster.is_running(i) { ServerState::Ready } else { ServerState::Stopped })
+        .collect();
     let mut engine = Engine {
         cluster,
         configs: prepared.configs,
         secrets: prepared.secrets,
         flags: scenario.cluster_spec().apiservers,
-        state: vec![ServerState::Stopped; scenario.cluster.apiservers.value],
+        state,
         tracked: BTreeMap::new(),
         measurements: Vec::new(),
         reload_baselines: BTreeMap::new(),
@@ -513,7 +547,8 @@ impl<C: Cluster> Engine<'_, C> {
             Step::List(l) => self.list(l, rec).await?,
             Step::Rewrite(l) => self.rewrite(l, rec).await?,
             Step::ExpectStored(st) => {
-                let (id, checks) = (st.object().object_ref(), st.checks());
+                let (mut id, checks) = (st.object().object_ref(), st.checks());
+                id.namespace = self.cluster.storage_namespace(&id.namespace);
                 let key = id.etcd_key(self.cluster.etcd_prefix());
                 match self.cluster.raw_get(&key).await? {
                     None => rec.check(format!("{key} is in etcd"), false, None, "no such key"),
@@ -532,7 +567,7 @@ impl<C: Cluster> Engine<'_, C> {
                     kind.resource()
                 );
                 if let Some(ns) = namespace {
-                    prefix.push_str(ns);
+                    prefix.push_str(&self.cluster.storage_namespace(ns));
                     prefix.push('/');
                 }
                 let entries = self.cluster.raw_list(&prefix).await?;

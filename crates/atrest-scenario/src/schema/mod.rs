@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use atrest_backend::{HostPathMount, Kind, ObjectRef};
+use atrest_backend::{Controls, HostPathMount, Kind, ObjectRef};
 use atrest_config::decode::MAX_CONFIG_BYTES;
 use atrest_input::{InputError, Limit};
 use schemars::JsonSchema;
@@ -409,6 +409,50 @@ pub struct Scenario {
     pub configs: BTreeMap<String, String>,
     /// Steps.
     pub steps: Vec<PlacedStep>,
+}
+
+impl Scenario {
+    /// What in this scenario a backend named `backend`, with `controls` and `apiservers`
+    /// apiservers, cannot do: one line per cluster setting or step (empty: it can run it all).
+    pub fn unsupported(
+        &self,
+        backend: &str,
+        controls: &Controls,
+        apiservers: usize,
+    ) -> Vec<String> {
+        let mut lines = Vec::new();
+        if self.cluster.apiservers.value > apiservers {
+            lines.push(format!(
+                "cluster.apiservers: the scenario needs {} apiservers, the {backend} backend has {apiservers}",
+                self.cluster.apiservers.value
+            ));
+        }
+        if !self.cluster.kms_plugins.is_empty() && !controls.kms_plugins {
+            lines.push(format!(
+                "cluster.kmsPlugins: the {backend} backend cannot {}",
+                Need::KmsPlugins.doing()
+            ));
+        }
+        if self.cluster.mounts.is_some() && !controls.apiservers {
+            lines.push(format!(
+                "cluster.mounts: the {backend} backend cannot {}",
+                Need::Apiservers.doing()
+            ));
+        }
+        for (n, placed) in self.steps.iter().enumerate() {
+            let need = placed.step.needs();
+            if !need.met_by(controls) {
+                lines.push(format!(
+                    "step {} (line {}) `{}`: the {backend} backend cannot {}",
+                    n + 1,
+                    placed.line,
+                    placed.step.kind(),
+                    need.doing()
+                ));
+            }
+        }
+        lines
+    }
 }
 
 /// Why a scenario file was rejected.

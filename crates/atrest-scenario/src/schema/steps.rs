@@ -334,7 +334,72 @@ pub struct PreflightExpect {
     pub stale: Option<Spanned<usize>>,
 }
 
+/// What a step needs of its backend beyond API requests, in words for refusals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Nothing but the API (and a real or simulated clock).
+    Api,
+    /// Start, stop or restart apiservers, or edit their manifests.
+    Apiservers,
+    /// Write or remove files the apiservers read.
+    Files,
+    /// The harness's KMS plugins.
+    KmsPlugins,
+    /// etcd's raw values.
+    RawEtcd,
+}
+
+impl Need {
+    /// Whether `controls` allow it.
+    pub fn met_by(self, controls: &Controls) -> bool {
+        match self {
+            Need::Api => true,
+            Need::Apiservers => controls.apiservers,
+            Need::Files => controls.files,
+            Need::KmsPlugins => controls.kms_plugins,
+            Need::RawEtcd => controls.raw_etcd,
+        }
+    }
+
+    /// What the step would do, for "the BACKEND backend cannot …".
+    pub fn doing(self) -> &'static str {
+        match self {
+            Need::Api => "send API requests",
+            Need::Apiservers => "start, stop or restart apiservers or change their flags",
+            Need::Files => "write the files the apiservers read",
+            Need::KmsPlugins => "run or control the harness's KMS plugins",
+            Need::RawEtcd => "read etcd (give its endpoint and client certificate)",
+        }
+    }
+}
+
 impl Step {
+    /// What the step needs of its backend.
+    pub fn needs(&self) -> Need {
+        match self {
+            Step::WriteConfig { .. } | Step::RemoveFile { .. } | Step::WaitForReload(_) => {
+                Need::Files
+            }
+            Step::SetFlags { .. }
+            | Step::Start { .. }
+            | Step::Stop { .. }
+            | Step::Restart { .. } => Need::Apiservers,
+            Step::Create(_)
+            | Step::Update(_)
+            | Step::Get(_)
+            | Step::Delete(_)
+            | Step::List(_)
+            | Step::Rewrite(_)
+            | Step::Measure(_)
+            | Step::Wait(_)
+            | Step::Probe(_) => Need::Api,
+            Step::ExpectStored(_) | Step::ExpectAll(_) | Step::Preflight(_) => Need::RawEtcd,
+            Step::KmsPlugin(_) | Step::WaitForKmsKeyId(_) | Step::ExpectKmsCalls(_) => {
+                Need::KmsPlugins
+            }
+        }
+    }
+
     /// The step's key in the file (`create`, `waitForReload`, …), for messages.
     pub fn kind(&self) -> &'static str {
         match self {

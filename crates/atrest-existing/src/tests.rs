@@ -1,0 +1,69 @@
+use super::*;
+
+fn offline() -> ExistingCluster {
+    // A client that is never used to send anything: these tests check the name mapping.
+    let config = kube::Config::new("https://127.0.0.1:1".parse().expect("a URL"));
+    let client = kube::Client::try_from(config).expect("a client");
+    ExistingCluster {
+        api: ObjectApi::new(client),
+        raw: None,
+        prefix: "/registry".to_owned(),
+        run: "0a1b2c3d".to_owned(),
+        names: Mutex::new(BTreeMap::new()),
+        created: BTreeSet::new(),
+    }
+}
+
+#[tokio::test]
+async fn scenario_namespaces_map_to_scratch_ones_and_back() {
+    let c = offline();
+    assert_eq!(c.storage_namespace("default"), "atrest-0a1b2c3d-default");
+    let o = Object {
+        id: ObjectRef::new(Kind::Secret, "atrest-0a1b2c3d-default", "s"),
+        data: atrest_backend::Data::default(),
+        resource_version: None,
+    };
+    assert_eq!(c.as_scenario(o).id.namespace, "default");
+    assert_eq!(
+        c.stored(&ObjectRef::new(Kind::Secret, "default", "s")).namespace,
+        "atrest-0a1b2c3d-default"
+    );
+}
+
+#[tokio::test]
+async fn long_namespaces_stay_valid_and_distinct() {
+    let c = offline();
+    let a = c.storage_namespace(&"a".repeat(63));
+    let b = c.storage_namespace(&format!("{}b", "a".repeat(62)));
+    assert!(a.len() <= 63 && b.len() <= 63, "{a} {b}");
+    assert_ne!(a, b);
+    assert!(a.starts_with("atrest-0a1b2c3d-"));
+    assert!(!a.contains("--"), "{a}");
+    assert_eq!(c.scenario_namespace(&a), "a".repeat(63));
+}
+
+#[tokio::test]
+async fn etcd_keys_outside_the_scratch_namespaces_are_refused() {
+    let mut c = offline();
+    assert_eq!(c.key_namespace("/registry/secrets/ns/name"), Some("ns"));
+    assert_eq!(c.key_namespace("/registry/secrets/ns"), None);
+    assert_eq!(c.key_namespace("/other/secrets/ns/name"), None);
+    let e = c.raw_get("/registry/secrets/kube-system/bootstrap-token").await.expect_err("refused");
+    assert!(atrest_backend::error_chain(&e).contains("outside this run's scratch namespaces"));
+    // A key of its own without an etcd endpoint names the flags to give.
+    let e = c.raw_get("/registry/secrets/atrest-0a1b2c3d-default/s").await.expect_err("no etcd");
+    assert!(e.to_string().contains("--etcd"), "{e}");
+}
+
+#[tokio::test]
+async fn apiserver_and_file_steps_are_refused() {
+    let mut c = offline();
+    assert_eq!(
+        c.controls(),
+        Controls { apiservers: false, files: false, kms_plugins: false, raw_etcd: false }
+    );
+    let e = c.start_apiserver(0).await.expect_err("refused");
+    assert_eq!(e.to_string(), "the existing backend cannot start an apiserver");
+    let e = c.write_file("/etc/kubernetes/enc/c.yaml", b"x").await.expect_err("refused");
+    assert_eq!(e.to_string(), "the existing backend cannot write the files the apiservers read");
+}
