@@ -68,6 +68,11 @@ pub(crate) struct EtcdArgs {
     /// backup encrypted?
     #[arg(long, value_name = "FILE", conflicts_with_all = ["etcd", "cacert", "cert", "key"])]
     snapshot: Option<PathBuf>,
+    /// How --snapshot is read: `etcd` restores it with etcd's own `etcdutl snapshot restore`
+    /// into a private etcd on 127.0.0.1 (the binaries `cargo xtask setup` builds), `atrest`
+    /// reads the bbolt file itself; `auto` is `etcd` when the binaries are there.
+    #[arg(long, value_enum, value_name = "READER", default_value_t, requires = "snapshot")]
+    snapshot_reader: SnapshotReader,
     /// CA certificate of etcd's serving certificate (PEM), as `etcdctl --cacert`.
     #[arg(long, value_name = "FILE")]
     cacert: Option<PathBuf>,
@@ -92,6 +97,18 @@ pub(crate) struct EtcdArgs {
     /// How long one range request may take, in seconds.
     #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = seconds)]
     request_timeout: Duration,
+}
+
+/// `--snapshot-reader`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub(crate) enum SnapshotReader {
+    /// `etcd` when etcdutl and etcd are found, else `atrest` (with a warning).
+    #[default]
+    Auto,
+    /// etcd's own tooling: `etcdutl snapshot restore`, then a private etcd.
+    Etcd,
+    /// atrest's bbolt reader (no binaries needed).
+    Atrest,
 }
 
 impl EtcdArgs {
@@ -131,26 +148,92 @@ impl EtcdArgs {
         &self,
         inspector: &mut Inspector,
         connected: impl FnOnce() -> Result<()>,
-        mut each: impl FnMut(&ObjectReport) -> Result<()>,
+        each: impl FnMut(&ObjectReport) -> Result<()>,
     ) -> Result<String> {
         if let Some(file) = &self.snapshot {
-            return self.walk_snapshot(file, inspector, connected, each);
+            let assets = atrest_process::Assets::locate();
+            let etcdutl = assets.as_ref().ok().and_then(atrest_process::Assets::etcdutl);
+            return match (self.snapshot_reader, assets, etcdutl) {
+                (SnapshotReader::Atrest, _, _) => {
+                    self.walk_snapshot(file, inspector, connected, each)
+                }
+                (_, Ok(assets), Some(etcdutl)) => {
+                    self.walk_restored(file, &assets, etcdutl, inspector, connected, each).await
+                }
+                (SnapshotReader::Etcd, Err(e), _) => Err(e).context(
+                    "--snapshot-reader etcd needs etcd and etcdutl (`cargo xtask setup` builds them)",
+                ),
+                (SnapshotReader::Etcd, Ok(assets), None) => anyhow::bail!(
+                    "--snapshot-reader etcd needs etcdutl next to {} (`cargo xtask setup` builds it)",
+                    assets.etcd.display()
+                ),
+                (SnapshotReader::Auto, _, _) => {
+                    tracing::warn!(
+                        "no etcd and etcdutl found (`cargo xtask setup` builds them): reading \
+                         the snapshot with atrest's own bbolt reader"
+                    );
+                    self.walk_snapshot(file, inspector, connected, each)
+                }
+            };
         }
         let url = self.etcd.as_deref().context("--etcd or --snapshot is required")?;
         let (etcd, prefix) = self.connect(url).await?;
         connected()?;
-        let mut pages = etcd.prefix_pages(prefix.as_bytes(), self.page_size);
-        while let Some(page) = pages
-            .next_page()
-            .await
-            .with_context(|| format!("reading {prefix} from etcd at {url}"))?
-        {
-            for kv in &page {
-                if let Some(object) = inspector.add(&kv.key, &kv.value) {
-                    each(&object)?;
-                }
+        walk_pages(&etcd, &prefix, self.page_size, &format!("etcd at {url}"), inspector, each)
+            .await?;
+        Ok(prefix)
+    }
+
+    /// [`EtcdArgs::walk`] over a snapshot restored the way etcd's documentation restores a
+    /// backup: `etcdutl snapshot restore` into a private data directory, and a private etcd
+    /// on it (TLS, client certificates, 127.0.0.1), stopped and removed afterwards.
+    async fn walk_restored(
+        &self,
+        file: &Path,
+        assets: &atrest_process::Assets,
+        etcdutl: PathBuf,
+        inspector: &mut Inspector,
+        connected: impl FnOnce() -> Result<()>,
+        each: impl FnMut(&ObjectReport) -> Result<()>,
+    ) -> Result<String> {
+        let reading = || format!("reading the snapshot {}", file.display());
+        // etcdutl would say "no such file" in its own words; this names the flag.
+        std::fs::metadata(file).with_context(reading)?;
+        let mut opts = atrest_process::EtcdOptions::new("atrest-snapshot");
+        opts.restore =
+            Some(atrest_process::Restore { etcdutl, snapshot: std::path::absolute(file)? });
+        let mut etcd = match atrest_process::Etcd::start(&assets.etcd, opts).await {
+            Ok(etcd) => etcd,
+            Err(atrest_process::StartError::Restore {
+                error: None, status, last_lines, ..
+            }) => {
+                // etcdutl died without a word (a truncated file crashes it): say what is wrong
+                // with the file in atrest's reader's words.
+                let diagnosis = atrest_input::read_limited(file, crate::input::SNAPSHOT_LIMIT)
+                    .map_err(anyhow::Error::from)
+                    .and_then(|b| atrest_etcd::snapshot::read(&b).map_err(anyhow::Error::from));
+                return Err(match diagnosis {
+                    Err(e) => anyhow::anyhow!(
+                        "etcdutl snapshot restore failed ({status}); the file is damaged: {e:#}"
+                    ),
+                    Ok(_) => anyhow::anyhow!(
+                        "etcdutl snapshot restore failed ({status}) on a file atrest's reader \
+                         reads (--snapshot-reader atrest); its last output: {last_lines}"
+                    ),
+                })
+                .with_context(reading);
             }
-        }
+            Err(e) => return Err(e).with_context(reading),
+        };
+        let raw = etcd.raw().await.with_context(reading)?;
+        tracing::info!(file = %file.display(), "snapshot restored into a private etcd");
+        connected()?;
+        let prefix = self.prefix();
+        let walked =
+            walk_pages(&raw, &prefix, self.page_size, "the restored snapshot", inspector, each)
+                .await;
+        etcd.stop().await;
+        walked?;
         Ok(prefix)
     }
 
@@ -184,6 +267,28 @@ impl EtcdArgs {
         }
         Ok(prefix)
     }
+}
+
+/// Feeds every key under `prefix` of `etcd` to `inspector`, page by page.
+async fn walk_pages(
+    etcd: &RawEtcd,
+    prefix: &str,
+    page_size: i64,
+    what: &str,
+    inspector: &mut Inspector,
+    mut each: impl FnMut(&ObjectReport) -> Result<()>,
+) -> Result<()> {
+    let mut pages = etcd.prefix_pages(prefix.as_bytes(), page_size);
+    while let Some(page) =
+        pages.next_page().await.with_context(|| format!("reading {prefix} from {what}"))?
+    {
+        for kv in &page {
+            if let Some(object) = inspector.add(&kv.key, &kv.value) {
+                each(&object)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `--fail-on`.

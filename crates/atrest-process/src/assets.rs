@@ -52,6 +52,12 @@ impl Assets {
         Assets { kube_apiserver: dir.join("kube-apiserver"), etcd: dir.join("etcd") }
     }
 
+    /// etcd's `etcdutl` next to `etcd`, if it is there (`cargo xtask setup` builds it; an
+    /// envtest directory has none).
+    pub fn etcdutl(&self) -> Option<PathBuf> {
+        Some(self.etcd.with_file_name("etcdutl")).filter(|p| p.is_file())
+    }
+
     /// Whether both binaries exist as files.
     fn complete(&self) -> bool {
         self.kube_apiserver.is_file() && self.etcd.is_file()

@@ -39,6 +39,20 @@ pub struct EtcdOptions {
     /// Run etcd in this container (its instance directory is mounted read-write at the same
     /// path) instead of as a host process.
     pub container: Option<ContainerRun>,
+    /// Start on a snapshot's contents: `etcdutl snapshot restore` into the data directory
+    /// first, as the member etcd then starts as.
+    pub restore: Option<Restore>,
+}
+
+/// A snapshot to restore before etcd starts (upstream's procedure for a backup: `etcdutl
+/// snapshot restore`, then a member on the restored data directory).
+#[derive(Debug, Clone)]
+pub struct Restore {
+    /// The `etcdutl` binary (etcd's own release of it).
+    pub etcdutl: PathBuf,
+    /// The snapshot: `etcdctl snapshot save`'s file (SHA-256 appended, checked by etcdutl) or
+    /// a member's bbolt `member/snap/db` (no hash: restored with `--skip-hash-check`).
+    pub snapshot: PathBuf,
 }
 
 impl EtcdOptions {
@@ -51,6 +65,7 @@ impl EtcdOptions {
             extra_args: Vec::new(),
             parent_dir: None,
             container: None,
+            restore: None,
         }
     }
 }
@@ -91,6 +106,57 @@ impl fmt::Debug for Etcd {
             .field("client_port", &self.client_port)
             .field("dir", &self.dir.path())
             .finish_non_exhaustive()
+    }
+}
+
+impl Restore {
+    /// Whether the file ends with the SHA-256 `etcdctl snapshot save` appends: etcdutl's own
+    /// test (server/storage/backend: the bbolt file is a whole number of 512-byte sectors).
+    fn has_hash(&self) -> std::io::Result<bool> {
+        Ok(std::fs::metadata(&self.snapshot)?.len() % 512 == 32)
+    }
+
+    /// `etcdutl snapshot restore` into `data_dir` as member `name` at `peer_url`.
+    fn run(&self, name: &str, data_dir: &Path, peer_url: &str) -> Result<(), StartError> {
+        let failed = |status: String, error: Option<String>| StartError::Restore {
+            snapshot: self.snapshot.clone(),
+            status,
+            error,
+            last_lines: String::new(),
+        };
+        let has_hash =
+            self.has_hash().map_err(|e| failed("not run".into(), Some(e.to_string())))?;
+        let mut cmd = std::process::Command::new(&self.etcdutl);
+        cmd.arg("snapshot")
+            .arg("restore")
+            .arg(&self.snapshot)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg(format!("--name={name}"))
+            .arg(format!("--initial-cluster={name}={peer_url}"))
+            .arg(format!("--initial-advertise-peer-urls={peer_url}"))
+            .stdin(std::process::Stdio::null());
+        if !has_hash {
+            cmd.arg("--skip-hash-check");
+        }
+        let out = cmd.output().map_err(|e| {
+            failed("not run".into(), Some(format!("running {}: {e}", self.etcdutl.display())))
+        })?;
+        if out.status.success() {
+            return Ok(());
+        }
+        // etcdutl logs JSON lines and ends with `Error: …` when it fails cleanly; a damaged
+        // file can crash it instead (bbolt faults on a page past the end of the mapping).
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let error = stderr.lines().rev().find_map(|l| l.strip_prefix("Error: ")).map(str::to_owned);
+        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        let last_lines = lines[lines.len().saturating_sub(3)..].join(" | ");
+        Err(StartError::Restore {
+            snapshot: self.snapshot.clone(),
+            status: out.status.to_string(),
+            error: error.map(|e| format!("etcdutl snapshot restore ({}): {e}", out.status)),
+            last_lines,
+        })
     }
 }
 
@@ -167,6 +233,9 @@ impl Etcd {
         flag("heartbeat-interval", &"20");
         flag("election-timeout", &"100");
         args.extend(opts.extra_args.iter().map(OsString::from));
+        if let Some(restore) = &opts.restore {
+            restore.run(&name, &data_dir, &peer_url)?;
+        }
 
         let endpoint = EtcdEndpoint {
             url: client_url,

@@ -60,6 +60,22 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    /// A snapshot could not be restored into etcd's data directory.
+    #[error(
+        "cannot restore the snapshot {}: {}",
+        .snapshot.display(),
+        .error.clone().unwrap_or_else(|| format!("etcdutl snapshot restore failed ({}) without saying why; its last output: {}", .status, .last_lines))
+    )]
+    Restore {
+        /// The snapshot file.
+        snapshot: PathBuf,
+        /// How etcdutl ended (or why it could not run).
+        status: String,
+        /// Its `Error: …` line, when it printed one.
+        error: Option<String>,
+        /// The end of its output (JSON log lines, or a Go crash).
+        last_lines: String,
+    },
     /// No free port could be found.
     #[error("cannot find a free port for {name}")]
     Port {

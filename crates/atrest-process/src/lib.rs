@@ -47,7 +47,7 @@ pub use apiserver::{
 pub use assets::{Assets, AssetsError, cache_dir, setup_build};
 pub use cluster::{ContainerImages, ProcessCluster};
 pub use control_plane::ControlPlane;
-pub use etcd::{Etcd, EtcdClientCredentials, EtcdOptions};
+pub use etcd::{Etcd, EtcdClientCredentials, EtcdOptions, Restore};
 pub use launch::StartError;
 pub use objects::{FIELD_MANAGER, ObjectApi};
 pub use process::{
