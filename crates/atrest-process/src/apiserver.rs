@@ -385,6 +385,13 @@ impl ApiServer {
         Some(exit)
     }
 
+    /// Sends `signal` to the running process (a fault step: not reported as an unexpected
+    /// exit) and waits until it exited; the directory and port stay for the next start.
+    pub async fn kill(&mut self, signal: nix::sys::signal::Signal) -> Option<Exit> {
+        let process = self.process.as_mut()?;
+        Some(process.kill(signal).await)
+    }
+
     /// Starts the stopped process again with the same flags, port and certificates, re-reading
     /// the encryption configuration.
     pub async fn start_again(&mut self) -> Result<(), StartError> {

@@ -15,8 +15,8 @@ use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use atrest_backend::{
-    ApiError, ApiResult, ApiServerSpec, BackendError, Cluster, ClusterSpec, Data, Kind, KmsAction,
-    KmsPluginState, Member, MemberExit, Object, ObjectRef, RawEntry, StartFailure,
+    ApiError, ApiResult, ApiServerSpec, BackendError, Cluster, ClusterSpec, Data, KillSignal, Kind,
+    KmsAction, KmsPluginState, Member, MemberExit, Object, ObjectRef, RawEntry, StartFailure,
 };
 use atrest_etcd::{RawEtcd, RawValue};
 use atrest_kms::{KmsPlugin, PluginConfig, PluginStatus};
@@ -703,6 +703,65 @@ impl Cluster for ProcessCluster {
             .await
             .map_err(|e| BackendError::other(format!("listing etcd prefix {prefix:?}"), e))?;
         Ok(entries.into_iter().map(raw_entry).collect())
+    }
+
+    async fn kill_member(
+        &mut self,
+        member: &Member,
+        signal: KillSignal,
+    ) -> Result<(), BackendError> {
+        let signal = match signal {
+            KillSignal::Kill => nix::sys::signal::Signal::SIGKILL,
+            KillSignal::Term => nix::sys::signal::Signal::SIGTERM,
+        };
+        let not_running =
+            || BackendError::MemberState { member: member.clone(), problem: "not running" };
+        if let Some(exit) = self.plane.unexpected_exit() {
+            return Err(BackendError::MemberExited(exit));
+        }
+        match member {
+            Member::Etcd => {
+                if !self.plane.etcd().is_running() {
+                    return Err(not_running());
+                }
+                self.plane.etcd_mut().kill(signal).await.ok_or_else(not_running)?;
+            }
+            Member::ApiServer(i) => {
+                self.slot(*i)?;
+                if !self.is_running(*i) {
+                    return Err(not_running());
+                }
+                let server = self.plane.apiserver_mut(*i).ok_or_else(not_running)?;
+                server.kill(signal).await.ok_or_else(not_running)?;
+            }
+            Member::KmsPlugin(_) => {
+                // The plugins are tasks of the harness's own process.
+                return Err(BackendError::Unsupported {
+                    what: format!("sending {signal} to {member}"),
+                    backend: self.backend_name(),
+                });
+            }
+        }
+        tracing::info!(%member, %signal, "killed on purpose");
+        Ok(())
+    }
+
+    async fn start_etcd(&mut self) -> Result<(), BackendError> {
+        if self.plane.etcd().is_running() {
+            return Err(BackendError::MemberState {
+                member: Member::Etcd,
+                problem: "already running",
+            });
+        }
+        self.plane
+            .etcd_mut()
+            .start_again()
+            .await
+            .map_err(|e| BackendError::other("starting etcd again on its data directory", e))
+    }
+
+    fn etcd_running(&self) -> bool {
+        self.plane.etcd().is_running()
     }
 
     fn unexpected_exit(&self) -> Option<MemberExit> {

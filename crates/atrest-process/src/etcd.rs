@@ -271,6 +271,13 @@ impl Etcd {
         Some(exit)
     }
 
+    /// Sends `signal` to the running member (a fault step: not reported as an unexpected exit)
+    /// and waits until it exited; the data directory stays for [`Etcd::start_again`].
+    pub async fn kill(&mut self, signal: nix::sys::signal::Signal) -> Option<Exit> {
+        let process = self.process.as_mut()?;
+        Some(process.kill(signal).await)
+    }
+
     /// Starts the stopped member again on the same ports and data.
     pub async fn start_again(&mut self) -> Result<(), StartError> {
         self.stop().await;

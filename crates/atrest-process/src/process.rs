@@ -333,6 +333,34 @@ impl ManagedProcess {
         exit
     }
 
+    /// Sends `signal` to the child on purpose (a fault step), so that its exit counts as
+    /// requested, and waits until it exited; a SIGTERM it does not obey is followed by SIGKILL
+    /// after the stop timeout, as a kubelet does. A container gets the signal through
+    /// `docker kill --signal` (its attached client cannot forward SIGKILL).
+    pub async fn kill(&mut self, signal: Signal) -> Exit {
+        if let Some(exit) = self.exit() {
+            return exit;
+        }
+        self.stop_requested = true;
+        match &self.container {
+            Some((run, name)) => {
+                if let Err(e) = run.kill(name, signal.as_str()) {
+                    tracing::warn!(name = %self.name, %e, "docker kill failed, signalling the client");
+                    self.signal(signal);
+                }
+            }
+            None => self.signal(signal),
+        }
+        if let Ok(exit) = tokio::time::timeout(self.stop_timeout, self.exited()).await {
+            return exit;
+        }
+        tracing::warn!(name = %self.name, pid = self.pid, %signal, "still running, killing");
+        self.signal(Signal::SIGKILL);
+        let exit = self.exited().await;
+        self.remove_container();
+        exit
+    }
+
     /// Removes the container of a killed `docker run` client (a SIGKILL is not forwarded).
     fn remove_container(&self) {
         if let Some((run, name)) = &self.container {

@@ -39,9 +39,13 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use atrest_backend::{
-    ApiResult, ApiServerSpec, BackendError, Cluster, ClusterSpec, Data, Kind, KmsAction,
-    KmsPluginState, Object, ObjectRef, RawEntry, StartFailure,
+    ApiResult, ApiServerSpec, BackendError, Cluster, ClusterSpec, Data, KillSignal, Kind,
+    KmsAction, KmsPluginState, Member, Object, ObjectRef, RawEntry, StartFailure,
 };
+
+/// The checks that fail while etcd is down (read from the real apiserver's `/readyz?verbose`
+/// with its etcd killed; pinned by the differential test's `etcd-crash-mid-rewrite`).
+const ETCD_DOWN_FAILING: [&str; 2] = ["etcd", "etcd-readiness"];
 use atrest_config::load::{self, LoadOptions};
 use atrest_config::resolve::GroupResource;
 use atrest_kms::LocalKmsPlugin;
@@ -72,6 +76,8 @@ pub struct SimCluster {
     kms: BTreeMap<String, (String, LocalKmsPlugin)>,
     /// The simulated clock: time since the cluster was created.
     now: Duration,
+    /// etcd was killed (`Cluster::kill_member`) and not started again.
+    etcd_down: bool,
     /// The wall clock (Unix seconds) when the cluster was created: simulated time `t` reads
     /// as `epoch_unix + t` in texts.
     epoch_unix: i64,
@@ -141,6 +147,7 @@ impl SimCluster {
                 })
                 .collect(),
             now: Duration::ZERO,
+            etcd_down: false,
             epoch_unix: now_unix(),
         }
     }
@@ -155,8 +162,28 @@ impl SimCluster {
         self.files.get(path).cloned().ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
     }
 
-    /// Checks apiserver `i` serves requests (after a due reload) and returns its index.
+    /// Checks etcd is up: what a real apiserver does with a request while it is down (it
+    /// blocks up to its request timeout, then fails) is not modelled, so a scenario makes none.
+    fn etcd_up(&self, what: &str) -> Result<(), BackendError> {
+        if self.etcd_down {
+            return Err(BackendError::other(
+                what.to_owned(),
+                "etcd is down (killed and not started again): the simulator does not model \
+                 requests that need it then",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks apiserver `i` serves requests (after a due reload), and that etcd is up, and
+    /// returns its index.
     fn serving(&mut self, i: usize) -> Result<usize, BackendError> {
+        self.etcd_up(&format!("a request to apiserver {i}"))?;
+        self.answering(i)
+    }
+
+    /// Checks apiserver `i` runs (its health endpoints answer with etcd down too).
+    fn answering(&mut self, i: usize) -> Result<usize, BackendError> {
         self.server(i)?;
         if self.apiservers[i].running.is_none() {
             return Err(BackendError::NotRunning(i));
@@ -239,6 +266,7 @@ impl Cluster for SimCluster {
         i: usize,
     ) -> Result<Result<(), StartFailure>, BackendError> {
         let spec = self.server(i)?.spec.clone();
+        self.etcd_up(&format!("starting apiserver {i}"))?;
         if self.apiservers[i].running.is_some() {
             return Err(BackendError::other(
                 format!("starting apiserver {i}"),
@@ -396,7 +424,7 @@ impl Cluster for SimCluster {
     }
 
     async fn metrics(&mut self, i: usize) -> Result<ApiResult<String>, BackendError> {
-        let i = self.serving(i)?;
+        let i = self.answering(i)?;
         let running = self.running(i);
         let mut text = String::new();
         if let Some(hash) = &running.config_hash {
@@ -427,7 +455,7 @@ impl Cluster for SimCluster {
     /// and the reasons of other failing checks, are a backend error: the simulator does not
     /// model them.
     async fn probe(&mut self, i: usize, path: &str) -> Result<(u16, String), BackendError> {
-        let i = self.serving(i)?;
+        let i = self.answering(i)?;
         let unmodelled = |what: &str| {
             BackendError::other(format!("GET {path} of apiserver {i}"), what.to_owned())
         };
@@ -459,7 +487,11 @@ impl Cluster for SimCluster {
                     failing.push(health::KMS_PROVIDERS);
                 }
                 let running = self.running(i);
-                let watch = self.failing_checks(running);
+                let mut watch = self.failing_checks(running);
+                if self.etcd_down {
+                    // The etcd client's health and readiness checks (storagebackend/factory).
+                    watch.extend(ETCD_DOWN_FAILING.iter().map(|c| (*c).to_owned()));
+                }
                 failing.extend(listed.iter().copied().filter(|c| watch.iter().any(|w| w == c)));
                 Ok(health::root_answer(request.root, kms_listed, request.verbose, &failing))
             }
@@ -467,7 +499,9 @@ impl Cluster for SimCluster {
             Some(health::KMS_PROVIDERS) => Ok(health::check_answer(kms(running))),
             Some(check) => {
                 let running = self.running(i);
-                if self.failing_checks(running).iter().any(|w| w == check) {
+                if self.failing_checks(running).iter().any(|w| w == check)
+                    || (self.etcd_down && ETCD_DOWN_FAILING.contains(&check))
+                {
                     Err(unmodelled(&format!(
                         "the simulator does not model the reason check {check} gives"
                     )))
@@ -479,10 +513,12 @@ impl Cluster for SimCluster {
     }
 
     async fn raw_get(&mut self, key: &str) -> Result<Option<RawEntry>, BackendError> {
+        self.etcd_up(&format!("reading etcd key {key:?}"))?;
         Ok(self.etcd.entry(key))
     }
 
     async fn raw_list(&mut self, prefix: &str) -> Result<Vec<RawEntry>, BackendError> {
+        self.etcd_up(&format!("listing etcd prefix {prefix:?}"))?;
         Ok(self
             .etcd
             .range(prefix)
@@ -492,6 +528,49 @@ impl Cluster for SimCluster {
                 mod_revision: kv.mod_revision,
             })
             .collect())
+    }
+
+    /// etcd: down until [`Cluster::start_etcd`] (the in-memory store keeps everything, as the
+    /// real member's data directory does). An apiserver: stopped.
+    async fn kill_member(
+        &mut self,
+        member: &Member,
+        signal: KillSignal,
+    ) -> Result<(), BackendError> {
+        let not_running =
+            || BackendError::MemberState { member: member.clone(), problem: "not running" };
+        match member {
+            Member::Etcd if self.etcd_down => return Err(not_running()),
+            Member::Etcd => self.etcd_down = true,
+            Member::ApiServer(i) => {
+                self.server(*i)?;
+                if self.apiservers[*i].running.take().is_none() {
+                    return Err(not_running());
+                }
+            }
+            Member::KmsPlugin(_) => {
+                return Err(BackendError::Unsupported {
+                    what: format!("sending {signal} to {member}"),
+                    backend: "sim",
+                });
+            }
+        }
+        Ok(())
+    }
+
+    async fn start_etcd(&mut self) -> Result<(), BackendError> {
+        if !self.etcd_down {
+            return Err(BackendError::MemberState {
+                member: Member::Etcd,
+                problem: "already running",
+            });
+        }
+        self.etcd_down = false;
+        Ok(())
+    }
+
+    fn etcd_running(&self) -> bool {
+        !self.etcd_down
     }
 
     fn log_dir(&self) -> Option<PathBuf> {
