@@ -162,6 +162,16 @@ pub fn parse_with(
                 check_target(*apiserver)?;
             }
             Step::RemoveFile { .. } => {}
+            Step::Kill(KillStep { member, apiserver, .. })
+            | Step::StartMember(MemberStep { member, apiserver }) => match (member, apiserver) {
+                (Some(_), None) => {}
+                (None, Some(i)) => check_target(Target::One(*i))?,
+                _ => {
+                    return Err(at(format!(
+                        "{kind}: give exactly one of `member: etcd` or `apiserver: N`"
+                    )));
+                }
+            },
             Step::SetFlags { apiserver, .. } | Step::Stop { apiserver } => {
                 check_target(*apiserver)?
             }

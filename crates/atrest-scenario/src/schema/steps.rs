@@ -99,6 +99,15 @@ pub enum Step {
     /// Predict, from what etcd holds now, what an apiserver restarted with a configuration would
     /// do (`atrest preflight`), before the restart shows it.
     Preflight(PreflightStep),
+    /// A fault: send a signal to etcd (`member: etcd`) or to one apiserver (`apiserver: N`) and
+    /// wait until it exited. The exit is expected (not a harness error); the member stays down
+    /// until `startMember` (or `start`, for an apiserver).
+    Kill(KillStep),
+    /// Start a killed member again: etcd on its data directory with the same ports and
+    /// certificates, then every running apiserver's `/readyz` is polled until it passes again
+    /// (at most a minute) and the no-loss check runs; an apiserver (`apiserver: N`) as `start`
+    /// starts it.
+    StartMember(MemberStep),
 }
 
 /// The longest step name: it is shown in reports next to the step's index.
@@ -357,6 +366,8 @@ impl Step {
             Step::Wait(_) => "wait",
             Step::Probe(_) => "probe",
             Step::Preflight(_) => "preflight",
+            Step::Kill(_) => "kill",
+            Step::StartMember(_) => "startMember",
         }
     }
 }
@@ -428,6 +439,72 @@ impl KmsFaultDef {
             KmsFaultDef::Unhealthy(h) => KmsFault::Unhealthy(h.clone()),
             KmsFaultDef::WrongKek => KmsFault::WrongKek,
         }
+    }
+}
+
+/// A member a fault step names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum MemberDef {
+    /// The etcd.
+    Etcd,
+}
+
+/// The signal of a `kill`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum SignalDef {
+    /// SIGKILL: a crash.
+    #[default]
+    Kill,
+    /// SIGTERM: a graceful stop (SIGKILL follows after the member's stop grace, as a kubelet
+    /// does).
+    Term,
+}
+
+/// `kill`: which member, and the signal.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct KillStep {
+    /// `etcd` (give this or `apiserver`).
+    #[serde(default)]
+    pub member: Option<MemberDef>,
+    /// An apiserver's index (give this or `member`).
+    #[serde(default)]
+    pub apiserver: Option<usize>,
+    /// `KILL` (default) or `TERM`.
+    #[serde(default)]
+    pub signal: SignalDef,
+}
+
+/// `startMember`: which member.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MemberStep {
+    /// `etcd` (give this or `apiserver`).
+    #[serde(default)]
+    pub member: Option<MemberDef>,
+    /// An apiserver's index (give this or `member`).
+    #[serde(default)]
+    pub apiserver: Option<usize>,
+}
+
+impl SignalDef {
+    /// The boundary's signal.
+    pub fn to_backend(self) -> atrest_backend::KillSignal {
+        match self {
+            SignalDef::Kill => atrest_backend::KillSignal::Kill,
+            SignalDef::Term => atrest_backend::KillSignal::Term,
+        }
+    }
+}
+
+/// The member named by `member` or `apiserver` (exactly one is given: checked at load).
+pub fn member_of(member: Option<MemberDef>, apiserver: Option<usize>) -> atrest_backend::Member {
+    match (member, apiserver) {
+        (Some(MemberDef::Etcd), _) => atrest_backend::Member::Etcd,
+        (None, Some(i)) => atrest_backend::Member::ApiServer(i),
+        (None, None) => atrest_backend::Member::Etcd,
     }
 }
 
