@@ -575,10 +575,33 @@ pub trait Cluster: Send {
         async move { Err(BackendError::Unsupported { what: "starting etcd".to_owned(), backend }) }
     }
 
-    /// Whether etcd runs (it is down after [`Cluster::kill_member`] until
-    /// [`Cluster::start_etcd`]).
+    /// Whether etcd runs and answers (it does not after [`Cluster::kill_member`] until
+    /// [`Cluster::start_etcd`], nor while [`Cluster::pause_member`] holds it).
     fn etcd_running(&self) -> bool {
         true
+    }
+
+    /// Freezes `member` (SIGSTOP, or the container runtime's pause): a member that hangs rather
+    /// than dies. It keeps its sockets open and answers nothing until
+    /// [`Cluster::resume_member`]; scenarios make no request that needs it meanwhile (a real
+    /// client waits up to its timeout).
+    fn pause_member(
+        &mut self,
+        member: &Member,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        let what = format!("pausing {member}");
+        let backend = self.backend_name();
+        async move { Err(BackendError::Unsupported { what, backend }) }
+    }
+
+    /// Lets a paused member go on (SIGCONT, or the runtime's unpause).
+    fn resume_member(
+        &mut self,
+        member: &Member,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        let what = format!("resuming {member}");
+        let backend = self.backend_name();
+        async move { Err(BackendError::Unsupported { what, backend }) }
     }
 
     /// A member (etcd, an apiserver, a KMS plugin) that exited without being asked to, if one

@@ -285,6 +285,14 @@ impl Cluster for ContainersCluster {
         self.inner.etcd_running()
     }
 
+    async fn pause_member(&mut self, member: &Member) -> Result<(), BackendError> {
+        self.inner.pause_member(member).await
+    }
+
+    async fn resume_member(&mut self, member: &Member) -> Result<(), BackendError> {
+        self.inner.resume_member(member).await
+    }
+
     fn unexpected_exit(&self) -> Option<MemberExit> {
         self.inner.unexpected_exit()
     }

@@ -237,6 +237,39 @@ impl ProcessCluster {
         }
     }
 
+    /// Pauses (SIGSTOP, `docker pause`) or resumes `member`.
+    fn pause(&mut self, member: &Member, pause: bool) -> Result<(), BackendError> {
+        let verb = if pause { "pausing" } else { "resuming" };
+        let state = |problem| BackendError::MemberState { member: member.clone(), problem };
+        let done = match member {
+            Member::Etcd => {
+                if self.plane.etcd().is_paused() == pause {
+                    return Err(state(if pause { "already paused" } else { "not paused" }));
+                }
+                self.plane.etcd_mut().pause(pause)
+            }
+            Member::ApiServer(i) => {
+                self.slot(*i)?;
+                let server = self.plane.apiserver_mut(*i).ok_or(state("not running"))?;
+                if server.is_paused() == pause {
+                    return Err(state(if pause { "already paused" } else { "not paused" }));
+                }
+                server.pause(pause)
+            }
+            Member::KmsPlugin(_) => {
+                return Err(BackendError::Unsupported {
+                    what: format!("{verb} {member}"),
+                    backend: self.backend_name(),
+                });
+            }
+        };
+        match done {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(state("not running")),
+            Err(e) => Err(BackendError::other(format!("{verb} {member}"), e)),
+        }
+    }
+
     /// The options apiserver `i` starts with.
     fn options(&self, i: usize, spec: &ApiServerSpec) -> Result<ApiServerOptions, BackendError> {
         let mut opts = ApiServerOptions::new(format!("kube-apiserver-{i}"));
@@ -761,7 +794,15 @@ impl Cluster for ProcessCluster {
     }
 
     fn etcd_running(&self) -> bool {
-        self.plane.etcd().is_running()
+        self.plane.etcd().is_running() && !self.plane.etcd().is_paused()
+    }
+
+    async fn pause_member(&mut self, member: &Member) -> Result<(), BackendError> {
+        self.pause(member, true)
+    }
+
+    async fn resume_member(&mut self, member: &Member) -> Result<(), BackendError> {
+        self.pause(member, false)
     }
 
     fn unexpected_exit(&self) -> Option<MemberExit> {

@@ -78,6 +78,8 @@ pub struct SimCluster {
     now: Duration,
     /// etcd was killed (`Cluster::kill_member`) and not started again.
     etcd_down: bool,
+    /// etcd is frozen (`Cluster::pause_member`): health checks fail on it as when it is down.
+    etcd_paused: bool,
     /// The wall clock (Unix seconds) when the cluster was created: simulated time `t` reads
     /// as `epoch_unix + t` in texts.
     epoch_unix: i64,
@@ -87,6 +89,8 @@ pub struct SimCluster {
 struct SimApiServer {
     spec: ApiServerSpec,
     running: Option<Running>,
+    /// Frozen (`Cluster::pause_member`): it answers nothing, as a stopped process.
+    paused: bool,
 }
 
 #[derive(Debug)]
@@ -132,7 +136,7 @@ impl SimCluster {
             apiservers: spec
                 .apiservers
                 .into_iter()
-                .map(|spec| SimApiServer { spec, running: None })
+                .map(|spec| SimApiServer { spec, running: None, paused: false })
                 .collect(),
             random,
             bootstrapped: false,
@@ -148,6 +152,7 @@ impl SimCluster {
                 .collect(),
             now: Duration::ZERO,
             etcd_down: false,
+            etcd_paused: false,
             epoch_unix: now_unix(),
         }
     }
@@ -165,11 +170,10 @@ impl SimCluster {
     /// Checks etcd is up: what a real apiserver does with a request while it is down (it
     /// blocks up to its request timeout, then fails) is not modelled, so a scenario makes none.
     fn etcd_up(&self, what: &str) -> Result<(), BackendError> {
-        if self.etcd_down {
+        if self.etcd_down || self.etcd_paused {
             return Err(BackendError::other(
                 what.to_owned(),
-                "etcd is down (killed and not started again): the simulator does not model \
-                 requests that need it then",
+                "etcd is down or paused: the simulator does not model requests that need it then",
             ));
         }
         Ok(())
@@ -184,11 +188,46 @@ impl SimCluster {
 
     /// Checks apiserver `i` runs (its health endpoints answer with etcd down too).
     fn answering(&mut self, i: usize) -> Result<usize, BackendError> {
-        self.server(i)?;
+        if self.server(i)?.paused {
+            return Err(BackendError::other(
+                format!("a request to apiserver {i}"),
+                "it is paused: the simulator does not model requests to a frozen apiserver",
+            ));
+        }
         if self.apiservers[i].running.is_none() {
             return Err(BackendError::NotRunning(i));
         }
         Ok(i)
+    }
+
+    /// Freezes or thaws `member`.
+    fn set_paused(&mut self, member: &Member, pause: bool) -> Result<(), BackendError> {
+        let state = |problem| BackendError::MemberState { member: member.clone(), problem };
+        let wrong = if pause { "already paused" } else { "not paused" };
+        match member {
+            Member::Etcd if self.etcd_down => Err(state("not running")),
+            Member::Etcd if self.etcd_paused == pause => Err(state(wrong)),
+            Member::Etcd => {
+                self.etcd_paused = pause;
+                Ok(())
+            }
+            Member::ApiServer(i) => {
+                self.server(*i)?;
+                let server = &mut self.apiservers[*i];
+                if server.running.is_none() {
+                    return Err(state("not running"));
+                }
+                if server.paused == pause {
+                    return Err(state(wrong));
+                }
+                server.paused = pause;
+                Ok(())
+            }
+            Member::KmsPlugin(_) => Err(BackendError::Unsupported {
+                what: format!("{} {member}", if pause { "pausing" } else { "resuming" }),
+                backend: "sim",
+            }),
+        }
     }
 
     fn running(&self, i: usize) -> &Running {
@@ -306,6 +345,7 @@ impl Cluster for SimCluster {
     async fn stop_apiserver(&mut self, i: usize) -> Result<(), BackendError> {
         self.server(i)?;
         self.apiservers[i].running = None;
+        self.apiservers[i].paused = false;
         Ok(())
     }
 
@@ -488,7 +528,7 @@ impl Cluster for SimCluster {
                 }
                 let running = self.running(i);
                 let mut watch = self.failing_checks(running);
-                if self.etcd_down {
+                if self.etcd_down || self.etcd_paused {
                     // The etcd client's health and readiness checks (storagebackend/factory).
                     watch.extend(ETCD_DOWN_FAILING.iter().map(|c| (*c).to_owned()));
                 }
@@ -500,7 +540,7 @@ impl Cluster for SimCluster {
             Some(check) => {
                 let running = self.running(i);
                 if self.failing_checks(running).iter().any(|w| w == check)
-                    || (self.etcd_down && ETCD_DOWN_FAILING.contains(&check))
+                    || ((self.etcd_down || self.etcd_paused) && ETCD_DOWN_FAILING.contains(&check))
                 {
                     Err(unmodelled(&format!(
                         "the simulator does not model the reason check {check} gives"
@@ -541,12 +581,17 @@ impl Cluster for SimCluster {
             || BackendError::MemberState { member: member.clone(), problem: "not running" };
         match member {
             Member::Etcd if self.etcd_down => return Err(not_running()),
-            Member::Etcd => self.etcd_down = true,
+            Member::Etcd => {
+                // SIGKILL ends a frozen process too.
+                self.etcd_down = true;
+                self.etcd_paused = false;
+            }
             Member::ApiServer(i) => {
                 self.server(*i)?;
                 if self.apiservers[*i].running.take().is_none() {
                     return Err(not_running());
                 }
+                self.apiservers[*i].paused = false;
             }
             Member::KmsPlugin(_) => {
                 return Err(BackendError::Unsupported {
@@ -570,7 +615,15 @@ impl Cluster for SimCluster {
     }
 
     fn etcd_running(&self) -> bool {
-        !self.etcd_down
+        !self.etcd_down && !self.etcd_paused
+    }
+
+    async fn pause_member(&mut self, member: &Member) -> Result<(), BackendError> {
+        self.set_paused(member, true)
+    }
+
+    async fn resume_member(&mut self, member: &Member) -> Result<(), BackendError> {
+        self.set_paused(member, false)
     }
 
     fn log_dir(&self) -> Option<PathBuf> {

@@ -251,3 +251,27 @@ async fn killed_apiserver_is_stopped_and_starts_again() {
     c.start_apiserver(0).await.unwrap().unwrap();
     assert!(c.is_running(0));
 }
+
+#[tokio::test]
+async fn paused_members_answer_nothing_until_resumed() {
+    let mut c = SimCluster::new(spec(Some("/etc/enc.yaml")));
+    c.write_file("/etc/enc.yaml", AESCBC.as_bytes()).await.unwrap();
+    c.start_apiserver(0).await.unwrap().unwrap();
+    let created = c.create(0, &secret("s1", b"hunter2")).await.unwrap().unwrap();
+
+    c.pause_member(&Member::Etcd).await.unwrap();
+    assert!(!c.etcd_running());
+    assert!(c.pause_member(&Member::Etcd).await.is_err(), "already paused");
+    let (code, body) = c.probe(0, "/readyz?verbose").await.unwrap();
+    assert_eq!(code, 500);
+    assert!(body.contains("[-]etcd failed: reason withheld\n[-]etcd-readiness failed"));
+    assert!(c.get(0, &created.id).await.is_err());
+    c.resume_member(&Member::Etcd).await.unwrap();
+    assert!(c.resume_member(&Member::Etcd).await.is_err(), "not paused");
+    assert_eq!(c.probe(0, "/readyz").await.unwrap().0, 200);
+
+    c.pause_member(&Member::ApiServer(0)).await.unwrap();
+    assert!(c.probe(0, "/readyz").await.is_err(), "a frozen apiserver answers nothing");
+    c.resume_member(&Member::ApiServer(0)).await.unwrap();
+    assert!(c.get(0, &created.id).await.unwrap().is_ok());
+}
