@@ -172,6 +172,12 @@ pub(super) fn describe(step: &Step) -> String {
             k.signal.to_backend(),
             crate::schema::member_of(k.member, k.apiserver)
         ),
+        Step::Pause(m) => {
+            format!("pause {} (SIGSTOP)", crate::schema::member_of(m.member, m.apiserver))
+        }
+        Step::Resume(m) => {
+            format!("resume {} (SIGCONT)", crate::schema::member_of(m.member, m.apiserver))
+        }
         Step::StartMember(m) => {
             format!("start {} again", crate::schema::member_of(m.member, m.apiserver))
         }

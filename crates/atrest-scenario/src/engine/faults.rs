@@ -40,28 +40,69 @@ impl<C: Cluster> Engine<'_, C> {
                 let running: Vec<usize> = (0..self.state.len())
                     .filter(|&i| self.state[i] != ServerState::Stopped)
                     .collect();
-                for i in running {
-                    let (code, body) = self.poll_ready(i).await?;
-                    if code == 200 {
-                        self.state[i] = ServerState::Ready;
-                    }
-                    rec.check(
-                        format!("apiserver {i} is ready again (/readyz answers 200)"),
-                        code == 200,
-                        None,
-                        if code == 200 {
-                            "200".to_owned()
-                        } else {
-                            format!("{code}: {}", self.as_reported(body.trim_end()))
-                        },
-                    );
-                }
-                self.check_no_loss(rec).await
+                self.ready_again(running, rec).await
             }
             Member::KmsPlugin(name) => Err(StepError::Harness(format!(
                 "startMember: KMS plugin {name} is not a member it starts"
             ))),
         }
+    }
+
+    pub(super) async fn pause(
+        &mut self,
+        m: &MemberStep,
+        rec: &mut StepRecord,
+    ) -> Result<(), StepError> {
+        let member = member_of(m.member, m.apiserver);
+        self.cluster.pause_member(&member).await?;
+        if let Member::ApiServer(i) = member {
+            // Nothing is asked of a frozen apiserver (the no-loss check skips it) until `resume`.
+            self.state[i] = ServerState::Stopped;
+        }
+        rec.note(format!("{member} is paused"));
+        Ok(())
+    }
+
+    pub(super) async fn resume(
+        &mut self,
+        m: &MemberStep,
+        rec: &mut StepRecord,
+    ) -> Result<(), StepError> {
+        let member = member_of(m.member, m.apiserver);
+        self.cluster.resume_member(&member).await?;
+        rec.note(format!("{member} goes on"));
+        let servers: Vec<usize> = match member {
+            Member::ApiServer(i) => {
+                self.state[i] = ServerState::NotReady;
+                vec![i]
+            }
+            _ => (0..self.state.len()).filter(|&i| self.state[i] != ServerState::Stopped).collect(),
+        };
+        self.ready_again(servers, rec).await
+    }
+
+    /// After etcd came back or a member was resumed: polls each of `servers`' `/readyz` until
+    /// it passes (checked), then runs the no-loss check.
+    async fn ready_again(
+        &mut self,
+        servers: Vec<usize>,
+        rec: &mut StepRecord,
+    ) -> Result<(), StepError> {
+        for i in servers {
+            let (code, body) = self.poll_ready(i).await?;
+            self.state[i] = if code == 200 { ServerState::Ready } else { ServerState::NotReady };
+            rec.check(
+                format!("apiserver {i} is ready again (/readyz answers 200)"),
+                code == 200,
+                None,
+                if code == 200 {
+                    "200".to_owned()
+                } else {
+                    format!("{code}: {}", self.as_reported(body.trim_end()))
+                },
+            );
+        }
+        self.check_no_loss(rec).await
     }
 
     /// Polls apiserver `i`'s `/readyz` once a second until it answers 200, at most

@@ -572,6 +572,8 @@ impl<C: Cluster> Engine<'_, C> {
             Step::Preflight(p) => self.preflight(p, rec).await?,
             Step::Kill(k) => self.kill(k, rec).await?,
             Step::StartMember(m) => self.start_member(m, rec).await?,
+            Step::Pause(m) => self.pause(m, rec).await?,
+            Step::Resume(m) => self.resume(m, rec).await?,
         }
         Ok(())
     }

@@ -163,7 +163,9 @@ pub fn parse_with(
             }
             Step::RemoveFile { .. } => {}
             Step::Kill(KillStep { member, apiserver, .. })
-            | Step::StartMember(MemberStep { member, apiserver }) => match (member, apiserver) {
+            | Step::StartMember(MemberStep { member, apiserver })
+            | Step::Pause(MemberStep { member, apiserver })
+            | Step::Resume(MemberStep { member, apiserver }) => match (member, apiserver) {
                 (Some(_), None) => {}
                 (None, Some(i)) => check_target(Target::One(*i))?,
                 _ => {

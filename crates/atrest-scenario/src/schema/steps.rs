@@ -108,6 +108,13 @@ pub enum Step {
     /// (at most a minute) and the no-loss check runs; an apiserver (`apiserver: N`) as `start`
     /// starts it.
     StartMember(MemberStep),
+    /// A member that hangs rather than dies: etcd (`member: etcd`) or one apiserver
+    /// (`apiserver: N`) is frozen (SIGSTOP; `docker pause` on containers) until `resume`.
+    Pause(MemberStep),
+    /// A paused member goes on (SIGCONT); then every running apiserver's `/readyz` (or the
+    /// resumed apiserver's) is polled until it passes again (at most a minute) and the no-loss
+    /// check runs.
+    Resume(MemberStep),
 }
 
 /// The longest step name: it is shown in reports next to the step's index.
@@ -368,6 +375,8 @@ impl Step {
             Step::Preflight(_) => "preflight",
             Step::Kill(_) => "kill",
             Step::StartMember(_) => "startMember",
+            Step::Pause(_) => "pause",
+            Step::Resume(_) => "resume",
         }
     }
 }
