@@ -355,6 +355,26 @@ impl fmt::Display for ExitHow {
     }
 }
 
+/// The signal a fault step sends a member (`kill`): what a node's OOM killer or a crash does
+/// (`KILL`), or what a kubelet sends a pod it stops (`TERM`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KillSignal {
+    /// SIGKILL: the member dies at once, with no chance to clean up.
+    Kill,
+    /// SIGTERM: the member shuts down on its own terms (a backend sends SIGKILL after the
+    /// member's stop grace, as a kubelet does).
+    Term,
+}
+
+impl fmt::Display for KillSignal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            KillSignal::Kill => "SIGKILL",
+            KillSignal::Term => "SIGTERM",
+        })
+    }
+}
+
 /// A member that exited without the harness asking it to (see [`Cluster::unexpected_exit`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
@@ -398,17 +418,25 @@ pub enum BackendError {
         #[source]
         source: std::io::Error,
     },
-    /// The backend does not do this (see [`Cluster::controls`]).
-    #[error("the {backend} backend cannot {what}")]
-    Unsupported {
-        /// The backend's name.
-        backend: &'static str,
-        /// What was asked (`restart an apiserver`…).
-        what: &'static str,
-    },
     /// The cluster runs no KMS plugin of this name.
     #[error("no KMS plugin {0:?} in this cluster")]
     NoSuchKmsPlugin(String),
+    /// The backend does not do this (see [`Cluster::controls`]), or not yet.
+    #[error("the {backend} backend cannot {what}")]
+    Unsupported {
+        /// What was asked, as a verb phrase (`start an apiserver`, `pause the KMS plugin kms1`).
+        what: String,
+        /// The backend's name.
+        backend: &'static str,
+    },
+    /// The member is not in the state the operation needs (etcd started while running…).
+    #[error("{member}: {problem}")]
+    MemberState {
+        /// Which member.
+        member: Member,
+        /// What is wrong.
+        problem: &'static str,
+    },
     /// A member exited without being asked to: the cluster is not what the run set up.
     #[error(transparent)]
     MemberExited(MemberExit),
@@ -618,6 +646,59 @@ pub trait Cluster: Send {
         &mut self,
         prefix: &str,
     ) -> impl Future<Output = Result<Vec<RawEntry>, BackendError>> + Send;
+
+    /// Sends `signal` to `member` and waits until it exited (a fault step): the exit is
+    /// expected, so [`Cluster::unexpected_exit`] does not report it. A killed apiserver is
+    /// stopped, as after [`Cluster::stop_apiserver`], and starts again with
+    /// [`Cluster::start_apiserver`]; a killed etcd starts again with [`Cluster::start_etcd`].
+    /// Requests that need etcd while it is down are not modelled the same way by every backend
+    /// (a real apiserver blocks up to its request timeout): scenarios make none.
+    fn kill_member(
+        &mut self,
+        member: &Member,
+        signal: KillSignal,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        let what = format!("send {signal} to {member}");
+        let backend = self.backend_name();
+        async move { Err(BackendError::Unsupported { what, backend }) }
+    }
+
+    /// Starts a killed etcd again on its data directory, with the same ports and certificates,
+    /// and waits until it is healthy (not until the apiservers reconnected: the caller probes
+    /// their `/readyz`).
+    fn start_etcd(&mut self) -> impl Future<Output = Result<(), BackendError>> + Send {
+        let backend = self.backend_name();
+        async move { Err(BackendError::Unsupported { what: "start etcd".to_owned(), backend }) }
+    }
+
+    /// Whether etcd runs and answers (it does not after [`Cluster::kill_member`] until
+    /// [`Cluster::start_etcd`], nor while [`Cluster::pause_member`] holds it).
+    fn etcd_running(&self) -> bool {
+        true
+    }
+
+    /// Freezes `member` (SIGSTOP, or the container runtime's pause): a member that hangs rather
+    /// than dies. It keeps its sockets open and answers nothing until
+    /// [`Cluster::resume_member`]; scenarios make no request that needs it meanwhile (a real
+    /// client waits up to its timeout).
+    fn pause_member(
+        &mut self,
+        member: &Member,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        let what = format!("pause {member}");
+        let backend = self.backend_name();
+        async move { Err(BackendError::Unsupported { what, backend }) }
+    }
+
+    /// Lets a paused member go on (SIGCONT, or the runtime's unpause).
+    fn resume_member(
+        &mut self,
+        member: &Member,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        let what = format!("resume {member}");
+        let backend = self.backend_name();
+        async move { Err(BackendError::Unsupported { what, backend }) }
+    }
 
     /// A member (etcd, an apiserver, a KMS plugin) that exited without being asked to, if one
     /// did since it was started; never blocks. Members stopped on purpose (`stop_apiserver`,

@@ -24,8 +24,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use atrest_backend::{
-    ApiResult, ApiServerSpec, BackendError, Cluster, ClusterSpec, Kind, KmsAction, KmsPluginState,
-    MemberExit, Object, ObjectRef, RawEntry, StartFailure,
+    ApiResult, ApiServerSpec, BackendError, Cluster, ClusterSpec, KillSignal, Kind, KmsAction,
+    KmsPluginState, Member, MemberExit, Object, ObjectRef, RawEntry, StartFailure,
 };
 use atrest_process::container::{OWNER_LABEL, PROJECT_LABEL, owner_alive};
 use atrest_process::{Assets, ContainerImages, ProcessCluster};
@@ -269,6 +269,30 @@ impl Cluster for ContainersCluster {
     async fn raw_list(&mut self, prefix: &str) -> Result<Vec<RawEntry>, BackendError> {
         self.inner.raw_list(prefix).await
     }
+    async fn kill_member(
+        &mut self,
+        member: &Member,
+        signal: KillSignal,
+    ) -> Result<(), BackendError> {
+        self.inner.kill_member(member, signal).await
+    }
+
+    async fn start_etcd(&mut self) -> Result<(), BackendError> {
+        self.inner.start_etcd().await
+    }
+
+    fn etcd_running(&self) -> bool {
+        self.inner.etcd_running()
+    }
+
+    async fn pause_member(&mut self, member: &Member) -> Result<(), BackendError> {
+        self.inner.pause_member(member).await
+    }
+
+    async fn resume_member(&mut self, member: &Member) -> Result<(), BackendError> {
+        self.inner.resume_member(member).await
+    }
+
     fn unexpected_exit(&self) -> Option<MemberExit> {
         self.inner.unexpected_exit()
     }

@@ -91,6 +91,61 @@ fn killed_container_is_an_unexpected_exit() {
     assert_eq!(mine(), Vec::<String>::new());
 }
 
+/// Fault steps on containers (issue 18): `docker kill --signal` for SIGTERM and SIGKILL (one
+/// while frozen), `docker pause`/`unpause`, etcd started again in a new container on its
+/// data directory. None of these exits is unexpected, and nothing is left afterwards.
+#[test]
+fn fault_injection_kill_pause_and_start_again() {
+    use atrest_backend::{BackendError, Data, KillSignal, Kind, Object, ObjectRef};
+
+    preflight().unwrap_or_else(|e| panic!("{e}"));
+    runtime().block_on(async {
+        let mut cluster = ContainersCluster::launch(one_apiserver(None)).await.unwrap();
+        cluster.start_apiserver(0).await.unwrap().unwrap();
+        let s1 = Object {
+            id: ObjectRef::new(Kind::Secret, "default", "s1"),
+            data: Data([("k".to_owned(), b"v".to_vec())].into()),
+            resource_version: None,
+        };
+        cluster.create(0, &s1).await.unwrap().unwrap();
+
+        cluster.kill_member(&Member::Etcd, KillSignal::Term).await.unwrap();
+        assert!(!cluster.etcd_running());
+        assert_eq!(cluster.unexpected_exit(), None);
+        cluster.start_etcd().await.unwrap();
+        let key = s1.id.etcd_key(cluster.etcd_prefix());
+        assert!(cluster.raw_get(&key).await.unwrap().is_some(), "kept on the data directory");
+
+        cluster.pause_member(&Member::Etcd).await.unwrap();
+        assert!(!cluster.etcd_running());
+        cluster.resume_member(&Member::Etcd).await.unwrap();
+        assert!(cluster.etcd_running());
+        let deadline = deadline_after(Instant::now(), Duration::from_secs(60));
+        let mut ticker =
+            atrest_backend::wait::Ticker::new(Some(deadline), Duration::from_millis(200));
+        loop {
+            let answer = cluster.probe(0, "/readyz").await.unwrap();
+            if answer.0 == 200 {
+                break;
+            }
+            assert!(ticker.tick().await, "not ready again: {answer:?}");
+        }
+        assert_eq!(cluster.get(0, &s1.id).await.unwrap().unwrap().data, s1.data);
+
+        cluster.pause_member(&Member::ApiServer(0)).await.unwrap();
+        cluster.kill_member(&Member::ApiServer(0), KillSignal::Kill).await.unwrap();
+        assert!(!cluster.is_running(0));
+        assert_eq!(cluster.unexpected_exit(), None);
+        assert!(matches!(
+            cluster.kill_member(&Member::ApiServer(0), KillSignal::Term).await,
+            Err(BackendError::MemberState { .. })
+        ));
+        cluster.start_apiserver(0).await.unwrap().unwrap();
+        cluster.shutdown().await.unwrap();
+    });
+    assert_eq!(mine(), Vec::<String>::new());
+}
+
 /// A container whose owner is gone (a killed run) is removed by the next sweep; a live
 /// owner's is not.
 #[test]

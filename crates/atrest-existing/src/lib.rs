@@ -230,8 +230,8 @@ impl ExistingCluster {
         parts.next().map(|_| namespace)
     }
 
-    fn unsupported(&self, what: &'static str) -> BackendError {
-        BackendError::Unsupported { backend: "existing", what }
+    fn unsupported(&self, what: &str) -> BackendError {
+        BackendError::Unsupported { backend: "existing", what: what.to_owned() }
     }
 
     fn raw(&self) -> Result<&RawEtcd, BackendError> {

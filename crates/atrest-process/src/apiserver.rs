@@ -385,6 +385,27 @@ impl ApiServer {
         Some(exit)
     }
 
+    /// Freezes the running process (`pause: true`) or lets it go on; `Ok(false)` when there is
+    /// no process to pause.
+    pub fn pause(&mut self, pause: bool) -> std::io::Result<bool> {
+        match self.process.as_mut() {
+            Some(p) => p.pause(pause).map(|()| true),
+            None => Ok(false),
+        }
+    }
+
+    /// Whether the process is paused.
+    pub fn is_paused(&self) -> bool {
+        self.process.as_ref().is_some_and(ManagedProcess::is_paused)
+    }
+
+    /// Sends `signal` to the running process (a fault step: not reported as an unexpected
+    /// exit) and waits until it exited; the directory and port stay for the next start.
+    pub async fn kill(&mut self, signal: nix::sys::signal::Signal) -> Option<Exit> {
+        let process = self.process.as_mut()?;
+        Some(process.kill(signal).await)
+    }
+
     /// Starts the stopped process again with the same flags, port and certificates, re-reading
     /// the encryption configuration.
     pub async fn start_again(&mut self) -> Result<(), StartError> {

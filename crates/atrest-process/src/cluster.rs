@@ -15,8 +15,8 @@ use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use atrest_backend::{
-    ApiResult, ApiServerSpec, BackendError, Cluster, ClusterSpec, HostPathMount, Kind, KmsAction,
-    KmsPluginState, Member, MemberExit, Object, ObjectRef, RawEntry, StartFailure,
+    ApiResult, ApiServerSpec, BackendError, Cluster, ClusterSpec, HostPathMount, KillSignal, Kind,
+    KmsAction, KmsPluginState, Member, MemberExit, Object, ObjectRef, RawEntry, StartFailure,
 };
 use atrest_etcd::{RawEtcd, RawValue};
 use atrest_kms::{KmsPlugin, PluginConfig, PluginStatus};
@@ -223,6 +223,39 @@ impl ProcessCluster {
         match unexpected_exit(process.into_iter().collect()) {
             Some(exit) => Err(BackendError::MemberExited(exit)),
             None => Ok(()),
+        }
+    }
+
+    /// Pauses (SIGSTOP, `docker pause`) or resumes `member`.
+    fn pause(&mut self, member: &Member, pause: bool) -> Result<(), BackendError> {
+        let verb = if pause { "pausing" } else { "resuming" };
+        let state = |problem| BackendError::MemberState { member: member.clone(), problem };
+        let done = match member {
+            Member::Etcd => {
+                if self.plane.etcd().is_paused() == pause {
+                    return Err(state(if pause { "already paused" } else { "not paused" }));
+                }
+                self.plane.etcd_mut().pause(pause)
+            }
+            Member::ApiServer(i) => {
+                self.slot(*i)?;
+                let server = self.plane.apiserver_mut(*i).ok_or(state("not running"))?;
+                if server.is_paused() == pause {
+                    return Err(state(if pause { "already paused" } else { "not paused" }));
+                }
+                server.pause(pause)
+            }
+            Member::KmsPlugin(_) => {
+                return Err(BackendError::Unsupported {
+                    what: format!("{} {member}", if pause { "pause" } else { "resume" }),
+                    backend: self.backend_name(),
+                });
+            }
+        };
+        match done {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(state("not running")),
+            Err(e) => Err(BackendError::other(format!("{verb} {member}"), e)),
         }
     }
 
@@ -598,6 +631,73 @@ impl Cluster for ProcessCluster {
             .await
             .map_err(|e| BackendError::other(format!("listing etcd prefix {prefix:?}"), e))?;
         Ok(entries.into_iter().map(raw_entry).collect())
+    }
+
+    async fn kill_member(
+        &mut self,
+        member: &Member,
+        signal: KillSignal,
+    ) -> Result<(), BackendError> {
+        let signal = match signal {
+            KillSignal::Kill => nix::sys::signal::Signal::SIGKILL,
+            KillSignal::Term => nix::sys::signal::Signal::SIGTERM,
+        };
+        let not_running =
+            || BackendError::MemberState { member: member.clone(), problem: "not running" };
+        if let Some(exit) = self.plane.unexpected_exit() {
+            return Err(BackendError::MemberExited(exit));
+        }
+        match member {
+            Member::Etcd => {
+                if !self.plane.etcd().is_running() {
+                    return Err(not_running());
+                }
+                self.plane.etcd_mut().kill(signal).await.ok_or_else(not_running)?;
+            }
+            Member::ApiServer(i) => {
+                self.slot(*i)?;
+                if !self.is_running(*i) {
+                    return Err(not_running());
+                }
+                let server = self.plane.apiserver_mut(*i).ok_or_else(not_running)?;
+                server.kill(signal).await.ok_or_else(not_running)?;
+            }
+            Member::KmsPlugin(_) => {
+                // The plugins are tasks of the harness's own process.
+                return Err(BackendError::Unsupported {
+                    what: format!("send {signal} to {member}"),
+                    backend: self.backend_name(),
+                });
+            }
+        }
+        tracing::info!(%member, %signal, "killed on purpose");
+        Ok(())
+    }
+
+    async fn start_etcd(&mut self) -> Result<(), BackendError> {
+        if self.plane.etcd().is_running() {
+            return Err(BackendError::MemberState {
+                member: Member::Etcd,
+                problem: "already running",
+            });
+        }
+        self.plane
+            .etcd_mut()
+            .start_again()
+            .await
+            .map_err(|e| BackendError::other("starting etcd again on its data directory", e))
+    }
+
+    fn etcd_running(&self) -> bool {
+        self.plane.etcd().is_running() && !self.plane.etcd().is_paused()
+    }
+
+    async fn pause_member(&mut self, member: &Member) -> Result<(), BackendError> {
+        self.pause(member, true)
+    }
+
+    async fn resume_member(&mut self, member: &Member) -> Result<(), BackendError> {
+        self.pause(member, false)
     }
 
     fn unexpected_exit(&self) -> Option<MemberExit> {

@@ -99,6 +99,38 @@ impl ContainerRun {
         out
     }
 
+    /// Sends `signal` (`SIGKILL`, `SIGTERM`) to container `name` with `docker kill --signal`
+    /// (its attached client forwards SIGTERM but cannot forward SIGKILL).
+    pub fn kill(&self, name: &str, signal: &str) -> std::io::Result<()> {
+        let status = Command::new(&self.docker)
+            .args(["kill", "--signal", signal, name])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(std::io::Error::other(format!("docker kill --signal {signal} {name}: {status}")))
+        }
+    }
+
+    /// `docker pause NAME` (`pause: true`, the cgroup freezer) or `docker unpause NAME`.
+    pub fn pause(&self, name: &str, pause: bool) -> std::io::Result<()> {
+        let verb = if pause { "pause" } else { "unpause" };
+        let status = Command::new(&self.docker)
+            .args([verb, name])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(std::io::Error::other(format!("docker {verb} {name}: {status}")))
+        }
+    }
+
     /// Removes container `name` if it is still there (after its client was killed); errors
     /// are logged, not returned (this runs from `Drop`).
     pub fn remove(&self, name: &str) {

@@ -103,6 +103,11 @@ impl ControlPlane {
         &self.etcd
     }
 
+    /// The etcd member, to kill or start it again.
+    pub fn etcd_mut(&mut self) -> &mut Etcd {
+        &mut self.etcd
+    }
+
     /// The shared PKI (cluster CA, admin certificate, service-account key).
     pub fn pki(&self) -> &ClusterPki {
         &self.pki

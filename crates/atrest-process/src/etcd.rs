@@ -340,6 +340,27 @@ impl Etcd {
         Some(exit)
     }
 
+    /// Freezes the running process (`pause: true`) or lets it go on; `Ok(false)` when there is
+    /// no process to pause.
+    pub fn pause(&mut self, pause: bool) -> std::io::Result<bool> {
+        match self.process.as_mut() {
+            Some(p) => p.pause(pause).map(|()| true),
+            None => Ok(false),
+        }
+    }
+
+    /// Whether the process is paused.
+    pub fn is_paused(&self) -> bool {
+        self.process.as_ref().is_some_and(ManagedProcess::is_paused)
+    }
+
+    /// Sends `signal` to the running member (a fault step: not reported as an unexpected exit)
+    /// and waits until it exited; the data directory stays for [`Etcd::start_again`].
+    pub async fn kill(&mut self, signal: nix::sys::signal::Signal) -> Option<Exit> {
+        let process = self.process.as_mut()?;
+        Some(process.kill(signal).await)
+    }
+
     /// Starts the stopped member again on the same ports and data.
     pub async fn start_again(&mut self) -> Result<(), StartError> {
         self.stop().await;

@@ -176,6 +176,8 @@ pub struct ManagedProcess {
     stop_timeout: Duration,
     state: Arc<ExitState>,
     stop_requested: bool,
+    /// Frozen by [`ManagedProcess::pause`] (SIGSTOP, or `docker pause`).
+    paused: bool,
     /// The container the child (a `docker run` client) runs, and its name.
     container: Option<(ContainerRun, String)>,
 }
@@ -267,6 +269,7 @@ impl ManagedProcess {
             stop_timeout: spec.stop_timeout,
             state,
             stop_requested: false,
+            paused: false,
             container,
         })
     }
@@ -321,6 +324,7 @@ impl ManagedProcess {
         if let Some(exit) = self.exit() {
             return exit;
         }
+        self.unfreeze();
         self.stop_requested = true;
         self.signal(Signal::SIGTERM);
         if let Ok(exit) = tokio::time::timeout(self.stop_timeout, self.exited()).await {
@@ -331,6 +335,68 @@ impl ManagedProcess {
         let exit = self.exited().await;
         self.remove_container();
         exit
+    }
+
+    /// Sends `signal` to the child on purpose (a fault step), so that its exit counts as
+    /// requested, and waits until it exited; a SIGTERM it does not obey is followed by SIGKILL
+    /// after the stop timeout, as a kubelet does. A container gets the signal through
+    /// `docker kill --signal` (its attached client cannot forward SIGKILL).
+    pub async fn kill(&mut self, signal: Signal) -> Exit {
+        if let Some(exit) = self.exit() {
+            return exit;
+        }
+        self.unfreeze();
+        self.stop_requested = true;
+        match &self.container {
+            Some((run, name)) => {
+                if let Err(e) = run.kill(name, signal.as_str()) {
+                    tracing::warn!(name = %self.name, %e, "docker kill failed, signalling the client");
+                    self.signal(signal);
+                }
+            }
+            None => self.signal(signal),
+        }
+        if let Ok(exit) = tokio::time::timeout(self.stop_timeout, self.exited()).await {
+            return exit;
+        }
+        tracing::warn!(name = %self.name, pid = self.pid, %signal, "still running, killing");
+        self.signal(Signal::SIGKILL);
+        let exit = self.exited().await;
+        self.remove_container();
+        exit
+    }
+
+    /// Freezes the child (`pause: true`: SIGSTOP to its group, or `docker pause` for a
+    /// container, whose attached client would stop instead) or lets it go on (SIGCONT,
+    /// `docker unpause`). A paused child is resumed before it is stopped.
+    pub fn pause(&mut self, pause: bool) -> io::Result<()> {
+        if self.exit().is_some() {
+            return Err(io::Error::other(format!("{} has exited", self.name)));
+        }
+        match &self.container {
+            Some((run, name)) => run.pause(name, pause)?,
+            None => {
+                let pgid = i32::try_from(self.pid).map_err(io::Error::other)?;
+                let signal = if pause { Signal::SIGSTOP } else { Signal::SIGCONT };
+                killpg(Pid::from_raw(pgid), signal).map_err(io::Error::from)?;
+            }
+        }
+        self.paused = pause;
+        Ok(())
+    }
+
+    /// Whether [`ManagedProcess::pause`] froze it.
+    pub fn is_paused(&self) -> bool {
+        self.paused
+    }
+
+    /// Lets a paused child go on so that it can obey SIGTERM (best effort).
+    fn unfreeze(&mut self) {
+        if self.paused
+            && let Err(e) = self.pause(false)
+        {
+            tracing::debug!(name = %self.name, %e, "cannot resume before stopping");
+        }
     }
 
     /// Removes the container of a killed `docker run` client (a SIGKILL is not forwarded).
@@ -358,6 +424,7 @@ impl Drop for ManagedProcess {
         if self.state.get().is_some() {
             return;
         }
+        self.unfreeze();
         self.stop_requested = true;
         self.signal(Signal::SIGTERM);
         if self.state.wait_blocking(self.stop_timeout).is_some() {

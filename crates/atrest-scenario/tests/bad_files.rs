@@ -20,8 +20,32 @@ fn unknown_step_kind() {
         "bad.yaml:3:5: unknown variant `frobnicate`, expected one of writeConfig, removeFile, \
          setFlags, start, stop, restart, create, update, get, delete, list, rewrite, \
          expectStored, expectAll, measure, waitForReload, kmsPlugin, waitForKmsKeyId, \
-         wait, expectKmsCalls, probe, preflight"
+         wait, expectKmsCalls, probe, preflight, kill, startMember, pause, resume"
     );
+}
+
+#[test]
+fn fault_steps_name_exactly_one_member() {
+    let scenario = |step: &str| {
+        format!("description: x\ncluster: {{apiservers: 2}}\nsteps:\n  - start: {{}}\n  - {step}\n")
+    };
+    assert_eq!(
+        error_of(&scenario("kill: {signal: TERM}")),
+        "bad.yaml:5:5: kill: give exactly one of `member: etcd` or `apiserver: N`"
+    );
+    assert_eq!(
+        error_of(&scenario("pause: {member: etcd, apiserver: 1}")),
+        "bad.yaml:5:5: pause: give exactly one of `member: etcd` or `apiserver: N`"
+    );
+    assert_eq!(
+        error_of(&scenario("startMember: {apiserver: 2}")),
+        "bad.yaml:5:5: apiserver 2 does not exist (the cluster has 2)"
+    );
+    assert!(
+        error_of(&scenario("kill: {member: etcd, signal: STOP}"))
+            .contains("unknown variant `STOP`")
+    );
+    assert!(error_of(&scenario("resume: {member: kms}")).contains("unknown variant `kms`"));
 }
 
 #[test]
@@ -448,7 +472,7 @@ fn step_names() {
         ("  - name: \"\"\n    start: {}\n".to_owned(), "bad.yaml:3:11: step name \"\" must be 1 to 63 letters, digits, `-`, `_` or `.`".to_owned()),
         (format!("  - name: {long}\n    start: {{}}\n"), format!("bad.yaml:3:11: step name \"{long}\" must be 1 to 63 letters, digits, `-`, `_` or `.`")),
         ("  - name: up\n    start: {}\n  - name: up\n    stop: {}\n".to_owned(), "bad.yaml:5:11: step name \"up\" is used twice (first on line 3)".to_owned()),
-        ("  - name: up\n".to_owned(), "bad.yaml:3:5: a step needs a kind, one of writeConfig, removeFile, setFlags, start, stop, restart, create, update, get, delete, list, rewrite, expectStored, expectAll, measure, waitForReload, kmsPlugin, waitForKmsKeyId, wait, expectKmsCalls, probe, preflight".to_owned()),
+        ("  - name: up\n".to_owned(), "bad.yaml:3:5: a step needs a kind, one of writeConfig, removeFile, setFlags, start, stop, restart, create, update, get, delete, list, rewrite, expectStored, expectAll, measure, waitForReload, kmsPlugin, waitForKmsKeyId, wait, expectKmsCalls, probe, preflight, kill, startMember, pause, resume".to_owned()),
         ("  - start: {}\n    stop: {}\n".to_owned(), "bad.yaml:3:5: one step per list item: `start` and `stop` are two (start another item with `-`)".to_owned()),
         ("  - name: a\n    name: b\n    start: {}\n".to_owned(), "bad.yaml:4:5: duplicate mapping key: name, set DuplicateKeyPolicy in Options if acceptable".to_owned()),
     ];

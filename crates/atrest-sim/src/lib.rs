@@ -38,9 +38,13 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use atrest_backend::{
-    ApiResult, ApiServerSpec, BackendError, Cluster, ClusterSpec, Data, Kind, KmsAction,
-    KmsPluginState, Object, ObjectRef, RawEntry, StartFailure,
+    ApiResult, ApiServerSpec, BackendError, Cluster, ClusterSpec, Data, KillSignal, Kind,
+    KmsAction, KmsPluginState, Member, Object, ObjectRef, RawEntry, StartFailure,
 };
+
+/// The checks that fail while etcd is down (read from the real apiserver's `/readyz?verbose`
+/// with its etcd killed; pinned by the differential test's `etcd-crash-mid-rewrite`).
+const ETCD_DOWN_FAILING: [&str; 2] = ["etcd", "etcd-readiness"];
 use atrest_config::load::{self, LoadOptions};
 use atrest_config::resolve::GroupResource;
 use atrest_kms::LocalKmsPlugin;
@@ -71,6 +75,10 @@ pub struct SimCluster {
     kms: BTreeMap<String, (String, LocalKmsPlugin)>,
     /// The simulated clock: time since the cluster was created.
     now: Duration,
+    /// etcd was killed (`Cluster::kill_member`) and not started again.
+    etcd_down: bool,
+    /// etcd is frozen (`Cluster::pause_member`): health checks fail on it as when it is down.
+    etcd_paused: bool,
     /// The wall clock (Unix seconds) when the cluster was created: simulated time `t` reads
     /// as `epoch_unix + t` in texts.
     epoch_unix: i64,
@@ -80,6 +88,8 @@ pub struct SimCluster {
 struct SimApiServer {
     spec: ApiServerSpec,
     running: Option<Running>,
+    /// Frozen (`Cluster::pause_member`): it answers nothing, as a stopped process.
+    paused: bool,
 }
 
 #[derive(Debug)]
@@ -125,7 +135,7 @@ impl SimCluster {
             apiservers: spec
                 .apiservers
                 .into_iter()
-                .map(|spec| SimApiServer { spec, running: None })
+                .map(|spec| SimApiServer { spec, running: None, paused: false })
                 .collect(),
             random,
             bootstrapped: false,
@@ -140,6 +150,8 @@ impl SimCluster {
                 })
                 .collect(),
             now: Duration::ZERO,
+            etcd_down: false,
+            etcd_paused: false,
             epoch_unix: now_unix(),
         }
     }
@@ -156,13 +168,67 @@ impl SimCluster {
         spec.resolve(path).and_then(|host| self.files.get(&host))
     }
 
-    /// Checks apiserver `i` serves requests (after a due reload) and returns its index.
+    /// Checks etcd is up: what a real apiserver does with a request while it is down (it
+    /// blocks up to its request timeout, then fails) is not modelled, so a scenario makes none.
+    fn etcd_up(&self, what: &str) -> Result<(), BackendError> {
+        if self.etcd_down || self.etcd_paused {
+            return Err(BackendError::other(
+                what.to_owned(),
+                "etcd is down or paused: the simulator does not model requests that need it then",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks apiserver `i` serves requests (after a due reload), and that etcd is up, and
+    /// returns its index.
     fn serving(&mut self, i: usize) -> Result<usize, BackendError> {
-        self.server(i)?;
+        self.etcd_up(&format!("a request to apiserver {i}"))?;
+        self.answering(i)
+    }
+
+    /// Checks apiserver `i` runs (its health endpoints answer with etcd down too).
+    fn answering(&mut self, i: usize) -> Result<usize, BackendError> {
+        if self.server(i)?.paused {
+            return Err(BackendError::other(
+                format!("a request to apiserver {i}"),
+                "it is paused: the simulator does not model requests to a frozen apiserver",
+            ));
+        }
         if self.apiservers[i].running.is_none() {
             return Err(BackendError::NotRunning(i));
         }
         Ok(i)
+    }
+
+    /// Freezes or thaws `member`.
+    fn set_paused(&mut self, member: &Member, pause: bool) -> Result<(), BackendError> {
+        let state = |problem| BackendError::MemberState { member: member.clone(), problem };
+        let wrong = if pause { "already paused" } else { "not paused" };
+        match member {
+            Member::Etcd if self.etcd_down => Err(state("not running")),
+            Member::Etcd if self.etcd_paused == pause => Err(state(wrong)),
+            Member::Etcd => {
+                self.etcd_paused = pause;
+                Ok(())
+            }
+            Member::ApiServer(i) => {
+                self.server(*i)?;
+                let server = &mut self.apiservers[*i];
+                if server.running.is_none() {
+                    return Err(state("not running"));
+                }
+                if server.paused == pause {
+                    return Err(state(wrong));
+                }
+                server.paused = pause;
+                Ok(())
+            }
+            Member::KmsPlugin(_) => Err(BackendError::Unsupported {
+                what: format!("{} {member}", if pause { "pause" } else { "resume" }),
+                backend: "sim",
+            }),
+        }
     }
 
     fn running(&self, i: usize) -> &Running {
@@ -240,6 +306,7 @@ impl Cluster for SimCluster {
         i: usize,
     ) -> Result<Result<(), StartFailure>, BackendError> {
         let spec = self.server(i)?.spec.clone();
+        self.etcd_up(&format!("starting apiserver {i}"))?;
         if self.apiservers[i].running.is_some() {
             return Err(BackendError::other(
                 format!("starting apiserver {i}"),
@@ -279,6 +346,7 @@ impl Cluster for SimCluster {
     async fn stop_apiserver(&mut self, i: usize) -> Result<(), BackendError> {
         self.server(i)?;
         self.apiservers[i].running = None;
+        self.apiservers[i].paused = false;
         Ok(())
     }
 
@@ -397,7 +465,7 @@ impl Cluster for SimCluster {
     }
 
     async fn metrics(&mut self, i: usize) -> Result<ApiResult<String>, BackendError> {
-        let i = self.serving(i)?;
+        let i = self.answering(i)?;
         let running = self.running(i);
         let mut text = String::new();
         if let Some(hash) = &running.config_hash {
@@ -428,7 +496,7 @@ impl Cluster for SimCluster {
     /// and the reasons of other failing checks, are a backend error: the simulator does not
     /// model them.
     async fn probe(&mut self, i: usize, path: &str) -> Result<(u16, String), BackendError> {
-        let i = self.serving(i)?;
+        let i = self.answering(i)?;
         let unmodelled = |what: &str| {
             BackendError::other(format!("GET {path} of apiserver {i}"), what.to_owned())
         };
@@ -460,7 +528,11 @@ impl Cluster for SimCluster {
                     failing.push(health::KMS_PROVIDERS);
                 }
                 let running = self.running(i);
-                let watch = self.failing_checks(running);
+                let mut watch = self.failing_checks(running);
+                if self.etcd_down || self.etcd_paused {
+                    // The etcd client's health and readiness checks (storagebackend/factory).
+                    watch.extend(ETCD_DOWN_FAILING.iter().map(|c| (*c).to_owned()));
+                }
                 failing.extend(listed.iter().copied().filter(|c| watch.iter().any(|w| w == c)));
                 Ok(health::root_answer(request.root, kms_listed, request.verbose, &failing))
             }
@@ -468,7 +540,9 @@ impl Cluster for SimCluster {
             Some(health::KMS_PROVIDERS) => Ok(health::check_answer(kms(running))),
             Some(check) => {
                 let running = self.running(i);
-                if self.failing_checks(running).iter().any(|w| w == check) {
+                if self.failing_checks(running).iter().any(|w| w == check)
+                    || ((self.etcd_down || self.etcd_paused) && ETCD_DOWN_FAILING.contains(&check))
+                {
                     Err(unmodelled(&format!(
                         "the simulator does not model the reason check {check} gives"
                     )))
@@ -480,10 +554,12 @@ impl Cluster for SimCluster {
     }
 
     async fn raw_get(&mut self, key: &str) -> Result<Option<RawEntry>, BackendError> {
+        self.etcd_up(&format!("reading etcd key {key:?}"))?;
         Ok(self.etcd.entry(key))
     }
 
     async fn raw_list(&mut self, prefix: &str) -> Result<Vec<RawEntry>, BackendError> {
+        self.etcd_up(&format!("listing etcd prefix {prefix:?}"))?;
         Ok(self
             .etcd
             .range(prefix)
@@ -493,6 +569,62 @@ impl Cluster for SimCluster {
                 mod_revision: kv.mod_revision,
             })
             .collect())
+    }
+
+    /// etcd: down until [`Cluster::start_etcd`] (the in-memory store keeps everything, as the
+    /// real member's data directory does). An apiserver: stopped.
+    async fn kill_member(
+        &mut self,
+        member: &Member,
+        signal: KillSignal,
+    ) -> Result<(), BackendError> {
+        let not_running =
+            || BackendError::MemberState { member: member.clone(), problem: "not running" };
+        match member {
+            Member::Etcd if self.etcd_down => return Err(not_running()),
+            Member::Etcd => {
+                // SIGKILL ends a frozen process too.
+                self.etcd_down = true;
+                self.etcd_paused = false;
+            }
+            Member::ApiServer(i) => {
+                self.server(*i)?;
+                if self.apiservers[*i].running.take().is_none() {
+                    return Err(not_running());
+                }
+                self.apiservers[*i].paused = false;
+            }
+            Member::KmsPlugin(_) => {
+                return Err(BackendError::Unsupported {
+                    what: format!("send {signal} to {member}"),
+                    backend: "sim",
+                });
+            }
+        }
+        Ok(())
+    }
+
+    async fn start_etcd(&mut self) -> Result<(), BackendError> {
+        if !self.etcd_down {
+            return Err(BackendError::MemberState {
+                member: Member::Etcd,
+                problem: "already running",
+            });
+        }
+        self.etcd_down = false;
+        Ok(())
+    }
+
+    fn etcd_running(&self) -> bool {
+        !self.etcd_down && !self.etcd_paused
+    }
+
+    async fn pause_member(&mut self, member: &Member) -> Result<(), BackendError> {
+        self.set_paused(member, true)
+    }
+
+    async fn resume_member(&mut self, member: &Member) -> Result<(), BackendError> {
+        self.set_paused(member, false)
     }
 
     fn log_dir(&self) -> Option<PathBuf> {

@@ -198,3 +198,77 @@ async fn kms_write_state_expires_three_minutes_after_the_last_healthy_status() {
     c.create(0, &secret("c", b"x")).await.unwrap().unwrap();
     assert_eq!(c.probe(0, "/healthz/kms-providers").await.unwrap(), (200, "ok".to_owned()));
 }
+
+#[tokio::test]
+async fn killed_etcd_fails_the_etcd_checks_keeps_its_data_and_comes_back() {
+    let mut c = SimCluster::new(spec(Some("/etc/enc.yaml")));
+    c.write_file("/etc/enc.yaml", AESCBC.as_bytes()).await.unwrap();
+    c.start_apiserver(0).await.unwrap().unwrap();
+    let created = c.create(0, &secret("s1", b"hunter2")).await.unwrap().unwrap();
+    assert!(matches!(
+        c.start_etcd().await,
+        Err(BackendError::MemberState { member: Member::Etcd, .. })
+    ));
+
+    c.kill_member(&Member::Etcd, KillSignal::Kill).await.unwrap();
+    assert!(!c.etcd_running());
+    assert!(c.is_running(0), "the apiserver outlives its etcd");
+    let (code, body) = c.probe(0, "/readyz?verbose").await.unwrap();
+    assert_eq!(code, 500);
+    assert!(body.contains(
+        "[+]log ok\n[-]etcd failed: reason withheld\n[-]etcd-readiness failed: reason withheld\n[+]informer-sync ok\n"
+    ));
+    assert_eq!(c.probe(0, "/livez").await.unwrap().0, 500);
+    // Requests that need etcd are not modelled: a backend error, never an answer.
+    assert!(c.get(0, &created.id).await.is_err());
+    assert!(c.raw_get("/registry/secrets/default/s1").await.is_err());
+    assert!(c.kill_member(&Member::Etcd, KillSignal::Term).await.is_err());
+
+    c.start_etcd().await.unwrap();
+    assert_eq!(c.probe(0, "/readyz").await.unwrap(), (200, "ok".to_owned()));
+    let got = c.get(0, &created.id).await.unwrap().unwrap();
+    assert_eq!(got.resource_version, created.resource_version);
+}
+
+#[tokio::test]
+async fn killed_apiserver_is_stopped_and_starts_again() {
+    let mut c = SimCluster::new(spec(Some("/etc/enc.yaml")));
+    c.write_file("/etc/enc.yaml", AESCBC.as_bytes()).await.unwrap();
+    c.start_apiserver(0).await.unwrap().unwrap();
+    c.kill_member(&Member::ApiServer(0), KillSignal::Term).await.unwrap();
+    assert!(!c.is_running(0));
+    assert!(matches!(
+        c.kill_member(&Member::ApiServer(0), KillSignal::Kill).await,
+        Err(BackendError::MemberState { .. })
+    ));
+    assert!(matches!(
+        c.kill_member(&Member::KmsPlugin("kms1".into()), KillSignal::Kill).await,
+        Err(BackendError::Unsupported { backend: "sim", .. })
+    ));
+    c.start_apiserver(0).await.unwrap().unwrap();
+    assert!(c.is_running(0));
+}
+
+#[tokio::test]
+async fn paused_members_answer_nothing_until_resumed() {
+    let mut c = SimCluster::new(spec(Some("/etc/enc.yaml")));
+    c.write_file("/etc/enc.yaml", AESCBC.as_bytes()).await.unwrap();
+    c.start_apiserver(0).await.unwrap().unwrap();
+    let created = c.create(0, &secret("s1", b"hunter2")).await.unwrap().unwrap();
+
+    c.pause_member(&Member::Etcd).await.unwrap();
+    assert!(!c.etcd_running());
+    assert!(c.pause_member(&Member::Etcd).await.is_err(), "already paused");
+    let (code, body) = c.probe(0, "/readyz?verbose").await.unwrap();
+    assert_eq!(code, 500);
+    assert!(body.contains("[-]etcd failed: reason withheld\n[-]etcd-readiness failed"));
+    assert!(c.get(0, &created.id).await.is_err());
+    c.resume_member(&Member::Etcd).await.unwrap();
+    assert!(c.resume_member(&Member::Etcd).await.is_err(), "not paused");
+    assert_eq!(c.probe(0, "/readyz").await.unwrap().0, 200);
+
+    c.pause_member(&Member::ApiServer(0)).await.unwrap();
+    assert!(c.probe(0, "/readyz").await.is_err(), "a frozen apiserver answers nothing");
+    c.resume_member(&Member::ApiServer(0)).await.unwrap();
+    assert!(c.get(0, &created.id).await.unwrap().is_ok());
+}

@@ -370,3 +370,71 @@ async fn reported(
     )
     .await
 }
+
+/// Fault steps through the `Cluster` trait (issue 18): etcd gets SIGTERM and starts again on
+/// its data directory (the Secret written before is still there, the apiserver is ready again
+/// without a restart), etcd is frozen and thawed, the apiserver gets SIGTERM and SIGKILL (the
+/// second while frozen) and starts again. None of these exits is unexpected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_injection_kill_pause_and_start_again() {
+    use atrest_backend::KillSignal;
+
+    let spec0 = ClusterSpec { apiservers: vec![ApiServerSpec::default()], kms_plugins: Vec::new() };
+    let mut c = ProcessCluster::launch(&assets(), spec0).await.unwrap_or_else(|e| panic!("{e}"));
+    c.start_apiserver(0).await.expect("start").expect("ready");
+    let s1 = object(Kind::Secret, "s1", &[("k", b"v")], None);
+    let created = c.create(0, &s1).await.expect("create").expect("created");
+    let key = s1.id.etcd_key(c.etcd_prefix());
+
+    c.kill_member(&Member::Etcd, KillSignal::Term).await.expect("SIGTERM to etcd");
+    assert!(!c.etcd_running());
+    assert_eq!(c.unexpected_exit(), None, "killed on purpose");
+    assert!(c.is_running(0), "the apiserver outlives its etcd");
+    assert!(matches!(
+        c.kill_member(&Member::Etcd, KillSignal::Kill).await,
+        Err(BackendError::MemberState { member: Member::Etcd, .. })
+    ));
+    c.start_etcd().await.expect("etcd again");
+    assert!(c.etcd_running());
+    assert!(matches!(c.start_etcd().await, Err(BackendError::MemberState { .. })));
+    let raw = c.raw_get(&key).await.expect("raw read").expect("kept on the data directory");
+    assert_eq!(Some(raw.mod_revision.to_string()), created.resource_version);
+    ready_again(&mut c).await;
+    let got = c.get(0, &s1.id).await.expect("get").expect("found");
+    assert_eq!(got.data, s1.data);
+
+    c.pause_member(&Member::Etcd).await.expect("pause etcd");
+    assert!(!c.etcd_running());
+    assert!(c.pause_member(&Member::Etcd).await.is_err(), "already paused");
+    c.resume_member(&Member::Etcd).await.expect("resume etcd");
+    assert!(c.resume_member(&Member::Etcd).await.is_err(), "not paused");
+    ready_again(&mut c).await;
+
+    c.kill_member(&Member::ApiServer(0), KillSignal::Term).await.expect("SIGTERM");
+    assert!(!c.is_running(0));
+    assert_eq!(c.unexpected_exit(), None);
+    c.start_apiserver(0).await.expect("start").expect("ready");
+    c.pause_member(&Member::ApiServer(0)).await.expect("pause");
+    c.kill_member(&Member::ApiServer(0), KillSignal::Kill).await.expect("SIGKILL while frozen");
+    assert!(!c.is_running(0));
+    assert_eq!(c.unexpected_exit(), None);
+    assert!(matches!(
+        c.kill_member(&Member::KmsPlugin("kms1".into()), KillSignal::Kill).await,
+        Err(BackendError::Unsupported { backend: "process", .. })
+    ));
+    c.start_apiserver(0).await.expect("start").expect("ready");
+    c.shutdown().await.expect("shutdown");
+}
+
+/// Polls `/readyz` of apiserver 0 until it answers 200; the deadline only bounds a failure.
+async fn ready_again(c: &mut ProcessCluster) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut ticker = atrest_backend::wait::Ticker::new(Some(deadline), Duration::from_millis(200));
+    loop {
+        let answer = c.probe(0, "/readyz").await.expect("probe");
+        if answer.0 == 200 {
+            return;
+        }
+        assert!(ticker.tick().await, "not ready again within a minute: {answer:?}");
+    }
+}

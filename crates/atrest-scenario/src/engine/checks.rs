@@ -165,6 +165,10 @@ impl<C: Cluster> Engine<'_, C> {
         if self.tracked.is_empty() {
             return Ok(());
         }
+        if !self.cluster.etcd_running() {
+            rec.note("no-loss check skipped: etcd is down");
+            return Ok(());
+        }
         let running: Vec<usize> =
             (0..self.state.len()).filter(|&i| self.state[i] != ServerState::Stopped).collect();
         if running.is_empty() {

@@ -172,6 +172,20 @@ pub(super) fn describe(step: &Step) -> String {
         Step::Preflight(p) => {
             format!("preflight: Secrets and ConfigMaps in etcd under config {}", p.config.value)
         }
+        Step::Kill(k) => format!(
+            "send {} to {}",
+            k.signal.to_backend(),
+            crate::schema::member_of(k.member, k.apiserver)
+        ),
+        Step::Pause(m) => {
+            format!("pause {} (SIGSTOP)", crate::schema::member_of(m.member, m.apiserver))
+        }
+        Step::Resume(m) => {
+            format!("resume {} (SIGCONT)", crate::schema::member_of(m.member, m.apiserver))
+        }
+        Step::StartMember(m) => {
+            format!("start {} again", crate::schema::member_of(m.member, m.apiserver))
+        }
         Step::Measure(m) => {
             format!(
                 "measure {} creates and gets of {} B Secrets ({})",

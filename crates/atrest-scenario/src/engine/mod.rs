@@ -7,6 +7,7 @@
 
 mod checks;
 mod describe;
+mod faults;
 mod kms;
 mod measure;
 mod objects;
@@ -316,7 +317,7 @@ pub async fn run<C: Cluster>(
                 .entered();
         let mut result = engine.step(&placed.step, &mut rec).await;
         // A member that died on its own is the error, whatever the step saw: the step's own
-        // failures are its consequences. Scenarios cannot expect such an exit yet.
+        // failures are its consequences. A member killed by a `kill` step exited on request.
         if let Some(exit) = engine.cluster.unexpected_exit() {
             result = Err(StepError::Backend(BackendError::MemberExited(exit)));
         }
@@ -616,6 +617,10 @@ impl<C: Cluster> Engine<'_, C> {
             }
             Step::Measure(m) => self.measure(m, rec).await?,
             Step::Preflight(p) => self.preflight(p, rec).await?,
+            Step::Kill(k) => self.kill(k, rec).await?,
+            Step::StartMember(m) => self.start_member(m, rec).await?,
+            Step::Pause(m) => self.pause(m, rec).await?,
+            Step::Resume(m) => self.resume(m, rec).await?,
         }
         Ok(())
     }

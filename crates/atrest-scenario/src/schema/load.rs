@@ -168,6 +168,18 @@ pub fn parse_with(
                 check_target(*apiserver)?;
             }
             Step::RemoveFile { .. } => {}
+            Step::Kill(KillStep { member, apiserver, .. })
+            | Step::StartMember(MemberStep { member, apiserver })
+            | Step::Pause(MemberStep { member, apiserver })
+            | Step::Resume(MemberStep { member, apiserver }) => match (member, apiserver) {
+                (Some(_), None) => {}
+                (None, Some(i)) => check_target(Target::One(*i))?,
+                _ => {
+                    return Err(at(format!(
+                        "{kind}: give exactly one of `member: etcd` or `apiserver: N`"
+                    )));
+                }
+            },
             Step::SetFlags { apiserver, mounts, .. } => {
                 check_target(*apiserver)?;
                 if let Some(problem) = mounts.as_deref().and_then(mounts_problem) {

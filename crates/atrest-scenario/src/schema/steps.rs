@@ -102,6 +102,22 @@ pub enum Step {
     /// Predict, from what etcd holds now, what an apiserver restarted with a configuration would
     /// do (`atrest preflight`), before the restart shows it.
     Preflight(PreflightStep),
+    /// A fault: send a signal to etcd (`member: etcd`) or to one apiserver (`apiserver: N`) and
+    /// wait until it exited. The exit is expected (not a harness error); the member stays down
+    /// until `startMember` (or `start`, for an apiserver).
+    Kill(KillStep),
+    /// Start a killed member again: etcd on its data directory with the same ports and
+    /// certificates, then every running apiserver's `/readyz` is polled until it passes again
+    /// (at most a minute) and the no-loss check runs; an apiserver (`apiserver: N`) as `start`
+    /// starts it.
+    StartMember(MemberStep),
+    /// A member that hangs rather than dies: etcd (`member: etcd`) or one apiserver
+    /// (`apiserver: N`) is frozen (SIGSTOP; `docker pause` on containers) until `resume`.
+    Pause(MemberStep),
+    /// A paused member goes on (SIGCONT); then every running apiserver's `/readyz` (or the
+    /// resumed apiserver's) is polled until it passes again (at most a minute) and the no-loss
+    /// check runs.
+    Resume(MemberStep),
 }
 
 /// The longest step name: it is shown in reports next to the step's index.
@@ -341,6 +357,8 @@ pub enum Need {
     Api,
     /// Start, stop or restart apiservers, or edit their manifests.
     Apiservers,
+    /// Kill, pause, resume or restart etcd and apiservers (fault injection).
+    Members,
     /// Write or remove files the apiservers read.
     Files,
     /// The harness's KMS plugins.
@@ -354,7 +372,7 @@ impl Need {
     pub fn met_by(self, controls: &Controls) -> bool {
         match self {
             Need::Api => true,
-            Need::Apiservers => controls.apiservers,
+            Need::Apiservers | Need::Members => controls.apiservers,
             Need::Files => controls.files,
             Need::KmsPlugins => controls.kms_plugins,
             Need::RawEtcd => controls.raw_etcd,
@@ -366,6 +384,7 @@ impl Need {
         match self {
             Need::Api => "send API requests",
             Need::Apiservers => "start, stop or restart apiservers or change their flags",
+            Need::Members => "kill, pause, resume or restart etcd and apiservers",
             Need::Files => "write the files the apiservers read",
             Need::KmsPlugins => "run or control the harness's KMS plugins",
             Need::RawEtcd => "read etcd (give its endpoint and client certificate)",
@@ -384,6 +403,9 @@ impl Step {
             | Step::Start { .. }
             | Step::Stop { .. }
             | Step::Restart { .. } => Need::Apiservers,
+            Step::Kill(_) | Step::StartMember(_) | Step::Pause(_) | Step::Resume(_) => {
+                Need::Members
+            }
             Step::Create(_)
             | Step::Update(_)
             | Step::Get(_)
@@ -425,6 +447,10 @@ impl Step {
             Step::Wait(_) => "wait",
             Step::Probe(_) => "probe",
             Step::Preflight(_) => "preflight",
+            Step::Kill(_) => "kill",
+            Step::StartMember(_) => "startMember",
+            Step::Pause(_) => "pause",
+            Step::Resume(_) => "resume",
         }
     }
 }
@@ -496,6 +522,72 @@ impl KmsFaultDef {
             KmsFaultDef::Unhealthy(h) => KmsFault::Unhealthy(h.clone()),
             KmsFaultDef::WrongKek => KmsFault::WrongKek,
         }
+    }
+}
+
+/// A member a fault step names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum MemberDef {
+    /// The etcd.
+    Etcd,
+}
+
+/// The signal of a `kill`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum SignalDef {
+    /// SIGKILL: a crash.
+    #[default]
+    Kill,
+    /// SIGTERM: a graceful stop (SIGKILL follows after the member's stop grace, as a kubelet
+    /// does).
+    Term,
+}
+
+/// `kill`: which member, and the signal.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct KillStep {
+    /// `etcd` (give this or `apiserver`).
+    #[serde(default)]
+    pub member: Option<MemberDef>,
+    /// An apiserver's index (give this or `member`).
+    #[serde(default)]
+    pub apiserver: Option<usize>,
+    /// `KILL` (default) or `TERM`.
+    #[serde(default)]
+    pub signal: SignalDef,
+}
+
+/// `startMember`: which member.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MemberStep {
+    /// `etcd` (give this or `apiserver`).
+    #[serde(default)]
+    pub member: Option<MemberDef>,
+    /// An apiserver's index (give this or `member`).
+    #[serde(default)]
+    pub apiserver: Option<usize>,
+}
+
+impl SignalDef {
+    /// The boundary's signal.
+    pub fn to_backend(self) -> atrest_backend::KillSignal {
+        match self {
+            SignalDef::Kill => atrest_backend::KillSignal::Kill,
+            SignalDef::Term => atrest_backend::KillSignal::Term,
+        }
+    }
+}
+
+/// The member named by `member` or `apiserver` (exactly one is given: checked at load).
+pub fn member_of(member: Option<MemberDef>, apiserver: Option<usize>) -> atrest_backend::Member {
+    match (member, apiserver) {
+        (Some(MemberDef::Etcd), _) => atrest_backend::Member::Etcd,
+        (None, Some(i)) => atrest_backend::Member::ApiServer(i),
+        (None, None) => atrest_backend::Member::Etcd,
     }
 }
 
