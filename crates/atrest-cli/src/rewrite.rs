@@ -240,7 +240,11 @@ where
             Ok(page) => page,
             Err(kube::Error::Api(s)) if s.code == 410 && restarts < LIST_RESTARTS => {
                 // The continue token outlived etcd's compaction: list again from the start;
-                // what is done is in the journal or was counted, and is skipped below.
+                // what is done is in the journal (once the replaces in flight have finished),
+                // and is skipped below.
+                while !in_flight.is_empty() {
+                    finish_one(&mut in_flight, journal, result, &mut progress).await?;
+                }
                 restarts += 1;
                 result.list_restarts += 1;
                 token = None;
@@ -385,8 +389,10 @@ impl Journal {
         self.done.contains(&(resource.to_owned(), id.to_owned()))
     }
 
-    /// Appends one line, written through at once: a killed run loses nothing it finished.
+    /// Remembers one object as done (a listing restarted after an expired token skips it) and
+    /// appends its line, written through at once: a killed run loses nothing it finished.
     fn record(&mut self, resource: &str, id: &str) -> Result<()> {
+        self.done.insert((resource.to_owned(), id.to_owned()));
         if let Some(file) = &mut self.file {
             file.write_all(format!("{resource} {id}\n").as_bytes())
                 .context("appending to the journal")?;

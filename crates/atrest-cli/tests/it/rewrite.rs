@@ -98,3 +98,184 @@ async fn rewrite_process_reencrypts_resumes_and_reports() {
     assert!(err.contains(&format!("the apiserver at {server}")), "{err}");
     c.shutdown().await.unwrap();
 }
+
+/// What the real apiserver sends when a continue token outlived etcd's compaction
+/// (k8s.io/apiserver storage errors: `NewResourceExpired`, reason `Expired`).
+const EXPIRED: &str = r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.","reason":"Expired","code":410}"#;
+
+/// API priority and fairness rejecting a request (`Retry-After` set, reason `TooManyRequests`).
+const THROTTLED: &str = r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Too many requests, please try again later.","reason":"TooManyRequests","details":{"retryAfterSeconds":1},"code":429}"#;
+
+/// `/version` of kube-apiserver v1.37.2 (rewrite asks it first to prove the server answers).
+const VERSION: &str = r#"{"major":"1","minor":"37","gitVersion":"v1.37.2","gitCommit":"","gitTreeState":"clean","buildDate":"1970-01-01T00:00:00Z","goVersion":"go1.26.8","compiler":"gc","platform":"linux/amd64"}"#;
+
+fn secret_json(name: &str) -> String {
+    format!(
+        r#"{{"apiVersion":"v1","kind":"Secret","metadata":{{"name":"{name}","namespace":"ns","resourceVersion":"7"}},"data":{{"k":"dg=="}}}}"#
+    )
+}
+
+fn list_json(names: &[&str], continue_: Option<&str>) -> String {
+    let items: Vec<String> = names.iter().map(|n| secret_json(n)).collect();
+    let cont = continue_.map(|c| format!(r#","continue":"{c}""#)).unwrap_or_default();
+    format!(
+        r#"{{"apiVersion":"v1","kind":"SecretList","metadata":{{"resourceVersion":"10"{cont}}},"items":[{}]}}"#,
+        items.join(",")
+    )
+}
+
+/// A scripted apiserver on 127.0.0.1 (plain HTTP/1.1): the first listing's second page has
+/// expired (410), the listing from the start then succeeds; the first PUT of `s-a` is
+/// throttled (429, Retry-After: 1). Records every request line.
+struct FakeApiserver {
+    port: u16,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl FakeApiserver {
+    async fn start() -> FakeApiserver {
+        use std::sync::{Arc, Mutex};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { return };
+                tokio::spawn(serve(stream, Arc::clone(&log)));
+            }
+        });
+        FakeApiserver { port, seen }
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+/// One connection: requests answered in order until the client closes it.
+async fn serve(
+    mut stream: tokio::net::TcpStream,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut buf = Vec::new();
+    loop {
+        // The head, then as many body bytes as Content-Length says.
+        let head_end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let mut chunk = [0u8; 4096];
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+        let length: usize = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse().ok())?
+            })
+            .unwrap_or(0);
+        while buf.len() < head_end + length {
+            let mut chunk = [0u8; 4096];
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        buf.drain(..head_end + length);
+        let line = head.lines().next().unwrap_or_default();
+        let mut parts = line.split(' ');
+        let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        // kube-rs sends `?` even without parameters (`/secrets/s-a?`).
+        let target = target.strip_suffix('?').unwrap_or(target);
+        let request = format!("{method} {target}");
+        let (code, extra, body) = {
+            let mut log = log.lock().unwrap();
+            log.push(request.clone());
+            let lists = log.iter().filter(|r| r.starts_with("GET /api/v1/secrets")).count();
+            let puts_of_a = log.iter().filter(|r| r.ends_with("/secrets/s-a")).count();
+            match (method, target) {
+                ("GET", "/version") => (200, "", VERSION.to_owned()),
+                ("GET", t) if t.starts_with("/api/v1/secrets") && t.contains("continue=c1") => {
+                    (410, "", EXPIRED.to_owned())
+                }
+                ("GET", t) if t.starts_with("/api/v1/secrets") && t.contains("continue=c2") => {
+                    (200, "", list_json(&["s-c"], None))
+                }
+                ("GET", t) if t.starts_with("/api/v1/secrets") => {
+                    let next = if lists == 1 { "c1" } else { "c2" };
+                    (200, "", list_json(&["s-a", "s-b"], Some(next)))
+                }
+                ("PUT", t) if t.ends_with("/secrets/s-a") && puts_of_a == 1 => {
+                    (429, "Retry-After: 1\r\n", THROTTLED.to_owned())
+                }
+                ("PUT", t) => {
+                    let name = t.rsplit('/').next().unwrap_or_default();
+                    (200, "", secret_json(name))
+                }
+                _ => (404, "", "{}".to_owned()),
+            }
+        };
+        let reason = match code {
+            200 => "OK",
+            410 => "Gone",
+            429 => "Too Many Requests",
+            _ => "Not Found",
+        };
+        let response = format!(
+            "HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        if stream.write_all(response.as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The two answers no real-cluster run here provokes on demand: an expired continue token
+/// (410 after etcd's compaction) restarts the listing without rewriting twice what the first
+/// pass did, and API priority and fairness's 429 is retried after its Retry-After.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rewrite_relists_after_an_expired_token_and_waits_out_throttling() {
+    let fake = FakeApiserver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = write_file(
+        dir.path(),
+        "kubeconfig",
+        &format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: \
+             http://127.0.0.1:{}\nusers:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: \
+             c\n  context:\n    cluster: fake\n    user: u\ncurrent-context: c\n",
+            fake.port
+        ),
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        atrest(
+            &["rewrite", "--kubeconfig", &kubeconfig, "--page-size", "2", "--format", "json"],
+            b"",
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let secrets = &report["resources"][0];
+    assert_eq!(secrets["list_restarts"], 1, "{report:#}");
+    assert_eq!(secrets["rewritten"], 3, "{report:#}");
+    assert_eq!(secrets["skipped"], 2, "what the first pass rewrote is not rewritten again");
+    assert_eq!(secrets["failed"], 0, "{report:#}");
+    let seen = fake.requests();
+    let puts: Vec<&String> = seen.iter().filter(|r| r.starts_with("PUT")).collect();
+    assert_eq!(
+        puts.iter().filter(|r| r.ends_with("/secrets/s-a")).count(),
+        2,
+        "throttled once, retried once: {seen:#?}"
+    );
+    assert_eq!(puts.len(), 4, "{seen:#?}");
+    assert!(seen.iter().any(|r| r.contains("continue=c1")), "{seen:#?}");
+}
