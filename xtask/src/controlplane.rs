@@ -116,6 +116,50 @@ pub(crate) fn setup(force: bool) -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// Builds `kubectl` (the release the kube recipe pins) into `tools/kubectl-<key>/` of the cache
+/// and returns its path; a second call is a no-op. Not part of `setup`: only the benchmarks
+/// that compare with it (`rewrite_bench`'s `kubectl get | kubectl replace`) and users without a
+/// kubectl need it.
+pub(crate) fn kubectl() -> Result<PathBuf> {
+    let kube = required_version("xtask/go/kube", "k8s.io/kubernetes")?;
+    let recipe = Recipe {
+        binary: "kubectl",
+        module: "xtask/go/kube",
+        args: build_args(&[format!("-ldflags={}", version_ldflags(&kube)?)]),
+        package: "k8s.io/kubernetes/cmd/kubectl",
+        version_args: &["version", "--client"],
+        expected_version_line: format!("Client Version: {kube}"),
+        cold_cost: "3-8 minutes",
+        version: kube,
+    };
+    let recipes = [recipe];
+    let key = cache_key(&recipes)?;
+    let root = oracle::cache_dir().join("tools");
+    let dir = root.join(format!("kubectl-{key}"));
+    let binary = dir.join("kubectl");
+    if binary.is_file() {
+        return Ok(binary);
+    }
+    fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
+    let _lock = lock(&root.join(".kubectl.lock"))?;
+    if binary.is_file() {
+        return Ok(binary);
+    }
+    let staging = root.join(format!("kubectl-{key}.partial"));
+    if staging.exists() {
+        fs::remove_dir_all(&staging)
+            .with_context(|| format!("removing the unfinished build {}", staging.display()))?;
+    }
+    fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
+    let log = root.join(format!("kubectl-{key}.log"));
+    File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+    build(&recipes[0], &staging, &log)?;
+    verify_built(&recipes[0], &staging.join("kubectl"))?;
+    fs::rename(&staging, &dir)
+        .with_context(|| format!("moving {} to {}", staging.display(), dir.display()))?;
+    Ok(binary)
+}
+
 /// Name of the file in `cp-bin/` that holds the key of the last build `setup` provided: how
 /// the installed `atrest` binary finds the control plane without `ATREST_ASSETS`
 /// (`atrest_process::Assets::locate` reads it).
@@ -139,16 +183,7 @@ fn point_current_at(root: &Path, key: &str) -> Result<()> {
 /// apiserver compare versions).
 fn recipes() -> Result<Vec<Recipe>> {
     let kube = required_version("xtask/go/kube", "k8s.io/kubernetes")?;
-    let (major, minor) = major_minor(&kube)?;
-    // As upstream hack/lib/version.sh: both version packages carry the same stamp.
-    let mut ldflags = String::from("-s -w");
-    for pkg in ["k8s.io/component-base/version", "k8s.io/client-go/pkg/version"] {
-        write!(
-            ldflags,
-            " -X {pkg}.gitVersion={kube} -X {pkg}.gitMajor={major} -X {pkg}.gitMinor={minor} \
-             -X {pkg}.gitTreeState=clean -X {pkg}.buildDate=1970-01-01T00:00:00Z"
-        )?;
-    }
+    let ldflags = version_ldflags(&kube)?;
     let etcd = required_version("xtask/go/etcd", "go.etcd.io/etcd/server/v3")?;
     let etcd_bare = etcd.strip_prefix('v').unwrap_or(&etcd).to_owned();
     Ok(vec![
@@ -189,6 +224,21 @@ fn recipes() -> Result<Vec<Recipe>> {
             version: etcd,
         },
     ])
+}
+
+/// `-s -w` and the version stamp of release `kube` (`v1.37.2`), as upstream
+/// hack/lib/version.sh stamps it: both version packages carry the same values.
+fn version_ldflags(kube: &str) -> Result<String> {
+    let (major, minor) = major_minor(kube)?;
+    let mut ldflags = String::from("-s -w");
+    for pkg in ["k8s.io/component-base/version", "k8s.io/client-go/pkg/version"] {
+        write!(
+            ldflags,
+            " -X {pkg}.gitVersion={kube} -X {pkg}.gitMajor={major} -X {pkg}.gitMinor={minor} \
+             -X {pkg}.gitTreeState=clean -X {pkg}.buildDate=1970-01-01T00:00:00Z"
+        )?;
+    }
+    Ok(ldflags)
 }
 
 /// The pinned releases: (`k8s.io/kubernetes`, `go.etcd.io/etcd/server/v3`), e.g. (`v1.37.2`,

@@ -65,6 +65,9 @@ enum Cmd {
         #[arg(long)]
         no_containers: bool,
     },
+    /// Build kubectl (the release kube-apiserver is built from; cached, not part of `setup`)
+    /// and print its path.
+    Kubectl,
     /// The project's own dockerd (the one `setup` starts when no Docker daemon answers).
     Docker {
         #[command(subcommand)]
@@ -137,6 +140,7 @@ fn main() -> ExitCode {
     let result = match xtask.command {
         Cmd::Test { nextest_args } => test(&mut stages, &nextest_args),
         Cmd::Setup { force, no_containers } => setup_cmd(force, no_containers),
+        Cmd::Kubectl => controlplane::kubectl().map(|path| println!("{}", path.display())),
         Cmd::Docker { what: DockerCmd::Stop } => docker::stop_own(),
         Cmd::Docker { what: DockerCmd::Sweep } => docker_sweep(),
         Cmd::Docker { what: DockerCmd::Smoke } => docker_smoke(&mut stages),
