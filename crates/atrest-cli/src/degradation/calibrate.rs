@@ -175,13 +175,13 @@ impl CalibrationReport {
             let _ = writeln!(t, "\n{name}");
             let _ = writeln!(
                 t,
-                "{:>4} {:>24} {:<38} {:>24} {:<38}",
-                "run", "A/A ratio", "verdict", "delayed ratio", "verdict"
+                "{:>4} {:>24} {:<38} {:>24} verdict",
+                "run", "A/A ratio", "verdict", "delayed ratio"
             );
             for (i, r) in o.runs.iter().enumerate() {
                 let _ = writeln!(
                     t,
-                    "{:>4} {:>24} {:<38} {:>24} {:<38}",
+                    "{:>4} {:>24} {:<38} {:>24} {}",
                     i + 1,
                     ci(r.a_a.value, r.a_a.lo, r.a_a.hi),
                     r.a_a.verdict.as_str(),

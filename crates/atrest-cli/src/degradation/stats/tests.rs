@@ -177,7 +177,7 @@ fn a_real_slowdown_is_found_and_its_power_matches_the_detectable_size() {
     assert!(!verdicts.contains(&Verdict::Faster));
     // At the detectable size (as the runs themselves estimate it), about 80% are found.
     let mut rng = Rng::new(8);
-    let mut rounds_detectable = Vec::new();
+    let mut detectables = Vec::new();
     let (mut num, mut den) = (Vec::new(), Vec::new());
     for _ in 0..runs {
         num.clear();
@@ -188,9 +188,9 @@ fn a_real_slowdown_is_found_and_its_power_matches_the_detectable_size() {
             den.push(a);
             num.push(b);
         }
-        rounds_detectable.push(paired_ratio(&num, &den, 0.95).unwrap().detectable);
+        detectables.push(paired_ratio(&num, &den, 0.95).unwrap().detectable);
     }
-    let detectable = quantile(&rounds_detectable, 0.5).unwrap();
+    let detectable = quantile(&detectables, 0.5).unwrap();
     let found = (0..runs)
         .filter(|_| simulated_verdict(&mut rng, 8, 0.05, 1.0 + detectable) == Verdict::Slower)
         .count();
