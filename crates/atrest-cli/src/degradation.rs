@@ -4,23 +4,28 @@
 //! transformer alone measured in-process in the same run.
 //!
 //! Method:
-//! - One cluster (one etcd) for every provider; the apiserver restarts between providers with
-//!   a configuration that writes with that provider and reads every other one (provider first,
-//!   the other providers with their keys, then identity), since a restarted apiserver lists
-//!   Secrets and never becomes ready when it cannot read one.
-//! - Keys are fresh from the OS CSPRNG each run; they live in the backend's 0600 config file
-//!   and in memory only, never on the terminal or in the report.
-//! - Interleaved rounds: for each round, every provider in an order rotated by one per round
-//!   (so drift of the machine spreads over all of them); after each restart a discarded
-//!   warm-up, then N timed creates and N timed gets of new names.
-//! - The first object of each round is read back raw from etcd to prove the provider in
+//! - One cluster (one etcd) for every arm; the apiserver restarts for every arm and round with
+//!   a configuration that writes with the arm's provider and reads every other one (provider
+//!   first, the other providers with their keys, then identity), since a restarted apiserver
+//!   lists Secrets and never becomes ready when it cannot read one.
+//! - An arm is a provider with a label: the same provider may be given twice (`identity#1`,
+//!   `identity#2`), which is the A/A check of the method itself.
+//! - The unit of replication is the apiserver instance: every round starts one instance per
+//!   arm, in an order that is reversed every other round and rotated every two (ABBA for two
+//!   arms), so that drift of the machine over time spreads evenly over the arms. After each
+//!   start a discarded warm-up, then N timed creates and N timed gets of new names.
+//! - The first object of each instance is read back raw from etcd to prove the provider in
 //!   question wrote it.
-//! - Statistics (module `stats`): type-7 percentiles, percentile bootstrap intervals from a
-//!   seeded generator, resampling rounds and then requests within rounds (requests of one
-//!   round share its machine load, so they are not independent); the ratio to identity
-//!   resamples both samples over the same drawn rounds. "slower" is only claimed when the
-//!   ratio's interval excludes 1.
+//! - Statistics (module `stats`): type-7 percentiles; each arm's percentiles with two-stage
+//!   bootstrap intervals (instances, then requests); the ratio of an arm's p50 to the
+//!   baseline's as the geometric mean of the per-round ratios of instance p50s, with a Student
+//!   t interval over rounds. A verdict ("slower" or "faster") needs at least
+//!   [`stats::MIN_ROUNDS_FOR_VERDICT`] rounds and an interval that excludes 1.
+//! - `--calibrate` (module `calibrate`) runs the same design as A/A comparisons, plus an arm
+//!   whose requests are delayed on purpose, and counts the verdicts: the false-positive rate
+//!   and the detection rate of this machine, measured rather than assumed.
 
+mod calibrate;
 mod measure;
 mod plot;
 mod report;
@@ -54,7 +59,7 @@ use plotters::style::RGBColor;
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use self::stats::{Bootstrap, Estimate, Rng, Verdict};
+use self::stats::{Bootstrap, Estimate, PairedRatio, Rng, Verdict};
 use crate::Outcome;
 use crate::lifecycle::{Signals, teardown};
 use crate::out::out;
@@ -69,8 +74,11 @@ const NAMESPACE: &str = "default";
 /// The percentiles reported.
 const QUANTILES: [f64; 3] = [0.5, 0.95, 0.99];
 
-/// How intervals resample (in the report).
-const RESAMPLING: &str = "two-stage: rounds with replacement (the same rounds for both samples of a ratio), then requests with replacement within each drawn round";
+/// How the percentile intervals resample (in the report).
+const RESAMPLING: &str = "two-stage: instances (rounds) with replacement, then requests with replacement within each drawn instance";
+
+/// How the ratio and its verdict are computed (in the report).
+const RATIO_METHOD: &str = "geometric mean over rounds of (arm's instance p50 / baseline's instance p50 in the same round), Student t interval over rounds (df = rounds - 1); a verdict needs enough rounds and an interval that excludes 1";
 
 /// Confidence level of every interval.
 const CONFIDENCE: f64 = 0.95;
@@ -142,15 +150,17 @@ pub(crate) struct DegradationArgs {
     /// (it tests the harness; its numbers say nothing about a real cluster).
     #[arg(long, value_enum)]
     backend: Backend,
-    /// The providers to compare, comma-separated; identity (the baseline) must be one.
+    /// The arms to compare, comma-separated; identity (the first one is the baseline) must be
+    /// one. A provider given twice is two arms (`identity,identity` is an A/A check).
     #[arg(
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "identity,aescbc,aesgcm,secretbox"
+        default_value = "identity,aescbc,aesgcm,secretbox",
+        conflicts_with = "calibrate"
     )]
     providers: Vec<Provider>,
-    /// Timed creates, and as many timed gets, per provider and round.
+    /// Timed creates, and as many timed gets, per arm and round (per apiserver instance).
     #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     objects: u32,
     /// Bytes of data in each Secret (one data key).
@@ -160,8 +170,9 @@ pub(crate) struct DegradationArgs {
     /// reads cache the ones they unwrapped, so it shows at restarts, not per request.
     #[arg(long, value_name = "MS", default_value_t = 0)]
     kms_latency_ms: u64,
-    /// Rounds; each restarts the apiserver once per provider, in a rotated order.
-    #[arg(long, value_name = "R", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Rounds; each starts one apiserver instance per arm (ABBA order). A verdict needs at
+    /// least 4.
+    #[arg(long, value_name = "R", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
     rounds: u32,
     /// Discarded creates, and as many gets, after each restart.
     #[arg(long, value_name = "N", default_value_t = 20)]
@@ -173,12 +184,53 @@ pub(crate) struct DegradationArgs {
     /// and of the Secret data (random-looking bytes, not secret).
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Also write degradation.json, degradation.txt and degradation.svg to DIR.
+    /// Also write degradation.json, degradation.txt and degradation.svg (with --calibrate:
+    /// calibration.json and calibration.txt) to DIR.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Measure the method instead of the providers: COMPARISONS runs of the same design with
+    /// arms identity#1 (baseline), identity#2 (A/A) and identity#3, whose every timed request
+    /// is delayed by --inject-percent of a pilot instance's p50; reports how often A/A calls a
+    /// difference (false positives) and how often the delay is found (power).
+    #[arg(long)]
+    calibrate: bool,
+    /// Comparisons run by --calibrate.
+    #[arg(long, value_name = "N", default_value_t = 20, requires = "calibrate", value_parser = clap::value_parser!(u32).range(1..))]
+    comparisons: u32,
+    /// The slowdown --calibrate injects, in percent of the pilot's p50 (create and get
+    /// each): a wait on the monotonic clock inside the timed request, before it is sent.
+    #[arg(long, value_name = "PERCENT", default_value_t = 5.0, requires = "calibrate", value_parser = parse_percent)]
+    inject_percent: f64,
 }
 
-/// One provider's part of the run: its key and the configuration that writes with it.
+fn parse_percent(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if (0.0..=1000.0).contains(&p) => Ok(p),
+        Ok(_) => Err("must be between 0 and 1000".to_owned()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// One arm of a comparison: a provider under a label, and a delay (`--calibrate` only).
+#[derive(Debug, Clone)]
+struct Arm {
+    provider: Provider,
+    /// The provider's name, with `#k` when the provider is given more than once.
+    label: String,
+    /// Index of the provider's [`Setup`].
+    setup: usize,
+    /// Spent inside every timed request of this arm.
+    delay: Delay,
+}
+
+/// Time added inside each timed request, before it is sent (calibration).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Delay {
+    create: Duration,
+    get: Duration,
+}
+
+/// One provider's part of the run: the configuration that writes with it.
 struct Setup {
     provider: Provider,
     /// The encryption configuration (holds every key).
@@ -195,14 +247,32 @@ struct OpSamples {
 }
 
 #[derive(Debug, Default)]
-struct ProviderSamples {
+struct ArmSamples {
     create: OpSamples,
     get: OpSamples,
 }
 
+/// What the measurement returns: the backend, the arms as measured (with their delays), the
+/// pilot (calibration), one comparison per run of the design, and the transformer costs by
+/// setup.
+struct Measured {
+    backend: &'static str,
+    arms: Vec<Arm>,
+    pilot: Option<calibrate::Pilot>,
+    comparisons: Vec<Comparison>,
+    costs: Vec<TransformerCost>,
+}
+
+/// One run of the design: samples by arm, and each round's arm order (indices).
+struct Comparison {
+    samples: Vec<ArmSamples>,
+    orders: Vec<Vec<usize>>,
+}
+
 /// `atrest bench degradation`.
 pub(crate) fn run(args: &DegradationArgs) -> Result<Outcome> {
-    let providers = check_providers(&args.providers)?;
+    let given = if args.calibrate { vec![Provider::Identity; 3] } else { args.providers.clone() };
+    let (providers, arms) = arms(&given)?;
     let payload = payload(args.size as usize, args.seed);
 
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -215,33 +285,38 @@ pub(crate) fn run(args: &DegradationArgs) -> Result<Outcome> {
         Vec::new()
     };
     let spec = ClusterSpec { apiservers: vec![ApiServerSpec::default()], kms_plugins };
-    let (backend, samples, orders, costs) = match args.backend {
-        Backend::Sim => runtime.block_on(prepare_and_measure(
-            SimCluster::new(spec),
-            args,
-            &providers,
-            &payload,
-        ))?,
+    let work = Work { args, providers: &providers, arms: &arms, payload: &payload };
+    let measured = match args.backend {
+        Backend::Sim => runtime.block_on(prepare_and_measure(SimCluster::new(spec), &work))?,
         Backend::Process => {
             let assets = atrest_process::Assets::locate()?;
             runtime.block_on(async {
                 let cluster = atrest_process::ProcessCluster::launch(&assets, spec)
                     .await
                     .context("starting etcd for the process backend")?;
-                prepare_and_measure(cluster, args, &providers, &payload).await
+                prepare_and_measure(cluster, &work).await
             })?
         }
         Backend::Containers => runtime.block_on(async {
             let cluster = atrest_containers::ContainersCluster::launch(spec)
                 .await
                 .context("starting the containers backend")?;
-            prepare_and_measure(cluster, args, &providers, &payload).await
+            prepare_and_measure(cluster, &work).await
         })?,
     };
 
     let boot =
         Bootstrap { resamples: args.resamples as usize, confidence: CONFIDENCE, seed: args.seed };
-    let report = analyse(args, backend, &providers, &samples, costs, orders, &boot)?;
+    if args.calibrate {
+        let report = calibrate::analyse(args, &measured)?;
+        let text = report.to_text();
+        out!("{text}")?;
+        if let Some(dir) = &args.out {
+            calibrate::write_outputs(dir, &report, &text)?;
+        }
+        return Ok(Outcome::Ok);
+    }
+    let report = analyse(args, measured, &providers, &boot)?;
     let text = report.to_text();
     out!("{text}")?;
     if let Some(dir) = &args.out {
@@ -250,14 +325,20 @@ pub(crate) fn run(args: &DegradationArgs) -> Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
+/// What to measure.
+struct Work<'a> {
+    args: &'a DegradationArgs,
+    /// Distinct providers, in the order of their setups.
+    providers: &'a [Provider],
+    arms: &'a [Arm],
+    payload: &'a [u8],
+}
+
 /// Writes the configurations (the KMS plugin's endpoint comes from the cluster), times the
-/// transformers in-process, then runs the rounds. The cluster is stopped on every path.
-async fn prepare_and_measure<C: Cluster>(
-    mut cluster: C,
-    args: &DegradationArgs,
-    providers: &[Provider],
-    payload: &[u8],
-) -> Result<(&'static str, Vec<ProviderSamples>, Vec<Vec<Provider>>, Vec<TransformerCost>)> {
+/// transformers in-process, then runs the design (with --calibrate: the pilot, then every
+/// comparison). The cluster is stopped on every path.
+async fn prepare_and_measure<C: Cluster>(mut cluster: C, work: &Work<'_>) -> Result<Measured> {
+    let (args, providers, payload) = (work.args, work.providers, work.payload);
     let prepared = async {
         let endpoint = if providers.contains(&Provider::Kms) {
             let endpoint = cluster
@@ -288,27 +369,76 @@ async fn prepare_and_measure<C: Cluster>(
             return Err(e);
         }
     };
-    let plan = Plan {
-        setups: &setups,
-        objects: args.objects as usize,
-        warmup: args.warmup as usize,
-        rounds: args.rounds as usize,
-        payload,
-    };
-    let (backend, samples, orders) = measure(cluster, &plan).await?;
-    Ok((backend, samples, orders, costs))
+    fn plan<'a>(
+        work: &Work<'a>,
+        setups: &'a [Setup],
+        arms: &'a [Arm],
+        rounds: usize,
+        tag: String,
+    ) -> Plan<'a> {
+        let args = work.args;
+        Plan {
+            setups,
+            arms,
+            objects: args.objects as usize,
+            warmup: args.warmup as usize,
+            rounds,
+            payload: work.payload,
+            tag,
+        }
+    }
+    let (backend, (arms, pilot, comparisons)) = measure(cluster, async |cluster: &mut C| {
+        let mut arms = work.arms.to_vec();
+        let mut pilot = None;
+        let runs = if args.calibrate { args.comparisons as usize } else { 1 };
+        if args.calibrate {
+            eprintln!("pilot: one {} instance sets the injected delay", arms[0].label);
+            let pilot_plan = plan(work, &setups, &arms[..1], 1, "pilot-".to_owned());
+            let p = rounds(cluster, &pilot_plan).await?;
+            let p = calibrate::Pilot::new(&p.samples[0], args.inject_percent)?;
+            if let Some(last) = arms.last_mut() {
+                last.delay = p.delay;
+            }
+            pilot = Some(p);
+        }
+        let mut comparisons = Vec::with_capacity(runs);
+        for c in 0..runs {
+            if runs > 1 {
+                eprintln!("comparison {}/{runs}", c + 1);
+            }
+            let tag = if runs > 1 { format!("c{c}-") } else { String::new() };
+            let design = plan(work, &setups, &arms, args.rounds as usize, tag);
+            comparisons.push(rounds(cluster, &design).await?);
+        }
+        Ok((arms, pilot, comparisons))
+    })
+    .await?;
+    Ok(Measured { backend, arms, pilot, comparisons, costs })
 }
 
-fn check_providers(given: &[Provider]) -> Result<Vec<Provider>> {
-    let mut seen = Vec::new();
-    for &p in given {
-        if seen.contains(&p) {
-            bail!("--providers names {} twice", p.name());
-        }
-        seen.push(p);
-    }
-    if !seen.contains(&Provider::Identity) {
+/// The distinct providers (in first-given order) and the arms, labelled `name#k` when a
+/// provider is given more than once. Identity must be one: the first identity arm is the
+/// baseline of every ratio.
+fn arms(given: &[Provider]) -> Result<(Vec<Provider>, Vec<Arm>)> {
+    if !given.contains(&Provider::Identity) {
         bail!("--providers must include identity: every ratio is to identity");
     }
-    Ok(seen)
+    let mut providers = Vec::new();
+    let mut arms = Vec::with_capacity(given.len());
+    for &p in given {
+        let setup = providers.iter().position(|&q| q == p).unwrap_or_else(|| {
+            providers.push(p);
+            providers.len() - 1
+        });
+        let total = given.iter().filter(|&&q| q == p).count();
+        let nth = arms.iter().filter(|a: &&Arm| a.provider == p).count() + 1;
+        let label = if total > 1 { format!("{}#{nth}", p.name()) } else { p.name().to_owned() };
+        arms.push(Arm { provider: p, label, setup, delay: Delay::default() });
+    }
+    Ok((providers, arms))
+}
+
+/// The baseline arm: the first identity.
+fn baseline(arms: &[Arm]) -> usize {
+    arms.iter().position(|a| a.provider == Provider::Identity).expect("arms() requires identity")
 }

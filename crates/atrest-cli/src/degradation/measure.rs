@@ -1,35 +1,39 @@
-//! The rounds: restart with each provider in turn, warm up, time creates and gets, prove from
-//! etcd which provider wrote.
+//! The rounds: start an apiserver instance for each arm in turn (ABBA order), warm up, time
+//! creates and gets, prove from etcd which provider wrote.
 
 use super::*;
 
 /// What the rounds do.
 pub(super) struct Plan<'a> {
     pub(super) setups: &'a [Setup],
+    pub(super) arms: &'a [Arm],
     pub(super) objects: usize,
     pub(super) warmup: usize,
     pub(super) rounds: usize,
     pub(super) payload: &'a [u8],
+    /// Prefix of every object name, unique per run of the design on one cluster.
+    pub(super) tag: String,
 }
 
-pub(super) type Measured = (&'static str, Vec<ProviderSamples>, Vec<Vec<Provider>>);
-
-/// Runs the rounds on `cluster`, stops it, and returns the backend name, the samples (in
-/// `plan.setups` order) and each round's provider order. Ctrl-C stops everything started.
-pub(super) async fn measure<C: Cluster>(mut cluster: C, plan: &Plan<'_>) -> Result<Measured> {
+/// Runs `body` on `cluster`, then stops it, and returns the backend name and what `body`
+/// returned. Ctrl-C stops everything started.
+pub(super) async fn measure<C: Cluster, T>(
+    mut cluster: C,
+    body: impl AsyncFnOnce(&mut C) -> Result<T>,
+) -> Result<(&'static str, T)> {
     let backend = cluster.backend_name();
     let mut signals = Signals::install()?;
-    let result = match signals.guard(rounds(&mut cluster, plan)).await {
+    let result = match signals.guard(body(&mut cluster)).await {
         Ok(r) => r,
         Err(stop) => Err(anyhow::anyhow!("{stop}")),
     };
     // The keys are in the config file: gone before any logs are kept.
     let removed = cluster.remove_file(CONFIG_PATH).await;
     match result {
-        Ok((samples, orders)) => {
+        Ok(done) => {
             removed.context("removing the encryption configuration")?;
             teardown(cluster, false).await.stopped.context("stopping the cluster")?;
-            Ok((backend, samples, orders))
+            Ok((backend, done))
         }
         Err(e) => {
             let down = teardown(cluster, removed.is_ok()).await;
@@ -43,24 +47,40 @@ pub(super) async fn measure<C: Cluster>(mut cluster: C, plan: &Plan<'_>) -> Resu
     }
 }
 
-pub(super) async fn rounds<C: Cluster>(
-    cluster: &mut C,
-    plan: &Plan<'_>,
-) -> Result<(Vec<ProviderSamples>, Vec<Vec<Provider>>)> {
-    let n = plan.setups.len();
-    let mut samples: Vec<ProviderSamples> = (0..n).map(|_| ProviderSamples::default()).collect();
+/// The arm order of `round` among `n` arms: rounds come in pairs, the second the reverse of
+/// the first, and each pair is rotated by one from the previous (for two arms: AB BA BA AB),
+/// so that every arm runs early and late equally often.
+pub(super) fn schedule(n: usize, round: usize) -> Vec<usize> {
+    let shift = round / 2;
+    let order = (0..n).map(|i| (i + shift) % n);
+    if round.is_multiple_of(2) { order.collect() } else { order.rev().collect() }
+}
+
+/// Waits on the monotonic clock until `delay` has passed since `start` (a spin, not a sleep:
+/// a timer would add its own granularity, tens of µs or more, to a delay of about 100 µs).
+fn spend(start: Instant, delay: Duration) {
+    while start.elapsed() < delay {
+        std::hint::spin_loop();
+    }
+}
+
+/// Runs `plan.rounds` rounds and stops the apiserver.
+pub(super) async fn rounds<C: Cluster>(cluster: &mut C, plan: &Plan<'_>) -> Result<Comparison> {
+    let n = plan.arms.len();
+    let mut samples: Vec<ArmSamples> = (0..n).map(|_| ArmSamples::default()).collect();
     let mut orders = Vec::with_capacity(plan.rounds);
     let data = Data([("value".to_owned(), plan.payload.to_vec())].into_iter().collect());
     for round in 0..plan.rounds {
-        let order: Vec<usize> = (0..n).map(|i| (i + round) % n).collect();
-        orders.push(order.iter().map(|&i| plan.setups[i].provider).collect());
+        let order = schedule(n, round);
         for &i in &order {
-            let setup = &plan.setups[i];
-            let name = setup.provider.name();
+            let arm = &plan.arms[i];
+            let setup = &plan.setups[arm.setup];
+            let name = &arm.label;
             let restart = Instant::now();
             restart_with(cluster, setup).await?;
             let restart = restart.elapsed();
-            let tag = format!("r{round}-{name}");
+            // Object names: no `#` (the label's), which a Secret name cannot hold.
+            let tag = format!("{}r{round}-a{i}", plan.tag);
             for k in 0..plan.warmup {
                 let object = object(&format!("warm-{tag}-{k}"), &data);
                 create(cluster, &object).await?;
@@ -73,6 +93,7 @@ pub(super) async fn rounds<C: Cluster>(
             for k in &names {
                 let object = object(k, &data);
                 let t = Instant::now();
+                spend(t, arm.delay.create);
                 create(cluster, &object).await?;
                 out.create.ms.push(t.elapsed().as_secs_f64() * 1e3);
             }
@@ -81,6 +102,7 @@ pub(super) async fn rounds<C: Cluster>(
             for k in &names {
                 let id = ObjectRef::new(Kind::Secret, NAMESPACE, k.as_str());
                 let t = Instant::now();
+                spend(t, arm.delay.get);
                 get(cluster, &id).await?;
                 out.get.ms.push(t.elapsed().as_secs_f64() * 1e3);
             }
@@ -90,7 +112,7 @@ pub(super) async fn rounds<C: Cluster>(
             }
             let tail = |s: &OpSamples| s.ms[s.ms.len() - plan.objects..].to_vec();
             eprintln!(
-                "round {}/{}: {name:<9} restart {:>6.1} s, create p50 {:.3} ms, get p50 {:.3} ms",
+                "round {}/{}: {name:<11} restart {:>6.1} s, create p50 {:.3} ms, get p50 {:.3} ms",
                 round + 1,
                 plan.rounds,
                 restart.as_secs_f64(),
@@ -98,11 +120,12 @@ pub(super) async fn rounds<C: Cluster>(
                 stats::quantile(&tail(&out.get), 0.5).unwrap_or(f64::NAN),
             );
         }
+        orders.push(order);
     }
     if let Some(i) = (0..cluster.apiserver_count()).find(|&i| cluster.is_running(i)) {
         cluster.stop_apiserver(i).await.context("stopping the apiserver")?;
     }
-    Ok((samples, orders))
+    Ok(Comparison { samples, orders })
 }
 
 /// Stops the apiserver if it runs and starts it with `setup`'s configuration.

@@ -62,16 +62,19 @@ fn check_json(v: &Value, backend: &str, samples: u64, rounds: u64) {
     assert_eq!(v["backend"], backend);
     assert_eq!(v["bootstrap"]["resamples"], 200);
     assert_eq!(v["bootstrap"]["confidence"], 0.95);
+    assert_eq!(v["baseline"], "identity");
     let orders = v["round_orders"].as_array().unwrap();
     assert_eq!(orders.len() as u64, rounds);
-    // Rotated by one each round.
+    // Rounds in pairs, the second reversed (ABBA), rotated by one every pair.
     assert_eq!(orders[0], serde_json::json!(PROVIDERS));
     if rounds > 1 {
-        assert_eq!(orders[1], serde_json::json!(["aescbc", "aesgcm", "secretbox", "identity"]));
+        assert_eq!(orders[1], serde_json::json!(["secretbox", "aesgcm", "aescbc", "identity"]));
     }
     let results = v["results"].as_array().unwrap();
     let names: Vec<_> = results.iter().map(|r| r["provider"].as_str().unwrap()).collect();
     assert_eq!(names, PROVIDERS);
+    let arms: Vec<_> = results.iter().map(|r| r["arm"].as_str().unwrap()).collect();
+    assert_eq!(arms, PROVIDERS);
     for r in results {
         let p = r["provider"].as_str().unwrap();
         for op in ["create", "get"] {
@@ -87,24 +90,12 @@ fn check_json(v: &Value, backend: &str, samples: u64, rounds: u64) {
                 assert!(0.0 < lo && lo <= val && val <= hi, "{p} {op} {q}: {e}");
             }
             assert!(o["throughput_rps"].as_f64().unwrap() > 0.0);
+            assert_eq!(o["instance_p50_ms"].as_array().unwrap().len() as u64, rounds);
             let ratio = &o["ratio_p50_vs_identity"];
             if p == "identity" {
                 assert!(ratio.is_null(), "{ratio}");
             } else {
-                let (lo, val, hi) = (
-                    ratio["lo"].as_f64().unwrap(),
-                    ratio["value"].as_f64().unwrap(),
-                    ratio["hi"].as_f64().unwrap(),
-                );
-                assert!(0.0 < lo && lo <= val && val <= hi, "{p} {op}: {ratio}");
-                let want = if lo > 1.0 {
-                    "yes"
-                } else if hi < 1.0 {
-                    "no"
-                } else {
-                    "inconclusive"
-                };
-                assert_eq!(ratio["slower"], want, "{p} {op}: {ratio}");
+                check_ratio(ratio, rounds, &format!("{p} {op}"));
             }
             let raw = v["samples_ms"][p][op].as_array().unwrap();
             assert_eq!(raw.len() as u64, samples);
@@ -115,6 +106,32 @@ fn check_json(v: &Value, backend: &str, samples: u64, rounds: u64) {
         assert!(t["from_storage_us"].as_f64().unwrap() > 0.0);
         assert!(t["iterations"].as_u64().unwrap() > 0);
     }
+}
+
+/// A ratio's interval brackets it, and its verdict follows from the interval and the rounds.
+fn check_ratio(ratio: &Value, rounds: u64, what: &str) {
+    let val = ratio["value"].as_f64().unwrap();
+    assert!(val > 0.0, "{what}: {ratio}");
+    assert_eq!(ratio["rounds"].as_u64(), Some(rounds), "{what}: {ratio}");
+    assert!(ratio["delta_p50_us"].as_f64().is_some(), "{what}: {ratio}");
+    if rounds < 2 {
+        assert!(ratio["lo"].is_null() && ratio["hi"].is_null(), "{what}: {ratio}");
+        assert_eq!(ratio["slower"], "too-few-rounds", "{what}: {ratio}");
+        return;
+    }
+    let (lo, hi) = (ratio["lo"].as_f64().unwrap(), ratio["hi"].as_f64().unwrap());
+    assert!(0.0 < lo && lo <= val && val <= hi, "{what}: {ratio}");
+    assert!(ratio["detectable_slowdown"].as_f64().unwrap() >= 0.0, "{what}: {ratio}");
+    let want = if rounds < 4 {
+        "too-few-rounds"
+    } else if lo > 1.0 {
+        "yes"
+    } else if hi < 1.0 {
+        "no"
+    } else {
+        "inconclusive"
+    };
+    assert_eq!(ratio["slower"], want, "{what}: {ratio}");
 }
 
 /// No 32-byte key in standard base64 (44 characters ending in `=`) in any output.
@@ -135,7 +152,7 @@ fn bench_degradation_sim() {
 
 #[test]
 fn bench_degradation_refuses_bad_provider_lists() {
-    for providers in ["aescbc,aesgcm", "identity,aescbc,identity", "identity,rot13"] {
+    for providers in ["aescbc,aesgcm", "aescbc,aescbc", "identity,rot13"] {
         let out =
             atrest(&["bench", "degradation", "--backend", "sim", "--providers", providers], b"");
         assert_eq!(out.status.code(), Some(2), "{providers}: {}", stderr(&out));
@@ -145,6 +162,151 @@ fn bench_degradation_refuses_bad_provider_lists() {
     let out = atrest(&["bench", "degradation"], b"");
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--backend"), "{}", stderr(&out));
+    // --calibrate chooses its own arms; its options need it.
+    for args in [
+        &["--calibrate", "--providers", "identity,aescbc"][..],
+        &["--comparisons", "3"],
+        &["--inject-percent", "5"],
+        &["--calibrate", "--inject-percent", "-1"],
+    ] {
+        let out = atrest(&[&["bench", "degradation", "--backend", "sim"][..], args].concat(), b"");
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stdout(&out).is_empty());
+    }
+}
+
+/// The same provider twice is two arms (the A/A check), labelled apart everywhere, run in
+/// ABBA order.
+#[test]
+fn bench_degradation_sim_a_a() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = atrest(
+        &[
+            "bench",
+            "degradation",
+            "--backend",
+            "sim",
+            "--providers",
+            "identity,identity",
+            "--objects",
+            "4",
+            "--rounds",
+            "4",
+            "--warmup",
+            "1",
+            "--resamples",
+            "200",
+            "--out",
+            dir.path().to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    for arm in ["identity#1", "identity#2"] {
+        assert!(text.lines().any(|l| l.starts_with(&format!("{arm} "))), "{arm}: {text}");
+    }
+    let v: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("degradation.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(v["baseline"], "identity#1");
+    let (a, b) = ("identity#1", "identity#2");
+    assert_eq!(v["round_orders"], serde_json::json!([[a, b], [b, a], [b, a], [a, b]]));
+    let arms: Vec<_> = v["results"].as_array().unwrap().iter().map(|r| &r["arm"]).collect();
+    assert_eq!(arms, [a, b]);
+    for op in ["create", "get"] {
+        check_ratio(&v["results"][1][op]["ratio_p50_vs_identity"], 4, op);
+        assert_eq!(v["samples_ms"][b][op].as_array().unwrap().len(), 16);
+    }
+    let svg = std::fs::read_to_string(dir.path().join("degradation.svg")).unwrap();
+    assert!(svg.contains(&format!(">\n{b}\n</text>")), "legend lacks {b}");
+}
+
+/// `--calibrate`: a pilot sets the delay, every comparison has an A/A and a delayed ratio,
+/// and the counts add up.
+fn check_calibrate(backend: &str, comparisons: u64, rounds: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, r) = (comparisons.to_string(), rounds.to_string());
+    let out = atrest(
+        &[
+            "bench",
+            "degradation",
+            "--backend",
+            backend,
+            "--calibrate",
+            "--comparisons",
+            &c,
+            "--rounds",
+            &r,
+            "--objects",
+            "3",
+            "--warmup",
+            "1",
+            "--inject-percent",
+            "50",
+            "--out",
+            dir.path().to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with(&format!("bench degradation --calibrate on backend {backend}\n")));
+    assert_eq!(std::fs::read_to_string(dir.path().join("calibration.txt")).unwrap(), text);
+    let v: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("calibration.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(v["comparisons"].as_u64(), Some(comparisons));
+    let pilot = &v["pilot"];
+    assert_eq!(pilot["inject_percent"], 50.0);
+    for op in ["create", "get"] {
+        // The delay is half the pilot's p50 (to the ns a Duration keeps).
+        let p50_us = pilot[format!("{op}_p50_ms")].as_f64().unwrap() * 1e3;
+        let injected = pilot[format!("injected_{op}_us")].as_f64().unwrap();
+        assert!((injected - p50_us / 2.0).abs() < 0.01, "{op}: {pilot}");
+        let o = &v[op];
+        let runs = o["runs"].as_array().unwrap();
+        assert_eq!(runs.len() as u64, comparisons);
+        for run in runs {
+            for which in ["a_a", "injected"] {
+                let want = if rounds < 4 { Some("too-few-rounds") } else { None };
+                let verdict = run[which]["verdict"].as_str().unwrap();
+                if let Some(w) = want {
+                    assert_eq!(verdict, w, "{op} {which}: {run}");
+                }
+            }
+        }
+        let claims = runs
+            .iter()
+            .filter(|r| matches!(r["a_a"]["verdict"].as_str(), Some("yes" | "no")))
+            .count();
+        assert_eq!(o["false_positives"].as_u64(), Some(claims as u64));
+        let found = runs.iter().filter(|r| r["injected"]["verdict"] == "yes").count();
+        assert_eq!(o["detections"].as_u64(), Some(found as u64));
+        let callable = if rounds < 4 { 0 } else { comparisons };
+        assert_eq!(o["comparisons"].as_u64(), Some(callable));
+    }
+    if rounds < 4 {
+        assert!(text.contains("no comparison could give a verdict"), "{text}");
+    } else {
+        assert!(text.contains("create: A/A false positives "), "{text}");
+        assert!(text.contains("smallest slowdown this design detects in 80% of runs"), "{text}");
+    }
+    assert_no_key_material("stdout", &text);
+    assert_no_key_material("stderr", &stderr(&out));
+}
+
+#[test]
+fn bench_degradation_calibrate_sim() {
+    check_calibrate("sim", 2, 4);
+}
+
+#[test]
+fn bench_degradation_process_calibrate() {
+    atrest_process::Assets::locate().unwrap_or_else(|e| panic!("{e}"));
+    check_calibrate("process", 1, 1);
 }
 
 #[test]

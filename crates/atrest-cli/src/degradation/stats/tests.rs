@@ -1,4 +1,7 @@
-use super::{Bootstrap, Estimate, Rng, Verdict, quantile, quantile_sorted};
+use super::{
+    Bootstrap, Estimate, MIN_ROUNDS_FOR_VERDICT, PairedRatio, Rng, Verdict, paired_ratio, quantile,
+    quantile_sorted, student_t_cdf, student_t_quantile,
+};
 
 fn boot(seed: u64) -> Bootstrap {
     Bootstrap { resamples: 2000, confidence: 0.95, seed }
@@ -74,73 +77,14 @@ fn a_constant_sample_has_a_degenerate_interval() {
 }
 
 #[test]
-fn ratio_interval_contains_one_for_identical_distributions() {
-    // The same multiset in another order, and an independent draw of the same distribution.
-    let a = latencies(11, 300);
-    let mut same = a.clone();
-    same.reverse();
-    let r = boot(5).ratio(&[&same], &[&a], 0.5, "same").unwrap();
-    assert!((r.value - 1.0).abs() < 1e-12);
-    assert!(r.contains(1.0), "{r:?}");
-    assert_eq!(Verdict::of(&r), Verdict::Inconclusive);
-
-    let b = latencies(12, 300);
-    let r = boot(5).ratio(&[&b], &[&a], 0.5, "iid").unwrap();
-    assert!(r.contains(1.0), "{r:?}");
-    assert_eq!(Verdict::of(&r), Verdict::Inconclusive);
-}
-
-#[test]
-fn ratio_interval_contains_the_true_ratio_and_flags_a_real_difference() {
-    let a = latencies(21, 300);
-    let doubled: Vec<f64> = latencies(22, 300).iter().map(|x| 2.0 * x).collect();
-    let r = boot(9).ratio(&[&doubled], &[&a], 0.5, "x2").unwrap();
-    assert!(r.contains(2.0), "{r:?}");
-    assert_eq!(Verdict::of(&r), Verdict::Slower);
-    let r = boot(9).ratio(&[&a], &[&doubled], 0.5, "half").unwrap();
-    assert!(r.contains(0.5), "{r:?}");
-    assert_eq!(Verdict::of(&r), Verdict::Faster);
-}
-
-#[test]
-fn ratio_refuses_empty_samples_and_zero_baselines() {
-    assert_eq!(boot(1).ratio(&[&[]], &[&[1.0]], 0.5, "e"), None);
-    assert_eq!(boot(1).ratio(&[&[1.0]], &[&[]], 0.5, "e"), None);
-    assert_eq!(boot(1).ratio(&[], &[], 0.5, "e"), None);
-    assert_eq!(boot(1).ratio(&[&[1.0]], &[&[1.0], &[1.0]], 0.5, "groups"), None);
-    assert_eq!(boot(1).ratio(&[&[1.0]], &[&[0.0, 0.0]], 0.5, "z"), None);
-    assert_eq!(boot(1).quantiles(&[&[1.0], &[]], &[0.5], "e"), None);
-}
-
-#[test]
 fn intervals_are_deterministic_given_the_seed() {
     let a = latencies(31, 200);
     let b = latencies(32, 200);
     let (a, b): (&[&[f64]], &[&[f64]]) = (&[&a[..100], &a[100..]], &[&b[..100], &b[100..]]);
-    assert_eq!(boot(42).ratio(a, b, 0.5, "r"), boot(42).ratio(a, b, 0.5, "r"));
     assert_eq!(boot(42).quantiles(a, &[0.95], "q"), boot(42).quantiles(a, &[0.95], "q"));
-    assert_ne!(boot(42).ratio(a, b, 0.5, "r"), boot(43).ratio(a, b, 0.5, "r"));
+    assert_ne!(boot(42).quantiles(a, &[0.95], "q"), boot(43).quantiles(a, &[0.95], "q"));
     // Streams are independent of each other: another label draws other resamples.
-    assert_ne!(boot(42).ratio(a, b, 0.5, "r"), boot(42).ratio(a, b, 0.5, "s"));
-}
-
-#[test]
-fn a_slow_round_does_not_make_a_difference_significant() {
-    // Both providers draw from the same distribution, but one of the three rounds of `num`
-    // ran while the machine was busy (everything 1.6 times slower).
-    let base: Vec<Vec<f64>> = (0..6).map(|r| latencies(40 + r, 200)).collect();
-    let busy: Vec<f64> = base[2].iter().map(|x| 1.6 * x).collect();
-    let num: [&[f64]; 3] = [&base[0], &base[1], &busy];
-    let den: [&[f64]; 3] = [&base[3], &base[4], &base[5]];
-    let grouped = boot(3).ratio(&num, &den, 0.5, "rounds").unwrap();
-    assert!(grouped.contains(1.0), "{grouped:?}");
-    assert_eq!(Verdict::of(&grouped), Verdict::Inconclusive);
-    // Pooling the rounds as if every value were independent claims a difference.
-    let pooled_num: Vec<f64> = num.concat();
-    let pooled_den: Vec<f64> = den.concat();
-    let pooled = boot(3).ratio(&[&pooled_num], &[&pooled_den], 0.5, "rounds").unwrap();
-    assert_eq!(pooled.value, grouped.value);
-    assert_eq!(Verdict::of(&pooled), Verdict::Slower, "{pooled:?}");
+    assert_ne!(boot(42).quantiles(b, &[0.95], "q"), boot(42).quantiles(b, &[0.95], "s"));
 }
 
 #[test]
@@ -154,10 +98,143 @@ fn two_stage_resampling_widens_intervals_when_rounds_differ() {
 }
 
 #[test]
-fn verdict_only_flags_intervals_that_exclude_one() {
-    let e = |lo, hi| Estimate { value: f64::midpoint(lo, hi), lo, hi };
-    assert_eq!(Verdict::of(&e(1.01, 1.2)), Verdict::Slower);
-    assert_eq!(Verdict::of(&e(0.8, 0.99)), Verdict::Faster);
-    assert_eq!(Verdict::of(&e(0.9, 1.1)), Verdict::Inconclusive);
-    assert_eq!(Verdict::of(&e(1.0, 1.3)), Verdict::Inconclusive);
+fn student_t_matches_published_tables() {
+    // Two-sided 95% critical values from any t table (e.g. NIST/SEMATECH e-Handbook 1.3.6.7.2).
+    for (df, want) in [(1.0, 12.706), (2.0, 4.303), (5.0, 2.571), (10.0, 2.228), (30.0, 2.042)] {
+        let got = student_t_quantile(0.975, df).unwrap();
+        assert!((got - want).abs() < 1e-3, "df {df}: {got} != {want}");
+    }
+    // One-sided 80%: 1.376 (1 df), 0.920 (5 df).
+    assert!((student_t_quantile(0.8, 1.0).unwrap() - 1.376).abs() < 1e-3);
+    assert!((student_t_quantile(0.8, 5.0).unwrap() - 0.920).abs() < 1e-3);
+    // With 1 df t is Cauchy: P(T <= 1) = 3/4.
+    assert!((student_t_cdf(1.0, 1.0) - 0.75).abs() < 1e-12);
+    assert!((student_t_quantile(0.025, 5.0).unwrap() + 2.571).abs() < 1e-3);
+    assert_eq!(student_t_quantile(1.0, 5.0), None);
+    assert_eq!(student_t_quantile(0.5, 0.0), None);
+}
+
+/// A standard normal draw (Box-Muller).
+fn normal(rng: &mut Rng) -> f64 {
+    let u = |rng: &mut Rng| ((rng.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+    let (u1, u2) = (u(rng), u(rng));
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}
+
+/// The p50 of one simulated instance: 100 latencies `1 + Exp(1)`, times a log-normal
+/// instance effect (sd `instance_sd`) and `scale`.
+fn simulated_p50(rng: &mut Rng, instance_sd: f64, scale: f64) -> f64 {
+    let effect = (instance_sd * normal(rng)).exp() * scale;
+    let values: Vec<f64> = (0..100)
+        .map(|_| {
+            let u = ((rng.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+            effect * (1.0 - u.ln())
+        })
+        .collect();
+    quantile(&values, 0.5).unwrap()
+}
+
+/// One simulated run of the real design: `rounds` rounds, each an instance of the baseline
+/// and one of the other arm, whose latencies are `1 + Exp(1)` scaled by an instance effect
+/// (log-normal, sd `instance_sd`) and by `shift` for the other arm; returns the verdict of the
+/// p50 ratio as `bench degradation` computes it.
+fn simulated_verdict(rng: &mut Rng, rounds: usize, instance_sd: f64, shift: f64) -> Verdict {
+    let (mut num, mut den) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        den.push(simulated_p50(rng, instance_sd, 1.0));
+        num.push(simulated_p50(rng, instance_sd, shift));
+    }
+    Verdict::of(paired_ratio(&num, &den, 0.95).as_ref())
+}
+
+#[test]
+fn a_a_runs_with_instance_effects_claim_differences_at_most_at_the_level() {
+    // Instances differ by 10% (sd of the log), far more than the requests' noise in a p50 of
+    // 100: the request-level view would call most of these runs different.
+    let mut rng = Rng::new(2024);
+    let runs = 1000;
+    for rounds in [4, 8] {
+        let claims = (0..runs)
+            .filter(|_| simulated_verdict(&mut rng, rounds, 0.10, 1.0).claims_difference())
+            .count();
+        // Expected 5% = 50 of 1000; the binomial sd is about 7.
+        assert!(claims <= 70, "{rounds} rounds: {claims} of {runs} A/A runs claimed a difference");
+        assert!(claims >= 30, "{rounds} rounds: {claims} of {runs}: the interval is too wide");
+    }
+}
+
+#[test]
+fn a_real_slowdown_is_found_and_its_power_matches_the_detectable_size() {
+    let mut rng = Rng::new(7);
+    let runs = 400;
+    // 8 rounds, instance sd 5%, p50s of 100 values (about 6% sd each): the log ratio of a
+    // round has an sd near 0.11, so the detectable slowdown is near 13%. A 30% slowdown is
+    // found nearly always, and never called faster.
+    let verdicts: Vec<Verdict> =
+        (0..runs).map(|_| simulated_verdict(&mut rng, 8, 0.05, 1.3)).collect();
+    let slower = verdicts.iter().filter(|v| **v == Verdict::Slower).count();
+    assert!(slower >= 390, "{slower} of {runs}");
+    assert!(!verdicts.contains(&Verdict::Faster));
+    // At the detectable size (as the runs themselves estimate it), about 80% are found.
+    let mut rng = Rng::new(8);
+    let mut detectables = Vec::new();
+    let (mut num, mut den) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        num.clear();
+        den.clear();
+        for _ in 0..8 {
+            let a = simulated_p50(&mut rng, 0.05, 1.0);
+            let b = simulated_p50(&mut rng, 0.05, 1.0);
+            den.push(a);
+            num.push(b);
+        }
+        detectables.push(paired_ratio(&num, &den, 0.95).unwrap().detectable);
+    }
+    let detectable = quantile(&detectables, 0.5).unwrap();
+    let found = (0..runs)
+        .filter(|_| simulated_verdict(&mut rng, 8, 0.05, 1.0 + detectable) == Verdict::Slower)
+        .count();
+    assert!((260..=360).contains(&found), "{found} of {runs} at {detectable}");
+}
+
+#[test]
+fn paired_ratio_is_the_geometric_mean_of_round_ratios() {
+    let r = paired_ratio(&[2.0, 8.0, 4.0, 4.0], &[1.0, 4.0, 2.0, 2.0], 0.95).unwrap();
+    assert!((r.estimate.value - 2.0).abs() < 1e-12, "{r:?}");
+    // Every round says exactly 2: no spread, a degenerate interval, nothing left to detect.
+    assert!((r.estimate.lo - 2.0).abs() < 1e-12 && (r.estimate.hi - 2.0).abs() < 1e-12);
+    assert!(r.detectable.abs() < 1e-12);
+    assert_eq!(Verdict::of(Some(&r)), Verdict::Slower);
+    // ln ratios 0.1 and -0.1 around 0: mean 0, sd 0.1414, se 0.1, t(0.975, 1) = 12.706.
+    let r = paired_ratio(&[1.1f64.exp(), 0.9f64.exp()], &[1f64.exp(), 1f64.exp()], 0.95).unwrap();
+    assert!((r.estimate.value - 1.0).abs() < 1e-9, "{r:?}");
+    assert!((r.se_log - 0.1).abs() < 1e-9, "{r:?}");
+    assert!((r.estimate.hi.ln() - 1.2706).abs() < 1e-3, "{r:?}");
+}
+
+#[test]
+fn paired_ratio_refuses_what_it_cannot_estimate() {
+    assert_eq!(paired_ratio(&[1.0], &[1.0], 0.95), None);
+    assert_eq!(paired_ratio(&[1.0, 2.0], &[1.0], 0.95), None);
+    assert_eq!(paired_ratio(&[1.0, 2.0], &[1.0, 0.0], 0.95), None);
+    assert_eq!(paired_ratio(&[1.0, f64::NAN], &[1.0, 1.0], 0.95), None);
+}
+
+#[test]
+fn verdicts_need_enough_rounds_and_an_interval_that_excludes_one() {
+    let e = |lo: f64, hi: f64, rounds| PairedRatio {
+        estimate: Estimate { value: (lo * hi).sqrt(), lo, hi },
+        rounds,
+        se_log: 0.01,
+        detectable: 0.03,
+    };
+    let enough = MIN_ROUNDS_FOR_VERDICT;
+    assert_eq!(Verdict::of(Some(&e(1.01, 1.2, enough))), Verdict::Slower);
+    assert_eq!(Verdict::of(Some(&e(0.8, 0.99, enough))), Verdict::Faster);
+    assert_eq!(Verdict::of(Some(&e(0.9, 1.1, enough))), Verdict::Inconclusive);
+    assert_eq!(Verdict::of(Some(&e(1.0, 1.3, enough))), Verdict::Inconclusive);
+    // Far from 1, but too few instances to trust the spread: no verdict.
+    assert_eq!(Verdict::of(Some(&e(1.5, 1.6, enough - 1))), Verdict::TooFewRounds);
+    assert_eq!(Verdict::of(None), Verdict::TooFewRounds);
+    assert_eq!(Verdict::TooFewRounds.as_str(), "inconclusive (too few rounds to call)");
 }
