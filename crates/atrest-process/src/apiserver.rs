@@ -76,15 +76,21 @@ impl ClusterPki {
 
     /// An admin kubeconfig for `server`, with all credentials inline (the shape envtest writes).
     pub fn admin_kubeconfig(&self, server: &str) -> String {
+        self.kubeconfig_for(server, "atrest-admin", &self.admin)
+    }
+
+    /// A kubeconfig for `server` as the user of `client` (a certificate this CA signed, e.g.
+    /// one without any RBAC binding), named `user`, credentials inline.
+    pub fn kubeconfig_for(&self, server: &str, user: &str, client: &CertPair) -> String {
         format!(
             "apiVersion: v1\nkind: Config\nclusters:\n- name: atrest\n  cluster:\n    server: {server}\n    \
-             certificate-authority-data: {}\nusers:\n- name: atrest-admin\n  user:\n    \
+             certificate-authority-data: {}\nusers:\n- name: {user}\n  user:\n    \
              client-certificate-data: {}\n    client-key-data: {}\ncontexts:\n- name: atrest\n  \
-             context:\n    cluster: atrest\n    user: atrest-admin\n    namespace: default\n\
+             context:\n    cluster: atrest\n    user: {user}\n    namespace: default\n\
              current-context: atrest\n",
             STANDARD.encode(self.ca.cert_pem()),
-            STANDARD.encode(&self.admin.cert_pem),
-            STANDARD.encode(self.admin.key_pem()),
+            STANDARD.encode(&client.cert_pem),
+            STANDARD.encode(client.key_pem()),
         )
     }
 }

@@ -189,6 +189,11 @@ impl ProcessCluster {
         self.plane.apiserver(i)
     }
 
+    /// The cluster's PKI (its CA signs further client certificates for tests).
+    pub fn pki(&self) -> &crate::apiserver::ClusterPki {
+        self.plane.pki()
+    }
+
     /// The etcd member.
     pub fn etcd(&self) -> &Etcd {
         self.plane.etcd()

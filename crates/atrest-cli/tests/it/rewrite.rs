@@ -279,3 +279,52 @@ async fn rewrite_relists_after_an_expired_token_and_waits_out_throttling() {
     assert_eq!(puts.len(), 4, "{seen:#?}");
     assert!(seen.iter().any(|r| r.contains("continue=c1")), "{seen:#?}");
 }
+
+/// A kubeconfig whose user has no RBAC binding (a certificate the cluster's CA signed for
+/// `nobody`): `rewrite` stops at the first LIST with the apiserver's own 403 text, and the
+/// existing backend at the first scratch namespace it would create. Nothing is written.
+#[tokio::test]
+async fn rewrite_process_without_permission_says_who_cannot_do_what() {
+    let assets = Assets::locate().unwrap_or_else(|e| panic!("{e}"));
+    let spec0 = ClusterSpec { apiservers: vec![ApiServerSpec::default()], kms_plugins: Vec::new() };
+    let mut c = ProcessCluster::launch(&assets, spec0).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.start_apiserver(0).await.unwrap(), Ok(()));
+    let nobody = c.pki().ca.client("nobody", &[]).unwrap();
+    let server = c.apiserver(0).unwrap().url();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = write_file(
+        dir.path(),
+        "nobody.kubeconfig",
+        &c.pki().kubeconfig_for(&server, "nobody", &nobody),
+    );
+
+    let out = atrest(&["rewrite", "--kubeconfig", &kubeconfig], b"");
+    assert_eq!(out.status.code(), Some(2), "{}{}", stdout(&out), stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("listing secrets"), "{err}");
+    assert!(
+        err.contains(
+            r#"secrets is forbidden: User "nobody" cannot list resource "secrets" in API group "" at the cluster scope"#
+        ),
+        "{err}"
+    );
+
+    let scenario = write_file(
+        dir.path(),
+        "api-only.yaml",
+        "description: API only\nsteps:\n  - create: {secret: s, data: {k: v}}\n  \
+         - get: {secret: s, expect: {data: {k: v}}}\n",
+    );
+    let out =
+        atrest(&["scenario", &scenario, "--backend", "existing", "--kubeconfig", &kubeconfig], b"");
+    assert_eq!(out.status.code(), Some(2), "{}{}", stdout(&out), stderr(&out));
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        said.contains(r#"namespaces is forbidden: User "nobody" cannot create resource "namespaces" in API group "" at the cluster scope"#),
+        "{said}"
+    );
+    // Nothing was created: the admin sees no scratch namespace.
+    let listed = c.list(0, Kind::Secret, None).await.unwrap().unwrap();
+    assert!(listed.iter().all(|o| !o.id.namespace.starts_with("atrest-")), "{listed:?}");
+    c.shutdown().await.unwrap();
+}
