@@ -102,24 +102,18 @@ impl ContainerRun {
     /// Sends `signal` (`SIGKILL`, `SIGTERM`) to container `name` with `docker kill --signal`
     /// (its attached client forwards SIGTERM but cannot forward SIGKILL).
     pub fn kill(&self, name: &str, signal: &str) -> std::io::Result<()> {
-        let status = Command::new(&self.docker)
-            .args(["kill", "--signal", signal, name])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(std::io::Error::other(format!("docker kill --signal {signal} {name}: {status}")))
-        }
+        self.docker_quiet(&["kill", "--signal", signal, name])
     }
 
     /// `docker pause NAME` (`pause: true`, the cgroup freezer) or `docker unpause NAME`.
     pub fn pause(&self, name: &str, pause: bool) -> std::io::Result<()> {
-        let verb = if pause { "pause" } else { "unpause" };
+        self.docker_quiet(&[if pause { "pause" } else { "unpause" }, name])
+    }
+
+    /// Runs `docker ARGS` without output; a failure names the command and how it ended.
+    fn docker_quiet(&self, args: &[&str]) -> std::io::Result<()> {
         let status = Command::new(&self.docker)
-            .args([verb, name])
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -127,7 +121,7 @@ impl ContainerRun {
         if status.success() {
             Ok(())
         } else {
-            Err(std::io::Error::other(format!("docker {verb} {name}: {status}")))
+            Err(std::io::Error::other(format!("docker {}: {status}", args.join(" "))))
         }
     }
 

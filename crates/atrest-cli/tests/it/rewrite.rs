@@ -32,8 +32,14 @@ async fn stored_keys(c: &mut ProcessCluster) -> (usize, usize) {
     (one, two)
 }
 
-#[tokio::test]
-async fn rewrite_process_reencrypts_resumes_and_reports() {
+/// The data every Secret of these tests holds.
+fn secret_data() -> Data {
+    Data([("k".to_owned(), SECRET_VALUE.to_vec())].into_iter().collect())
+}
+
+/// A cluster whose Secrets `default/<name>` (for each of `names`) were written under key1, and
+/// whose apiserver then restarted with key2 first: the state before every rewrite here.
+async fn written_under_key1_now_key2_first(names: impl Iterator<Item = String>) -> ProcessCluster {
     let assets = Assets::locate().unwrap_or_else(|e| panic!("{e}"));
     let spec0 = ClusterSpec { apiservers: vec![ApiServerSpec::default()], kms_plugins: Vec::new() };
     let mut c = ProcessCluster::launch(&assets, spec0).await.unwrap_or_else(|e| panic!("{e}"));
@@ -41,17 +47,20 @@ async fn rewrite_process_reencrypts_resumes_and_reports() {
     c.write_file(CONFIG_B, crate::inspect::key2_first().as_bytes()).await.unwrap();
     c.configure_apiserver(0, spec(CONFIG_A)).unwrap();
     assert_eq!(c.start_apiserver(0).await.unwrap(), Ok(()));
-    for i in 0..SECRETS {
-        let object = Object {
-            id: ObjectRef::new(Kind::Secret, "default", format!("s-{i:03}")),
-            data: Data([("k".to_owned(), SECRET_VALUE.to_vec())].into_iter().collect()),
-            resource_version: None,
-        };
+    for name in names {
+        let id = ObjectRef::new(Kind::Secret, "default", name);
+        let object = Object { id, data: secret_data(), resource_version: None };
         c.create(0, &object).await.unwrap().unwrap();
     }
     c.stop_apiserver(0).await.unwrap();
     c.configure_apiserver(0, spec(CONFIG_B)).unwrap();
     assert_eq!(c.start_apiserver(0).await.unwrap(), Ok(()));
+    c
+}
+
+#[tokio::test]
+async fn rewrite_process_reencrypts_resumes_and_reports() {
+    let mut c = written_under_key1_now_key2_first((0..SECRETS).map(|i| format!("s-{i:03}"))).await;
     assert_eq!(stored_keys(&mut c).await, (SECRETS, 0), "a restart rewrites nothing");
 
     let dir = tempfile::tempdir().unwrap();
@@ -338,22 +347,8 @@ async fn rewrite_process_sigint_then_resume_from_the_journal() {
     use std::process::{Command, Stdio};
 
     const MANY: usize = 3000;
-    let assets = Assets::locate().unwrap_or_else(|e| panic!("{e}"));
-    let spec0 = ClusterSpec { apiservers: vec![ApiServerSpec::default()], kms_plugins: Vec::new() };
-    let mut c = ProcessCluster::launch(&assets, spec0).await.unwrap_or_else(|e| panic!("{e}"));
-    c.write_file(CONFIG_A, key1_only().as_bytes()).await.unwrap();
-    c.write_file(CONFIG_B, crate::inspect::key2_first().as_bytes()).await.unwrap();
-    c.configure_apiserver(0, spec(CONFIG_A)).unwrap();
-    assert_eq!(c.start_apiserver(0).await.unwrap(), Ok(()));
-    let data = Data([("k".to_owned(), SECRET_VALUE.to_vec())].into_iter().collect());
-    for i in 0..MANY {
-        let id = ObjectRef::new(Kind::Secret, "default", format!("m-{i:04}"));
-        let object = Object { id, data: data.clone(), resource_version: None };
-        c.create(0, &object).await.unwrap().unwrap();
-    }
-    c.stop_apiserver(0).await.unwrap();
-    c.configure_apiserver(0, spec(CONFIG_B)).unwrap();
-    assert_eq!(c.start_apiserver(0).await.unwrap(), Ok(()));
+    let mut c = written_under_key1_now_key2_first((0..MANY).map(|i| format!("m-{i:04}"))).await;
+    let data = secret_data();
 
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = write_file(dir.path(), "kubeconfig", c.apiserver(0).unwrap().kubeconfig());
