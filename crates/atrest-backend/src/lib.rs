@@ -221,6 +221,43 @@ pub struct ClusterSpec {
     pub apiservers: Vec<ApiServerSpec>,
     /// KMS v2 plugins that run from launch to shutdown, next to the apiservers.
     pub kms_plugins: Vec<KmsPluginSpec>,
+    /// The etcd member's settings.
+    pub etcd: EtcdSpec,
+}
+
+/// One of etcd's maintenance calls: the recovery from a `NOSPACE` alarm is compact,
+/// defragment, disarm (etcd.io, "Maintenance: Space quota").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EtcdMaintenance {
+    /// Compact the history up to the current revision, physically (`etcdctl compact REV
+    /// --physical`): superseded revisions are dropped, their space is free inside the file.
+    Compact,
+    /// `etcdctl defrag`: the file shrinks to the data it holds.
+    Defragment,
+    /// `etcdctl alarm list`.
+    ListAlarms,
+    /// `etcdctl alarm disarm`.
+    DisarmAlarms,
+}
+
+impl EtcdMaintenance {
+    /// The `etcdctl` command it is.
+    pub const fn command(self) -> &'static str {
+        match self {
+            EtcdMaintenance::Compact => "etcdctl compact --physical",
+            EtcdMaintenance::Defragment => "etcdctl defrag",
+            EtcdMaintenance::ListAlarms => "etcdctl alarm list",
+            EtcdMaintenance::DisarmAlarms => "etcdctl alarm disarm",
+        }
+    }
+}
+
+/// How etcd runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EtcdSpec {
+    /// `--quota-backend-bytes`: once the database would grow past it, etcd raises the `NOSPACE`
+    /// alarm and refuses every write until the alarm is disarmed (`None`: etcd's 2 GiB).
+    pub quota_backend_bytes: Option<u64>,
 }
 
 /// A KMS v2 plugin the cluster runs (one gRPC service, shared by every apiserver that names it).
@@ -659,6 +696,17 @@ pub trait Cluster: Send {
         signal: KillSignal,
     ) -> impl Future<Output = Result<(), BackendError>> + Send {
         let what = format!("send {signal} to {member}");
+        let backend = self.backend_name();
+        async move { Err(BackendError::Unsupported { what, backend }) }
+    }
+
+    /// Runs one of etcd's maintenance calls, as `etcdctl` makes it, on the cluster's own etcd;
+    /// returns the alarms it listed or disarmed (`NOSPACE`, `CORRUPT`), none for the others.
+    fn etcd_maintenance(
+        &mut self,
+        op: EtcdMaintenance,
+    ) -> impl Future<Output = Result<Vec<String>, BackendError>> + Send {
+        let what = format!("run `{}` on etcd", op.command());
         let backend = self.backend_name();
         async move { Err(BackendError::Unsupported { what, backend }) }
     }

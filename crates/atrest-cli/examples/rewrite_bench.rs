@@ -40,7 +40,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let concurrency: usize = std::env::args().nth(2).map_or(Ok(8), |s| s.parse())?;
     let atrest = support::atrest_binary()?;
     let assets = Assets::locate()?;
-    let spec = ClusterSpec { apiservers: vec![ApiServerSpec::default()], kms_plugins: Vec::new() };
+    let spec = ClusterSpec { apiservers: vec![ApiServerSpec::default()], ..ClusterSpec::default() };
     let mut c = ProcessCluster::launch(&assets, spec).await?;
     let (a, b) = ("/etc/kubernetes/enc/a.yaml", "/etc/kubernetes/enc/b.yaml");
     c.write_file(a, config(&[("key1", KEY1)]).as_bytes()).await?;

@@ -284,7 +284,11 @@ pub(crate) fn run(args: &DegradationArgs) -> Result<Outcome> {
     } else {
         Vec::new()
     };
-    let spec = ClusterSpec { apiservers: vec![ApiServerSpec::default()], kms_plugins };
+    let spec = ClusterSpec {
+        apiservers: vec![ApiServerSpec::default()],
+        kms_plugins,
+        ..ClusterSpec::default()
+    };
     let work = Work { args, providers: &providers, arms: &arms, payload: &payload };
     let measured = match args.backend {
         Backend::Sim => runtime.block_on(prepare_and_measure(SimCluster::new(spec), &work))?,

@@ -16,7 +16,7 @@ use atrest_containers::ContainersCluster;
 use atrest_process::{Assets, ProcessCluster};
 
 fn spec() -> ClusterSpec {
-    ClusterSpec { apiservers: vec![ApiServerSpec::default()], kms_plugins: Vec::new() }
+    ClusterSpec { apiservers: vec![ApiServerSpec::default()], ..ClusterSpec::default() }
 }
 
 async fn time<C: Cluster>(cluster: C, launched: Duration) -> Result<Duration, String> {

@@ -24,8 +24,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use atrest_backend::{
-    ApiResult, ApiServerSpec, BackendError, Cluster, ClusterSpec, KillSignal, Kind, KmsAction,
-    KmsPluginState, Member, MemberExit, Object, ObjectRef, RawEntry, StartFailure,
+    ApiResult, ApiServerSpec, BackendError, Cluster, ClusterSpec, EtcdMaintenance, KillSignal,
+    Kind, KmsAction, KmsPluginState, Member, MemberExit, Object, ObjectRef, RawEntry, StartFailure,
 };
 use atrest_process::container::{OWNER_LABEL, PROJECT_LABEL, owner_alive};
 use atrest_process::{Assets, ContainerImages, ProcessCluster};
@@ -279,6 +279,10 @@ impl Cluster for ContainersCluster {
 
     async fn start_etcd(&mut self) -> Result<(), BackendError> {
         self.inner.start_etcd().await
+    }
+
+    async fn etcd_maintenance(&mut self, op: EtcdMaintenance) -> Result<Vec<String>, BackendError> {
+        self.inner.etcd_maintenance(op).await
     }
 
     fn etcd_running(&self) -> bool {

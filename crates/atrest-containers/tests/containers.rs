@@ -37,7 +37,7 @@ fn one_apiserver(config: Option<&str>) -> ClusterSpec {
             automatic_reload: false,
             mounts: None,
         }],
-        kms_plugins: Vec::new(),
+        ..ClusterSpec::default()
     }
 }
 

@@ -77,8 +77,8 @@ impl fmt::Debug for RawKv {
 /// A gRPC client of one etcd. Cloning is cheap and shares the connection.
 #[derive(Clone)]
 pub struct RawEtcd {
-    kv: KvClient<Channel>,
-    maintenance: MaintenanceClient<Channel>,
+    pub(crate) kv: KvClient<Channel>,
+    pub(crate) maintenance: MaintenanceClient<Channel>,
     url: String,
     /// Bounds every request; `None` for the harness's own etcd.
     request_timeout: Option<Duration>,
@@ -267,7 +267,7 @@ impl RawEtcd {
     }
 
     /// Awaits one call, bounded by the request timeout, with errors naming `op` and `key`.
-    async fn bounded<T>(
+    pub(crate) async fn bounded<T>(
         &self,
         op: &'static str,
         key: &[u8],

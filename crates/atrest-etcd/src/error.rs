@@ -64,7 +64,8 @@ pub enum RawEtcdError {
     /// A request did not complete in time.
     #[error("etcd {op} {key:?} at {url}: no answer within {timeout:?}")]
     RequestTimeout {
-        /// `get`, `put`, `delete`, `list`, `range` or `snapshot`.
+        /// `get`, `put`, `delete`, `list`, `range`, `snapshot`, `status`, `compact`, `defragment`,
+        /// `alarm list` or `alarm disarm`.
         op: &'static str,
         /// The key or start key (lossy UTF-8).
         key: String,
@@ -76,7 +77,8 @@ pub enum RawEtcdError {
     /// A request failed.
     #[error("etcd {op} {key:?} failed")]
     Request {
-        /// `get`, `put`, `delete`, `list`, `range` or `snapshot`.
+        /// `get`, `put`, `delete`, `list`, `range`, `snapshot`, `status`, `compact`, `defragment`,
+        /// `alarm list` or `alarm disarm`.
         op: &'static str,
         /// The key, prefix or start key (lossy UTF-8).
         key: String,

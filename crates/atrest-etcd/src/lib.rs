@@ -8,6 +8,9 @@
 //! - [`RawEtcd::get`], [`RawEtcd::put`], [`RawEtcd::delete`], [`RawEtcd::list`],
 //!   [`RawEtcd::list_keys`], and [`RangePages`] for a paged walk over a key range.
 //!
+//! - [`RawEtcd::status`], [`RawEtcd::compact`], [`RawEtcd::defragment`], [`RawEtcd::alarms`]
+//!   and [`RawEtcd::disarm`]: the recovery from a `NOSPACE` alarm.
+//!
 //! - [`snapshot::read`] reads a snapshot file (`etcdctl snapshot save`) without etcd, and
 //!   [`RawEtcd::snapshot`] takes one.
 //!
@@ -18,6 +21,7 @@
 mod client;
 mod connect;
 mod error;
+mod maintenance;
 pub mod snapshot;
 
 /// The code tonic-prost-build generates from `proto/` (see `xtask/protogen`). Never edited by
@@ -43,6 +47,7 @@ mod generated {
 pub use client::{RangePages, RawEtcd, RawKv, RawValue, prefix_end};
 pub use connect::{ConnectSettings, EtcdTlsFiles, TLS_FILE_LIMIT};
 pub use error::{GrpcStatus, RawEtcdError, UrlError};
+pub use maintenance::{Alarm, AlarmKind, EtcdStatus};
 
 #[cfg(test)]
 mod tests;

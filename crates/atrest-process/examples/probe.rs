@@ -82,7 +82,7 @@ fn names(l: &[Object]) -> String {
 }
 
 async fn cluster(assets: &Assets) -> Res<ProcessCluster> {
-    let spec = ClusterSpec { apiservers: vec![ApiServerSpec::default()], kms_plugins: Vec::new() };
+    let spec = ClusterSpec { apiservers: vec![ApiServerSpec::default()], ..ClusterSpec::default() };
     Ok(ProcessCluster::launch(assets, spec).await?.with_not_ready_timeout(Duration::from_secs(15)))
 }
 

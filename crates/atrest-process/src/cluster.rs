@@ -15,8 +15,9 @@ use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use atrest_backend::{
-    ApiResult, ApiServerSpec, BackendError, Cluster, ClusterSpec, HostPathMount, KillSignal, Kind,
-    KmsAction, KmsPluginState, Member, MemberExit, Object, ObjectRef, RawEntry, StartFailure,
+    ApiResult, ApiServerSpec, BackendError, Cluster, ClusterSpec, EtcdMaintenance, HostPathMount,
+    KillSignal, Kind, KmsAction, KmsPluginState, Member, MemberExit, Object, ObjectRef, RawEntry,
+    StartFailure,
 };
 use atrest_etcd::{RawEtcd, RawValue};
 use atrest_kms::{KmsPlugin, PluginConfig, PluginStatus};
@@ -119,6 +120,9 @@ impl ProcessCluster {
         let mut etcd_opts = EtcdOptions::new("etcd");
         etcd_opts.parent_dir = Some(dir.path().to_owned());
         etcd_opts.container = images.as_ref().map(|i| container_run(i, &i.etcd));
+        if let Some(bytes) = spec.etcd.quota_backend_bytes {
+            etcd_opts.extra_args.push(format!("--quota-backend-bytes={bytes}"));
+        }
         let plane = ControlPlane::with_etcd(assets, etcd_opts)
             .await
             .map_err(|e| BackendError::other("starting etcd", e))?;
@@ -677,6 +681,26 @@ impl Cluster for ProcessCluster {
         }
         tracing::info!(%member, %signal, "killed on purpose");
         Ok(())
+    }
+
+    async fn etcd_maintenance(&mut self, op: EtcdMaintenance) -> Result<Vec<String>, BackendError> {
+        let failed = |e| BackendError::other(format!("`{}`", op.command()), e);
+        let names = |alarms: Vec<atrest_etcd::Alarm>| {
+            alarms.iter().map(|a| a.kind.name().to_owned()).collect::<Vec<_>>()
+        };
+        match op {
+            EtcdMaintenance::Compact => {
+                let revision = self.raw.status().await.map_err(failed)?.revision;
+                self.raw.compact(revision).await.map_err(failed)?;
+                Ok(Vec::new())
+            }
+            EtcdMaintenance::Defragment => {
+                self.raw.defragment().await.map_err(failed)?;
+                Ok(Vec::new())
+            }
+            EtcdMaintenance::ListAlarms => Ok(names(self.raw.alarms().await.map_err(failed)?)),
+            EtcdMaintenance::DisarmAlarms => Ok(names(self.raw.disarm().await.map_err(failed)?)),
+        }
     }
 
     async fn start_etcd(&mut self) -> Result<(), BackendError> {

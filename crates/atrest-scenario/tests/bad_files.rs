@@ -20,7 +20,7 @@ fn unknown_step_kind() {
         "bad.yaml:3:5: unknown variant `frobnicate`, expected one of writeConfig, removeFile, \
          setFlags, start, stop, restart, create, update, get, delete, list, rewrite, \
          expectStored, expectAll, measure, waitForReload, kmsPlugin, waitForKmsKeyId, \
-         wait, expectKmsCalls, probe, preflight, kill, startMember, pause, resume"
+         wait, expectKmsCalls, probe, preflight, kill, startMember, pause, resume, fill, deleteAll, compact, defragment, disarmAlarms, expectAlarms"
     );
 }
 
@@ -472,7 +472,7 @@ fn step_names() {
         ("  - name: \"\"\n    start: {}\n".to_owned(), "bad.yaml:3:11: step name \"\" must be 1 to 63 letters, digits, `-`, `_` or `.`".to_owned()),
         (format!("  - name: {long}\n    start: {{}}\n"), format!("bad.yaml:3:11: step name \"{long}\" must be 1 to 63 letters, digits, `-`, `_` or `.`")),
         ("  - name: up\n    start: {}\n  - name: up\n    stop: {}\n".to_owned(), "bad.yaml:5:11: step name \"up\" is used twice (first on line 3)".to_owned()),
-        ("  - name: up\n".to_owned(), "bad.yaml:3:5: a step needs a kind, one of writeConfig, removeFile, setFlags, start, stop, restart, create, update, get, delete, list, rewrite, expectStored, expectAll, measure, waitForReload, kmsPlugin, waitForKmsKeyId, wait, expectKmsCalls, probe, preflight, kill, startMember, pause, resume".to_owned()),
+        ("  - name: up\n".to_owned(), "bad.yaml:3:5: a step needs a kind, one of writeConfig, removeFile, setFlags, start, stop, restart, create, update, get, delete, list, rewrite, expectStored, expectAll, measure, waitForReload, kmsPlugin, waitForKmsKeyId, wait, expectKmsCalls, probe, preflight, kill, startMember, pause, resume, fill, deleteAll, compact, defragment, disarmAlarms, expectAlarms".to_owned()),
         ("  - start: {}\n    stop: {}\n".to_owned(), "bad.yaml:3:5: one step per list item: `start` and `stop` are two (start another item with `-`)".to_owned()),
         ("  - name: a\n    name: b\n    start: {}\n".to_owned(), "bad.yaml:4:5: duplicate mapping key: name, set DuplicateKeyPolicy in Options if acceptable".to_owned()),
     ];
@@ -583,5 +583,39 @@ fn mounts_that_cannot_be_laid_out() {
              steps:\n  - start: {expect: ready}\n"
         )
         .contains("unknown field `readOnly`")
+    );
+}
+
+#[test]
+fn quota_steps_are_checked_at_load() {
+    let refusal = r#"expect: {error: "etcdserver: mvcc: database space exceeded"}"#;
+    assert_eq!(
+        error_of(&with_step("{}", &format!("fill: {{bytes: 0, {refusal}}}"))),
+        "bad.yaml:4:19: fill.bytes must be at least 1"
+    );
+    assert_eq!(
+        error_of(&with_step("{}", &format!("fill: {{bytes: 2000000, {refusal}}}"))),
+        "bad.yaml:4:19: fill.bytes is 2000000, above the limit of 1000000"
+    );
+    // A fill that is not told how it ends would pass on any refusal.
+    assert_eq!(
+        error_of(&with_step("{}", "fill: {bytes: 10, expect: {}}")),
+        "bad.yaml:4:5: fill.expect: give the refusal that ends it (error, errorContains or code)"
+    );
+    assert_eq!(
+        error_of(&with_step("{}", "deleteAll: {resource: secrets}")),
+        "bad.yaml:4:17: missing field `namespace`"
+    );
+    assert_eq!(
+        error_of(&with_step("{}", "expectAlarms: {alarms: [FULL]}")),
+        "bad.yaml:4:29: unknown variant `FULL`, expected one of NOSPACE, CORRUPT"
+    );
+    assert_eq!(
+        error_of(&with_step("{}", "compact: {revision: 3}")),
+        "bad.yaml:4:15: unknown field `revision`; the step takes none"
+    );
+    assert_eq!(
+        error_of(&with_step("{etcd: {quotaBackendBytes: -1}}", "compact: {}")),
+        "bad.yaml:2:37: invalid u64"
     );
 }

@@ -38,8 +38,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use atrest_backend::{
-    ApiResult, ApiServerSpec, BackendError, Cluster, ClusterSpec, Data, KillSignal, Kind,
-    KmsAction, KmsPluginState, Member, Object, ObjectRef, RawEntry, StartFailure,
+    ApiResult, ApiServerSpec, BackendError, Cluster, ClusterSpec, Data, EtcdMaintenance,
+    KillSignal, Kind, KmsAction, KmsPluginState, Member, Object, ObjectRef, RawEntry, StartFailure,
 };
 
 /// The checks that fail while etcd is down (read from the real apiserver's `/readyz?verbose`
@@ -61,7 +61,7 @@ use crate::clock::*;
 use crate::kms::*;
 use crate::startup::*;
 use crate::storage::*;
-use crate::store::MemEtcd;
+use crate::store::{MemEtcd, NO_SPACE, NoSpace};
 
 /// The embedded simulator.
 #[derive(Debug)]
@@ -131,7 +131,7 @@ impl SimCluster {
     pub fn with_random(spec: ClusterSpec, random: Arc<dyn RandomSource>) -> SimCluster {
         SimCluster {
             files: BTreeMap::new(),
-            etcd: MemEtcd::new(),
+            etcd: MemEtcd::new(spec.etcd.quota_backend_bytes),
             apiservers: spec
                 .apiservers
                 .into_iter()
@@ -602,6 +602,23 @@ impl Cluster for SimCluster {
             }
         }
         Ok(())
+    }
+
+    /// The quota model's maintenance (see [`store`]).
+    async fn etcd_maintenance(&mut self, op: EtcdMaintenance) -> Result<Vec<String>, BackendError> {
+        self.etcd_up(&format!("`{}`", op.command()))?;
+        Ok(match op {
+            EtcdMaintenance::Compact => {
+                self.etcd.compact();
+                Vec::new()
+            }
+            EtcdMaintenance::Defragment => {
+                self.etcd.defragment();
+                Vec::new()
+            }
+            EtcdMaintenance::ListAlarms => self.etcd.alarms(),
+            EtcdMaintenance::DisarmAlarms => self.etcd.disarm(),
+        })
     }
 
     async fn start_etcd(&mut self) -> Result<(), BackendError> {

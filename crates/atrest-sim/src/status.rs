@@ -37,6 +37,12 @@ pub(crate) fn conflict(kind: Kind, name: &str) -> ApiError {
     }
 }
 
+/// An etcd error the store passes through unchanged (`rpctypes` errors such as `NOSPACE`):
+/// `responsewriters.ErrorToAPIStatus` makes a 500 with no reason and the error's own text.
+pub(crate) fn etcd_error(text: &str) -> ApiError {
+    ApiError { code: 500, reason: String::new(), message: text.to_owned() }
+}
+
 pub(crate) fn internal(err: &str) -> ApiError {
     ApiError {
         code: 500,

@@ -82,7 +82,7 @@ impl SimCluster {
             .to_storage(&plaintext, key.as_bytes())
             .map_err(|e| status::internal(&e.to_string()))?;
         self.kms_write_capability(running, &stored).map_err(|e| status::internal(&e))?;
-        Ok(self.etcd.put(&key, stored))
+        self.etcd.put(&key, stored).map_err(|NoSpace| status::etcd_error(NO_SPACE))
     }
 
     pub(super) fn new_meta(&self, id: &ObjectRef) -> ObjectMeta {

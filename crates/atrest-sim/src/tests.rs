@@ -8,7 +8,7 @@ fn spec(path: Option<&str>) -> ClusterSpec {
             automatic_reload: false,
             mounts: None,
         }],
-        kms_plugins: Vec::new(),
+        ..ClusterSpec::default()
     }
 }
 

@@ -158,7 +158,8 @@ fn inspect_cluster(c: &ProcessCluster, format: &str) -> Output {
 #[tokio::test]
 async fn inspect_process_rotation_on_tls_etcd() {
     let assets = Assets::locate().unwrap_or_else(|e| panic!("{e}"));
-    let spec0 = ClusterSpec { apiservers: vec![ApiServerSpec::default()], kms_plugins: Vec::new() };
+    let spec0 =
+        ClusterSpec { apiservers: vec![ApiServerSpec::default()], ..ClusterSpec::default() };
     let mut c = ProcessCluster::launch(&assets, spec0).await.unwrap_or_else(|e| panic!("{e}"));
 
     // Config A (key1) and three Secrets.

@@ -403,7 +403,8 @@ async fn kms_process_real_apiserver_writes_through_the_plugin() {
     let dir = tempfile::tempdir().unwrap();
     let p = plugin(dir.path());
     let config_text = std::fs::read(kms_config(dir.path(), p.socket_path())).unwrap();
-    let spec0 = ClusterSpec { apiservers: vec![ApiServerSpec::default()], kms_plugins: Vec::new() };
+    let spec0 =
+        ClusterSpec { apiservers: vec![ApiServerSpec::default()], ..ClusterSpec::default() };
     let mut c = atrest_process::ProcessCluster::launch(&assets, spec0)
         .await
         .unwrap_or_else(|e| panic!("{e}"));

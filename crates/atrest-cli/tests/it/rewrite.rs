@@ -41,7 +41,8 @@ fn secret_data() -> Data {
 /// whose apiserver then restarted with key2 first: the state before every rewrite here.
 async fn written_under_key1_now_key2_first(names: impl Iterator<Item = String>) -> ProcessCluster {
     let assets = Assets::locate().unwrap_or_else(|e| panic!("{e}"));
-    let spec0 = ClusterSpec { apiservers: vec![ApiServerSpec::default()], kms_plugins: Vec::new() };
+    let spec0 =
+        ClusterSpec { apiservers: vec![ApiServerSpec::default()], ..ClusterSpec::default() };
     let mut c = ProcessCluster::launch(&assets, spec0).await.unwrap_or_else(|e| panic!("{e}"));
     c.write_file(CONFIG_A, key1_only().as_bytes()).await.unwrap();
     c.write_file(CONFIG_B, crate::inspect::key2_first().as_bytes()).await.unwrap();
@@ -295,7 +296,8 @@ async fn rewrite_relists_after_an_expired_token_and_waits_out_throttling() {
 #[tokio::test]
 async fn rewrite_process_without_permission_says_who_cannot_do_what() {
     let assets = Assets::locate().unwrap_or_else(|e| panic!("{e}"));
-    let spec0 = ClusterSpec { apiservers: vec![ApiServerSpec::default()], kms_plugins: Vec::new() };
+    let spec0 =
+        ClusterSpec { apiservers: vec![ApiServerSpec::default()], ..ClusterSpec::default() };
     let mut c = ProcessCluster::launch(&assets, spec0).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(c.start_apiserver(0).await.unwrap(), Ok(()));
     let nobody = c.pki().ca.client("nobody", &[]).unwrap();

@@ -44,7 +44,8 @@ fn spec(config: &str) -> ApiServerSpec {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn process_cluster_end_to_end() {
-    let spec0 = ClusterSpec { apiservers: vec![ApiServerSpec::default()], kms_plugins: Vec::new() };
+    let spec0 =
+        ClusterSpec { apiservers: vec![ApiServerSpec::default()], ..ClusterSpec::default() };
     let mut c = ProcessCluster::launch(&assets(), spec0).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(c.backend_name(), "process");
     assert_eq!(c.apiserver_count(), 1);
@@ -168,7 +169,8 @@ async fn process_cluster_end_to_end() {
 /// cluster is dropped; without it, dropping removes it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keep_logs_keeps_the_tree() {
-    let spec0 = ClusterSpec { apiservers: vec![ApiServerSpec::default()], kms_plugins: Vec::new() };
+    let spec0 =
+        ClusterSpec { apiservers: vec![ApiServerSpec::default()], ..ClusterSpec::default() };
     let mut c = ProcessCluster::launch(&assets(), spec0)
         .await
         .unwrap_or_else(|e| panic!("{e}"))
@@ -190,7 +192,8 @@ async fn keep_logs_keeps_the_tree() {
 /// the start reports the failing `/readyz` checks and the process still answers requests.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unready_apiserver_keeps_running() {
-    let spec0 = ClusterSpec { apiservers: vec![ApiServerSpec::default()], kms_plugins: Vec::new() };
+    let spec0 =
+        ClusterSpec { apiservers: vec![ApiServerSpec::default()], ..ClusterSpec::default() };
     let mut c = ProcessCluster::launch(&assets(), spec0)
         .await
         .unwrap_or_else(|e| panic!("{e}"))
@@ -221,7 +224,7 @@ async fn unready_apiserver_keeps_running() {
 /// nobody copies it out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_tree_is_private() {
-    let spec0 = ClusterSpec { apiservers: vec![spec(CONFIG)], kms_plugins: Vec::new() };
+    let spec0 = ClusterSpec { apiservers: vec![spec(CONFIG)], ..ClusterSpec::default() };
     let mut c = ProcessCluster::launch(&assets(), spec0).await.unwrap_or_else(|e| panic!("{e}"));
     c.write_file(CONFIG, aescbc_config().as_bytes()).await.expect("write");
     let outcome = c.start_apiserver(0).await.unwrap_or_else(|e| panic!("{e}"));
@@ -266,6 +269,7 @@ async fn kms_plugin_runs_with_the_cluster() {
             name: "kms1".to_owned(),
             socket: "/var/run/kmsplugin/kms1.sock".to_owned(),
         }],
+        ..ClusterSpec::default()
     };
     let mut c = ProcessCluster::launch(&assets(), spec0).await.unwrap_or_else(|e| panic!("{e}"));
     let root = c.file_root().expect("a real file tree");
@@ -312,7 +316,8 @@ async fn a_killed_member_is_an_unexpected_exit() {
     use nix::sys::signal::{Signal, kill};
     use nix::unistd::Pid;
 
-    let spec0 = ClusterSpec { apiservers: vec![ApiServerSpec::default()], kms_plugins: Vec::new() };
+    let spec0 =
+        ClusterSpec { apiservers: vec![ApiServerSpec::default()], ..ClusterSpec::default() };
     let mut c = ProcessCluster::launch(&assets(), spec0).await.unwrap_or_else(|e| panic!("{e}"));
     c.start_apiserver(0).await.expect("start").expect("ready");
     assert_eq!(c.unexpected_exit(), None);
@@ -379,7 +384,8 @@ async fn reported(
 async fn fault_injection_kill_pause_and_start_again() {
     use atrest_backend::KillSignal;
 
-    let spec0 = ClusterSpec { apiservers: vec![ApiServerSpec::default()], kms_plugins: Vec::new() };
+    let spec0 =
+        ClusterSpec { apiservers: vec![ApiServerSpec::default()], ..ClusterSpec::default() };
     let mut c = ProcessCluster::launch(&assets(), spec0).await.unwrap_or_else(|e| panic!("{e}"));
     c.start_apiserver(0).await.expect("start").expect("ready");
     let s1 = object(Kind::Secret, "s1", &[("k", b"v")], None);

@@ -186,6 +186,20 @@ pub(super) fn describe(step: &Step) -> String {
         Step::StartMember(m) => {
             format!("start {} again", crate::schema::member_of(m.member, m.apiserver))
         }
+        Step::Fill(f) => format!(
+            "create Secrets of {} B in namespace {} until the apiserver refuses one",
+            f.bytes.value, f.namespace
+        ),
+        Step::DeleteAll(d) => {
+            format!("delete every {} in namespace {}", d.resource.kind().name(), d.namespace)
+        }
+        Step::Compact(_) => "compact etcd's history to the current revision".to_owned(),
+        Step::Defragment(_) => "defragment etcd".to_owned(),
+        Step::DisarmAlarms(_) => "disarm etcd's alarms".to_owned(),
+        Step::ExpectAlarms(a) => format!(
+            "check etcd's alarms are [{}]",
+            a.alarms.iter().map(|a| a.name()).collect::<Vec<_>>().join(", ")
+        ),
         Step::Measure(m) => {
             format!(
                 "measure {} creates and gets of {} B Secrets ({})",

@@ -11,6 +11,7 @@ mod faults;
 mod kms;
 mod measure;
 mod objects;
+mod quota;
 mod reload;
 mod start;
 
@@ -23,8 +24,8 @@ use std::time::Instant;
 
 use atrest_backend::wait::Ticker;
 use atrest_backend::{
-    ApiError, ApiServerSpec, BackendError, Cluster, ClusterSpec, Data, Kind, KmsAction, KmsCalls,
-    KmsPluginSpec, Object, ObjectRef, StartFailure, error_chain,
+    ApiError, ApiServerSpec, BackendError, Cluster, ClusterSpec, Data, EtcdMaintenance, EtcdSpec,
+    Kind, KmsAction, KmsCalls, KmsPluginSpec, Object, ObjectRef, StartFailure, error_chain,
 };
 use atrest_config::load;
 
@@ -154,6 +155,7 @@ impl Scenario {
                 .iter()
                 .map(|p| KmsPluginSpec { name: p.value.name.clone(), socket: p.value.socket() })
                 .collect(),
+            etcd: EtcdSpec { quota_backend_bytes: self.cluster.etcd.quota_backend_bytes },
         }
     }
 
@@ -621,6 +623,12 @@ impl<C: Cluster> Engine<'_, C> {
             Step::StartMember(m) => self.start_member(m, rec).await?,
             Step::Pause(m) => self.pause(m, rec).await?,
             Step::Resume(m) => self.resume(m, rec).await?,
+            Step::Fill(f) => self.fill(f, rec).await?,
+            Step::DeleteAll(d) => self.delete_all(d, rec).await?,
+            Step::Compact(_) => self.maintenance(EtcdMaintenance::Compact, rec).await?,
+            Step::Defragment(_) => self.maintenance(EtcdMaintenance::Defragment, rec).await?,
+            Step::DisarmAlarms(_) => self.maintenance(EtcdMaintenance::DisarmAlarms, rec).await?,
+            Step::ExpectAlarms(a) => self.expect_alarms(a, rec).await?,
         }
         Ok(())
     }

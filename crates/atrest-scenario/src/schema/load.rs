@@ -34,8 +34,12 @@ pub fn parse_with(
         let message = match message.rfind(" at line ") {
             Some(i) if message[i..].contains(", column ") => &message[..i],
             _ => message,
-        }
-        .to_owned();
+        };
+        // serde lists the expected fields; a step without any (`compact: {}`) gets an empty list.
+        let message = match message.trim_end().strip_suffix(", expected one of") {
+            Some(head) => format!("{head}; the step takes none"),
+            None => message.to_owned(),
+        };
         ScenarioError::at(path, line, column, message)
     })?;
     let name = path
@@ -180,6 +184,29 @@ pub fn parse_with(
                     )));
                 }
             },
+            Step::Fill(f) => {
+                check_target(Target::One(f.apiserver))?;
+                if f.bytes.value == 0 {
+                    return Err(ScenarioError::at(
+                        path,
+                        f.bytes.referenced.line(),
+                        f.bytes.referenced.column(),
+                        "fill.bytes must be at least 1",
+                    ));
+                }
+                at_most(path, "fill.bytes", &f.bytes, MAX_FILL_BYTES)?;
+                check_api_expect(path, kind, &f.expect)?;
+                if !f.expect.expects_failure() {
+                    return Err(at(
+                        "fill.expect: give the refusal that ends it (error, errorContains or code)"
+                            .into(),
+                    ));
+                }
+                expectations += 1;
+            }
+            Step::DeleteAll(d) => check_target(Target::One(d.apiserver))?,
+            Step::Compact(_) | Step::Defragment(_) | Step::DisarmAlarms(_) => {}
+            Step::ExpectAlarms(_) => expectations += 1,
             Step::SetFlags { apiserver, mounts, .. } => {
                 check_target(*apiserver)?;
                 if let Some(problem) = mounts.as_deref().and_then(mounts_problem) {

@@ -95,6 +95,21 @@ pub struct ClusterDef {
     #[serde(default)]
     #[schemars(with = "Option<Vec<MountDef>>")]
     pub mounts: Option<Spanned<Vec<MountDef>>>,
+    /// The etcd member's settings.
+    #[serde(default)]
+    pub etcd: EtcdDef,
+}
+
+/// The etcd member's settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EtcdDef {
+    /// `--quota-backend-bytes` (at least 1): once the database would grow past it, etcd raises
+    /// the `NOSPACE` alarm and refuses every write until an operator compacts, defragments and
+    /// disarms it. Without it, etcd's default of 2 GiB.
+    #[serde(default)]
+    #[schemars(range(min = 1))]
+    pub quota_backend_bytes: Option<u64>,
 }
 
 impl Default for ClusterDef {
@@ -105,6 +120,7 @@ impl Default for ClusterDef {
             automatic_reload: false,
             kms_plugins: Vec::new(),
             mounts: None,
+            etcd: EtcdDef::default(),
         }
     }
 }

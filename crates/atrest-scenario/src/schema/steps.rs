@@ -118,6 +118,101 @@ pub enum Step {
     /// resumed apiserver's) is polled until it passes again (at most a minute) and the no-loss
     /// check runs.
     Resume(MemberStep),
+    /// A runaway writer: create Secrets of `bytes` bytes (`<name>-0`, `<name>-1`, …) until
+    /// the apiserver refuses one, then check the refusal against `expect`. Only for a cluster
+    /// the harness owns, with a small `cluster.etcd.quotaBackendBytes`: where etcd's quota is
+    /// reached depends on its page layout, so the report names no count.
+    Fill(FillStep),
+    /// Delete every object of a resource in one namespace, as listed
+    /// (`kubectl delete secrets --all -n NS`).
+    DeleteAll(DeleteAllStep),
+    /// `etcdctl compact $(current revision) --physical`: superseded revisions are dropped; the
+    /// space is free inside the database file, which keeps its size.
+    Compact(EtcdStep),
+    /// `etcdctl defrag`: the database file shrinks to what it holds.
+    Defragment(EtcdStep),
+    /// `etcdctl alarm disarm`: writes are taken again (and refused again at once if the
+    /// database is still over its quota).
+    DisarmAlarms(EtcdStep),
+    /// `etcdctl alarm list` must show exactly these alarms (`[]`: none).
+    ExpectAlarms(AlarmsStep),
+}
+
+/// The largest object `fill` writes: etcd refuses requests over `--max-request-bytes`
+/// (1.5 MiB by default).
+pub const MAX_FILL_BYTES: usize = 1_000_000;
+
+/// How many objects `fill` writes at most before it gives up (the quota was never reached).
+pub const MAX_FILL_OBJECTS: usize = 100_000;
+
+/// `fill`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FillStep {
+    /// Namespace (default `default`).
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    /// The Secrets' name prefix (default `fill`).
+    #[serde(default = "default_fill_name")]
+    pub name: String,
+    /// Bytes of data in each Secret (1 to [`MAX_FILL_BYTES`]).
+    #[schemars(with = "usize")]
+    pub bytes: Spanned<usize>,
+    /// Through which apiserver (default 0).
+    #[serde(default)]
+    pub apiserver: usize,
+    /// The refusal that ends it (`error`, `errorContains`, `code`).
+    pub expect: ApiExpect,
+}
+
+fn default_fill_name() -> String {
+    "fill".to_owned()
+}
+
+/// `deleteAll`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DeleteAllStep {
+    /// The resource.
+    pub resource: ResourceDef,
+    /// The namespace (required: never every namespace).
+    pub namespace: String,
+    /// Through which apiserver (default 0).
+    #[serde(default)]
+    pub apiserver: usize,
+}
+
+/// A maintenance call on the cluster's etcd (no fields: `compact: {}`).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EtcdStep {}
+
+/// `expectAlarms`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AlarmsStep {
+    /// The alarms etcd must show, e.g. `[NOSPACE]`; `[]` for none.
+    pub alarms: Vec<AlarmDef>,
+}
+
+/// An etcd alarm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum AlarmDef {
+    /// The space quota is exhausted.
+    Nospace,
+    /// The store is corrupt.
+    Corrupt,
+}
+
+impl AlarmDef {
+    /// etcd's name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            AlarmDef::Nospace => "NOSPACE",
+            AlarmDef::Corrupt => "CORRUPT",
+        }
+    }
 }
 
 /// The longest step name: it is shown in reports next to the step's index.
@@ -357,7 +452,8 @@ pub enum Need {
     Api,
     /// Start, stop or restart apiservers, or edit their manifests.
     Apiservers,
-    /// Kill, pause, resume or restart etcd and apiservers (fault injection).
+    /// Kill, pause, resume or restart etcd and apiservers (fault injection), fill etcd to its
+    /// quota, or run etcd's maintenance calls: only on members the harness owns.
     Members,
     /// Write or remove files the apiservers read.
     Files,
@@ -403,15 +499,22 @@ impl Step {
             | Step::Start { .. }
             | Step::Stop { .. }
             | Step::Restart { .. } => Need::Apiservers,
-            Step::Kill(_) | Step::StartMember(_) | Step::Pause(_) | Step::Resume(_) => {
-                Need::Members
-            }
+            Step::Kill(_)
+            | Step::StartMember(_)
+            | Step::Pause(_)
+            | Step::Resume(_)
+            | Step::Fill(_)
+            | Step::Compact(_)
+            | Step::Defragment(_)
+            | Step::DisarmAlarms(_)
+            | Step::ExpectAlarms(_) => Need::Members,
             Step::Create(_)
             | Step::Update(_)
             | Step::Get(_)
             | Step::Delete(_)
             | Step::List(_)
             | Step::Rewrite(_)
+            | Step::DeleteAll(_)
             | Step::Measure(_)
             | Step::Wait(_)
             | Step::Probe(_) => Need::Api,
@@ -451,6 +554,12 @@ impl Step {
             Step::StartMember(_) => "startMember",
             Step::Pause(_) => "pause",
             Step::Resume(_) => "resume",
+            Step::Fill(_) => "fill",
+            Step::DeleteAll(_) => "deleteAll",
+            Step::Compact(_) => "compact",
+            Step::Defragment(_) => "defragment",
+            Step::DisarmAlarms(_) => "disarmAlarms",
+            Step::ExpectAlarms(_) => "expectAlarms",
         }
     }
 }
