@@ -711,6 +711,17 @@ pub trait Cluster: Send {
         async move { Err(BackendError::Unsupported { what, backend }) }
     }
 
+    /// Starts a killed KMS plugin again with its key file; it serves its socket when this
+    /// returns (the apiservers redial it on their own).
+    fn start_kms_plugin(
+        &mut self,
+        name: &str,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        let what = format!("start KMS plugin {name}");
+        let backend = self.backend_name();
+        async move { Err(BackendError::Unsupported { what, backend }) }
+    }
+
     /// Starts a killed etcd again on its data directory, with the same ports and certificates,
     /// and waits until it is healthy (not until the apiservers reconnected: the caller probes
     /// their `/readyz`).

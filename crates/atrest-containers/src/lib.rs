@@ -281,6 +281,10 @@ impl Cluster for ContainersCluster {
         self.inner.start_etcd().await
     }
 
+    async fn start_kms_plugin(&mut self, name: &str) -> Result<(), BackendError> {
+        self.inner.start_kms_plugin(name).await
+    }
+
     async fn etcd_maintenance(&mut self, op: EtcdMaintenance) -> Result<Vec<String>, BackendError> {
         self.inner.etcd_maintenance(op).await
     }

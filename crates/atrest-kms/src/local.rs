@@ -4,13 +4,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use atrest_backend::KillSignal;
 use atrest_transformers::{
-    DecryptRequest, EncryptResponse, KmsV2Plugin, PluginError, StatusResponse,
+    DecryptRequest, EncryptResponse, GrpcCode, KmsV2Plugin, PluginError, StatusResponse,
 };
 
 use crate::faults::{Fault, FaultKind, Faults};
 use crate::kek::{KeyFileError, KeyRing};
-use crate::service::{Calls, Shared};
+use crate::service::{Calls, Down, Shared};
 
 /// The plugin's keys, rotation and faults answered in-process through
 /// `atrest_transformers::KmsV2Plugin`, with exactly the answers and error texts the gRPC plugin
@@ -95,6 +96,42 @@ impl LocalKmsPlugin {
         LocalKmsPlugin { shared, socket, counted: false }
     }
 
+    /// The plugin's process gets `signal`: [`KillSignal::Kill`] leaves its socket file with
+    /// nobody listening (a dial is refused), [`KillSignal::Term`] stops it as `atrest
+    /// kms-plugin serve` stops on SIGTERM (the socket is removed). A frozen plugin dies too.
+    pub fn kill(&self, signal: KillSignal) {
+        self.shared.freeze(false);
+        self.shared.set_down(Some(match signal {
+            KillSignal::Kill => Down::Killed,
+            KillSignal::Term => Down::Terminated,
+        }));
+    }
+
+    /// The plugin's process starts again with the same key file.
+    pub fn start_again(&self) {
+        self.shared.set_down(None);
+    }
+
+    /// Freezes the plugin (SIGSTOP): calls get no answer until [`LocalKmsPlugin::thaw`].
+    pub fn freeze(&self) {
+        self.shared.freeze(true);
+    }
+
+    /// SIGCONT.
+    pub fn thaw(&self) {
+        self.shared.freeze(false);
+    }
+
+    /// Whether its process is gone (killed and not started again).
+    pub fn is_down(&self) -> bool {
+        self.shared.down().is_some()
+    }
+
+    /// Whether it is frozen.
+    pub fn is_frozen(&self) -> bool {
+        self.shared.is_frozen()
+    }
+
     /// The calls received so far.
     pub fn calls(&self) -> Calls {
         self.shared.calls()
@@ -106,6 +143,19 @@ impl LocalKmsPlugin {
     }
 
     fn reachable(&self) -> Result<(), PluginError> {
+        if let Some(down) = self.shared.down() {
+            return Err(crate::client::dial_deadline_exceeded(
+                &crate::SocketAddress::Path(self.socket.clone()),
+                down.dial_error(),
+            ));
+        }
+        if self.shared.is_frozen() {
+            // Connected, asked, never answered: the caller's deadline ends the call.
+            return Err(PluginError::status(
+                GrpcCode::DeadlineExceeded,
+                "context deadline exceeded",
+            ));
+        }
         if self.shared.faults().unavailable {
             return Err(crate::client::dial_deadline_exceeded(
                 &crate::SocketAddress::Path(self.socket.clone()),

@@ -3,22 +3,25 @@
 
 use std::future::Future;
 use std::io;
+use std::os::fd::{AsFd as _, AsRawFd as _, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt as _, FileTypeExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use atrest_backend::KillSignal;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio_stream::StreamExt as _;
 
 use crate::faults::{CommandError, ControlCommand, Fault, FaultKind, Faults};
 use crate::generated::v2::key_management_service_server::KeyManagementServiceServer;
 use crate::kek::{KeyFileError, KeyRing, generate_key_file};
-use crate::service::{Calls, Service, Shared};
+use crate::service::{Calls, Down, Service, Shared};
 
 /// How long stopping the gRPC server may wait for calls in flight before they are cut off.
 const STOP_GRACE: Duration = Duration::from_secs(5);
@@ -202,6 +205,9 @@ struct Inner {
     control: Option<PathBuf>,
     serving: tokio::sync::Mutex<Option<Serving>>,
     up: AtomicBool,
+    /// Duplicates of the served connections' sockets, so that a SIGKILL can cut them all
+    /// (tonic runs each connection in a task of its own, which aborting the server leaves).
+    connections: Arc<Mutex<Vec<OwnedFd>>>,
     control_task: Mutex<Option<(oneshot::Sender<()>, JoinHandle<()>)>>,
 }
 
@@ -252,6 +258,7 @@ impl KmsPlugin {
             control: config.control,
             serving: tokio::sync::Mutex::new(None),
             up: AtomicBool::new(false),
+            connections: Arc::new(Mutex::new(Vec::new())),
             control_task: Mutex::new(None),
         });
         let plugin = KmsPlugin { runtime: Some(runtime), inner };
@@ -354,6 +361,46 @@ impl KmsPlugin {
         self.run(async move { inner.apply(command).await })
     }
 
+    /// The plugin's process gets `signal`. `Kill`: every connection is cut at once and nobody
+    /// listens on the socket file, which stays (a dial is refused), as after a SIGKILL. `Term`:
+    /// it stops serving as `atrest kms-plugin serve` does on SIGTERM (calls in flight finish,
+    /// the socket is removed). Either way it stays down until [`KmsPlugin::start_again`]; a
+    /// frozen plugin dies too.
+    pub fn kill(&self, signal: KillSignal) -> Result<(), ServeError> {
+        let inner = self.inner.clone();
+        self.run(async move { inner.kill(signal).await })
+    }
+
+    /// Serves again after [`KmsPlugin::kill`], with the same keys (the key file).
+    pub fn start_again(&self) -> Result<(), ServeError> {
+        let inner = self.inner.clone();
+        self.run(async move {
+            inner.shared.set_down(None);
+            if inner.shared.faults().unavailable { Ok(()) } else { inner.go_up().await }
+        })
+    }
+
+    /// Freezes the plugin (SIGSTOP): connections stay open, calls get no answer until
+    /// [`KmsPlugin::thaw`].
+    pub fn freeze(&self) {
+        self.inner.shared.freeze(true);
+    }
+
+    /// SIGCONT: the calls waiting are answered.
+    pub fn thaw(&self) {
+        self.inner.shared.freeze(false);
+    }
+
+    /// Whether it was killed and not started again.
+    pub fn is_down(&self) -> bool {
+        self.inner.shared.down().is_some()
+    }
+
+    /// Whether it is frozen.
+    pub fn is_frozen(&self) -> bool {
+        self.inner.shared.is_frozen()
+    }
+
     /// Stops serving and removes the sockets.
     pub fn shutdown(mut self) -> Result<(), ServeError> {
         self.stop()
@@ -430,7 +477,9 @@ impl Inner {
                 tracing::info!("kms plugin faults cleared");
             }
         }
-        if self.shared.faults().unavailable {
+        if self.shared.down().is_some() {
+            // A dead process serves nothing, whatever its faults say.
+        } else if self.shared.faults().unavailable {
             self.go_down().await.map_err(ControlError::Serve)?;
         } else {
             self.go_up().await.map_err(ControlError::Serve)?;
@@ -447,7 +496,15 @@ impl Inner {
         let listener = bind_private(&self.socket)?;
         let (stop, stopped) = oneshot::channel::<()>();
         let service = KeyManagementServiceServer::new(Service { shared: self.shared.clone() });
-        let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
+        let connections = self.connections.clone();
+        let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener).map(move |conn| {
+            if let Ok(stream) = &conn
+                && let Ok(fd) = stream.as_fd().try_clone_to_owned()
+            {
+                connections.lock().unwrap_or_else(PoisonError::into_inner).push(fd);
+            }
+            conn
+        });
         let task = tokio::spawn(
             tonic::transport::Server::builder().add_service(service).serve_with_incoming_shutdown(
                 incoming,
@@ -459,6 +516,38 @@ impl Inner {
         *serving = Some(Serving { stop, task });
         self.up.store(true, Ordering::SeqCst);
         Ok(())
+    }
+
+    async fn kill(&self, signal: KillSignal) -> Result<(), ServeError> {
+        let down = match signal {
+            KillSignal::Kill => Down::Killed,
+            KillSignal::Term => Down::Terminated,
+        };
+        self.shared.set_down(Some(down));
+        // Calls held by a freeze are answered by nobody: cut below, or finished by the stop.
+        self.shared.freeze(false);
+        match down {
+            Down::Terminated => self.go_down().await,
+            Down::Killed => {
+                let serving = self.serving.lock().await.take();
+                if let Some(Serving { task, .. }) = serving {
+                    task.abort();
+                    let _ = task.await;
+                }
+                let cut = std::mem::take(
+                    &mut *self.connections.lock().unwrap_or_else(PoisonError::into_inner),
+                );
+                for fd in cut {
+                    // The peer may be gone already (ENOTCONN): nothing left to cut then.
+                    let _ = nix::sys::socket::shutdown(
+                        fd.as_raw_fd(),
+                        nix::sys::socket::Shutdown::Both,
+                    );
+                }
+                self.up.store(false, Ordering::SeqCst);
+                Ok(())
+            }
+        }
     }
 
     /// Stops serving the gRPC socket (calls in flight get [`STOP_GRACE`] to finish) and

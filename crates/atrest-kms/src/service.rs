@@ -47,6 +47,8 @@ pub struct Calls {
 #[derive(Debug)]
 pub(crate) struct Shared {
     state: Mutex<State>,
+    /// The plugin as a process: frozen (SIGSTOP: calls wait) or not.
+    frozen: tokio::sync::watch::Sender<bool>,
     /// Where rotations are saved (`None`: keys live in memory only).
     key_file: Option<PathBuf>,
 }
@@ -58,6 +60,27 @@ struct State {
     calls: Calls,
     /// The key of [`crate::Fault::WrongKek`], drawn when the fault is switched on.
     wrong_kek: Option<WrongKek>,
+    down: Option<Down>,
+}
+
+/// How a plugin's process ended, as a dial of its socket then sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Down {
+    /// SIGKILL: the socket file stays with nobody listening (`connection refused`).
+    Killed,
+    /// SIGTERM: the plugin stopped serving and removed its socket (`no such file or
+    /// directory`).
+    Terminated,
+}
+
+impl Down {
+    /// The dial error, as Go prints it.
+    pub(crate) const fn dial_error(self) -> &'static str {
+        match self {
+            Down::Killed => "connect: connection refused",
+            Down::Terminated => "connect: no such file or directory",
+        }
+    }
 }
 
 /// Key bytes; `Debug` prints nothing of them.
@@ -77,9 +100,36 @@ impl Shared {
                 faults: Faults::default(),
                 calls: Calls::default(),
                 wrong_kek: None,
+                down: None,
             }),
+            frozen: tokio::sync::watch::Sender::new(false),
             key_file,
         }
+    }
+
+    /// Freezes the plugin (every call waits until it is thawed) or thaws it.
+    pub(crate) fn freeze(&self, frozen: bool) {
+        self.frozen.send_replace(frozen);
+    }
+
+    pub(crate) fn is_frozen(&self) -> bool {
+        *self.frozen.borrow()
+    }
+
+    /// Waits while the plugin is frozen.
+    pub(crate) async fn thawed(&self) {
+        let mut rx = self.frozen.subscribe();
+        // The sender lives as long as `self`.
+        let _ = rx.wait_for(|frozen| !frozen).await;
+    }
+
+    /// The plugin's process is gone: how a dial of its socket fails (`None`: it runs).
+    pub(crate) fn down(&self) -> Option<Down> {
+        self.lock().down
+    }
+
+    pub(crate) fn set_down(&self, down: Option<Down>) {
+        self.lock().down = down;
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -332,6 +382,7 @@ impl Service {
     /// Waits the injected latency, if any. Tokio's timer inside the server is the fault itself
     /// (added latency), not a wait for readiness.
     async fn delay(&self) {
+        self.shared.thawed().await;
         if let Some(latency) = self.shared.latency() {
             #[expect(clippy::disallowed_methods, reason = "injected latency is the fault itself")]
             tokio::time::sleep(latency).await;

@@ -254,11 +254,20 @@ impl ProcessCluster {
                 }
                 server.pause(pause)
             }
-            Member::KmsPlugin(_) => {
-                return Err(BackendError::Unsupported {
-                    what: format!("{} {member}", if pause { "pause" } else { "resume" }),
-                    backend: self.backend_name(),
-                });
+            Member::KmsPlugin(name) => {
+                let plugin = self.kms_plugin_handle(name)?;
+                if plugin.is_down() {
+                    return Err(state("not running"));
+                }
+                if plugin.is_frozen() == pause {
+                    return Err(state(if pause { "already paused" } else { "not paused" }));
+                }
+                if pause {
+                    plugin.freeze()
+                } else {
+                    plugin.thaw()
+                }
+                Ok(true)
             }
         };
         match done {
@@ -671,12 +680,20 @@ impl Cluster for ProcessCluster {
                 let server = self.plane.apiserver_mut(*i).ok_or_else(not_running)?;
                 server.kill(signal).await.ok_or_else(not_running)?;
             }
-            Member::KmsPlugin(_) => {
-                // The plugins are tasks of the harness's own process.
-                return Err(BackendError::Unsupported {
-                    what: format!("send {signal} to {member}"),
-                    backend: self.backend_name(),
-                });
+            Member::KmsPlugin(name) => {
+                let plugin = self.kms_plugin_handle(name)?;
+                if plugin.is_down() {
+                    return Err(not_running());
+                }
+                // The plugins run inside the harness: the kill cuts their connections and
+                // leaves the socket as a dead process would (see `KmsPlugin::kill`).
+                let kill = match signal {
+                    nix::sys::signal::Signal::SIGTERM => KillSignal::Term,
+                    _ => KillSignal::Kill,
+                };
+                plugin
+                    .kill(kill)
+                    .map_err(|e| BackendError::other(format!("sending {signal} to {member}"), e))?;
             }
         }
         tracing::info!(%member, %signal, "killed on purpose");
@@ -701,6 +718,19 @@ impl Cluster for ProcessCluster {
             EtcdMaintenance::ListAlarms => Ok(names(self.raw.alarms().await.map_err(failed)?)),
             EtcdMaintenance::DisarmAlarms => Ok(names(self.raw.disarm().await.map_err(failed)?)),
         }
+    }
+
+    async fn start_kms_plugin(&mut self, name: &str) -> Result<(), BackendError> {
+        let plugin = self.kms_plugin_handle(name)?;
+        if !plugin.is_down() {
+            return Err(BackendError::MemberState {
+                member: Member::KmsPlugin(name.to_owned()),
+                problem: "already running",
+            });
+        }
+        plugin
+            .start_again()
+            .map_err(|e| BackendError::other(format!("starting KMS plugin {name} again"), e))
     }
 
     async fn start_etcd(&mut self) -> Result<(), BackendError> {

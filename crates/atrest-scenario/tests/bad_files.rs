@@ -31,11 +31,15 @@ fn fault_steps_name_exactly_one_member() {
     };
     assert_eq!(
         error_of(&scenario("kill: {signal: TERM}")),
-        "bad.yaml:5:5: kill: give exactly one of `member: etcd` or `apiserver: N`"
+        "bad.yaml:5:5: kill: give exactly one of `member: etcd`, `apiserver: N` or `kmsPlugin: NAME`"
     );
     assert_eq!(
         error_of(&scenario("pause: {member: etcd, apiserver: 1}")),
-        "bad.yaml:5:5: pause: give exactly one of `member: etcd` or `apiserver: N`"
+        "bad.yaml:5:5: pause: give exactly one of `member: etcd`, `apiserver: N` or `kmsPlugin: NAME`"
+    );
+    assert_eq!(
+        error_of(&scenario("resume: {kmsPlugin: kms9}")),
+        "bad.yaml:5:25: no KMS plugin named \"kms9\": cluster.kmsPlugins is empty"
     );
     assert_eq!(
         error_of(&scenario("startMember: {apiserver: 2}")),

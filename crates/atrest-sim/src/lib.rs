@@ -224,11 +224,29 @@ impl SimCluster {
                 server.paused = pause;
                 Ok(())
             }
-            Member::KmsPlugin(_) => Err(BackendError::Unsupported {
-                what: format!("{} {member}", if pause { "pause" } else { "resume" }),
-                backend: "sim",
-            }),
+            Member::KmsPlugin(name) => {
+                let plugin = self.plugin(name)?;
+                if plugin.is_down() {
+                    return Err(state("not running"));
+                }
+                if plugin.is_frozen() == pause {
+                    return Err(state(wrong));
+                }
+                if pause {
+                    plugin.freeze()
+                } else {
+                    plugin.thaw()
+                }
+                Ok(())
+            }
         }
+    }
+
+    fn plugin(&self, name: &str) -> Result<&LocalKmsPlugin, BackendError> {
+        self.kms
+            .get(name)
+            .map(|(_, plugin)| plugin)
+            .ok_or_else(|| BackendError::NoSuchKmsPlugin(name.to_owned()))
     }
 
     fn running(&self, i: usize) -> &Running {
@@ -594,11 +612,12 @@ impl Cluster for SimCluster {
                 }
                 self.apiservers[*i].paused = false;
             }
-            Member::KmsPlugin(_) => {
-                return Err(BackendError::Unsupported {
-                    what: format!("send {signal} to {member}"),
-                    backend: "sim",
-                });
+            Member::KmsPlugin(name) => {
+                let plugin = self.plugin(name)?;
+                if plugin.is_down() {
+                    return Err(not_running());
+                }
+                plugin.kill(signal);
             }
         }
         Ok(())
@@ -619,6 +638,18 @@ impl Cluster for SimCluster {
             EtcdMaintenance::ListAlarms => self.etcd.alarms(),
             EtcdMaintenance::DisarmAlarms => self.etcd.disarm(),
         })
+    }
+
+    async fn start_kms_plugin(&mut self, name: &str) -> Result<(), BackendError> {
+        let plugin = self.plugin(name)?;
+        if !plugin.is_down() {
+            return Err(BackendError::MemberState {
+                member: Member::KmsPlugin(name.to_owned()),
+                problem: "already running",
+            });
+        }
+        plugin.start_again();
+        Ok(())
     }
 
     async fn start_etcd(&mut self) -> Result<(), BackendError> {

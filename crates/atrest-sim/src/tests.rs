@@ -242,8 +242,8 @@ async fn killed_apiserver_is_stopped_and_starts_again() {
         Err(BackendError::MemberState { .. })
     ));
     assert!(matches!(
-        c.kill_member(&Member::KmsPlugin("kms1".into()), KillSignal::Kill).await,
-        Err(BackendError::Unsupported { backend: "sim", .. })
+        c.kill_member(&Member::KmsPlugin("kms9".into()), KillSignal::Kill).await,
+        Err(BackendError::NoSuchKmsPlugin(name)) if name == "kms9"
     ));
     c.start_apiserver(0).await.unwrap().unwrap();
     assert!(c.is_running(0));

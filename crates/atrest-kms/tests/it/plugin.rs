@@ -486,3 +486,68 @@ fn a_socket_path_too_long_for_sun_path_is_refused() {
     let plugin = KmsPlugin::start(PluginConfig::new(&socket, &key)).unwrap();
     assert_eq!(KmsV2Client::connect(&plugin.endpoint()).unwrap().status().unwrap().healthz, "ok");
 }
+
+/// SIGKILL, as the harness gives it to a plugin inside its own process: the client's
+/// connection is cut, the socket file stays with nobody listening, so a redial is refused
+/// (grpc-go's text); started again, the same client reconnects and the keys are the same.
+#[test]
+fn a_killed_plugin_refuses_dials_until_started_again() {
+    let f = Fixture::start();
+    let client = short_client(&f, Duration::from_millis(300));
+    let wrapped = client.encrypt(&[7u8; 32]).unwrap();
+    f.plugin.kill(atrest_backend::KillSignal::Kill).unwrap();
+    assert!(f.plugin.is_down());
+    assert!(f.path("kms.sock").exists(), "a killed process leaves its socket file");
+    assert_eq!(
+        client.status().unwrap_err().to_string(),
+        format!(
+            "rpc error: code = DeadlineExceeded desc = latest balancer error: connection error: desc = \"transport: Error while dialing: dial unix {}: connect: connection refused\"",
+            f.path("kms.sock").display()
+        )
+    );
+    // Faults do not bring a dead process back.
+    f.plugin.clear_faults().unwrap();
+    assert!(client.status().is_err());
+    f.plugin.start_again().unwrap();
+    assert!(!f.plugin.is_down());
+    let request = DecryptRequest {
+        ciphertext: &wrapped.ciphertext,
+        key_id: &wrapped.key_id,
+        annotations: &wrapped.annotations,
+    };
+    assert_eq!(client.decrypt(&request).unwrap(), [7u8; 32]);
+}
+
+/// SIGTERM: the plugin stops as `atrest kms-plugin serve` does, removing its socket.
+#[test]
+fn a_terminated_plugin_removes_its_socket() {
+    let f = Fixture::start();
+    let client = short_client(&f, Duration::from_millis(300));
+    client.status().unwrap();
+    f.plugin.kill(atrest_backend::KillSignal::Term).unwrap();
+    assert!(!f.path("kms.sock").exists());
+    assert!(
+        client.status().unwrap_err().to_string().ends_with("connect: no such file or directory\"")
+    );
+    f.plugin.start_again().unwrap();
+    assert_eq!(client.status().unwrap().healthz, "ok");
+}
+
+/// SIGSTOP: the connection stays, calls get no answer until the caller's deadline; SIGCONT
+/// answers the next ones.
+#[test]
+fn a_frozen_plugin_answers_nothing_until_thawed() {
+    let f = Fixture::start();
+    let client = short_client(&f, Duration::from_millis(300));
+    client.status().unwrap();
+    f.plugin.freeze();
+    assert!(f.plugin.is_frozen());
+    let started = Instant::now();
+    assert_eq!(
+        client.status().unwrap_err().to_string(),
+        "rpc error: code = DeadlineExceeded desc = context deadline exceeded"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(250));
+    f.plugin.thaw();
+    assert_eq!(client.status().unwrap().healthz, "ok");
+}

@@ -425,8 +425,8 @@ async fn fault_injection_kill_pause_and_start_again() {
     assert!(!c.is_running(0));
     assert_eq!(c.unexpected_exit(), None);
     assert!(matches!(
-        c.kill_member(&Member::KmsPlugin("kms1".into()), KillSignal::Kill).await,
-        Err(BackendError::Unsupported { backend: "process", .. })
+        c.kill_member(&Member::KmsPlugin("kms9".into()), KillSignal::Kill).await,
+        Err(BackendError::NoSuchKmsPlugin(name)) if name == "kms9"
     ));
     c.start_apiserver(0).await.expect("start").expect("ready");
     c.shutdown().await.expect("shutdown");

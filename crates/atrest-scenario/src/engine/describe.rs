@@ -172,19 +172,15 @@ pub(super) fn describe(step: &Step) -> String {
         Step::Preflight(p) => {
             format!("preflight: Secrets and ConfigMaps in etcd under config {}", p.config.value)
         }
-        Step::Kill(k) => format!(
-            "send {} to {}",
-            k.signal.to_backend(),
-            crate::schema::member_of(k.member, k.apiserver)
-        ),
+        Step::Kill(k) => format!("send {} to {}", k.signal.to_backend(), k.member()),
         Step::Pause(m) => {
-            format!("pause {} (SIGSTOP)", crate::schema::member_of(m.member, m.apiserver))
+            format!("pause {} (SIGSTOP)", m.member())
         }
         Step::Resume(m) => {
-            format!("resume {} (SIGCONT)", crate::schema::member_of(m.member, m.apiserver))
+            format!("resume {} (SIGCONT)", m.member())
         }
         Step::StartMember(m) => {
-            format!("start {} again", crate::schema::member_of(m.member, m.apiserver))
+            format!("start {} again", m.member())
         }
         Step::Fill(f) => format!(
             "create Secrets of {} B in namespace {} until the apiserver refuses one",

@@ -1,11 +1,12 @@
-//! Fault steps: `kill` (a member gets a signal on purpose) and `startMember` (it comes back).
+//! Fault steps: `kill` (a member gets a signal on purpose), `startMember` (it comes back),
+//! `pause` and `resume`; members are etcd, the apiservers and the KMS plugins.
 
 use std::time::Duration;
 
 use atrest_backend::Member;
 
 use super::*;
-use crate::schema::{KillStep, MemberStep, member_of};
+use crate::schema::{KillStep, MemberStep};
 
 /// How long `startMember: {member: etcd}` waits for each running apiserver's `/readyz` to pass
 /// again (the apiserver's etcd client reconnects with gRPC's backoff).
@@ -17,7 +18,7 @@ impl<C: Cluster> Engine<'_, C> {
         k: &KillStep,
         rec: &mut StepRecord,
     ) -> Result<(), StepError> {
-        let member = member_of(k.member, k.apiserver);
+        let member = k.member();
         let signal = k.signal.to_backend();
         self.cluster.kill_member(&member, signal).await?;
         if let Member::ApiServer(i) = member {
@@ -32,7 +33,7 @@ impl<C: Cluster> Engine<'_, C> {
         m: &MemberStep,
         rec: &mut StepRecord,
     ) -> Result<(), StepError> {
-        match member_of(m.member, m.apiserver) {
+        match m.member() {
             Member::ApiServer(i) => self.start(Target::One(i), None, false, rec).await,
             Member::Etcd => {
                 self.cluster.start_etcd().await?;
@@ -42,9 +43,14 @@ impl<C: Cluster> Engine<'_, C> {
                     .collect();
                 self.ready_again(running, rec).await
             }
-            Member::KmsPlugin(name) => Err(StepError::Harness(format!(
-                "startMember: KMS plugin {name} is not a member it starts"
-            ))),
+            Member::KmsPlugin(name) => {
+                self.cluster.start_kms_plugin(&name).await?;
+                rec.note(format!("KMS plugin {name} started again with its key file"));
+                let running: Vec<usize> = (0..self.state.len())
+                    .filter(|&i| self.state[i] != ServerState::Stopped)
+                    .collect();
+                self.ready_again(running, rec).await
+            }
         }
     }
 
@@ -53,7 +59,7 @@ impl<C: Cluster> Engine<'_, C> {
         m: &MemberStep,
         rec: &mut StepRecord,
     ) -> Result<(), StepError> {
-        let member = member_of(m.member, m.apiserver);
+        let member = m.member();
         self.cluster.pause_member(&member).await?;
         if let Member::ApiServer(i) = member {
             // Nothing is asked of a frozen apiserver (the no-loss check skips it) until `resume`.
@@ -68,7 +74,7 @@ impl<C: Cluster> Engine<'_, C> {
         m: &MemberStep,
         rec: &mut StepRecord,
     ) -> Result<(), StepError> {
-        let member = member_of(m.member, m.apiserver);
+        let member = m.member();
         self.cluster.resume_member(&member).await?;
         rec.note(format!("{member} goes on"));
         let servers: Vec<usize> = match member {

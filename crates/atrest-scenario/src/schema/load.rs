@@ -151,11 +151,15 @@ pub fn parse_with(
                     path,
                     n.referenced.line(),
                     n.referenced.column(),
-                    format!(
-                        "no KMS plugin named {:?} in cluster.kmsPlugins (defined: {})",
-                        n.value,
-                        plugins.iter().map(String::as_str).collect::<Vec<_>>().join(", ")
-                    ),
+                    if plugins.is_empty() {
+                        format!("no KMS plugin named {:?}: cluster.kmsPlugins is empty", n.value)
+                    } else {
+                        format!(
+                            "no KMS plugin named {:?} in cluster.kmsPlugins (defined: {})",
+                            n.value,
+                            plugins.iter().map(String::as_str).collect::<Vec<_>>().join(", ")
+                        )
+                    },
                 ))
             }
         };
@@ -172,18 +176,22 @@ pub fn parse_with(
                 check_target(*apiserver)?;
             }
             Step::RemoveFile { .. } => {}
-            Step::Kill(KillStep { member, apiserver, .. })
-            | Step::StartMember(MemberStep { member, apiserver })
-            | Step::Pause(MemberStep { member, apiserver })
-            | Step::Resume(MemberStep { member, apiserver }) => match (member, apiserver) {
-                (Some(_), None) => {}
-                (None, Some(i)) => check_target(Target::One(*i))?,
-                _ => {
-                    return Err(at(format!(
-                        "{kind}: give exactly one of `member: etcd` or `apiserver: N`"
-                    )));
+            Step::Kill(KillStep { member, apiserver, kms_plugin, .. })
+            | Step::StartMember(MemberStep { member, apiserver, kms_plugin })
+            | Step::Pause(MemberStep { member, apiserver, kms_plugin })
+            | Step::Resume(MemberStep { member, apiserver, kms_plugin }) => {
+                match (member, apiserver, kms_plugin) {
+                    (Some(_), None, None) => {}
+                    (None, Some(i), None) => check_target(Target::One(*i))?,
+                    (None, None, Some(name)) => check_plugin(name)?,
+                    _ => {
+                        return Err(at(format!(
+                            "{kind}: give exactly one of `member: etcd`, `apiserver: N` or \
+                             `kmsPlugin: NAME`"
+                        )));
+                    }
                 }
-            },
+            }
             Step::Fill(f) => {
                 check_target(Target::One(f.apiserver))?;
                 if f.bytes.value == 0 {

@@ -658,12 +658,16 @@ pub enum SignalDef {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct KillStep {
-    /// `etcd` (give this or `apiserver`).
+    /// `etcd` (give exactly one of `member`, `apiserver`, `kmsPlugin`).
     #[serde(default)]
     pub member: Option<MemberDef>,
-    /// An apiserver's index (give this or `member`).
+    /// An apiserver's index.
     #[serde(default)]
     pub apiserver: Option<usize>,
+    /// A KMS plugin of `cluster.kmsPlugins`, by name.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub kms_plugin: Option<Spanned<String>>,
     /// `KILL` (default) or `TERM`.
     #[serde(default)]
     pub signal: SignalDef,
@@ -673,12 +677,30 @@ pub struct KillStep {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct MemberStep {
-    /// `etcd` (give this or `apiserver`).
+    /// `etcd` (give exactly one of `member`, `apiserver`, `kmsPlugin`).
     #[serde(default)]
     pub member: Option<MemberDef>,
-    /// An apiserver's index (give this or `member`).
+    /// An apiserver's index.
     #[serde(default)]
     pub apiserver: Option<usize>,
+    /// A KMS plugin of `cluster.kmsPlugins`, by name.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub kms_plugin: Option<Spanned<String>>,
+}
+
+impl KillStep {
+    /// The member it names.
+    pub fn member(&self) -> atrest_backend::Member {
+        member_of(self.member, self.apiserver, self.kms_plugin.as_ref())
+    }
+}
+
+impl MemberStep {
+    /// The member it names.
+    pub fn member(&self) -> atrest_backend::Member {
+        member_of(self.member, self.apiserver, self.kms_plugin.as_ref())
+    }
 }
 
 impl SignalDef {
@@ -691,12 +713,17 @@ impl SignalDef {
     }
 }
 
-/// The member named by `member` or `apiserver` (exactly one is given: checked at load).
-pub fn member_of(member: Option<MemberDef>, apiserver: Option<usize>) -> atrest_backend::Member {
-    match (member, apiserver) {
-        (Some(MemberDef::Etcd), _) => atrest_backend::Member::Etcd,
-        (None, Some(i)) => atrest_backend::Member::ApiServer(i),
-        (None, None) => atrest_backend::Member::Etcd,
+/// The member named by `member`, `apiserver` or `kmsPlugin` (exactly one is given: checked at
+/// load).
+fn member_of(
+    member: Option<MemberDef>,
+    apiserver: Option<usize>,
+    kms_plugin: Option<&Spanned<String>>,
+) -> atrest_backend::Member {
+    match (member, apiserver, kms_plugin) {
+        (None, Some(i), _) => atrest_backend::Member::ApiServer(i),
+        (None, None, Some(name)) => atrest_backend::Member::KmsPlugin(name.value.clone()),
+        _ => atrest_backend::Member::Etcd,
     }
 }
 
