@@ -103,22 +103,31 @@ pub(super) fn instance_p50s(s: &OpSamples, per_round: usize) -> Vec<f64> {
 /// A difference is explained in words when it is this many times the transformer's cost.
 const EXPLAIN_FACTOR: f64 = 10.0;
 
-/// Why `delta_us` is not the cipher, when it is far larger than `cost_us`.
+/// Why `delta_us` is not the cipher, when it is far larger than `cost_us`. When the run called
+/// a difference, the rest is work the apiserver does for the provider around the cipher (or
+/// the level's chance of a false call); otherwise it cannot be told from variance.
 fn explanation(
     arm: &str,
     op: &str,
     cost_us: f64,
     delta_us: f64,
     detectable: Option<f64>,
+    verdict: Verdict,
 ) -> Option<String> {
     if delta_us.abs() < EXPLAIN_FACTOR * cost_us.max(0.1) {
         return None;
+    }
+    let head = format!("{arm} {op}: the cipher accounts for {cost_us:.1} µs of {delta_us:.0} µs");
+    if matches!(verdict, Verdict::Slower | Verdict::Faster) {
+        return Some(format!(
+            "{head}; the interval excludes 1, so the rest is work the apiserver does for this provider outside the cipher, unless this is the 1 call in 20 the level allows where there is no difference (run it again, or see `--calibrate`)"
+        ));
     }
     let power = detectable.map_or_else(String::new, |d| {
         format!("; this run's design detects about {:.0}% in 80% of runs", d * 100.0)
     });
     Some(format!(
-        "{arm} {op}: the cipher accounts for {cost_us:.1} µs of {delta_us:.0} µs; the rest is apiserver/etcd variance or load (see `--calibrate` for what this design can tell apart{power})"
+        "{head}; the rest is apiserver/etcd variance or load (see `--calibrate` for what this design can tell apart{power})"
     ))
 }
 
@@ -148,15 +157,18 @@ pub(super) fn analyse(
                 let delta_us = (pooled(s) - pooled(b)) * 1e3;
                 let value = r.map_or(pooled(s) / pooled(b), |r| r.estimate.value);
                 let detectable = r.map(|r| r.detectable);
+                let verdict = Verdict::of(r.as_ref());
                 Ratio {
                     value,
                     lo: r.map(|r| r.estimate.lo),
                     hi: r.map(|r| r.estimate.hi),
-                    slower: Verdict::of(r.as_ref()),
+                    slower: verdict,
                     rounds: s.ms.len() / per_round.max(1),
                     detectable_slowdown: detectable,
                     delta_p50_us: delta_us,
-                    explanation: explanation(&arm.label, name, cost_us, delta_us, detectable),
+                    explanation: explanation(
+                        &arm.label, name, cost_us, delta_us, detectable, verdict,
+                    ),
                 }
             });
             Ok(OpResult {
@@ -318,8 +330,14 @@ impl Report {
 }
 
 /// `value [lo, hi]` with three significant decimals.
+/// A value and its interval; an interval that could not be computed (one round: no spread to
+/// measure) is said so rather than printed as `NaN`.
 pub(super) fn ci(value: f64, lo: f64, hi: f64) -> String {
-    format!("{value:.3} [{lo:.3}, {hi:.3}]")
+    if lo.is_finite() && hi.is_finite() {
+        format!("{value:.3} [{lo:.3}, {hi:.3}]")
+    } else {
+        format!("{value:.3} [no interval]")
+    }
 }
 
 /// One provider's latencies (ms) in measured order.
@@ -382,17 +400,30 @@ pub(super) fn provider_color(name: &str) -> RGBColor {
 
 #[cfg(test)]
 mod tests {
-    use super::explanation;
+    #[test]
+    fn an_interval_from_one_round_is_not_printed_as_nan() {
+        assert_eq!(super::ci(1.0, 0.9, 1.1), "1.000 [0.900, 1.100]");
+        assert_eq!(super::ci(1.02, f64::NAN, f64::NAN), "1.020 [no interval]");
+        assert_eq!(super::ci(1.02, f64::NEG_INFINITY, f64::INFINITY), "1.020 [no interval]");
+    }
+
+    use super::{Verdict, explanation};
 
     #[test]
     fn a_difference_far_beyond_the_cipher_is_explained_in_words() {
-        let e = explanation("secretbox", "create", 4.22, 406.5, Some(0.12)).unwrap();
+        let open = Verdict::Inconclusive;
+        let e = explanation("secretbox", "create", 4.22, 406.5, Some(0.12), open).unwrap();
         assert!(e.contains("the cipher accounts for 4.2 µs of 406 µs"), "{e}");
         assert!(e.contains("apiserver/etcd variance or load") && e.contains("--calibrate"), "{e}");
         assert!(e.contains("detects about 12% in 80% of runs"), "{e}");
         // Within ten times the cost: the cipher may explain it, nothing to say.
-        assert_eq!(explanation("secretbox", "create", 5.0, 40.0, None), None);
-        assert_eq!(explanation("aesgcm", "get", 0.5, -4.0, None), None);
-        assert!(explanation("aesgcm", "get", 0.5, -300.0, None).is_some());
+        assert_eq!(explanation("secretbox", "create", 5.0, 40.0, None, open), None);
+        assert_eq!(explanation("aesgcm", "get", 0.5, -4.0, None, open), None);
+        assert!(explanation("aesgcm", "get", 0.5, -300.0, None, open).is_some());
+        // A called difference is not variance: the rest is the apiserver's own work.
+        let e = explanation("kms", "get", 1.0, 98.0, Some(0.08), Verdict::Slower).unwrap();
+        assert!(e.contains("the cipher accounts for 1.0 µs of 98 µs"), "{e}");
+        assert!(e.contains("work the apiserver does for this provider outside the cipher"), "{e}");
+        assert!(!e.contains("variance or load"), "{e}");
     }
 }
