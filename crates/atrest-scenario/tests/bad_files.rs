@@ -623,3 +623,28 @@ fn quota_steps_are_checked_at_load() {
         "bad.yaml:2:37: invalid u64"
     );
 }
+
+/// A user's cluster (the `existing` backend's controls) never gets its etcd filled, compacted,
+/// defragmented or disarmed, nor a quota set: every such line is named before any step runs.
+#[test]
+fn the_quota_scenario_is_refused_where_etcd_is_not_the_harness_own() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scenarios/etcd-quota-during-rewrite.yaml");
+    let scenario = atrest_scenario::load(&path).unwrap();
+    let controls = atrest_backend::Controls {
+        apiservers: false,
+        files: false,
+        kms_plugins: false,
+        raw_etcd: true,
+    };
+    let lines = scenario.unsupported("existing", &controls, 1);
+    let kinds = |k: &str| lines.iter().filter(|l| l.contains(&format!("`{k}`"))).count();
+    assert!(lines[0].starts_with("cluster.etcd: the existing backend cannot "), "{lines:#?}");
+    assert_eq!(kinds("fill"), 2, "{lines:#?}");
+    for k in ["compact", "defragment"] {
+        assert_eq!(kinds(k), 1, "{lines:#?}");
+    }
+    assert_eq!(kinds("disarmAlarms"), 2, "{lines:#?}");
+    assert_eq!(kinds("expectAlarms"), 3, "{lines:#?}");
+    assert_eq!(kinds("deleteAll"), 0, "deleting in its own scratch namespace is allowed");
+}

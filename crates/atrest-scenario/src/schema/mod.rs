@@ -449,6 +449,12 @@ impl Scenario {
                 Need::KmsPlugins.doing()
             ));
         }
+        if self.cluster.etcd != EtcdDef::default() && !Need::Members.met_by(controls) {
+            lines.push(format!(
+                "cluster.etcd: the {backend} backend cannot {}",
+                Need::Members.doing()
+            ));
+        }
         if self.cluster.mounts.is_some() && !controls.apiservers {
             lines.push(format!(
                 "cluster.mounts: the {backend} backend cannot {}",

@@ -480,7 +480,10 @@ impl Need {
         match self {
             Need::Api => "send API requests",
             Need::Apiservers => "start, stop or restart apiservers or change their flags",
-            Need::Members => "kill, pause, resume or restart etcd and apiservers",
+            Need::Members => {
+                "kill, pause, resume or restart etcd, apiservers and KMS plugins, or fill or \
+                 maintain etcd (only members the harness runs)"
+            }
             Need::Files => "write the files the apiservers read",
             Need::KmsPlugins => "run or control the harness's KMS plugins",
             Need::RawEtcd => "read etcd (give its endpoint and client certificate)",
