@@ -11,7 +11,10 @@
 //! - an expired continue token (410 Gone, after etcd compaction) restarts the listing and skips
 //!   what is done;
 //! - `--journal FILE` records every object rewritten, so a rerun after a failure or Ctrl-C
-//!   resumes where it stopped.
+//!   resumes where it stopped;
+//! - a write etcd refuses for want of space (`etcdserver: mvcc: database space exceeded`: the
+//!   quota is reached, the `NOSPACE` alarm raised, every further write would fail alike) stops
+//!   the rewrite at once with what to do, instead of failing every remaining object.
 //!
 //! A replace of an unchanged object still makes the apiserver read it and, when the read was
 //! stale (not written with the first provider), write it back with the first provider: that is
@@ -110,10 +113,18 @@ struct ResourceResult {
     failed: u64,
     /// Listings restarted after an expired continue token.
     list_restarts: u64,
+    /// etcd refused a write for want of space (`NOSPACE`): the rewrite stopped there, since
+    /// every further write would be refused the same way.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    stopped_no_space: bool,
     seconds: f64,
     /// The first error texts (object names and the apiserver's message; never data).
     errors: Vec<String>,
 }
+
+/// etcd's text for a write refused by its space quota or a raised `NOSPACE` alarm
+/// (`rpctypes.ErrNoSpace`), passed on by kube-apiserver as a 500.
+const NO_SPACE: &str = "etcdserver: mvcc: database space exceeded";
 
 #[derive(Serialize)]
 struct Report {
@@ -155,6 +166,21 @@ async fn rewrite(args: &Args) -> Result<Outcome> {
         let done = signals.guard(work).await;
         result.seconds = started.elapsed().as_secs_f64();
         match done {
+            Ok(Ok(())) if result.stopped_no_space => {
+                report.resources.push(result);
+                emit(args.format, &report)?;
+                eprintln!(
+                    "etcd is out of space: it refused a write with {NO_SPACE:?} (its NOSPACE alarm is raised, \
+                     so every further write fails the same way), and the rewrite stopped there; \
+                     nothing is half-written. Recover as etcd documents (compact, defragment every member, \
+                     `etcdctl alarm disarm`, or raise --quota-backend-bytes), then run it again{}",
+                    args.journal
+                        .as_ref()
+                        .map(|j| format!(" with --journal {} to resume", j.display()))
+                        .unwrap_or_default()
+                );
+                return Ok(Outcome::Failed);
+            }
             Ok(Ok(())) => report.resources.push(result),
             Ok(Err(e)) => {
                 report.resources.push(result);
@@ -264,8 +290,11 @@ where
                 progress.tick(result);
                 continue;
             }
-            while in_flight.len() >= usize::from(args.concurrency) {
+            while in_flight.len() >= usize::from(args.concurrency) && !result.stopped_no_space {
                 finish_one(&mut in_flight, journal, result, &mut progress).await?;
+            }
+            if result.stopped_no_space {
+                break;
             }
             let api: Api<K> = Api::namespaced(client.clone(), &ns);
             in_flight.spawn(async move {
@@ -274,7 +303,7 @@ where
             });
         }
         token = page.metadata.continue_.filter(|t| !t.is_empty());
-        if token.is_none() {
+        if token.is_none() || result.stopped_no_space {
             break;
         }
     }
@@ -314,6 +343,7 @@ async fn finish_one(
         ObjectOutcome::Failed { conflicts, error } => {
             result.failed += 1;
             result.conflicts += conflicts;
+            result.stopped_no_space |= error.contains(NO_SPACE);
             if result.errors.len() < ERRORS_KEPT {
                 result.errors.push(format!("{id}: {error}"));
             }
@@ -486,6 +516,9 @@ fn emit(format: Format, report: &Report) -> Result<()> {
                 for e in &r.errors {
                     text.push_str(&format!("    {e}\n"));
                 }
+            }
+            if report.resources.iter().any(|r| r.stopped_no_space) {
+                text.push_str("  stopped: etcd is out of space (NOSPACE)\n");
             }
             if report.interrupted {
                 text.push_str("  interrupted before the end\n");

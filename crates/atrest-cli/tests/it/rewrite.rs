@@ -2,7 +2,9 @@
 //! written under key1 is rewritten through the apiserver and ends on key2 in etcd (read raw);
 //! a journal makes a second run skip what the first did; an unreachable apiserver is exit 2.
 
-use atrest_backend::{ApiServerSpec, Cluster, ClusterSpec, Data, Kind, Object, ObjectRef};
+use atrest_backend::{
+    ApiServerSpec, Cluster, ClusterSpec, Data, EtcdSpec, Kind, Object, ObjectRef,
+};
 use atrest_process::{Assets, ProcessCluster};
 
 use crate::inspect::{SECRET_VALUE, key1_only, write_file};
@@ -20,9 +22,17 @@ fn spec(config: &str) -> ApiServerSpec {
 
 /// Which key each Secret `s-NNN` is stored with: (on key1, on key2).
 async fn stored_keys(c: &mut ProcessCluster) -> (usize, usize) {
+    stored_keys_of(c, (0..SECRETS).map(|i| format!("s-{i:03}"))).await
+}
+
+/// Which key each Secret `default/<name>` is stored with: (on key1, on key2).
+async fn stored_keys_of(
+    c: &mut ProcessCluster,
+    names: impl Iterator<Item = String>,
+) -> (usize, usize) {
     let (mut one, mut two) = (0, 0);
-    for i in 0..SECRETS {
-        let raw = c.raw_get(&format!("/registry/secrets/default/s-{i:03}")).await.unwrap().unwrap();
+    for name in names {
+        let raw = c.raw_get(&format!("/registry/secrets/default/{name}")).await.unwrap().unwrap();
         if raw.value.starts_with(KEY1_PREFIX) {
             one += 1;
         } else if raw.value.starts_with(KEY2_PREFIX) {
@@ -40,9 +50,17 @@ fn secret_data() -> Data {
 /// A cluster whose Secrets `default/<name>` (for each of `names`) were written under key1, and
 /// whose apiserver then restarted with key2 first: the state before every rewrite here.
 async fn written_under_key1_now_key2_first(names: impl Iterator<Item = String>) -> ProcessCluster {
+    written_under_key1_now_key2_first_on(EtcdSpec::default(), names).await
+}
+
+/// [`written_under_key1_now_key2_first`] on an etcd run with `etcd`.
+async fn written_under_key1_now_key2_first_on(
+    etcd: EtcdSpec,
+    names: impl Iterator<Item = String>,
+) -> ProcessCluster {
     let assets = Assets::locate().unwrap_or_else(|e| panic!("{e}"));
     let spec0 =
-        ClusterSpec { apiservers: vec![ApiServerSpec::default()], ..ClusterSpec::default() };
+        ClusterSpec { apiservers: vec![ApiServerSpec::default()], etcd, ..ClusterSpec::default() };
     let mut c = ProcessCluster::launch(&assets, spec0).await.unwrap_or_else(|e| panic!("{e}"));
     c.write_file(CONFIG_A, key1_only().as_bytes()).await.unwrap();
     c.write_file(CONFIG_B, crate::inspect::key2_first().as_bytes()).await.unwrap();
@@ -418,5 +436,80 @@ async fn rewrite_process_sigint_then_resume_from_the_journal() {
     let all = c.raw_list("/registry/secrets/default/m-").await.unwrap();
     assert!(all.iter().all(|e| e.value.starts_with(KEY2_PREFIX)));
     assert_eq!(all.len(), MANY);
+    c.shutdown().await.unwrap();
+}
+
+/// etcd reaches its quota (a runaway writer filled it): `atrest rewrite` stops at the first
+/// write etcd refuses instead of failing every remaining object, says what to do, and after
+/// etcd's recovery (delete the filler, compact, defragment, disarm) a rerun with the journal
+/// finishes the rest.
+#[tokio::test]
+async fn rewrite_process_stops_when_etcd_is_out_of_space() {
+    const N: usize = 40;
+    let quota = EtcdSpec { quota_backend_bytes: Some(4 << 20) };
+    let mut c =
+        written_under_key1_now_key2_first_on(quota, (0..N).map(|i| format!("q-{i:02}"))).await;
+    let mut filled = Vec::new();
+    loop {
+        let id = ObjectRef::new(Kind::Secret, "kube-public", format!("fill-{}", filled.len()));
+        let data = Data([("fill".to_owned(), vec![b'x'; 100_000])].into_iter().collect());
+        let object = Object { id: id.clone(), data, resource_version: None };
+        match c.create(0, &object).await.unwrap() {
+            Ok(_) => filled.push(id),
+            Err(e) => {
+                assert_eq!(e.message, "etcdserver: mvcc: database space exceeded");
+                break;
+            }
+        }
+        assert!(filled.len() < 200, "a 4 MiB quota never refused a write");
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = write_file(dir.path(), "kubeconfig", c.apiserver(0).unwrap().kubeconfig());
+    let journal = dir.path().join("journal");
+    let journal = journal.to_str().unwrap().to_owned();
+    let args = ["rewrite", "--kubeconfig", &kubeconfig, "--namespace", "default"];
+    let mut run = args.to_vec();
+    run.extend(["--journal", &journal, "--concurrency", "4", "--page-size", "10"]);
+    run.extend(["--format", "json"]);
+    let out = atrest(&run, b"");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("etcd is out of space: it refused a write with \"etcdserver: mvcc: database space exceeded\"")
+            && stderr(&out).contains(&format!("with --journal {journal} to resume")),
+        "{}",
+        stderr(&out)
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let secrets = &report["resources"][0];
+    assert_eq!(secrets["stopped_no_space"], true, "{report:#}");
+    assert_eq!(secrets["rewritten"], 0, "{report:#}");
+    // Stopped at once: only the replaces already in flight failed, not all 40.
+    let failed = secrets["failed"].as_u64().unwrap();
+    assert!((1..=4).contains(&failed), "{report:#}");
+    assert_eq!(
+        stored_keys_of(&mut c, (0..N).map(|i| format!("q-{i:02}"))).await,
+        (N, 0),
+        "nothing half-written"
+    );
+
+    // etcd's recovery: free space (deletes are taken under the alarm), compact, defragment,
+    // disarm.
+    for id in &filled {
+        c.delete(0, id).await.unwrap().unwrap();
+    }
+    let etcd = c.raw_etcd();
+    let revision = etcd.status().await.unwrap().revision;
+    etcd.compact(revision).await.unwrap();
+    etcd.defragment().await.unwrap();
+    let disarmed = etcd.disarm().await.unwrap();
+    assert_eq!(disarmed.len(), 1, "{disarmed:?}");
+    assert!(etcd.alarms().await.unwrap().is_empty());
+
+    let out = atrest(&run, b"");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["resources"][0]["rewritten"], N, "{report:#}");
+    assert_eq!(stored_keys_of(&mut c, (0..N).map(|i| format!("q-{i:02}"))).await, (0, N));
     c.shutdown().await.unwrap();
 }
