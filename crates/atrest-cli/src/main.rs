@@ -31,6 +31,7 @@ mod files;
 mod input;
 mod inspect;
 mod keygen;
+mod kind_config;
 mod kms_plugin;
 mod lifecycle;
 mod member_exit;
@@ -98,6 +99,13 @@ enum Command {
     Inspect(inspect::Args),
     /// Generate a key from the OS CSPRNG and print a ready key entry.
     Keygen(keygen::Args),
+    /// Write a kind cluster config whose kube-apiserver runs with your EncryptionConfiguration
+    /// (the directory mounted into the control-plane nodes and the static pod, the flag set
+    /// through a kubeadm patch in the version kind writes).
+    ///
+    /// Exit 0: written. Exit 1: kube-apiserver would refuse the configuration (its exact err).
+    /// Exit 2: usage error.
+    KindConfig(kind_config::Args),
     /// Run atrest's KMS v2 plugin, drive it while it runs (rotate, faults), create its key
     /// file.
     #[command(subcommand)]
@@ -159,6 +167,7 @@ fn main() -> ExitCode {
         Command::Encrypt(args) => crypt::encrypt(&args),
         Command::Inspect(args) => inspect::run(&args),
         Command::Keygen(args) => keygen::run(&args),
+        Command::KindConfig(args) => kind_config::run(&args),
         Command::KmsPlugin(cmd) => kms_plugin::run(&cmd),
         Command::Preflight(args) => preflight::run(&args),
         Command::Rehearse(args) => rehearse::run(&args),

@@ -17,6 +17,7 @@ fn help_texts() {
         &["encrypt"],
         &["inspect"],
         &["keygen"],
+        &["kind-config"],
         &["kms-plugin"],
         &["kms-plugin", "ctl"],
         &["kms-plugin", "keygen"],

@@ -12,6 +12,7 @@ mod crypt;
 mod existing;
 mod help;
 mod inspect;
+mod kind_config;
 mod kms_plugin;
 mod limits;
 mod preflight;
