@@ -31,6 +31,7 @@ mod bench;
 mod controlplane;
 mod docker;
 mod images;
+mod kindcheck;
 mod oracle;
 mod tools;
 
@@ -76,6 +77,9 @@ enum Cmd {
     /// What CI runs (`.ci/run` only calls this): fmt, generated code, clippy, `test`, benches
     /// and fuzz targets compile, all `--locked`; prints the time of every stage.
     Ci,
+    /// Decode every `kind-configs/*.yaml` strictly with kind's own v1alpha4 types and its
+    /// kubeadm patches with kubeadm's own types (part of `test`).
+    KindCheck,
     /// Regenerate the committed gRPC code (`crates/*/src/generated`) from the `.proto` files
     /// with a vendored protoc.
     Protos {
@@ -146,6 +150,7 @@ fn main() -> ExitCode {
         Cmd::Docker { what: DockerCmd::Smoke } => docker_smoke(&mut stages),
         Cmd::Ci => ci(&mut stages),
         Cmd::Protos { check } => protos(check),
+        Cmd::KindCheck => kindcheck::check(),
         Cmd::Oracle { check_goldens } => oracle_cmd(check_goldens),
         Cmd::Bench { what: BenchCmd::Transformers { rounds, budget_ms, no_openssl } } => {
             bench::transformers(&bench::Options { rounds, budget_ms, no_openssl })
@@ -371,6 +376,7 @@ fn test(stages: &mut Stages, nextest_args: &[String]) -> Result<()> {
             .env("ATREST_ORACLE_DIR", &oracle_dir))
     })?;
     stages.run("goldens against the oracle", || oracle::check_goldens(&oracle_dir))?;
+    stages.run("kind configs against kind's and kubeadm's types", kindcheck::check)?;
     stages.run("docker engine (release)", || engine.release())?;
     Ok(())
 }

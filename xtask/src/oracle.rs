@@ -93,7 +93,7 @@ fn point_current_at(name: &str) -> Result<()> {
 }
 
 /// Hashes every file under `dir` (paths relative to `root`, sorted, then contents).
-fn hash_tree(root: &Path, dir: &Path, hasher: &mut Fnv64) -> Result<()> {
+pub(crate) fn hash_tree(root: &Path, dir: &Path, hasher: &mut Fnv64) -> Result<()> {
     let mut entries: Vec<_> = fs::read_dir(dir)
         .with_context(|| format!("reading {}", dir.display()))?
         .collect::<Result<_, _>>()
@@ -113,7 +113,7 @@ fn hash_tree(root: &Path, dir: &Path, hasher: &mut Fnv64) -> Result<()> {
 }
 
 /// FNV-1a, 64 bit: a stable cache key without a hashing dependency.
-struct Fnv64(u64);
+pub(crate) struct Fnv64(pub(crate) u64);
 
 impl Default for Fnv64 {
     fn default() -> Self {
@@ -122,7 +122,7 @@ impl Default for Fnv64 {
 }
 
 impl Fnv64 {
-    fn write(&mut self, bytes: &[u8]) {
+    pub(crate) fn write(&mut self, bytes: &[u8]) {
         for b in bytes {
             self.0 ^= u64::from(*b);
             self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);

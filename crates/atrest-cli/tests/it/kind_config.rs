@@ -9,10 +9,9 @@ use crate::{atrest, root, stderr, stdout};
 
 /// Each example, with the arguments that write it (besides `--encryption-config` and
 /// `--host-path enc`).
-const EXAMPLES: [(&str, &[&str]); 3] = [
+const EXAMPLES: [(&str, &[&str]); 2] = [
     ("single-control-plane.yaml", &[]),
     ("three-control-planes-reload.yaml", &["--nodes", "3", "--workers", "1", "--automatic-reload"]),
-    ("kubernetes-1.35.yaml", &["--kubernetes-version", "v1.35.0"]),
 ];
 
 #[test]

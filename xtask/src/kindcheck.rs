@@ -1,0 +1,58 @@
+//! The check of `kind-configs/`: every kind config there is decoded strictly with kind's own
+//! v1alpha4 types and its kubeadm patches with kubeadm's own types (`xtask/go/kindcheck`, a Go
+//! program built once per source and Go version into the cache), so a misspelt field fails the
+//! test run instead of a `kind create cluster`.
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::oracle::{Fnv64, cache_dir, hash_tree};
+use crate::{project_root, run, tools};
+
+/// Builds the checker (or reuses the cached build) and runs it on every `kind-configs/*.yaml`.
+pub(crate) fn check() -> Result<()> {
+    let checker = build()?;
+    let dir = project_root().join("kind-configs");
+    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("reading {}", dir.display()))?;
+    files.retain(|p| p.extension().is_some_and(|e| e == "yaml"));
+    files.sort();
+    if files.is_empty() {
+        bail!("no kind configs in {}", dir.display());
+    }
+    run(Command::new(&checker).args(&files))
+        .context("a kind config does not decode with kind's and kubeadm's own types")
+}
+
+fn build() -> Result<PathBuf> {
+    let go = tools::go_version()?;
+    let src = project_root().join("xtask/go/kindcheck");
+    let mut hasher = Fnv64::default();
+    hasher.write(go.as_bytes());
+    hash_tree(&src, &src, &mut hasher)?;
+    let dir = cache_dir().join(format!("kindcheck-{:016x}", hasher.0));
+    let bin = dir.join("kindcheck");
+    if bin.is_file() {
+        return Ok(bin);
+    }
+    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let staged = dir.join("kindcheck.partial");
+    run(Command::new("go")
+        .current_dir(&src)
+        .env("GOWORK", "off")
+        .env("GOTOOLCHAIN", "local")
+        .env("GOFLAGS", "-modcacherw -mod=readonly")
+        .env("CGO_ENABLED", "0")
+        .args(["build", "-trimpath", "-o"])
+        .arg(&staged)
+        .arg("."))
+    .context("building xtask/go/kindcheck (sigs.k8s.io/kind v0.33.0, k8s.io/kubernetes v1.37.2)")?;
+    fs::rename(&staged, &bin).with_context(|| format!("moving it to {}", bin.display()))?;
+    Ok(bin)
+}
