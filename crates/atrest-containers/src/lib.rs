@@ -4,7 +4,11 @@
 //! process.
 //!
 //! - Images: `registry.k8s.io/etcd:3.6.16-0` and `registry.k8s.io/kube-apiserver:v1.37.2`,
-//!   built locally by `cargo xtask setup` (FROM scratch, the binary as entrypoint); never pulled.
+//!   built locally by `cargo xtask setup` (FROM scratch, the binaries at upstream's paths), or
+//!   any other reference already in the engine ([`images_with`], `--etcd-image` and
+//!   `--apiserver-image` on the command line), such as the published images pulled beforehand.
+//!   The binary is run as an explicit entrypoint (`/usr/local/bin/etcd`, as kubeadm's `command:`),
+//!   so either kind of image behaves the same. Never pulled.
 //! - Networking: host networking; members listen on 127.0.0.1 ports chosen at run time.
 //! - Mounts: an apiserver mounts the host directory of its encryption configuration read-only
 //!   at the path its flag names (kubeadm's `hostPath` `/etc/kubernetes/enc`), its certificates,
@@ -47,7 +51,7 @@ pub enum ContainersError {
         /// What `docker version` said.
         detail: String,
     },
-    /// An image is not in the engine (nothing is ever pulled).
+    /// One of the project's own images is not in the engine (nothing is ever pulled).
     #[error(
         "image {image} is missing from the Docker engine (images are never pulled); \
          `cargo xtask setup` builds it"
@@ -55,6 +59,18 @@ pub enum ContainersError {
     NoImage {
         /// The image.
         image: String,
+    },
+    /// An image given in place of the project's is not in the engine (nothing is ever pulled).
+    #[error(
+        "image {image} ({flag}) is missing from the Docker engine (images are never pulled); \
+         run `docker pull {image}` on a machine that reaches its registry (or `docker load` an \
+         archive of it), or leave {flag} out to use the image `cargo xtask setup` builds"
+    )]
+    NoOverrideImage {
+        /// The image.
+        image: String,
+        /// The option that named it.
+        flag: &'static str,
     },
 }
 
@@ -101,20 +117,45 @@ fn run(docker: &std::path::Path, args: &[&str]) -> Result<String, String> {
     }
 }
 
-/// Checks that the engine answers and both images are there.
+/// Checks that the engine answers and the project's two images are there.
 pub fn preflight() -> Result<(), ContainersError> {
-    let docker = docker();
-    run(&docker, &["version", "--format", "{{.Server.Version}}"])
+    preflight_images(&images())
+}
+
+/// Checks that the engine answers and both of `images` are there; an image other than the
+/// project's is reported with what to do about it ([`ContainersError::NoOverrideImage`]).
+pub fn preflight_images(images: &ContainerImages) -> Result<(), ContainersError> {
+    run(&images.docker, &["version", "--format", "{{.Server.Version}}"])
         .map_err(|detail| ContainersError::NoEngine { detail })?;
-    check_images(&[ETCD_IMAGE, KUBE_APISERVER_IMAGE])
+    for (image, default, flag) in [
+        (&images.etcd, ETCD_IMAGE, ETCD_IMAGE_FLAG),
+        (&images.kube_apiserver, KUBE_APISERVER_IMAGE, KUBE_APISERVER_IMAGE_FLAG),
+    ] {
+        if image == default {
+            check_images(&[image])?;
+        } else if !has_image(&images.docker, image) {
+            return Err(ContainersError::NoOverrideImage { image: image.clone(), flag });
+        }
+    }
+    Ok(())
+}
+
+/// The command-line option that replaces [`ETCD_IMAGE`].
+pub const ETCD_IMAGE_FLAG: &str = "--etcd-image";
+/// The command-line option that replaces [`KUBE_APISERVER_IMAGE`].
+pub const KUBE_APISERVER_IMAGE_FLAG: &str = "--apiserver-image";
+
+fn has_image(docker: &std::path::Path, image: &str) -> bool {
+    run(docker, &["image", "inspect", "--format", "{{.Id}}", image]).is_ok()
 }
 
 /// Checks that the engine holds `images` (never pulls).
 pub fn check_images(images: &[&str]) -> Result<(), ContainersError> {
     let docker = docker();
     for image in images {
-        run(&docker, &["image", "inspect", "--format", "{{.Id}}", image])
-            .map_err(|_| ContainersError::NoImage { image: (*image).to_owned() })?;
+        if !has_image(&docker, image) {
+            return Err(ContainersError::NoImage { image: (*image).to_owned() });
+        }
     }
     Ok(())
 }
@@ -149,13 +190,19 @@ pub fn sweep() -> Vec<String> {
     dead
 }
 
-/// The images and the `docker` client this backend runs members with (for callers that build
-/// their own control plane, as `atrest cluster up` does).
+/// The project's images and the `docker` client this backend runs members with (for callers
+/// that build their own control plane, as `atrest cluster up` does).
 pub fn images() -> ContainerImages {
+    images_with(None, None)
+}
+
+/// [`images`] with etcd's or kube-apiserver's image replaced (a published image pulled
+/// beforehand, or a retagged one); the binaries must be at upstream's paths.
+pub fn images_with(etcd: Option<&str>, kube_apiserver: Option<&str>) -> ContainerImages {
     ContainerImages {
         docker: docker(),
-        etcd: ETCD_IMAGE.to_owned(),
-        kube_apiserver: KUBE_APISERVER_IMAGE.to_owned(),
+        etcd: etcd.unwrap_or(ETCD_IMAGE).to_owned(),
+        kube_apiserver: kube_apiserver.unwrap_or(KUBE_APISERVER_IMAGE).to_owned(),
     }
 }
 
@@ -163,9 +210,18 @@ impl ContainersCluster {
     /// Checks the engine and images, sweeps leftovers, starts etcd's container and generates
     /// the cluster PKI; apiservers start on [`Cluster::start_apiserver`].
     pub async fn launch(spec: ClusterSpec) -> Result<ContainersCluster, BackendError> {
-        preflight().map_err(|e| BackendError::other("checking the Docker engine", e))?;
+        ContainersCluster::launch_with_images(spec, images()).await
+    }
+
+    /// [`ContainersCluster::launch`] with other images ([`images_with`]); a missing image is
+    /// an error before anything starts.
+    pub async fn launch_with_images(
+        spec: ClusterSpec,
+        images: ContainerImages,
+    ) -> Result<ContainersCluster, BackendError> {
+        preflight_images(&images)
+            .map_err(|e| BackendError::other("checking the Docker engine", e))?;
         sweep();
-        let images = images();
         // The binaries run from the images; the host paths are never executed.
         let assets = Assets { kube_apiserver: PathBuf::new(), etcd: PathBuf::new() };
         let inner = ProcessCluster::launch_with(&assets, spec, Some(images)).await?;

@@ -1,8 +1,11 @@
 //! Running a member in a container instead of as a host process: [`ContainerRun`] turns a
-//! [`ProcessSpec`](crate::ProcessSpec) into a foreground `docker run` of a local image whose
-//! entrypoint is the binary, so that everything [`ManagedProcess`](crate::ManagedProcess) does
-//! (logs to files, exit status, SIGTERM then SIGKILL) applies to the container unchanged:
+//! [`ProcessSpec`](crate::ProcessSpec) into a foreground `docker run` of an image, so that
+//! everything [`ManagedProcess`](crate::ManagedProcess) does (logs to files, exit status, SIGTERM
+//! then SIGKILL) applies to the container unchanged:
 //!
+//! - the entrypoint is given explicitly (`/usr/local/bin/etcd`, `/usr/local/bin/kube-apiserver`),
+//!   as kubeadm's static pods give `command:`, so a published image (whose own entrypoint may be
+//!   a wrapper or absent) and the image `cargo xtask setup` builds run the same binary;
 //! - the `docker` client stays attached, so the container's stdout and stderr are the client's,
 //!   and its exit code is the container's (125–127 are the client's own failures);
 //! - the client forwards SIGTERM to the container (`--sig-proxy`, on by default when attached);
@@ -46,21 +49,34 @@ impl BindMount {
     }
 }
 
-/// How to run a member in a container: the `docker` client, the image, the mounts.
+/// Where etcd's binary is in upstream's image (`registry.k8s.io/etcd`) and in ours.
+pub const ETCD_ENTRYPOINT: &str = "/usr/local/bin/etcd";
+/// Where kube-apiserver's binary is in upstream's image (`registry.k8s.io/kube-apiserver`) and
+/// in ours.
+pub const KUBE_APISERVER_ENTRYPOINT: &str = "/usr/local/bin/kube-apiserver";
+
+/// How to run a member in a container: the `docker` client, the image, the binary, the mounts.
 #[derive(Debug, Clone)]
 pub struct ContainerRun {
     /// The `docker` client (`docker` on `PATH` by default).
     pub docker: PathBuf,
-    /// The image (`registry.k8s.io/etcd:3.6.16-0`); its entrypoint is the binary.
+    /// The image (`registry.k8s.io/etcd:3.6.16-0`).
     pub image: String,
+    /// The binary in the image, run as `--entrypoint` whatever the image's own entrypoint is.
+    pub entrypoint: String,
     /// Bind mounts.
     pub mounts: Vec<BindMount>,
 }
 
 impl ContainerRun {
-    /// A run of `image` through the `docker` on `PATH`, without mounts.
-    pub fn new(image: impl Into<String>) -> ContainerRun {
-        ContainerRun { docker: PathBuf::from("docker"), image: image.into(), mounts: Vec::new() }
+    /// A run of `entrypoint` in `image` through the `docker` on `PATH`, without mounts.
+    pub fn new(image: impl Into<String>, entrypoint: impl Into<String>) -> ContainerRun {
+        ContainerRun {
+            docker: PathBuf::from("docker"),
+            image: image.into(),
+            entrypoint: entrypoint.into(),
+            mounts: Vec::new(),
+        }
     }
 
     /// Adds a mount unless an equal one is there.
@@ -94,6 +110,8 @@ impl ContainerRun {
             out.push("--mount".into());
             out.push(spec);
         }
+        out.push("--entrypoint".into());
+        out.push(self.entrypoint.clone().into());
         out.push(self.image.clone().into());
         out.extend(args.iter().cloned());
         out
@@ -190,7 +208,7 @@ mod tests {
 
     #[test]
     fn run_args_carry_labels_mounts_and_the_binary_flags() {
-        let mut run = ContainerRun::new("img:1");
+        let mut run = ContainerRun::new("img:1", "/usr/local/bin/x");
         run.mount(BindMount::read_only("/h/enc", "/etc/kubernetes/enc"));
         run.mount(BindMount::read_only("/h/enc", "/etc/kubernetes/enc"));
         let args = run.run_args("n", &["--x=1".into()]);
@@ -201,7 +219,10 @@ mod tests {
         );
         assert!(text.contains(&"io.atrest.project=1".into()));
         assert!(text.iter().any(|a| a.starts_with("io.atrest.owner=")));
-        assert_eq!(text[text.len() - 2..], ["img:1".to_owned(), "--x=1".to_owned()]);
+        assert_eq!(
+            text[text.len() - 4..],
+            ["--entrypoint", "/usr/local/bin/x", "img:1", "--x=1"].map(str::to_owned)
+        );
     }
 
     #[test]
