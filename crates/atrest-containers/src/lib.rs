@@ -28,8 +28,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use atrest_backend::{
-    ApiResult, ApiServerSpec, BackendError, Cluster, ClusterSpec, KillSignal, Kind, KmsAction,
-    KmsPluginState, Member, MemberExit, Object, ObjectRef, RawEntry, StartFailure,
+    ApiResult, ApiServerSpec, BackendError, Cluster, ClusterSpec, ExitHow, KillSignal, Kind,
+    KmsAction, KmsPluginState, Member, MemberExit, Object, ObjectRef, RawEntry, StartFailure,
 };
 use atrest_process::container::{OWNER_LABEL, PROJECT_LABEL, owner_alive};
 use atrest_process::{Assets, ContainerImages, ProcessCluster};
@@ -38,6 +38,12 @@ use atrest_process::{Assets, ContainerImages, ProcessCluster};
 pub const ETCD_IMAGE: &str = "registry.k8s.io/etcd:3.6.16-0";
 /// kube-apiserver's image, as `cargo xtask setup` builds it.
 pub const KUBE_APISERVER_IMAGE: &str = "registry.k8s.io/kube-apiserver:v1.37.2";
+
+/// What to do when the engine died under a run (its members' processes are killed by the
+/// handles, since no engine can remove their containers any more).
+pub const ENGINE_LOST_REMEDY: &str = "what is left of the run's containers is killed at \
+     teardown; start the engine again (`cargo xtask setup` starts the project's own dockerd, \
+     whose log is ~/.cache/atrest/docker/state/dockerd.log) and rerun";
 
 /// The backend cannot run here.
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +84,8 @@ pub enum ContainersError {
 #[derive(Debug)]
 pub struct ContainersCluster {
     inner: ProcessCluster,
+    /// The `docker` client, to tell a member that exited from an engine that died.
+    docker: PathBuf,
 }
 
 /// The `docker` client: `ATREST_DOCKER`, else `docker` on `PATH`, else the client of the
@@ -224,14 +232,15 @@ impl ContainersCluster {
         sweep();
         // The binaries run from the images; the host paths are never executed.
         let assets = Assets { kube_apiserver: PathBuf::new(), etcd: PathBuf::new() };
+        let docker = images.docker.clone();
         let inner = ProcessCluster::launch_with(&assets, spec, Some(images)).await?;
-        Ok(ContainersCluster { inner })
+        Ok(ContainersCluster { inner, docker })
     }
 
     /// How long a start waits for `/readyz` before it reports [`StartFailure::NotReady`].
     #[must_use]
     pub fn with_not_ready_timeout(self, timeout: Duration) -> ContainersCluster {
-        ContainersCluster { inner: self.inner.with_not_ready_timeout(timeout) }
+        ContainersCluster { inner: self.inner.with_not_ready_timeout(timeout), ..self }
     }
 }
 
@@ -350,7 +359,20 @@ impl Cluster for ContainersCluster {
     }
 
     fn unexpected_exit(&self) -> Option<MemberExit> {
-        self.inner.unexpected_exit()
+        let exit = self.inner.unexpected_exit()?;
+        // A dead engine ends every attached client at once (exit code 125, "error waiting for
+        // container"), while the containers keep running: say so, not that the member exited.
+        if run(&self.docker, &["version", "--format", "{{.Server.Version}}"]).is_ok() {
+            return Some(exit);
+        }
+        let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "the default socket".into());
+        Some(MemberExit {
+            how: ExitHow::EngineLost {
+                engine: format!("the Docker engine at {host}"),
+                remedy: ENGINE_LOST_REMEDY,
+            },
+            ..exit
+        })
     }
     fn log_dir(&self) -> Option<PathBuf> {
         self.inner.log_dir()

@@ -11,6 +11,9 @@
 //! - the client forwards SIGTERM to the container (`--sig-proxy`, on by default when attached);
 //! - `--rm` removes the container when it ends; when the client had to be killed, the handle
 //!   removes the container by name (`docker rm -f`);
+//! - `--cidfile` records the container's id, so that when the engine dies (its containerd with
+//!   it, while the shims and the containers' processes keep running and the attached client
+//!   ends) the handle can still find and kill what is left, by cgroup ([`kill_leftovers`]);
 //! - host networking (`--network host`): members listen on 127.0.0.1 ports of the host;
 //! - every container carries `io.atrest.project=1` and `io.atrest.owner=<pid> <start time>`,
 //!   as xtask's containers do, so that leftovers of a killed run can be swept by owner.
@@ -86,13 +89,16 @@ impl ContainerRun {
         }
     }
 
-    /// The `docker run` arguments for a container named `name` running the image with `args`.
-    pub fn run_args(&self, name: &str, args: &[OsString]) -> Vec<OsString> {
+    /// The `docker run` arguments for a container named `name` running the image with `args`,
+    /// its id written to `cidfile` (which must not exist).
+    pub fn run_args(&self, name: &str, cidfile: &Path, args: &[OsString]) -> Vec<OsString> {
         let mut out: Vec<OsString> =
             ["run", "--rm", "--pull", "never", "--network", "host", "--name", name]
                 .into_iter()
                 .map(OsString::from)
                 .collect();
+        out.push("--cidfile".into());
+        out.push(cidfile.into());
         out.push("--label".into());
         out.push(format!("{PROJECT_LABEL}=1").into());
         if let Some(owner) = owner_value() {
@@ -158,6 +164,55 @@ impl ContainerRun {
     }
 }
 
+/// Kills the processes of container `id` that its engine no longer manages: every process in
+/// a cgroup of the container, then its `containerd-shim` (`-id <id>`). When dockerd dies, its
+/// containerd dies with it, but the shims and the containers' processes keep running (reparented
+/// to init) and `docker rm -f` cannot reach them. Returns the pids signalled; nothing is
+/// signalled while the engine still runs the container, since its processes then end with the
+/// container and are gone by the time the attached client has exited.
+pub fn kill_leftovers(id: &str) -> Vec<u32> {
+    // A full id only: a prefix could match another container's cgroup.
+    if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Vec::new();
+    }
+    let Ok(proc_dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let pids: Vec<u32> =
+        proc_dir.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect();
+    let in_container = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+            .is_ok_and(|c| c.lines().any(|l| l.rsplit(':').next().is_some_and(|p| p.contains(id))))
+    };
+    let is_shim = |pid: u32| {
+        std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+            let args: Vec<&[u8]> = c.split(|&b| b == 0).collect();
+            args.first().is_some_and(|a| a.ends_with(b"containerd-shim-runc-v2"))
+                && args.windows(2).any(|w| w[0] == b"-id" && w[1] == id.as_bytes())
+        })
+    };
+    // A zombie has ended already; signalling it again would only repeat the report.
+    let running = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+            s.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'))
+        })
+    };
+    let mut killed = Vec::new();
+    // The container's processes first, so the shim cannot restart or wait on them.
+    for pass in [&in_container as &dyn Fn(u32) -> bool, &is_shim] {
+        for &pid in &pids {
+            if pid != std::process::id() && pass(pid) && running(pid) && sigkill(pid) {
+                killed.push(pid);
+            }
+        }
+    }
+    killed
+}
+
+fn sigkill(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else { return false };
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL)
+        .is_ok()
+}
+
 /// A container name unique to this process and call: `atrest-<pid>-<n>-<member>`.
 pub fn container_name(member: &str) -> String {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -211,18 +266,27 @@ mod tests {
         let mut run = ContainerRun::new("img:1", "/usr/local/bin/x");
         run.mount(BindMount::read_only("/h/enc", "/etc/kubernetes/enc"));
         run.mount(BindMount::read_only("/h/enc", "/etc/kubernetes/enc"));
-        let args = run.run_args("n", &["--x=1".into()]);
+        let args = run.run_args("n", Path::new("/l/n.cid"), &["--x=1".into()]);
         let text: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
         assert_eq!(text.iter().filter(|a| a.starts_with("type=bind")).count(), 1);
         assert!(
             text.contains(&"type=bind,source=/h/enc,target=/etc/kubernetes/enc,readonly".into())
         );
         assert!(text.contains(&"io.atrest.project=1".into()));
+        assert!(text.windows(2).any(|w| w == ["--cidfile", "/l/n.cid"]));
         assert!(text.iter().any(|a| a.starts_with("io.atrest.owner=")));
         assert_eq!(
             text[text.len() - 4..],
             ["--entrypoint", "/usr/local/bin/x", "img:1", "--x=1"].map(str::to_owned)
         );
+    }
+
+    #[test]
+    fn leftovers_need_a_full_container_id() {
+        // A short or foreign id would match unrelated cgroups (or every one): nothing is killed.
+        assert_eq!(kill_leftovers(""), Vec::<u32>::new());
+        assert_eq!(kill_leftovers("docker"), Vec::<u32>::new());
+        assert_eq!(kill_leftovers(&"0".repeat(64)), Vec::<u32>::new());
     }
 
     #[test]
