@@ -32,8 +32,8 @@ pub(crate) enum BenchCommand {
     /// from the OS CSPRNG and never printed. Prints a table; --out also writes
     /// degradation.json, degradation.txt and degradation.svg.
     Degradation(crate::degradation::DegradationArgs),
-    /// How long the process backend takes to notice a member killed with SIGKILL (etcd or the
-    /// apiserver), and to tear the rest down: each run and the median.
+    /// How long the process or containers backend takes to notice a member killed with SIGKILL
+    /// (etcd or the apiserver), and to tear the rest down: each run and the median.
     MemberExit(crate::member_exit::MemberExitArgs),
 }
 

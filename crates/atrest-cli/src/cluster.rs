@@ -211,6 +211,7 @@ async fn serve(
     dir: &Path,
 ) -> Result<Outcome> {
     let mut signals = Signals::install()?;
+    let etcd_docker = etcd.as_ref().map(|run| run.docker.clone());
     eprintln!("starting etcd and {} kube-apiserver(s)...", options.len());
     let start = async {
         let mut etcd_opts = EtcdOptions::new("etcd");
@@ -236,7 +237,12 @@ async fn serve(
         plane.shutdown().await;
         return Err(err);
     }
-    let exited = signals.guard(plane.member_exited()).await.ok();
+    // The engine's death ends the containers' clients; it is what to report then.
+    let docker = etcd_docker;
+    let exited = signals.guard(plane.member_exited()).await.ok().map(|exit| match &docker {
+        Some(docker) => atrest_containers::explain_exit(exit, docker),
+        None => exit,
+    });
     if let Some(exit) = &exited {
         eprintln!("error: {exit}");
     }

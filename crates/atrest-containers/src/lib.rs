@@ -198,6 +198,24 @@ pub fn sweep() -> Vec<String> {
     dead
 }
 
+/// `exit` of a container member as it should be reported: unchanged while the engine answers,
+/// else as lost with the engine ([`ExitHow::EngineLost`]). A dead engine ends every attached
+/// client at once (exit code 125, "error waiting for container") while the containers keep
+/// running, so "exited on its own" would send the user to the wrong log.
+pub fn explain_exit(exit: MemberExit, docker: &std::path::Path) -> MemberExit {
+    if run(docker, &["version", "--format", "{{.Server.Version}}"]).is_ok() {
+        return exit;
+    }
+    let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "the default socket".into());
+    MemberExit {
+        how: ExitHow::EngineLost {
+            engine: format!("the Docker engine at {host}"),
+            remedy: ENGINE_LOST_REMEDY,
+        },
+        ..exit
+    }
+}
+
 /// The project's images and the `docker` client this backend runs members with (for callers
 /// that build their own control plane, as `atrest cluster up` does).
 pub fn images() -> ContainerImages {
@@ -359,20 +377,7 @@ impl Cluster for ContainersCluster {
     }
 
     fn unexpected_exit(&self) -> Option<MemberExit> {
-        let exit = self.inner.unexpected_exit()?;
-        // A dead engine ends every attached client at once (exit code 125, "error waiting for
-        // container"), while the containers keep running: say so, not that the member exited.
-        if run(&self.docker, &["version", "--format", "{{.Server.Version}}"]).is_ok() {
-            return Some(exit);
-        }
-        let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "the default socket".into());
-        Some(MemberExit {
-            how: ExitHow::EngineLost {
-                engine: format!("the Docker engine at {host}"),
-                remedy: ENGINE_LOST_REMEDY,
-            },
-            ..exit
-        })
+        Some(explain_exit(self.inner.unexpected_exit()?, &self.docker))
     }
     fn log_dir(&self) -> Option<PathBuf> {
         self.inner.log_dir()

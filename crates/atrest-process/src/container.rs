@@ -129,6 +129,24 @@ impl ContainerRun {
         self.docker_quiet(&["kill", "--signal", signal, name])
     }
 
+    /// The host pid of container `name`'s main process (the binary), from `docker inspect`.
+    pub fn main_pid(&self, name: &str) -> std::io::Result<u32> {
+        let out = Command::new(&self.docker)
+            .args(["inspect", "--format", "{{.State.Pid}}", name])
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        match text.trim().parse::<u32>() {
+            Ok(pid) if out.status.success() && pid != 0 => Ok(pid),
+            _ => Err(std::io::Error::other(format!(
+                "docker inspect {name}: {} (pid {:?})",
+                out.status,
+                text.trim()
+            ))),
+        }
+    }
+
     /// `docker pause NAME` (`pause: true`, the cgroup freezer) or `docker unpause NAME`.
     pub fn pause(&self, name: &str, pause: bool) -> std::io::Result<()> {
         self.docker_quiet(&[if pause { "pause" } else { "unpause" }, name])

@@ -289,6 +289,15 @@ impl ManagedProcess {
         self.pid
     }
 
+    /// The pid of the member's binary on the host: the child's, or for a container the
+    /// container's main process (the child is then the `docker` client).
+    pub fn member_pid(&self) -> io::Result<u32> {
+        match &self.container {
+            Some((run, name, _)) => run.main_pid(name),
+            None => Ok(self.pid),
+        }
+    }
+
     /// Where stdout goes.
     pub fn stdout_log(&self) -> &Path {
         &self.stdout_log

@@ -257,3 +257,55 @@ fn scenario_containers_engine_dies_mid_run() {
         assert_eq!(processes_of(id), Vec::<i32>::new(), "container {id} still runs");
     }
 }
+
+/// The same under `atrest cluster up --backend containers`: once ready, the engine dies; exit
+/// 2 naming the engine, and no process of the cluster's containers left.
+#[test]
+fn cluster_up_containers_engine_dies() {
+    atrest_containers::preflight().unwrap_or_else(|e| panic!("{e}"));
+    let mut daemon = PrivateDockerd::start();
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("state");
+    let err_log = work.path().join("stderr");
+    let mut atrest = Command::new(env!("CARGO_BIN_EXE_atrest"))
+        .args(["cluster", "up", "--backend", "containers", "--state-dir"])
+        .arg(&state)
+        .env("DOCKER_HOST", &daemon.host)
+        .env_remove("ATREST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&err_log).unwrap())
+        .spawn()
+        .unwrap();
+    poll(Duration::from_secs(120), || {
+        if state.join("ready").exists() {
+            ControlFlow::Break(())
+        } else if let Some(status) = atrest.try_wait().unwrap() {
+            panic!("atrest ended first ({status}):\n{}", fs::read_to_string(&err_log).unwrap());
+        } else {
+            ControlFlow::Continue(fs::read_to_string(&err_log).unwrap_or_default())
+        }
+    });
+    let ids: Vec<String> = daemon
+        .docker_try(&["ps", "-q", "--no-trunc"])
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(ids.len(), 2, "etcd and one apiserver: {ids:?}");
+    daemon.kill();
+    let status = poll(Duration::from_secs(60), || match atrest.try_wait().unwrap() {
+        Some(status) => ControlFlow::Break(status),
+        None => ControlFlow::Continue("atrest still running".to_owned()),
+    });
+    let err = fs::read_to_string(&err_log).unwrap();
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!("the Docker engine at {} stopped answering", daemon.host)),
+        "{err}"
+    );
+    assert!(err.contains("cargo xtask setup"), "{err}");
+    for id in &ids {
+        assert_eq!(processes_of(id), Vec::<i32>::new(), "container {id} still runs");
+    }
+}
