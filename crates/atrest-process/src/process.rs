@@ -41,8 +41,8 @@ pub struct ProcessSpec {
     pub cwd: Option<PathBuf>,
     /// How long SIGTERM may take before SIGKILL.
     pub stop_timeout: Duration,
-    /// Run `args` in this container (the image's entrypoint replaces `program`) instead of as
-    /// a host process.
+    /// Run `args` in this container (its [`ContainerRun::entrypoint`] replaces `program`)
+    /// instead of as a host process.
     pub container: Option<ContainerRun>,
 }
 
