@@ -210,6 +210,8 @@ fn scenario_containers_engine_dies_mid_run() {
         .args(["scenario", file.to_str().unwrap(), "--backend", "containers"])
         .current_dir(work.path())
         .env("DOCKER_HOST", &daemon.host)
+        // The failed run keeps its logs (and says where): inside `work`, removed with it.
+        .env("TMPDIR", work.path())
         .env_remove("ATREST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -271,6 +273,8 @@ fn cluster_up_containers_engine_dies() {
         .args(["cluster", "up", "--backend", "containers", "--state-dir"])
         .arg(&state)
         .env("DOCKER_HOST", &daemon.host)
+        // The failed run keeps its logs (and says where): inside `work`, removed with it.
+        .env("TMPDIR", work.path())
         .env_remove("ATREST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
