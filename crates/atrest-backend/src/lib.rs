@@ -367,7 +367,7 @@ impl fmt::Display for Member {
 }
 
 /// How a member's process ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExitHow {
     /// It exited with this code.
     Code(i32),
@@ -380,6 +380,14 @@ pub enum ExitHow {
     },
     /// Its status is not known (a container runtime that lost it).
     Unknown,
+    /// What ran it stopped answering (a container engine that died), so the member was lost
+    /// with it; the backend has killed what was left.
+    EngineLost {
+        /// What stopped answering (`the Docker engine at unix:///…`).
+        engine: String,
+        /// What to do about it.
+        remedy: &'static str,
+    },
 }
 
 impl fmt::Display for ExitHow {
@@ -388,6 +396,9 @@ impl fmt::Display for ExitHow {
             ExitHow::Code(code) => write!(f, "exit code {code}"),
             ExitHow::Signal { number, name } => write!(f, "killed by {name} (signal {number})"),
             ExitHow::Unknown => f.write_str("unknown exit status"),
+            ExitHow::EngineLost { engine, remedy } => {
+                write!(f, "{engine} stopped answering; {remedy}")
+            }
         }
     }
 }
@@ -415,7 +426,11 @@ impl fmt::Display for KillSignal {
 /// A member that exited without the harness asking it to (see [`Cluster::unexpected_exit`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "{member} exited on its own ({how}){}",
+    "{member} {}{}",
+    match .how {
+        ExitHow::EngineLost { .. } => format!("was lost: {}", .how),
+        how => format!("exited on its own ({how})"),
+    },
     .log.as_ref().map(|l| format!("; its log is kept at {}", l.display())).unwrap_or_default()
 )]
 pub struct MemberExit {

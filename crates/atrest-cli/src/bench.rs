@@ -16,6 +16,7 @@ use atrest_scenario::{Outcome as RunOutcome, RunOptions};
 use clap::Subcommand;
 
 use crate::Outcome;
+use crate::images::ImageArgs;
 use crate::out::{out, outln};
 use crate::scenario::{Backend, load_named, run_one};
 
@@ -31,8 +32,8 @@ pub(crate) enum BenchCommand {
     /// from the OS CSPRNG and never printed. Prints a table; --out also writes
     /// degradation.json, degradation.txt and degradation.svg.
     Degradation(crate::degradation::DegradationArgs),
-    /// How long the process backend takes to notice a member killed with SIGKILL (etcd or the
-    /// apiserver), and to tear the rest down: each run and the median.
+    /// How long the process or containers backend takes to notice a member killed with SIGKILL
+    /// (etcd or the apiserver), and to tear the rest down: each run and the median.
     MemberExit(crate::member_exit::MemberExitArgs),
 }
 
@@ -48,6 +49,8 @@ pub(crate) struct ScenarioArgs {
     /// How many runs (at least 1; the median of 5 or more means something).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     runs: u32,
+    #[command(flatten)]
+    images: ImageArgs,
 }
 
 /// Runs a `bench` subcommand.
@@ -60,6 +63,7 @@ pub(crate) fn run(cmd: &BenchCommand) -> Result<Outcome> {
 }
 
 fn scenario(args: &ScenarioArgs) -> Result<Outcome> {
+    args.images.check(args.backend == Backend::Containers)?;
     let scenario = load_named(&args.scenario, None)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -68,8 +72,9 @@ fn scenario(args: &ScenarioArgs) -> Result<Outcome> {
     let mut times = Vec::new();
     for n in 1..=args.runs {
         let t = Instant::now();
+        let opts = RunOptions::default();
         let report =
-            runtime.block_on(run_one(&scenario, &RunOptions::default(), args.backend, true))?;
+            runtime.block_on(run_one(&scenario, &opts, args.backend, &args.images, true))?;
         let secs = t.elapsed().as_secs_f64();
         if report.outcome != RunOutcome::Passed {
             out!("{}", report.to_text())?;

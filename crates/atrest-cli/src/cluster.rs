@@ -75,6 +75,8 @@ pub(crate) struct UpArgs {
     /// directory, removed at teardown.
     #[arg(long, value_name = "DIR")]
     state_dir: Option<PathBuf>,
+    #[command(flatten)]
+    images: crate::images::ImageArgs,
 }
 
 /// Runs a `cluster` subcommand.
@@ -113,6 +115,10 @@ fn up(args: &UpArgs) -> Result<Outcome> {
         },
         None => None,
     };
+    if let Err(err) = args.images.check(args.backend == Backend::Containers) {
+        eprintln!("error: {err}");
+        return Ok(Outcome::Error);
+    }
     let (assets, images) = match args.backend {
         Backend::Process => match Assets::locate() {
             Ok(assets) => (assets, None),
@@ -122,14 +128,15 @@ fn up(args: &UpArgs) -> Result<Outcome> {
             }
         },
         Backend::Containers => {
-            if let Err(err) = atrest_containers::preflight() {
+            let images = args.images.images();
+            if let Err(err) = atrest_containers::preflight_images(&images) {
                 eprintln!("error: {err}");
                 return Ok(Outcome::Error);
             }
             atrest_containers::sweep();
             // The binaries run from the images; the host paths are never executed.
             let assets = Assets { kube_apiserver: PathBuf::new(), etcd: PathBuf::new() };
-            (assets, Some(atrest_containers::images()))
+            (assets, Some(images))
         }
     };
     // Relative paths would otherwise resolve against each apiserver's instance directory.
@@ -152,8 +159,7 @@ fn up(args: &UpArgs) -> Result<Outcome> {
         .map(|i| {
             let mut opts = apiserver_options(i, config.as_deref(), args.automatic_reload);
             opts.container = images.as_ref().map(|images| {
-                let mut run = ContainerRun::new(images.kube_apiserver.clone());
-                run.docker.clone_from(&images.docker);
+                let mut run = images.kube_apiserver_run();
                 // The file's directory, read-only at the same path, as kubeadm's `hostPath`.
                 if let Some(dir) = config.as_deref().and_then(Path::parent) {
                     run.mount(BindMount::same_path(dir));
@@ -163,11 +169,7 @@ fn up(args: &UpArgs) -> Result<Outcome> {
             opts
         })
         .collect();
-    let etcd = images.as_ref().map(|images| {
-        let mut run = ContainerRun::new(images.etcd.clone());
-        run.docker.clone_from(&images.docker);
-        run
-    });
+    let etcd = images.as_ref().map(atrest_process::ContainerImages::etcd_run);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -209,6 +211,7 @@ async fn serve(
     dir: &Path,
 ) -> Result<Outcome> {
     let mut signals = Signals::install()?;
+    let etcd_docker = etcd.as_ref().map(|run| run.docker.clone());
     eprintln!("starting etcd and {} kube-apiserver(s)...", options.len());
     let start = async {
         let mut etcd_opts = EtcdOptions::new("etcd");
@@ -234,7 +237,12 @@ async fn serve(
         plane.shutdown().await;
         return Err(err);
     }
-    let exited = signals.guard(plane.member_exited()).await.ok();
+    // The engine's death ends the containers' clients; it is what to report then.
+    let docker = etcd_docker;
+    let exited = signals.guard(plane.member_exited()).await.ok().map(|exit| match &docker {
+        Some(docker) => atrest_containers::explain_exit(exit, docker),
+        None => exit,
+    });
     if let Some(exit) = &exited {
         eprintln!("error: {exit}");
     }

@@ -201,6 +201,8 @@ pub(crate) struct DegradationArgs {
     /// each): a wait on the monotonic clock inside the timed request, before it is sent.
     #[arg(long, value_name = "PERCENT", default_value_t = 5.0, requires = "calibrate", value_parser = parse_percent)]
     inject_percent: f64,
+    #[command(flatten)]
+    images: crate::images::ImageArgs,
 }
 
 fn parse_percent(s: &str) -> Result<f64, String> {
@@ -271,6 +273,7 @@ struct Comparison {
 
 /// `atrest bench degradation`.
 pub(crate) fn run(args: &DegradationArgs) -> Result<Outcome> {
+    args.images.check(args.backend == Backend::Containers)?;
     let given = if args.calibrate { vec![Provider::Identity; 3] } else { args.providers.clone() };
     let (providers, arms) = arms(&given)?;
     let payload = payload(args.size as usize, args.seed);
@@ -302,7 +305,8 @@ pub(crate) fn run(args: &DegradationArgs) -> Result<Outcome> {
             })?
         }
         Backend::Containers => runtime.block_on(async {
-            let cluster = atrest_containers::ContainersCluster::launch(spec)
+            let images = args.images.images();
+            let cluster = atrest_containers::ContainersCluster::launch_with_images(spec, images)
                 .await
                 .context("starting the containers backend")?;
             prepare_and_measure(cluster, &work).await

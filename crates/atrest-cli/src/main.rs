@@ -28,6 +28,7 @@ mod cluster;
 mod crypt;
 mod degradation;
 mod files;
+mod images;
 mod input;
 mod inspect;
 mod keygen;

@@ -1,21 +1,28 @@
-//! `atrest bench member-exit`: how long the `process` backend takes to notice a member killed
-//! with SIGKILL, and to tear the rest down after it (issue 18). Measured, never asserted.
+//! `atrest bench member-exit`: how long the `process` or `containers` backend takes to notice a
+//! member killed with SIGKILL, and to tear the rest down after it (issue 18). Measured, never
+//! asserted.
 //!
 //! Each run starts etcd and one kube-apiserver ([`ControlPlane`], as `cluster up` does, with
-//! the same stop grace), sends SIGKILL to the chosen member, and times two intervals: from the
-//! kill to [`ControlPlane::member_exited`] (detection), and [`ControlPlane::shutdown`] after it
-//! (teardown). The killed member's directory, kept for its log, is removed after each run.
+//! the same stop grace and, on `containers`, the same containers), sends SIGKILL to the chosen
+//! member's binary (in a container: its main process on the host, as the OOM killer would, not
+//! `docker kill`, which the harness would count as asked for), and times two intervals: from
+//! the kill to [`ControlPlane::member_exited`] (detection), and [`ControlPlane::shutdown`] after
+//! it (teardown). The killed member's directory, kept for its log, is removed after each run.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
-use atrest_process::{ApiServer, Assets, ControlPlane};
+use std::path::PathBuf;
+
+use atrest_process::{ApiServer, Assets, ContainerImages, ControlPlane, EtcdOptions};
 use clap::ValueEnum;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use crate::Outcome;
 use crate::bench::median;
+use crate::cluster::Backend;
+use crate::images::ImageArgs;
 use crate::out::outln;
 
 /// `atrest bench member-exit`.
@@ -24,9 +31,14 @@ pub(crate) struct MemberExitArgs {
     /// The member to kill.
     #[arg(long, value_enum, default_value_t = Target::Etcd)]
     member: Target,
+    /// The backend that runs the control plane.
+    #[arg(long, value_enum, default_value_t = Backend::Process)]
+    backend: Backend,
     /// How many runs (each starts a new control plane).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     runs: u32,
+    #[command(flatten)]
+    images: ImageArgs,
 }
 
 /// Which member a run kills.
@@ -49,11 +61,24 @@ impl Target {
 
 /// Runs the measurement.
 pub(crate) fn run(args: &MemberExitArgs) -> Result<Outcome> {
-    let assets = match Assets::locate() {
-        Ok(assets) => assets,
-        Err(err) => {
-            eprintln!("error: {err}");
-            return Ok(Outcome::Error);
+    args.images.check(args.backend == Backend::Containers)?;
+    let (assets, images) = match args.backend {
+        Backend::Process => match Assets::locate() {
+            Ok(assets) => (assets, None),
+            Err(err) => {
+                eprintln!("error: {err}");
+                return Ok(Outcome::Error);
+            }
+        },
+        Backend::Containers => {
+            let images = args.images.images();
+            if let Err(err) = atrest_containers::preflight_images(&images) {
+                eprintln!("error: {err}");
+                return Ok(Outcome::Error);
+            }
+            atrest_containers::sweep();
+            // The binaries run from the images; the host paths are never executed.
+            (Assets { kube_apiserver: PathBuf::new(), etcd: PathBuf::new() }, Some(images))
         }
     };
     // Current-thread: the children are spawned from this (the main) thread, which outlives
@@ -65,15 +90,15 @@ pub(crate) fn run(args: &MemberExitArgs) -> Result<Outcome> {
     let mut detected = Vec::new();
     let mut torn_down = Vec::new();
     for n in 1..=args.runs {
-        let options = vec![crate::cluster::apiserver_options(0, None, false)];
         let plane = runtime
-            .block_on(ControlPlane::start(&assets, options))
+            .block_on(start(&assets, images.as_ref()))
             .context("starting etcd and a kube-apiserver")?;
         let pid = match args.member {
-            Target::Etcd => plane.etcd().pid(),
-            Target::Apiserver => plane.apiserver(0).and_then(ApiServer::pid),
+            Target::Etcd => plane.etcd().member_pid(),
+            Target::Apiserver => plane.apiserver(0).and_then(ApiServer::member_pid),
         }
-        .context("the member is not running")?;
+        .context("the member is not running")?
+        .context("finding the member's process")?;
         let pid = Pid::from_raw(i32::try_from(pid).context("pid out of range")?);
         let killed = Instant::now();
         kill(pid, Signal::SIGKILL).context("sending SIGKILL")?;
@@ -103,6 +128,20 @@ pub(crate) fn run(args: &MemberExitArgs) -> Result<Outcome> {
         )?;
     }
     Ok(Outcome::Ok)
+}
+
+/// etcd and one apiserver, as `cluster up` starts them (in containers of `images` when given).
+async fn start(
+    assets: &Assets,
+    images: Option<&ContainerImages>,
+) -> Result<ControlPlane, atrest_process::StartError> {
+    let mut etcd = EtcdOptions::new("etcd");
+    etcd.container = images.map(ContainerImages::etcd_run);
+    let mut plane = ControlPlane::with_etcd(assets, etcd).await?;
+    let mut opts = crate::cluster::apiserver_options(0, None, false);
+    opts.container = images.map(ContainerImages::kube_apiserver_run);
+    plane.add_apiserver(opts).await?;
+    Ok(plane)
 }
 
 fn ms(d: Duration) -> String {

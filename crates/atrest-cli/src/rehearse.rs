@@ -16,6 +16,7 @@ use atrest_scenario::{BoundKeys, Outcome as RunOutcome, Report, RunOptions, Scen
 use serde_json::json;
 
 use crate::Outcome;
+use crate::images::ImageArgs;
 use crate::out::{out, outln};
 use crate::scenario::{Backend, ReportFormat, run_one};
 
@@ -49,6 +50,8 @@ pub(crate) struct Args {
     /// Plan and write the runbook only; prove nothing.
     #[arg(long)]
     plan_only: bool,
+    #[command(flatten)]
+    images: ImageArgs,
 }
 
 fn load_config(path: &Path, which: &str) -> Result<Option<atrest_config::EncryptionConfiguration>> {
@@ -134,8 +137,9 @@ pub(crate) fn run(args: &Args) -> Result<Outcome> {
         .build()
         .context("starting the async runtime")?;
     let quiet = args.report != ReportFormat::Text;
-    let proved = runtime.block_on(run_one(&rehearsal, &opts, args.backend, quiet))?;
-    let naive_report = runtime.block_on(run_one(&naive, &opts, args.backend, quiet))?;
+    let proved = runtime.block_on(run_one(&rehearsal, &opts, args.backend, &args.images, quiet))?;
+    let naive_report =
+        runtime.block_on(run_one(&naive, &opts, args.backend, &args.images, quiet))?;
     if let Some(dir) = &args.out {
         for r in [&proved, &naive_report] {
             let stem = format!("{}.{}", r.scenario, r.backend);

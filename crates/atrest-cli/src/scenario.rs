@@ -17,6 +17,7 @@ use atrest_sim::SimCluster;
 use clap::ValueEnum;
 
 use crate::Outcome;
+use crate::images::ImageArgs;
 use crate::lifecycle::{Signals, teardown};
 use crate::out::{out, outln};
 
@@ -143,6 +144,8 @@ pub(crate) struct Args {
     /// directory at or above the current one, else the scenarios built into atrest).
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
+    #[command(flatten)]
+    images: ImageArgs,
     #[command(flatten)]
     existing: ExistingArgs,
 }
@@ -352,6 +355,7 @@ pub(crate) fn run(args: &Args) -> Result<Outcome> {
     {
         bail!("--etcd, --context and --etcd-prefix are for --backend existing");
     }
+    args.images.check(args.backend == ScenarioBackend::Containers)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -379,7 +383,7 @@ pub(crate) fn run(args: &Args) -> Result<Outcome> {
                 continue;
             }
         };
-        let report = runtime.block_on(run_one(&scenario, &opts, backend, false))?;
+        let report = runtime.block_on(run_one(&scenario, &opts, backend, &args.images, false))?;
         emit(&report, args)?;
         worst = worst.max(report.outcome.exit_code());
     }
@@ -395,11 +399,13 @@ pub(crate) fn load_named(name: &str, dir: Option<&Path>) -> Result<Scenario> {
     Ok(resolve(name, dir)?.load()?)
 }
 
-/// Runs one scenario on a fresh cluster of `backend` and tears it down.
+/// Runs one scenario on a fresh cluster of `backend` (`images` for `containers`) and tears it
+/// down.
 pub(crate) async fn run_one(
     scenario: &Scenario,
     opts: &RunOptions,
     backend: Backend,
+    images: &ImageArgs,
     quiet: bool,
 ) -> Result<Report> {
     let prepared = scenario.prepare(opts)?;
@@ -417,9 +423,10 @@ pub(crate) async fn run_one(
             drive(scenario, prepared, cluster, quiet).await
         }
         Backend::Containers => {
-            let cluster = atrest_containers::ContainersCluster::launch(spec)
-                .await
-                .context("starting the containers backend")?;
+            let cluster =
+                atrest_containers::ContainersCluster::launch_with_images(spec, images.images())
+                    .await
+                    .context("starting the containers backend")?;
             drive(scenario, prepared, cluster, quiet).await
         }
     }

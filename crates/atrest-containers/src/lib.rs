@@ -4,7 +4,11 @@
 //! process.
 //!
 //! - Images: `registry.k8s.io/etcd:3.6.16-0` and `registry.k8s.io/kube-apiserver:v1.37.2`,
-//!   built locally by `cargo xtask setup` (FROM scratch, the binary as entrypoint); never pulled.
+//!   built locally by `cargo xtask setup` (FROM scratch, the binaries at upstream's paths), or
+//!   any other reference already in the engine ([`images_with`], `--etcd-image` and
+//!   `--apiserver-image` on the command line), such as the published images pulled beforehand.
+//!   The binary is run as an explicit entrypoint (`/usr/local/bin/etcd`, as kubeadm's `command:`),
+//!   so either kind of image behaves the same. Never pulled.
 //! - Networking: host networking; members listen on 127.0.0.1 ports chosen at run time.
 //! - Mounts: an apiserver mounts the host directory of its encryption configuration read-only
 //!   at the path its flag names (kubeadm's `hostPath` `/etc/kubernetes/enc`), its certificates,
@@ -24,8 +28,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use atrest_backend::{
-    ApiResult, ApiServerSpec, BackendError, Cluster, ClusterSpec, EtcdMaintenance, KillSignal,
-    Kind, KmsAction, KmsPluginState, Member, MemberExit, Object, ObjectRef, RawEntry, StartFailure,
+    ApiResult, ApiServerSpec, BackendError, Cluster, ClusterSpec, EtcdMaintenance, ExitHow,
+    KillSignal, Kind, KmsAction, KmsPluginState, Member, MemberExit, Object, ObjectRef, RawEntry,
+    StartFailure,
 };
 use atrest_process::container::{OWNER_LABEL, PROJECT_LABEL, owner_alive};
 use atrest_process::{Assets, ContainerImages, ProcessCluster};
@@ -34,6 +39,12 @@ use atrest_process::{Assets, ContainerImages, ProcessCluster};
 pub const ETCD_IMAGE: &str = "registry.k8s.io/etcd:3.6.16-0";
 /// kube-apiserver's image, as `cargo xtask setup` builds it.
 pub const KUBE_APISERVER_IMAGE: &str = "registry.k8s.io/kube-apiserver:v1.37.2";
+
+/// What to do when the engine died under a run (its members' processes are killed by the
+/// handles, since no engine can remove their containers any more).
+pub const ENGINE_LOST_REMEDY: &str = "what is left of the run's containers is killed at \
+     teardown; start the engine again (`cargo xtask setup` starts the project's own dockerd, \
+     whose log is ~/.cache/atrest/docker/state/dockerd.log) and rerun";
 
 /// The backend cannot run here.
 #[derive(Debug, thiserror::Error)]
@@ -47,7 +58,7 @@ pub enum ContainersError {
         /// What `docker version` said.
         detail: String,
     },
-    /// An image is not in the engine (nothing is ever pulled).
+    /// One of the project's own images is not in the engine (nothing is ever pulled).
     #[error(
         "image {image} is missing from the Docker engine (images are never pulled); \
          `cargo xtask setup` builds it"
@@ -56,12 +67,26 @@ pub enum ContainersError {
         /// The image.
         image: String,
     },
+    /// An image given in place of the project's is not in the engine (nothing is ever pulled).
+    #[error(
+        "image {image} ({flag}) is missing from the Docker engine (images are never pulled); \
+         run `docker pull {image}` on a machine that reaches its registry (or `docker load` an \
+         archive of it), or leave {flag} out to use the image `cargo xtask setup` builds"
+    )]
+    NoOverrideImage {
+        /// The image.
+        image: String,
+        /// The option that named it.
+        flag: &'static str,
+    },
 }
 
 /// The `containers` backend. See the crate documentation.
 #[derive(Debug)]
 pub struct ContainersCluster {
     inner: ProcessCluster,
+    /// The `docker` client, to tell a member that exited from an engine that died.
+    docker: PathBuf,
 }
 
 /// The `docker` client: `ATREST_DOCKER`, else `docker` on `PATH`, else the client of the
@@ -101,20 +126,45 @@ fn run(docker: &std::path::Path, args: &[&str]) -> Result<String, String> {
     }
 }
 
-/// Checks that the engine answers and both images are there.
+/// Checks that the engine answers and the project's two images are there.
 pub fn preflight() -> Result<(), ContainersError> {
-    let docker = docker();
-    run(&docker, &["version", "--format", "{{.Server.Version}}"])
+    preflight_images(&images())
+}
+
+/// Checks that the engine answers and both of `images` are there; an image other than the
+/// project's is reported with what to do about it ([`ContainersError::NoOverrideImage`]).
+pub fn preflight_images(images: &ContainerImages) -> Result<(), ContainersError> {
+    run(&images.docker, &["version", "--format", "{{.Server.Version}}"])
         .map_err(|detail| ContainersError::NoEngine { detail })?;
-    check_images(&[ETCD_IMAGE, KUBE_APISERVER_IMAGE])
+    for (image, default, flag) in [
+        (&images.etcd, ETCD_IMAGE, ETCD_IMAGE_FLAG),
+        (&images.kube_apiserver, KUBE_APISERVER_IMAGE, KUBE_APISERVER_IMAGE_FLAG),
+    ] {
+        if image == default {
+            check_images(&[image])?;
+        } else if !has_image(&images.docker, image) {
+            return Err(ContainersError::NoOverrideImage { image: image.clone(), flag });
+        }
+    }
+    Ok(())
+}
+
+/// The command-line option that replaces [`ETCD_IMAGE`].
+pub const ETCD_IMAGE_FLAG: &str = "--etcd-image";
+/// The command-line option that replaces [`KUBE_APISERVER_IMAGE`].
+pub const KUBE_APISERVER_IMAGE_FLAG: &str = "--apiserver-image";
+
+fn has_image(docker: &std::path::Path, image: &str) -> bool {
+    run(docker, &["image", "inspect", "--format", "{{.Id}}", image]).is_ok()
 }
 
 /// Checks that the engine holds `images` (never pulls).
 pub fn check_images(images: &[&str]) -> Result<(), ContainersError> {
     let docker = docker();
     for image in images {
-        run(&docker, &["image", "inspect", "--format", "{{.Id}}", image])
-            .map_err(|_| ContainersError::NoImage { image: (*image).to_owned() })?;
+        if !has_image(&docker, image) {
+            return Err(ContainersError::NoImage { image: (*image).to_owned() });
+        }
     }
     Ok(())
 }
@@ -149,13 +199,37 @@ pub fn sweep() -> Vec<String> {
     dead
 }
 
-/// The images and the `docker` client this backend runs members with (for callers that build
-/// their own control plane, as `atrest cluster up` does).
+/// `exit` of a container member as it should be reported: unchanged while the engine answers,
+/// else as lost with the engine ([`ExitHow::EngineLost`]). A dead engine ends every attached
+/// client at once (exit code 125, "error waiting for container") while the containers keep
+/// running, so "exited on its own" would send the user to the wrong log.
+pub fn explain_exit(exit: MemberExit, docker: &std::path::Path) -> MemberExit {
+    if run(docker, &["version", "--format", "{{.Server.Version}}"]).is_ok() {
+        return exit;
+    }
+    let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "the default socket".into());
+    MemberExit {
+        how: ExitHow::EngineLost {
+            engine: format!("the Docker engine at {host}"),
+            remedy: ENGINE_LOST_REMEDY,
+        },
+        ..exit
+    }
+}
+
+/// The project's images and the `docker` client this backend runs members with (for callers
+/// that build their own control plane, as `atrest cluster up` does).
 pub fn images() -> ContainerImages {
+    images_with(None, None)
+}
+
+/// [`images`] with etcd's or kube-apiserver's image replaced (a published image pulled
+/// beforehand, or a retagged one); the binaries must be at upstream's paths.
+pub fn images_with(etcd: Option<&str>, kube_apiserver: Option<&str>) -> ContainerImages {
     ContainerImages {
         docker: docker(),
-        etcd: ETCD_IMAGE.to_owned(),
-        kube_apiserver: KUBE_APISERVER_IMAGE.to_owned(),
+        etcd: etcd.unwrap_or(ETCD_IMAGE).to_owned(),
+        kube_apiserver: kube_apiserver.unwrap_or(KUBE_APISERVER_IMAGE).to_owned(),
     }
 }
 
@@ -163,19 +237,29 @@ impl ContainersCluster {
     /// Checks the engine and images, sweeps leftovers, starts etcd's container and generates
     /// the cluster PKI; apiservers start on [`Cluster::start_apiserver`].
     pub async fn launch(spec: ClusterSpec) -> Result<ContainersCluster, BackendError> {
-        preflight().map_err(|e| BackendError::other("checking the Docker engine", e))?;
+        ContainersCluster::launch_with_images(spec, images()).await
+    }
+
+    /// [`ContainersCluster::launch`] with other images ([`images_with`]); a missing image is
+    /// an error before anything starts.
+    pub async fn launch_with_images(
+        spec: ClusterSpec,
+        images: ContainerImages,
+    ) -> Result<ContainersCluster, BackendError> {
+        preflight_images(&images)
+            .map_err(|e| BackendError::other("checking the Docker engine", e))?;
         sweep();
-        let images = images();
         // The binaries run from the images; the host paths are never executed.
         let assets = Assets { kube_apiserver: PathBuf::new(), etcd: PathBuf::new() };
+        let docker = images.docker.clone();
         let inner = ProcessCluster::launch_with(&assets, spec, Some(images)).await?;
-        Ok(ContainersCluster { inner })
+        Ok(ContainersCluster { inner, docker })
     }
 
     /// How long a start waits for `/readyz` before it reports [`StartFailure::NotReady`].
     #[must_use]
     pub fn with_not_ready_timeout(self, timeout: Duration) -> ContainersCluster {
-        ContainersCluster { inner: self.inner.with_not_ready_timeout(timeout) }
+        ContainersCluster { inner: self.inner.with_not_ready_timeout(timeout), ..self }
     }
 }
 
@@ -302,7 +386,7 @@ impl Cluster for ContainersCluster {
     }
 
     fn unexpected_exit(&self) -> Option<MemberExit> {
-        self.inner.unexpected_exit()
+        Some(explain_exit(self.inner.unexpected_exit()?, &self.docker))
     }
     fn log_dir(&self) -> Option<PathBuf> {
         self.inner.log_dir()

@@ -26,7 +26,7 @@ use crate::apiserver::{
     ApiServer, ApiServerOptions, Readiness, failing_checks, plain_client_from_kubeconfig,
 };
 use crate::assets::Assets;
-use crate::container::{BindMount, ContainerRun};
+use crate::container::{BindMount, ContainerRun, ETCD_ENTRYPOINT, KUBE_APISERVER_ENTRYPOINT};
 use crate::control_plane::ControlPlane;
 use crate::etcd::{Etcd, EtcdOptions};
 use crate::launch::{StartError, retry_on_new_port};
@@ -62,8 +62,9 @@ pub struct ProcessCluster {
     dir: InstanceDir,
 }
 
-/// Local images to run etcd and the apiservers from, instead of host processes (the
-/// `containers` backend, crate `atrest-containers`). Their entrypoints are the binaries.
+/// Images to run etcd and the apiservers from, instead of host processes (the `containers`
+/// backend, crate `atrest-containers`): the local ones or published ones, with the binaries at
+/// upstream's paths ([`ETCD_ENTRYPOINT`], [`KUBE_APISERVER_ENTRYPOINT`]).
 #[derive(Debug, Clone)]
 pub struct ContainerImages {
     /// The `docker` client.
@@ -72,6 +73,22 @@ pub struct ContainerImages {
     pub etcd: String,
     /// kube-apiserver's image (`registry.k8s.io/kube-apiserver:v1.37.2`).
     pub kube_apiserver: String,
+}
+
+impl ContainerImages {
+    /// A run of etcd's binary in its image, without mounts.
+    pub fn etcd_run(&self) -> ContainerRun {
+        let mut run = ContainerRun::new(&self.etcd, ETCD_ENTRYPOINT);
+        run.docker.clone_from(&self.docker);
+        run
+    }
+
+    /// A run of kube-apiserver's binary in its image, without mounts.
+    pub fn kube_apiserver_run(&self) -> ContainerRun {
+        let mut run = ContainerRun::new(&self.kube_apiserver, KUBE_APISERVER_ENTRYPOINT);
+        run.docker.clone_from(&self.docker);
+        run
+    }
 }
 
 /// What a container run of the apiservers needs besides their own files.
@@ -119,7 +136,7 @@ impl ProcessCluster {
             .map_err(|source| BackendError::File { op: "write", path: "/".to_owned(), source })?;
         let mut etcd_opts = EtcdOptions::new("etcd");
         etcd_opts.parent_dir = Some(dir.path().to_owned());
-        etcd_opts.container = images.as_ref().map(|i| container_run(i, &i.etcd));
+        etcd_opts.container = images.as_ref().map(ContainerImages::etcd_run);
         if let Some(bytes) = spec.etcd.quota_backend_bytes {
             etcd_opts.extra_args.push(format!("--quota-backend-bytes={bytes}"));
         }
@@ -295,7 +312,7 @@ impl ProcessCluster {
         };
         // In a container the flag names the cluster path, and the host directory holding it
         // is mounted there read-only, as kubeadm's `hostPath` mounts `/etc/kubernetes/enc`.
-        let mut run = container_run(&containers.images, &containers.images.kube_apiserver);
+        let mut run = containers.images.kube_apiserver_run();
         for dir in &containers.kms_dirs {
             run.mount(BindMount::same_path(dir));
         }
@@ -423,13 +440,6 @@ fn host_path(fs_root: &Path, path: &str) -> Result<PathBuf, BackendError> {
         }
     }
     Ok(host)
-}
-
-/// A container run of `image` without mounts.
-fn container_run(images: &ContainerImages, image: &str) -> ContainerRun {
-    let mut run = ContainerRun::new(image);
-    run.docker.clone_from(&images.docker);
-    run
 }
 
 /// The plugin's fault for the boundary's.

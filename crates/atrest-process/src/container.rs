@@ -1,13 +1,19 @@
 //! Running a member in a container instead of as a host process: [`ContainerRun`] turns a
-//! [`ProcessSpec`](crate::ProcessSpec) into a foreground `docker run` of a local image whose
-//! entrypoint is the binary, so that everything [`ManagedProcess`](crate::ManagedProcess) does
-//! (logs to files, exit status, SIGTERM then SIGKILL) applies to the container unchanged:
+//! [`ProcessSpec`](crate::ProcessSpec) into a foreground `docker run` of an image, so that
+//! everything [`ManagedProcess`](crate::ManagedProcess) does (logs to files, exit status, SIGTERM
+//! then SIGKILL) applies to the container unchanged:
 //!
+//! - the entrypoint is given explicitly (`/usr/local/bin/etcd`, `/usr/local/bin/kube-apiserver`),
+//!   as kubeadm's static pods give `command:`, so a published image (whose own entrypoint may be
+//!   a wrapper or absent) and the image `cargo xtask setup` builds run the same binary;
 //! - the `docker` client stays attached, so the container's stdout and stderr are the client's,
 //!   and its exit code is the container's (125–127 are the client's own failures);
 //! - the client forwards SIGTERM to the container (`--sig-proxy`, on by default when attached);
 //! - `--rm` removes the container when it ends; when the client had to be killed, the handle
 //!   removes the container by name (`docker rm -f`);
+//! - `--cidfile` records the container's id, so that when the engine dies (its containerd with
+//!   it, while the shims and the containers' processes keep running and the attached client
+//!   ends) the handle can still find and kill what is left, by cgroup ([`kill_leftovers`]);
 //! - host networking (`--network host`): members listen on 127.0.0.1 ports of the host;
 //! - every container carries `io.atrest.project=1` and `io.atrest.owner=<pid> <start time>`,
 //!   as xtask's containers do, so that leftovers of a killed run can be swept by owner.
@@ -46,21 +52,34 @@ impl BindMount {
     }
 }
 
-/// How to run a member in a container: the `docker` client, the image, the mounts.
+/// Where etcd's binary is in upstream's image (`registry.k8s.io/etcd`) and in ours.
+pub const ETCD_ENTRYPOINT: &str = "/usr/local/bin/etcd";
+/// Where kube-apiserver's binary is in upstream's image (`registry.k8s.io/kube-apiserver`) and
+/// in ours.
+pub const KUBE_APISERVER_ENTRYPOINT: &str = "/usr/local/bin/kube-apiserver";
+
+/// How to run a member in a container: the `docker` client, the image, the binary, the mounts.
 #[derive(Debug, Clone)]
 pub struct ContainerRun {
     /// The `docker` client (`docker` on `PATH` by default).
     pub docker: PathBuf,
-    /// The image (`registry.k8s.io/etcd:3.6.16-0`); its entrypoint is the binary.
+    /// The image (`registry.k8s.io/etcd:3.6.16-0`).
     pub image: String,
+    /// The binary in the image, run as `--entrypoint` whatever the image's own entrypoint is.
+    pub entrypoint: String,
     /// Bind mounts.
     pub mounts: Vec<BindMount>,
 }
 
 impl ContainerRun {
-    /// A run of `image` through the `docker` on `PATH`, without mounts.
-    pub fn new(image: impl Into<String>) -> ContainerRun {
-        ContainerRun { docker: PathBuf::from("docker"), image: image.into(), mounts: Vec::new() }
+    /// A run of `entrypoint` in `image` through the `docker` on `PATH`, without mounts.
+    pub fn new(image: impl Into<String>, entrypoint: impl Into<String>) -> ContainerRun {
+        ContainerRun {
+            docker: PathBuf::from("docker"),
+            image: image.into(),
+            entrypoint: entrypoint.into(),
+            mounts: Vec::new(),
+        }
     }
 
     /// Adds a mount unless an equal one is there.
@@ -70,13 +89,16 @@ impl ContainerRun {
         }
     }
 
-    /// The `docker run` arguments for a container named `name` running the image with `args`.
-    pub fn run_args(&self, name: &str, args: &[OsString]) -> Vec<OsString> {
+    /// The `docker run` arguments for a container named `name` running the image with `args`,
+    /// its id written to `cidfile` (which must not exist).
+    pub fn run_args(&self, name: &str, cidfile: &Path, args: &[OsString]) -> Vec<OsString> {
         let mut out: Vec<OsString> =
             ["run", "--rm", "--pull", "never", "--network", "host", "--name", name]
                 .into_iter()
                 .map(OsString::from)
                 .collect();
+        out.push("--cidfile".into());
+        out.push(cidfile.into());
         out.push("--label".into());
         out.push(format!("{PROJECT_LABEL}=1").into());
         if let Some(owner) = owner_value() {
@@ -94,6 +116,8 @@ impl ContainerRun {
             out.push("--mount".into());
             out.push(spec);
         }
+        out.push("--entrypoint".into());
+        out.push(self.entrypoint.clone().into());
         out.push(self.image.clone().into());
         out.extend(args.iter().cloned());
         out
@@ -103,6 +127,24 @@ impl ContainerRun {
     /// (its attached client forwards SIGTERM but cannot forward SIGKILL).
     pub fn kill(&self, name: &str, signal: &str) -> std::io::Result<()> {
         self.docker_quiet(&["kill", "--signal", signal, name])
+    }
+
+    /// The host pid of container `name`'s main process (the binary), from `docker inspect`.
+    pub fn main_pid(&self, name: &str) -> std::io::Result<u32> {
+        let out = Command::new(&self.docker)
+            .args(["inspect", "--format", "{{.State.Pid}}", name])
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        match text.trim().parse::<u32>() {
+            Ok(pid) if out.status.success() && pid != 0 => Ok(pid),
+            _ => Err(std::io::Error::other(format!(
+                "docker inspect {name}: {} (pid {:?})",
+                out.status,
+                text.trim()
+            ))),
+        }
     }
 
     /// `docker pause NAME` (`pause: true`, the cgroup freezer) or `docker unpause NAME`.
@@ -138,6 +180,55 @@ impl ContainerRun {
             tracing::warn!(%name, %e, "cannot remove the container");
         }
     }
+}
+
+/// Kills the processes of container `id` that its engine no longer manages: every process in
+/// a cgroup of the container, then its `containerd-shim` (`-id <id>`). When dockerd dies, its
+/// containerd dies with it, but the shims and the containers' processes keep running (reparented
+/// to init) and `docker rm -f` cannot reach them. Returns the pids signalled; nothing is
+/// signalled while the engine still runs the container, since its processes then end with the
+/// container and are gone by the time the attached client has exited.
+pub fn kill_leftovers(id: &str) -> Vec<u32> {
+    // A full id only: a prefix could match another container's cgroup.
+    if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Vec::new();
+    }
+    let Ok(proc_dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let pids: Vec<u32> =
+        proc_dir.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect();
+    let in_container = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+            .is_ok_and(|c| c.lines().any(|l| l.rsplit(':').next().is_some_and(|p| p.contains(id))))
+    };
+    let is_shim = |pid: u32| {
+        std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+            let args: Vec<&[u8]> = c.split(|&b| b == 0).collect();
+            args.first().is_some_and(|a| a.ends_with(b"containerd-shim-runc-v2"))
+                && args.windows(2).any(|w| w[0] == b"-id" && w[1] == id.as_bytes())
+        })
+    };
+    // A zombie has ended already; signalling it again would only repeat the report.
+    let running = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+            s.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'))
+        })
+    };
+    let mut killed = Vec::new();
+    // The container's processes first, so the shim cannot restart or wait on them.
+    for pass in [&in_container as &dyn Fn(u32) -> bool, &is_shim] {
+        for &pid in &pids {
+            if pid != std::process::id() && pass(pid) && running(pid) && sigkill(pid) {
+                killed.push(pid);
+            }
+        }
+    }
+    killed
+}
+
+fn sigkill(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else { return false };
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL)
+        .is_ok()
 }
 
 /// A container name unique to this process and call: `atrest-<pid>-<n>-<member>`.
@@ -190,18 +281,30 @@ mod tests {
 
     #[test]
     fn run_args_carry_labels_mounts_and_the_binary_flags() {
-        let mut run = ContainerRun::new("img:1");
+        let mut run = ContainerRun::new("img:1", "/usr/local/bin/x");
         run.mount(BindMount::read_only("/h/enc", "/etc/kubernetes/enc"));
         run.mount(BindMount::read_only("/h/enc", "/etc/kubernetes/enc"));
-        let args = run.run_args("n", &["--x=1".into()]);
+        let args = run.run_args("n", Path::new("/l/n.cid"), &["--x=1".into()]);
         let text: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
         assert_eq!(text.iter().filter(|a| a.starts_with("type=bind")).count(), 1);
         assert!(
             text.contains(&"type=bind,source=/h/enc,target=/etc/kubernetes/enc,readonly".into())
         );
         assert!(text.contains(&"io.atrest.project=1".into()));
+        assert!(text.windows(2).any(|w| w == ["--cidfile", "/l/n.cid"]));
         assert!(text.iter().any(|a| a.starts_with("io.atrest.owner=")));
-        assert_eq!(text[text.len() - 2..], ["img:1".to_owned(), "--x=1".to_owned()]);
+        assert_eq!(
+            text[text.len() - 4..],
+            ["--entrypoint", "/usr/local/bin/x", "img:1", "--x=1"].map(str::to_owned)
+        );
+    }
+
+    #[test]
+    fn leftovers_need_a_full_container_id() {
+        // A short or foreign id would match unrelated cgroups (or every one): nothing is killed.
+        assert_eq!(kill_leftovers(""), Vec::<u32>::new());
+        assert_eq!(kill_leftovers("docker"), Vec::<u32>::new());
+        assert_eq!(kill_leftovers(&"0".repeat(64)), Vec::<u32>::new());
     }
 
     #[test]

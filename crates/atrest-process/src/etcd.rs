@@ -322,6 +322,11 @@ impl Etcd {
         self.process.as_ref().map(ManagedProcess::pid)
     }
 
+    /// The pid of the running binary on the host (in a container, its main process).
+    pub fn member_pid(&self) -> Option<std::io::Result<u32>> {
+        self.process.as_ref().map(ManagedProcess::member_pid)
+    }
+
     /// The current (or last) process, until it is stopped on purpose.
     pub(crate) fn process(&self) -> Option<&ManagedProcess> {
         self.process.as_ref()

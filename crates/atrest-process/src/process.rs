@@ -41,8 +41,8 @@ pub struct ProcessSpec {
     pub cwd: Option<PathBuf>,
     /// How long SIGTERM may take before SIGKILL.
     pub stop_timeout: Duration,
-    /// Run `args` in this container (the image's entrypoint replaces `program`) instead of as
-    /// a host process.
+    /// Run `args` in this container (its [`ContainerRun::entrypoint`] replaces `program`)
+    /// instead of as a host process.
     pub container: Option<ContainerRun>,
 }
 
@@ -178,8 +178,9 @@ pub struct ManagedProcess {
     stop_requested: bool,
     /// Frozen by [`ManagedProcess::pause`] (SIGSTOP, or `docker pause`).
     paused: bool,
-    /// The container the child (a `docker run` client) runs, and its name.
-    container: Option<(ContainerRun, String)>,
+    /// The container the child (a `docker run` client) runs, its name, and the file its id is
+    /// written to.
+    container: Option<(ContainerRun, String, PathBuf)>,
 }
 
 impl ManagedProcess {
@@ -201,12 +202,15 @@ impl ManagedProcess {
         let stdout = open(&stdout_log)?;
         let stderr = open(&stderr_log)?;
 
-        let container =
-            spec.container.as_ref().map(|run| (run.clone(), container_name(&spec.name)));
+        let container = spec.container.as_ref().map(|run| {
+            let name = container_name(&spec.name);
+            let cidfile = log_dir.join(format!("{name}.cid"));
+            (run.clone(), name, cidfile)
+        });
         let mut cmd = match &container {
-            Some((run, name)) => {
+            Some((run, name, cidfile)) => {
                 let mut cmd = Command::new(&run.docker);
-                cmd.args(run.run_args(name, &spec.args));
+                cmd.args(run.run_args(name, cidfile, &spec.args));
                 cmd
             }
             None => {
@@ -250,7 +254,8 @@ impl ManagedProcess {
         let pid = match started_rx.recv() {
             Ok(Ok(pid)) => pid,
             Ok(Err(source)) => {
-                let program = container.map_or_else(|| spec.program.clone(), |(run, _)| run.docker);
+                let program =
+                    container.map_or_else(|| spec.program.clone(), |(run, ..)| run.docker);
                 return Err(SpawnError::Exec { program, source });
             }
             Err(_) => {
@@ -282,6 +287,15 @@ impl ManagedProcess {
     /// The child's pid (also its process group id).
     pub fn pid(&self) -> u32 {
         self.pid
+    }
+
+    /// The pid of the member's binary on the host: the child's, or for a container the
+    /// container's main process (the child is then the `docker` client).
+    pub fn member_pid(&self) -> io::Result<u32> {
+        match &self.container {
+            Some((run, name, _)) => run.main_pid(name),
+            None => Ok(self.pid),
+        }
     }
 
     /// Where stdout goes.
@@ -322,6 +336,7 @@ impl ManagedProcess {
     /// [`ManagedProcess::shutdown`] without giving up the handle (for restarts).
     pub async fn stop(&mut self) -> Exit {
         if let Some(exit) = self.exit() {
+            self.kill_container_leftovers();
             return exit;
         }
         self.unfreeze();
@@ -337,6 +352,17 @@ impl ManagedProcess {
         exit
     }
 
+    /// After the client ended: kills what is left of the container when its engine no longer
+    /// manages it (a dead dockerd), see [`kill_leftovers`](crate::container::kill_leftovers).
+    fn kill_container_leftovers(&self) {
+        let Some((_, name, cidfile)) = &self.container else { return };
+        let Ok(id) = std::fs::read_to_string(cidfile) else { return };
+        let killed = crate::container::kill_leftovers(id.trim());
+        if !killed.is_empty() {
+            tracing::warn!(%name, ?killed, "killed the processes of a container its engine lost");
+        }
+    }
+
     /// Sends `signal` to the child on purpose (a fault step), so that its exit counts as
     /// requested, and waits until it exited; a SIGTERM it does not obey is followed by SIGKILL
     /// after the stop timeout, as a kubelet does. A container gets the signal through
@@ -348,7 +374,7 @@ impl ManagedProcess {
         self.unfreeze();
         self.stop_requested = true;
         match &self.container {
-            Some((run, name)) => {
+            Some((run, name, _)) => {
                 if let Err(e) = run.kill(name, signal.as_str()) {
                     tracing::warn!(name = %self.name, %e, "docker kill failed, signalling the client");
                     self.signal(signal);
@@ -374,7 +400,7 @@ impl ManagedProcess {
             return Err(io::Error::other(format!("{} has exited", self.name)));
         }
         match &self.container {
-            Some((run, name)) => run.pause(name, pause)?,
+            Some((run, name, _)) => run.pause(name, pause)?,
             None => {
                 let pgid = i32::try_from(self.pid).map_err(io::Error::other)?;
                 let signal = if pause { Signal::SIGSTOP } else { Signal::SIGCONT };
@@ -401,9 +427,10 @@ impl ManagedProcess {
 
     /// Removes the container of a killed `docker run` client (a SIGKILL is not forwarded).
     fn remove_container(&self) {
-        if let Some((run, name)) = &self.container {
+        if let Some((run, name, _)) = &self.container {
             run.remove(name);
         }
+        self.kill_container_leftovers();
     }
 
     /// Sends `signal` to the child's process group unless the child is known to have exited
@@ -422,6 +449,7 @@ impl ManagedProcess {
 impl Drop for ManagedProcess {
     fn drop(&mut self) {
         if self.state.get().is_some() {
+            self.kill_container_leftovers();
             return;
         }
         self.unfreeze();

@@ -562,3 +562,54 @@ fn cluster_up_containers_serves_then_tears_down_on_sigint() {
     assert_eq!(status.code(), Some(0), "{out}");
     assert_eq!(containers_of(guard.0.id()), Vec::<String>::new());
 }
+
+/// `--etcd-image` naming an image the engine does not hold: exit 2 before anything starts,
+/// naming the image and what to do; no container of the run exists.
+#[test]
+fn cluster_up_containers_missing_etcd_image_names_it() {
+    atrest_containers::preflight().unwrap_or_else(|e| panic!("{e}"));
+    let missing = format!("atrest-test/etcd:missing-{}", std::process::id());
+    let child = Command::new(env!("CARGO_BIN_EXE_atrest"))
+        .args(["cluster", "up", "--backend", "containers", "--etcd-image", &missing])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(&format!("image {missing} (--etcd-image) is missing")), "{err}");
+    assert!(err.contains(&format!("`docker pull {missing}`")), "{err}");
+    assert_eq!(containers_of(pid), Vec::<String>::new());
+}
+
+/// `bench member-exit --backend containers` (cluster up's control plane in containers), one
+/// run per member: the SIGKILLed binary in its container is reported with the container's exit
+/// code (128 + 9, through the attached client) and nothing of the run is left.
+#[test]
+fn cluster_up_containers_bench_member_exit_one_run() {
+    atrest_containers::preflight().unwrap_or_else(|e| panic!("{e}"));
+    for (member, reported) in [("etcd", "etcd exited"), ("apiserver", "apiserver 0 exited")] {
+        let child = Command::new(env!("CARGO_BIN_EXE_atrest"))
+            .args(["bench", "member-exit", "--backend", "containers", "--runs", "1"])
+            .args(["--member", member])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let out = child.wait_with_output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(0), "{text}");
+        assert!(text.contains(&format!("run 1: {reported} on its own (exit code 137)")), "{text}");
+        assert!(text.contains("detection after SIGKILL of"), "{text}");
+        assert_eq!(containers_of(pid), Vec::<String>::new());
+    }
+}

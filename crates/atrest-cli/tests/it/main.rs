@@ -9,6 +9,7 @@ mod broken_pipe;
 mod check_config;
 mod cluster_up;
 mod crypt;
+mod engine_death;
 mod existing;
 mod help;
 mod inspect;

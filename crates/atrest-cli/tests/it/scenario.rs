@@ -186,6 +186,161 @@ fn scenario_containers_rotate() {
     assert_eq!(v["outcome"], "passed");
 }
 
+/// `docker ARGS` against the engine the tests were given; panics with its stderr on failure.
+fn docker(args: &[&str]) -> String {
+    let out = std::process::Command::new("docker").args(args).output().unwrap();
+    assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Runs `atrest ARGS` from the workspace root; returns its pid (the containers' owner) and
+/// output.
+fn atrest_with_pid(args: &[&str]) -> (u32, std::process::Output) {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_atrest"))
+        .args(args)
+        .current_dir(crate::root())
+        .env_remove("ATREST_LOG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    (pid, child.wait_with_output().unwrap())
+}
+
+/// The images of the containers process `pid` created since `since` (unix seconds), from the
+/// engine's events (the containers themselves are gone, `--rm`), one per container.
+fn images_created_by(pid: u32, since: u64) -> Vec<String> {
+    let until =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 1;
+    let format = "{{index .Actor.Attributes \"io.atrest.owner\"}}\t{{.From}}";
+    let events = docker(&[
+        "events",
+        "--since",
+        &since.to_string(),
+        "--until",
+        &until.to_string(),
+        "--filter",
+        "type=container",
+        "--filter",
+        "event=create",
+        "--filter",
+        "label=io.atrest.project=1",
+        "--format",
+        format,
+    ]);
+    let prefix = format!("{pid} ");
+    events
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .filter(|(owner, _)| owner.starts_with(&prefix))
+        .map(|(_, image)| image.to_owned())
+        .collect()
+}
+
+/// A copy of `image` under `reference` whose own entrypoint cannot run, as a published image's
+/// may differ from ours: only the backend's explicit entrypoint makes it work.
+fn image_with_a_foreign_entrypoint(image: &str, reference: &str) {
+    let created = docker(&["create", image]);
+    docker(&[
+        "commit",
+        "--change",
+        "ENTRYPOINT [\"/not-the-binary\"]",
+        "--change",
+        "CMD []",
+        &created,
+        reference,
+    ]);
+    docker(&["rm", &created]);
+}
+
+/// Removes the test's image tags, even when an assertion failed.
+struct Images(Vec<String>);
+
+impl Drop for Images {
+    fn drop(&mut self) {
+        for r in &self.0 {
+            let _ = std::process::Command::new("docker").args(["rmi", r]).output();
+        }
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// `--etcd-image` and `--apiserver-image` run the named images (here copies of ours under other
+/// names, with an entrypoint that is not the binary, as a published image's may be): the
+/// engine's events show every container of the run created from them.
+#[test]
+fn scenario_containers_image_overrides_are_used() {
+    atrest_containers::preflight().unwrap_or_else(|e| panic!("{e}"));
+    let me = std::process::id();
+    let etcd = format!("atrest-test/etcd:override-{me}");
+    let apiserver = format!("atrest-test/kube-apiserver:override-{me}");
+    let _cleanup = Images(vec![etcd.clone(), apiserver.clone()]);
+    image_with_a_foreign_entrypoint(atrest_containers::ETCD_IMAGE, &etcd);
+    image_with_a_foreign_entrypoint(atrest_containers::KUBE_APISERVER_IMAGE, &apiserver);
+    let since = unix_now();
+    let (pid, out) = atrest_with_pid(&[
+        "scenario",
+        "missing-restart",
+        "--backend",
+        "containers",
+        "--etcd-image",
+        &etcd,
+        "--apiserver-image",
+        &apiserver,
+        "--report",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    let mut created = images_created_by(pid, since);
+    assert!(created.len() >= 2, "{created:?}");
+    created.sort();
+    created.dedup();
+    let mut expected = vec![etcd.clone(), apiserver.clone()];
+    expected.sort();
+    assert_eq!(created, expected);
+}
+
+/// An override that is not in the engine: exit 2 before anything starts, naming the image and
+/// what to do; nothing is pulled and no container is created.
+#[test]
+fn scenario_containers_missing_image_override_names_it_and_creates_nothing() {
+    atrest_containers::preflight().unwrap_or_else(|e| panic!("{e}"));
+    let missing = format!("atrest-test/kube-apiserver:missing-{}", std::process::id());
+    let since = unix_now();
+    let (pid, out) = atrest_with_pid(&[
+        "scenario",
+        "rotate",
+        "--backend",
+        "containers",
+        "--apiserver-image",
+        &missing,
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}{}", stdout(&out), stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains(&format!("image {missing} (--apiserver-image) is missing")), "{err}");
+    assert!(err.contains(&format!("`docker pull {missing}`")), "{err}");
+    assert!(err.contains("cargo xtask setup"), "{err}");
+    assert_eq!(images_created_by(pid, since), Vec::<String>::new());
+    assert!(docker(&["images", "-q", &missing]).is_empty(), "the image was pulled");
+}
+
+/// The image options belong to the containers backend.
+#[test]
+fn image_overrides_are_refused_on_other_backends() {
+    let out = atrest(&["scenario", "rotate", "--etcd-image", "x:1"], b"");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--etcd-image and --apiserver-image are for --backend containers"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 /// No Docker engine: a harness error (exit 2) that says how to get one, before anything starts.
 #[test]
 fn scenario_containers_without_an_engine_names_setup() {
