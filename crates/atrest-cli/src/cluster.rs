@@ -15,12 +15,13 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use atrest_process::container::{BindMount, ContainerRun};
 use atrest_process::{
-    ApiServerOptions, Assets, ControlPlane, EtcdOptions, InstanceDir, StartError,
+    ApiServerOptions, Assets, ContainerImages, ControlPlane, EtcdOptions, InstanceDir, StartError,
 };
 use clap::{Subcommand, ValueEnum};
 
 use crate::Outcome;
 use crate::files::private_dir;
+use crate::images::ImageArgs;
 use crate::lifecycle::Signals;
 use crate::out::outln;
 
@@ -50,6 +51,36 @@ pub(crate) enum Backend {
     /// Docker containers of the local images `cargo xtask setup` builds (host networking;
     /// needs DOCKER_HOST); `--config`'s directory is mounted read-only at the same path.
     Containers,
+}
+
+impl Backend {
+    /// What members run from: the binaries (`process`), or the checked images, with leftovers
+    /// of killed runs swept (`containers`). `None` after printing why it cannot run.
+    pub(crate) fn provide(self, images: &ImageArgs) -> Option<(Assets, Option<ContainerImages>)> {
+        let fail = |err: &dyn std::fmt::Display| {
+            eprintln!("error: {err}");
+            None
+        };
+        if let Err(err) = images.check(self == Backend::Containers) {
+            return fail(&err);
+        }
+        match self {
+            Backend::Process => match Assets::locate() {
+                Ok(assets) => Some((assets, None)),
+                Err(err) => fail(&err),
+            },
+            Backend::Containers => {
+                let images = images.images();
+                if let Err(err) = atrest_containers::preflight_images(&images) {
+                    return fail(&err);
+                }
+                atrest_containers::sweep();
+                // The binaries run from the images; the host paths are never executed.
+                let assets = Assets { kube_apiserver: PathBuf::new(), etcd: PathBuf::new() };
+                Some((assets, Some(images)))
+            }
+        }
+    }
 }
 
 /// `atrest cluster up`.
@@ -115,29 +146,8 @@ fn up(args: &UpArgs) -> Result<Outcome> {
         },
         None => None,
     };
-    if let Err(err) = args.images.check(args.backend == Backend::Containers) {
-        eprintln!("error: {err}");
+    let Some((assets, images)) = args.backend.provide(&args.images) else {
         return Ok(Outcome::Error);
-    }
-    let (assets, images) = match args.backend {
-        Backend::Process => match Assets::locate() {
-            Ok(assets) => (assets, None),
-            Err(err) => {
-                eprintln!("error: {err}");
-                return Ok(Outcome::Error);
-            }
-        },
-        Backend::Containers => {
-            let images = args.images.images();
-            if let Err(err) = atrest_containers::preflight_images(&images) {
-                eprintln!("error: {err}");
-                return Ok(Outcome::Error);
-            }
-            atrest_containers::sweep();
-            // The binaries run from the images; the host paths are never executed.
-            let assets = Assets { kube_apiserver: PathBuf::new(), etcd: PathBuf::new() };
-            (assets, Some(images))
-        }
     };
     // Relative paths would otherwise resolve against each apiserver's instance directory.
     let config = match &args.config {

@@ -12,7 +12,6 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
-use std::path::PathBuf;
 
 use atrest_process::{ApiServer, Assets, ContainerImages, ControlPlane, EtcdOptions};
 use clap::ValueEnum;
@@ -61,25 +60,8 @@ impl Target {
 
 /// Runs the measurement.
 pub(crate) fn run(args: &MemberExitArgs) -> Result<Outcome> {
-    args.images.check(args.backend == Backend::Containers)?;
-    let (assets, images) = match args.backend {
-        Backend::Process => match Assets::locate() {
-            Ok(assets) => (assets, None),
-            Err(err) => {
-                eprintln!("error: {err}");
-                return Ok(Outcome::Error);
-            }
-        },
-        Backend::Containers => {
-            let images = args.images.images();
-            if let Err(err) = atrest_containers::preflight_images(&images) {
-                eprintln!("error: {err}");
-                return Ok(Outcome::Error);
-            }
-            atrest_containers::sweep();
-            // The binaries run from the images; the host paths are never executed.
-            (Assets { kube_apiserver: PathBuf::new(), etcd: PathBuf::new() }, Some(images))
-        }
+    let Some((assets, images)) = args.backend.provide(&args.images) else {
+        return Ok(Outcome::Error);
     };
     // Current-thread: the children are spawned from this (the main) thread, which outlives
     // them (PR_SET_PDEATHSIG, see `cluster up`).
