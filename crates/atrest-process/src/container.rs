@@ -217,7 +217,7 @@ pub fn kill_leftovers(id: &str) -> Vec<u32> {
     // The container's processes first, so the shim cannot restart or wait on them.
     for pass in [&in_container as &dyn Fn(u32) -> bool, &is_shim] {
         for &pid in &pids {
-            if pid != std::process::id() && pass(pid) && running(pid) && sigkill(pid) {
+            if pid != std::process::id() && pass(pid) && running(pid) && sigkill_and_reap(pid) {
                 killed.push(pid);
             }
         }
@@ -225,10 +225,33 @@ pub fn kill_leftovers(id: &str) -> Vec<u32> {
     killed
 }
 
-fn sigkill(pid: u32) -> bool {
-    let Ok(pid) = i32::try_from(pid) else { return false };
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL)
-        .is_ok()
+/// How long a SIGKILLed leftover may take to end (a large etcd unmaps its memory first).
+const LEFTOVER_EXIT_TIMEOUT: rustix::time::Timespec =
+    rustix::time::Timespec { tv_sec: 10, tv_nsec: 0 };
+
+/// SIGKILL through a pidfd (no race with a reused pid), then waits until the process has ended:
+/// the pidfd becomes readable at its exit, so the wait is the kernel's, not a timer's. Without
+/// the wait, a caller that returns at once could leave the process running for a moment.
+fn sigkill_and_reap(pid: u32) -> bool {
+    use rustix::event::{PollFd, PollFlags, poll};
+    use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
+    let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) else { return false };
+    let Ok(pidfd) = pidfd_open(pid, PidfdFlags::empty()) else { return false };
+    if pidfd_send_signal(&pidfd, Signal::KILL).is_err() {
+        return false;
+    }
+    let mut fds = [PollFd::new(&pidfd, PollFlags::IN)];
+    match poll(&mut fds, Some(&LEFTOVER_EXIT_TIMEOUT)) {
+        Ok(1..) => {}
+        Ok(0) => tracing::warn!(
+            pid = pid.as_raw_nonzero().get(),
+            "a killed leftover has not ended after 10 s"
+        ),
+        Err(e) => {
+            tracing::warn!(pid = pid.as_raw_nonzero().get(), %e, "waiting for a killed leftover")
+        }
+    }
+    true
 }
 
 /// A container name unique to this process and call: `atrest-<pid>-<n>-<member>`.
