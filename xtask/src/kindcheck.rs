@@ -9,8 +9,8 @@ use std::process::Command;
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::oracle::{Fnv64, cache_dir, hash_tree};
-use crate::{project_root, run, tools};
+use crate::oracle::{cache_dir, go_build, source_key};
+use crate::{project_root, run};
 
 /// Builds the checker (or reuses the cached build) and runs it on every `kind-configs/*.yaml`.
 pub(crate) fn check() -> Result<()> {
@@ -31,28 +31,17 @@ pub(crate) fn check() -> Result<()> {
 }
 
 fn build() -> Result<PathBuf> {
-    let go = tools::go_version()?;
     let src = project_root().join("xtask/go/kindcheck");
-    let mut hasher = Fnv64::default();
-    hasher.write(go.as_bytes());
-    hash_tree(&src, &src, &mut hasher)?;
-    let dir = cache_dir().join(format!("kindcheck-{:016x}", hasher.0));
+    let dir = cache_dir().join(format!("kindcheck-{:016x}", source_key(&src)?));
     let bin = dir.join("kindcheck");
     if bin.is_file() {
         return Ok(bin);
     }
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let staged = dir.join("kindcheck.partial");
-    run(Command::new("go")
-        .current_dir(&src)
-        .env("GOWORK", "off")
-        .env("GOTOOLCHAIN", "local")
-        .env("GOFLAGS", "-modcacherw -mod=readonly")
-        .env("CGO_ENABLED", "0")
-        .args(["build", "-trimpath", "-o"])
-        .arg(&staged)
-        .arg("."))
-    .context("building xtask/go/kindcheck (sigs.k8s.io/kind v0.33.0, k8s.io/kubernetes v1.37.2)")?;
+    run(go_build(&src).arg(&staged).arg(".")).context(
+        "building xtask/go/kindcheck (sigs.k8s.io/kind v0.33.0, k8s.io/kubernetes v1.37.2)",
+    )?;
     fs::rename(&staged, &bin).with_context(|| format!("moving it to {}", bin.display()))?;
     Ok(bin)
 }

@@ -39,12 +39,8 @@ fn oracle_src() -> PathBuf {
 
 /// Builds the oracle programs (or reuses the cached build) and returns their directory.
 pub(crate) fn build() -> Result<PathBuf> {
-    let go = tools::go_version()?;
     let src = oracle_src();
-    let mut hasher = Fnv64::default();
-    hasher.write(go.as_bytes());
-    hash_tree(&src, &src, &mut hasher)?;
-    let name = format!("oracle-{:016x}", hasher.0);
+    let name = format!("oracle-{:016x}", source_key(&src)?);
     let dir = cache_dir().join(&name);
     if PROGRAMS.iter().all(|p| dir.join(p).is_file()) {
         point_current_at(&name)?;
@@ -61,16 +57,7 @@ pub(crate) fn build() -> Result<PathBuf> {
     fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
     let mut out = staging.as_os_str().to_owned();
     out.push("/");
-    run(Command::new("go")
-        .current_dir(&src)
-        .env("GOWORK", "off")
-        .env("GOTOOLCHAIN", "local")
-        .env("GOFLAGS", "-modcacherw -mod=readonly")
-        .env("CGO_ENABLED", "0")
-        .args(["build", "-trimpath", "-o"])
-        .arg(out)
-        .arg("./cmd/..."))
-    .context("building the Go oracle")?;
+    run(go_build(&src).arg(out).arg("./cmd/...")).context("building the Go oracle")?;
     if dir.exists() {
         fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
     }
@@ -78,6 +65,28 @@ pub(crate) fn build() -> Result<PathBuf> {
         .with_context(|| format!("moving the oracle to {}", dir.display()))?;
     point_current_at(&name)?;
     Ok(dir)
+}
+
+/// The cache key of a Go build of `src`: the Go version and every file of the tree.
+pub(crate) fn source_key(src: &Path) -> Result<u64> {
+    let mut hasher = Fnv64::default();
+    hasher.write(tools::go_version()?.as_bytes());
+    hash_tree(src, src, &mut hasher)?;
+    Ok(hasher.0)
+}
+
+/// `go build -trimpath -o` in `src`, offline-safe and reproducible: the module's own go.sum
+/// (`-mod=readonly`), no workspace, the local toolchain, no cgo. The caller adds the output
+/// and the packages.
+pub(crate) fn go_build(src: &Path) -> Command {
+    let mut cmd = Command::new("go");
+    cmd.current_dir(src)
+        .env("GOWORK", "off")
+        .env("GOTOOLCHAIN", "local")
+        .env("GOFLAGS", "-modcacherw -mod=readonly")
+        .env("CGO_ENABLED", "0")
+        .args(["build", "-trimpath", "-o"]);
+    cmd
 }
 
 /// Writes `<cache>/oracle-current` (write, then rename, so a reader never sees half a name).
@@ -93,7 +102,7 @@ fn point_current_at(name: &str) -> Result<()> {
 }
 
 /// Hashes every file under `dir` (paths relative to `root`, sorted, then contents).
-pub(crate) fn hash_tree(root: &Path, dir: &Path, hasher: &mut Fnv64) -> Result<()> {
+fn hash_tree(root: &Path, dir: &Path, hasher: &mut Fnv64) -> Result<()> {
     let mut entries: Vec<_> = fs::read_dir(dir)
         .with_context(|| format!("reading {}", dir.display()))?
         .collect::<Result<_, _>>()
@@ -113,7 +122,7 @@ pub(crate) fn hash_tree(root: &Path, dir: &Path, hasher: &mut Fnv64) -> Result<(
 }
 
 /// FNV-1a, 64 bit: a stable cache key without a hashing dependency.
-pub(crate) struct Fnv64(pub(crate) u64);
+struct Fnv64(u64);
 
 impl Default for Fnv64 {
     fn default() -> Self {
@@ -122,7 +131,7 @@ impl Default for Fnv64 {
 }
 
 impl Fnv64 {
-    pub(crate) fn write(&mut self, bytes: &[u8]) {
+    fn write(&mut self, bytes: &[u8]) {
         for b in bytes {
             self.0 ^= u64::from(*b);
             self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);

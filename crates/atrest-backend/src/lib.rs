@@ -225,6 +225,11 @@ pub struct ClusterSpec {
     pub etcd: EtcdSpec,
 }
 
+/// etcd's text for a write refused by its space quota or a raised `NOSPACE` alarm
+/// (go.etcd.io/etcd api/v3rpc/rpctypes `ErrNoSpace`), which kube-apiserver passes on unchanged
+/// as a 500 without a reason.
+pub const ETCD_NO_SPACE: &str = "etcdserver: mvcc: database space exceeded";
+
 /// One of etcd's maintenance calls: the recovery from a `NOSPACE` alarm is compact,
 /// defragment, disarm (etcd.io, "Maintenance: Space quota").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -28,6 +28,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
+use atrest_backend::ETCD_NO_SPACE;
 use clap::ValueEnum;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
@@ -122,10 +123,6 @@ struct ResourceResult {
     errors: Vec<String>,
 }
 
-/// etcd's text for a write refused by its space quota or a raised `NOSPACE` alarm
-/// (`rpctypes.ErrNoSpace`), passed on by kube-apiserver as a 500.
-const NO_SPACE: &str = "etcdserver: mvcc: database space exceeded";
-
 #[derive(Serialize)]
 struct Report {
     server: String,
@@ -170,7 +167,7 @@ async fn rewrite(args: &Args) -> Result<Outcome> {
                 report.resources.push(result);
                 emit(args.format, &report)?;
                 eprintln!(
-                    "etcd is out of space: it refused a write with {NO_SPACE:?} (its NOSPACE alarm is raised, \
+                    "etcd is out of space: it refused a write with {ETCD_NO_SPACE:?} (its NOSPACE alarm is raised, \
                      so every further write fails the same way), and the rewrite stopped there; \
                      nothing is half-written. Recover as etcd documents (compact, defragment every member, \
                      `etcdctl alarm disarm`, or raise --quota-backend-bytes), then run it again{}",
@@ -343,7 +340,7 @@ async fn finish_one(
         ObjectOutcome::Failed { conflicts, error } => {
             result.failed += 1;
             result.conflicts += conflicts;
-            result.stopped_no_space |= error.contains(NO_SPACE);
+            result.stopped_no_space |= error.contains(ETCD_NO_SPACE);
             if result.errors.len() < ERRORS_KEPT {
                 result.errors.push(format!("{id}: {error}"));
             }

@@ -101,10 +101,7 @@ impl LocalKmsPlugin {
     /// kms-plugin serve` stops on SIGTERM (the socket is removed). A frozen plugin dies too.
     pub fn kill(&self, signal: KillSignal) {
         self.shared.freeze(false);
-        self.shared.set_down(Some(match signal {
-            KillSignal::Kill => Down::Killed,
-            KillSignal::Term => Down::Terminated,
-        }));
+        self.shared.set_down(Some(Down::from(signal)));
     }
 
     /// The plugin's process starts again with the same key file.

@@ -376,7 +376,7 @@ impl KmsPlugin {
         let inner = self.inner.clone();
         self.run(async move {
             inner.shared.set_down(None);
-            if inner.shared.faults().unavailable { Ok(()) } else { inner.go_up().await }
+            inner.settle().await
         })
     }
 
@@ -477,14 +477,20 @@ impl Inner {
                 tracing::info!("kms plugin faults cleared");
             }
         }
-        if self.shared.down().is_some() {
-            // A dead process serves nothing, whatever its faults say.
-        } else if self.shared.faults().unavailable {
-            self.go_down().await.map_err(ControlError::Serve)?;
-        } else {
-            self.go_up().await.map_err(ControlError::Serve)?;
-        }
+        self.settle().await.map_err(ControlError::Serve)?;
         Ok(self.status())
+    }
+
+    /// Serves the gRPC socket or not, as the state says: a dead process serves nothing, an
+    /// `unavailable` one has closed its socket, any other serves it.
+    async fn settle(&self) -> Result<(), ServeError> {
+        if self.shared.down().is_some() {
+            Ok(())
+        } else if self.shared.faults().unavailable {
+            self.go_down().await
+        } else {
+            self.go_up().await
+        }
     }
 
     /// Serves the gRPC socket, unless it is served already.
@@ -519,10 +525,7 @@ impl Inner {
     }
 
     async fn kill(&self, signal: KillSignal) -> Result<(), ServeError> {
-        let down = match signal {
-            KillSignal::Kill => Down::Killed,
-            KillSignal::Term => Down::Terminated,
-        };
+        let down = Down::from(signal);
         self.shared.set_down(Some(down));
         // Calls held by a freeze are answered by nobody: cut below, or finished by the stop.
         self.shared.freeze(false);

@@ -73,6 +73,15 @@ pub(crate) enum Down {
     Terminated,
 }
 
+impl From<atrest_backend::KillSignal> for Down {
+    fn from(signal: atrest_backend::KillSignal) -> Down {
+        match signal {
+            atrest_backend::KillSignal::Kill => Down::Killed,
+            atrest_backend::KillSignal::Term => Down::Terminated,
+        }
+    }
+}
+
 impl Down {
     /// The dial error, as Go prints it.
     pub(crate) const fn dial_error(self) -> &'static str {

@@ -666,7 +666,8 @@ impl Cluster for ProcessCluster {
         member: &Member,
         signal: KillSignal,
     ) -> Result<(), BackendError> {
-        let signal = match signal {
+        let kill = signal;
+        let signal = match kill {
             KillSignal::Kill => nix::sys::signal::Signal::SIGKILL,
             KillSignal::Term => nix::sys::signal::Signal::SIGTERM,
         };
@@ -697,10 +698,6 @@ impl Cluster for ProcessCluster {
                 }
                 // The plugins run inside the harness: the kill cuts their connections and
                 // leaves the socket as a dead process would (see `KmsPlugin::kill`).
-                let kill = match signal {
-                    nix::sys::signal::Signal::SIGTERM => KillSignal::Term,
-                    _ => KillSignal::Kill,
-                };
                 plugin
                     .kill(kill)
                     .map_err(|e| BackendError::other(format!("sending {signal} to {member}"), e))?;

@@ -61,7 +61,7 @@ use crate::clock::*;
 use crate::kms::*;
 use crate::startup::*;
 use crate::storage::*;
-use crate::store::{MemEtcd, NO_SPACE, NoSpace};
+use crate::store::{MemEtcd, NoSpace};
 
 /// The embedded simulator.
 #[derive(Debug)]

@@ -82,7 +82,9 @@ impl SimCluster {
             .to_storage(&plaintext, key.as_bytes())
             .map_err(|e| status::internal(&e.to_string()))?;
         self.kms_write_capability(running, &stored).map_err(|e| status::internal(&e))?;
-        self.etcd.put(&key, stored).map_err(|NoSpace| status::etcd_error(NO_SPACE))
+        self.etcd
+            .put(&key, stored)
+            .map_err(|NoSpace| status::etcd_error(atrest_backend::ETCD_NO_SPACE))
     }
 
     pub(super) fn new_meta(&self, id: &ObjectRef) -> ObjectMeta {

@@ -27,10 +27,6 @@ const REVISION_OVERHEAD: u64 = 64;
 /// namespaces, RBAC roles, priority classes, leases): 252–272 KiB of `dbSize`, measured.
 const BOOTSTRAP_BYTES: u64 = 256 * 1024;
 
-/// etcd's text for a put refused by the quota or the `NOSPACE` alarm (`rpctypes.ErrNoSpace`),
-/// which kube-apiserver passes through as a 500 without a reason.
-pub(crate) const NO_SPACE: &str = "etcdserver: mvcc: database space exceeded";
-
 #[derive(Debug, Clone)]
 pub(crate) struct Kv {
     pub(crate) value: Vec<u8>,

@@ -184,6 +184,28 @@ fn processes_of(id: &str) -> Vec<i32> {
     found
 }
 
+/// SIGKILLs the private engine under a running `atrest` (whose etcd and one apiserver it
+/// runs) and waits until `atrest` has ended; returns the containers' ids and how it ended.
+fn kill_engine_under(
+    daemon: &mut PrivateDockerd,
+    atrest: &mut std::process::Child,
+    within: Duration,
+) -> (Vec<String>, std::process::ExitStatus) {
+    let ids: Vec<String> = daemon
+        .docker_try(&["ps", "-q", "--no-trunc"])
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(ids.len(), 2, "etcd and one apiserver: {ids:?}");
+    daemon.kill();
+    let status = poll(within, || match atrest.try_wait().unwrap() {
+        Some(status) => ControlFlow::Break(status),
+        None => ControlFlow::Continue("atrest still running".to_owned()),
+    });
+    (ids, status)
+}
+
 const SCENARIO: &str =
     "description: creates and gets long enough for the Docker engine to die under them
 configs:
@@ -229,19 +251,7 @@ fn scenario_containers_engine_dies_mid_run() {
             ControlFlow::Continue(err)
         }
     });
-    let ids: Vec<String> = daemon
-        .docker_try(&["ps", "-q", "--no-trunc"])
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect();
-    assert_eq!(ids.len(), 2, "etcd and one apiserver: {ids:?}");
-    daemon.kill();
-
-    let status = poll(Duration::from_secs(120), || match atrest.try_wait().unwrap() {
-        Some(status) => ControlFlow::Break(status),
-        None => ControlFlow::Continue("atrest still running".to_owned()),
-    });
+    let (ids, status) = kill_engine_under(&mut daemon, &mut atrest, Duration::from_secs(120));
     let mut out = String::new();
     std::io::Read::read_to_string(&mut atrest.stdout.take().unwrap(), &mut out).unwrap();
     let err = fs::read_to_string(&err_log).unwrap();
@@ -290,18 +300,7 @@ fn cluster_up_containers_engine_dies() {
             ControlFlow::Continue(fs::read_to_string(&err_log).unwrap_or_default())
         }
     });
-    let ids: Vec<String> = daemon
-        .docker_try(&["ps", "-q", "--no-trunc"])
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect();
-    assert_eq!(ids.len(), 2, "etcd and one apiserver: {ids:?}");
-    daemon.kill();
-    let status = poll(Duration::from_secs(60), || match atrest.try_wait().unwrap() {
-        Some(status) => ControlFlow::Break(status),
-        None => ControlFlow::Continue("atrest still running".to_owned()),
-    });
+    let (ids, status) = kill_engine_under(&mut daemon, &mut atrest, Duration::from_secs(60));
     let err = fs::read_to_string(&err_log).unwrap();
     assert_eq!(status.code(), Some(2), "{err}");
     assert!(
