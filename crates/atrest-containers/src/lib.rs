@@ -14,10 +14,12 @@
 //!   at the path its flag names (kubeadm's `hostPath` `/etc/kubernetes/enc`), its certificates,
 //!   etcd's client certificates and the KMS sockets' directories read-only at their host paths;
 //!   etcd mounts its instance directory read-write.
-//! - A start is a new container (`docker run --rm`, attached): a restart re-reads the file; a
+//! - Containers are created, started and removed through testcontainers-rs
+//!   (`atrest_process::container`); a start is a new container: a restart re-reads the file; a
 //!   file changed on the host is visible in the container at once.
-//! - Exit codes, logs and `"command failed"` text come from the attached `docker` client, so
-//!   start failures and unexpected exits read as on `process`.
+//! - Exit codes come from the engine, and the container's output is copied into the member's
+//!   log files before its exit is reported, so `"command failed"` text, start failures and
+//!   unexpected exits read as on `process`.
 //! - Every container carries `io.atrest.project=1` and `io.atrest.owner=<pid> <start time>`;
 //!   [`ContainersCluster::launch`] first removes containers whose owner is gone.
 //!
@@ -200,9 +202,10 @@ pub fn sweep() -> Vec<String> {
 }
 
 /// `exit` of a container member as it should be reported: unchanged while the engine answers,
-/// else as lost with the engine ([`ExitHow::EngineLost`]). A dead engine ends every attached
-/// client at once (exit code 125, "error waiting for container") while the containers keep
-/// running, so "exited on its own" would send the user to the wrong log.
+/// else as lost with the engine ([`ExitHow::EngineLost`]). A dead engine ends every watch on it
+/// at once (reported with exit code 125, as Docker's client reports "error waiting for
+/// container") while the containers keep running, so "exited on its own" would send the user
+/// to the wrong log.
 pub fn explain_exit(exit: MemberExit, docker: &std::path::Path) -> MemberExit {
     if run(docker, &["version", "--format", "{{.Server.Version}}"]).is_ok() {
         return exit;

@@ -84,7 +84,7 @@ fn killed_container_is_an_unexpected_exit() {
         .await
         .unwrap();
         assert_eq!(exit.member, Member::ApiServer(0));
-        // SIGKILL inside the container: 128 + 9, as the attached client reports it.
+        // SIGKILL inside the container: 128 + 9, as the engine reports it.
         assert_eq!(exit.how, ExitHow::Code(137));
         cluster.shutdown().await.unwrap();
     });

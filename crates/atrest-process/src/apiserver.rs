@@ -398,9 +398,9 @@ impl ApiServer {
 
     /// Freezes the running process (`pause: true`) or lets it go on; `Ok(false)` when there is
     /// no process to pause.
-    pub fn pause(&mut self, pause: bool) -> std::io::Result<bool> {
+    pub async fn pause(&mut self, pause: bool) -> std::io::Result<bool> {
         match self.process.as_mut() {
-            Some(p) => p.pause(pause).map(|()| true),
+            Some(p) => p.pause(pause).await.map(|()| true),
             None => Ok(false),
         }
     }

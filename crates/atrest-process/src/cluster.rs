@@ -252,8 +252,8 @@ impl ProcessCluster {
         }
     }
 
-    /// Pauses (SIGSTOP, `docker pause`) or resumes `member`.
-    fn pause(&mut self, member: &Member, pause: bool) -> Result<(), BackendError> {
+    /// Pauses (SIGSTOP, the container's cgroup freezer) or resumes `member`.
+    async fn pause(&mut self, member: &Member, pause: bool) -> Result<(), BackendError> {
         let verb = if pause { "pausing" } else { "resuming" };
         let state = |problem| BackendError::MemberState { member: member.clone(), problem };
         let done = match member {
@@ -261,7 +261,7 @@ impl ProcessCluster {
                 if self.plane.etcd().is_paused() == pause {
                     return Err(state(if pause { "already paused" } else { "not paused" }));
                 }
-                self.plane.etcd_mut().pause(pause)
+                self.plane.etcd_mut().pause(pause).await
             }
             Member::ApiServer(i) => {
                 self.slot(*i)?;
@@ -269,7 +269,7 @@ impl ProcessCluster {
                 if server.is_paused() == pause {
                     return Err(state(if pause { "already paused" } else { "not paused" }));
                 }
-                server.pause(pause)
+                server.pause(pause).await
             }
             Member::KmsPlugin(name) => {
                 let plugin = self.kms_plugin_handle(name)?;
@@ -759,11 +759,11 @@ impl Cluster for ProcessCluster {
     }
 
     async fn pause_member(&mut self, member: &Member) -> Result<(), BackendError> {
-        self.pause(member, true)
+        self.pause(member, true).await
     }
 
     async fn resume_member(&mut self, member: &Member) -> Result<(), BackendError> {
-        self.pause(member, false)
+        self.pause(member, false).await
     }
 
     fn unexpected_exit(&self) -> Option<MemberExit> {

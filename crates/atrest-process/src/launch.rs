@@ -227,7 +227,7 @@ where
     Fut: Future<Output = ControlFlow<(), String>>,
 {
     let started = Instant::now();
-    let process = ManagedProcess::spawn(spec, dir.path())?;
+    let process = ManagedProcess::start(spec, dir.path()).await?;
     let mut deadline = deadline_after(started, timeout);
     let outcome = loop {
         let ready = wait_until(deadline, interval, &mut probe);

@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use atrest_backend::ExitHow;
 
+use crate::container::member::ContainerMember;
 use crate::container::{ContainerRun, container_name};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
@@ -92,6 +93,26 @@ pub enum SpawnError {
         #[source]
         source: io::Error,
     },
+    /// The image of a container member is not in the engine (nothing is ever pulled).
+    #[error("image {image} is not in the Docker engine (images are never pulled)")]
+    Image {
+        /// The image.
+        image: String,
+    },
+    /// The engine did not create or start a member's container.
+    #[error("cannot start container {name}: {detail}")]
+    Container {
+        /// The container's name.
+        name: String,
+        /// What the engine said.
+        detail: String,
+    },
+    /// A container member must be started with [`ManagedProcess::start`].
+    #[error("{name} runs in a container: start it with ManagedProcess::start")]
+    NeedsStart {
+        /// The process name.
+        name: String,
+    },
     /// The thread that owns the child could not be created.
     #[error("cannot create the waiter thread for {name}")]
     Thread {
@@ -136,20 +157,25 @@ impl Exit {
     }
 }
 
-/// Shared between the waiter thread and the handle.
+/// Shared between the waiter (a thread for a process, a task for a container) and the handle.
 #[derive(Debug)]
-struct ExitState {
+pub(crate) struct ExitState {
     status: Mutex<Option<ExitStatus>>,
     cond: Condvar,
     watch: watch::Sender<Option<ExitStatus>>,
 }
 
 impl ExitState {
+    fn new() -> Arc<ExitState> {
+        let (watch, _) = watch::channel(None);
+        Arc::new(ExitState { status: Mutex::new(None), cond: Condvar::new(), watch })
+    }
+
     fn get(&self) -> Option<ExitStatus> {
         *self.status.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn set(&self, status: ExitStatus) {
+    pub(crate) fn set(&self, status: ExitStatus) {
         *self.status.lock().unwrap_or_else(PoisonError::into_inner) = Some(status);
         self.cond.notify_all();
         self.watch.send_replace(Some(status));
@@ -176,49 +202,52 @@ pub struct ManagedProcess {
     stop_timeout: Duration,
     state: Arc<ExitState>,
     stop_requested: bool,
-    /// Frozen by [`ManagedProcess::pause`] (SIGSTOP, or `docker pause`).
+    /// Frozen by [`ManagedProcess::pause`] (SIGSTOP, or the container's cgroup freezer).
     paused: bool,
-    /// The container the child (a `docker run` client) runs, its name, and the file its id is
-    /// written to.
-    container: Option<(ContainerRun, String, PathBuf)>,
+    /// For a container member, its container (`pid` is then its main process's host pid).
+    container: Option<ContainerMember>,
 }
 
 impl ManagedProcess {
-    /// Starts `spec` with stdout and stderr going to `<log_dir>/<name>.stdout.log` and
-    /// `<name>.stderr.log`.
+    /// Starts `spec`, a host process or a container, with stdout and stderr going to
+    /// `<log_dir>/<name>.stdout.log` and `<name>.stderr.log`.
+    pub async fn start(spec: &ProcessSpec, log_dir: &Path) -> Result<ManagedProcess, SpawnError> {
+        let Some(run) = &spec.container else { return ManagedProcess::spawn(spec, log_dir) };
+        let (stdout_log, stdout, stderr_log, stderr) = open_logs(spec, log_dir)?;
+        let state = ExitState::new();
+        let name = container_name(&spec.name);
+        let member =
+            ContainerMember::start(run, &name, &spec.args, stdout, stderr, Arc::clone(&state))
+                .await?;
+        tracing::debug!(name = %spec.name, container = %member.name, pid = member.main_pid, "started");
+        Ok(ManagedProcess {
+            name: spec.name.clone(),
+            pid: member.main_pid,
+            stdout_log,
+            stderr_log,
+            stop_timeout: spec.stop_timeout,
+            state,
+            stop_requested: false,
+            paused: false,
+            container: Some(member),
+        })
+    }
+
+    /// Starts `spec`, a host process, with stdout and stderr going to
+    /// `<log_dir>/<name>.stdout.log` and `<name>.stderr.log` (a container member needs
+    /// [`ManagedProcess::start`]).
     ///
     /// The child is spawned by a dedicated thread that then waits for it: PR_SET_PDEATHSIG fires
     /// when the *thread* that forked the child ends, so the forking thread must live exactly as
     /// long as the child, whatever the caller's threads (tokio's blocking pool retires idle
     /// threads) do.
     pub fn spawn(spec: &ProcessSpec, log_dir: &Path) -> Result<ManagedProcess, SpawnError> {
-        let stdout_log = log_dir.join(format!("{}.stdout.log", spec.name));
-        let stderr_log = log_dir.join(format!("{}.stderr.log", spec.name));
-        // 0600: the logs hold whatever the process printed, which for a real apiserver can
-        // include key material from a rejected configuration.
-        let open = |path: &Path| {
-            private_file(path).map_err(|source| SpawnError::Log { path: path.to_owned(), source })
-        };
-        let stdout = open(&stdout_log)?;
-        let stderr = open(&stderr_log)?;
-
-        let container = spec.container.as_ref().map(|run| {
-            let name = container_name(&spec.name);
-            let cidfile = log_dir.join(format!("{name}.cid"));
-            (run.clone(), name, cidfile)
-        });
-        let mut cmd = match &container {
-            Some((run, name, cidfile)) => {
-                let mut cmd = Command::new(&run.docker);
-                cmd.args(run.run_args(name, cidfile, &spec.args));
-                cmd
-            }
-            None => {
-                let mut cmd = Command::new(&spec.program);
-                cmd.args(&spec.args);
-                cmd
-            }
-        };
+        if spec.container.is_some() {
+            return Err(SpawnError::NeedsStart { name: spec.name.clone() });
+        }
+        let (stdout_log, stdout, stderr_log, stderr) = open_logs(spec, log_dir)?;
+        let mut cmd = Command::new(&spec.program);
+        cmd.args(&spec.args);
         cmd.current_dir(spec.cwd.as_deref().unwrap_or(log_dir))
             .stdin(Stdio::null())
             .stdout(stdout)
@@ -226,9 +255,7 @@ impl ManagedProcess {
             .process_group(0);
         set_parent_death_signal(&mut cmd);
 
-        let (watch_tx, _) = watch::channel(None);
-        let state =
-            Arc::new(ExitState { status: Mutex::new(None), cond: Condvar::new(), watch: watch_tx });
+        let state = ExitState::new();
         let (started_tx, started_rx) = mpsc::channel::<io::Result<u32>>();
         let thread_state = Arc::clone(&state);
         std::thread::Builder::new()
@@ -254,9 +281,7 @@ impl ManagedProcess {
         let pid = match started_rx.recv() {
             Ok(Ok(pid)) => pid,
             Ok(Err(source)) => {
-                let program =
-                    container.map_or_else(|| spec.program.clone(), |(run, ..)| run.docker);
-                return Err(SpawnError::Exec { program, source });
+                return Err(SpawnError::Exec { program: spec.program.clone(), source });
             }
             Err(_) => {
                 return Err(SpawnError::Thread {
@@ -275,7 +300,7 @@ impl ManagedProcess {
             state,
             stop_requested: false,
             paused: false,
-            container,
+            container: None,
         })
     }
 
@@ -284,17 +309,19 @@ impl ManagedProcess {
         &self.name
     }
 
-    /// The child's pid (also its process group id).
+    /// The child's pid (also its process group id); for a container, its main process's.
     pub fn pid(&self) -> u32 {
         self.pid
     }
 
     /// The pid of the member's binary on the host: the child's, or for a container the
-    /// container's main process (the child is then the `docker` client).
+    /// container's main process.
     pub fn member_pid(&self) -> io::Result<u32> {
         match &self.container {
-            Some((run, name, _)) => run.main_pid(name),
-            None => Ok(self.pid),
+            Some(c) if c.main_pid == 0 => {
+                Err(io::Error::other(format!("the engine gave no pid for container {}", c.name)))
+            }
+            _ => Ok(self.pid),
         }
     }
 
@@ -336,71 +363,63 @@ impl ManagedProcess {
     /// [`ManagedProcess::shutdown`] without giving up the handle (for restarts).
     pub async fn stop(&mut self) -> Exit {
         if let Some(exit) = self.exit() {
-            self.kill_container_leftovers();
+            self.remove_container().await;
             return exit;
         }
-        self.unfreeze();
+        self.unfreeze().await;
         self.stop_requested = true;
-        self.signal(Signal::SIGTERM);
+        self.signal(Signal::SIGTERM).await;
         if let Ok(exit) = tokio::time::timeout(self.stop_timeout, self.exited()).await {
+            self.remove_container().await;
             return exit;
         }
         tracing::warn!(name = %self.name, pid = self.pid, "did not stop after SIGTERM, killing");
-        self.signal(Signal::SIGKILL);
+        self.signal(Signal::SIGKILL).await;
         let exit = self.exited().await;
-        self.remove_container();
+        self.remove_container().await;
         exit
     }
 
-    /// After the client ended: kills what is left of the container when its engine no longer
-    /// manages it (a dead dockerd), see [`kill_leftovers`](crate::container::kill_leftovers).
+    /// After the container ended: kills what is left of it when its engine no longer manages
+    /// it (a dead dockerd), see [`kill_leftovers`](crate::container::kill_leftovers).
     fn kill_container_leftovers(&self) {
-        let Some((_, name, cidfile)) = &self.container else { return };
-        let Ok(id) = std::fs::read_to_string(cidfile) else { return };
-        let killed = crate::container::kill_leftovers(id.trim());
+        let Some(c) = &self.container else { return };
+        let killed = crate::container::kill_leftovers(&c.id);
         if !killed.is_empty() {
-            tracing::warn!(%name, ?killed, "killed the processes of a container its engine lost");
+            tracing::warn!(name = %c.name, ?killed, "killed the processes of a container its engine lost");
         }
     }
 
     /// Sends `signal` to the child on purpose (a fault step), so that its exit counts as
     /// requested, and waits until it exited; a SIGTERM it does not obey is followed by SIGKILL
-    /// after the stop timeout, as a kubelet does. A container gets the signal through
-    /// `docker kill --signal` (its attached client cannot forward SIGKILL).
+    /// after the stop timeout, as a kubelet does.
     pub async fn kill(&mut self, signal: Signal) -> Exit {
         if let Some(exit) = self.exit() {
             return exit;
         }
-        self.unfreeze();
+        self.unfreeze().await;
         self.stop_requested = true;
-        match &self.container {
-            Some((run, name, _)) => {
-                if let Err(e) = run.kill(name, signal.as_str()) {
-                    tracing::warn!(name = %self.name, %e, "docker kill failed, signalling the client");
-                    self.signal(signal);
-                }
-            }
-            None => self.signal(signal),
-        }
+        self.signal(signal).await;
         if let Ok(exit) = tokio::time::timeout(self.stop_timeout, self.exited()).await {
+            self.remove_container().await;
             return exit;
         }
         tracing::warn!(name = %self.name, pid = self.pid, %signal, "still running, killing");
-        self.signal(Signal::SIGKILL);
+        self.signal(Signal::SIGKILL).await;
         let exit = self.exited().await;
-        self.remove_container();
+        self.remove_container().await;
         exit
     }
 
-    /// Freezes the child (`pause: true`: SIGSTOP to its group, or `docker pause` for a
-    /// container, whose attached client would stop instead) or lets it go on (SIGCONT,
-    /// `docker unpause`). A paused child is resumed before it is stopped.
-    pub fn pause(&mut self, pause: bool) -> io::Result<()> {
+    /// Freezes the child (`pause: true`: SIGSTOP to its group, or the cgroup freezer for a
+    /// container) or lets it go on (SIGCONT, thaw). A paused child is resumed before it is
+    /// stopped.
+    pub async fn pause(&mut self, pause: bool) -> io::Result<()> {
         if self.exit().is_some() {
             return Err(io::Error::other(format!("{} has exited", self.name)));
         }
         match &self.container {
-            Some((run, name, _)) => run.pause(name, pause)?,
+            Some(c) => c.pause(pause).await?,
             None => {
                 let pgid = i32::try_from(self.pid).map_err(io::Error::other)?;
                 let signal = if pause { Signal::SIGSTOP } else { Signal::SIGCONT };
@@ -417,25 +436,39 @@ impl ManagedProcess {
     }
 
     /// Lets a paused child go on so that it can obey SIGTERM (best effort).
-    fn unfreeze(&mut self) {
+    async fn unfreeze(&mut self) {
         if self.paused
-            && let Err(e) = self.pause(false)
+            && let Err(e) = self.pause(false).await
         {
             tracing::debug!(name = %self.name, %e, "cannot resume before stopping");
         }
     }
 
-    /// Removes the container of a killed `docker run` client (a SIGKILL is not forwarded).
-    fn remove_container(&self) {
-        if let Some((run, name, _)) = &self.container {
-            run.remove(name);
+    /// Removes the container of an ended member, then whatever its engine could not stop.
+    async fn remove_container(&mut self) {
+        if let Some(c) = &mut self.container {
+            c.remove().await;
         }
         self.kill_container_leftovers();
     }
 
-    /// Sends `signal` to the child's process group unless the child is known to have exited
-    /// (then its pid may be reused).
-    fn signal(&self, signal: Signal) {
+    /// Sends `signal` to the child's process group, or through the engine to a container's
+    /// main process, unless the child is known to have exited (then its pid may be reused).
+    async fn signal(&self, signal: Signal) {
+        if self.state.get().is_some() {
+            return;
+        }
+        if let Some(c) = &self.container {
+            if let Err(e) = c.kill(signal.as_str()).await {
+                tracing::debug!(name = %self.name, container = %c.name, %e, "kill failed");
+            }
+            return;
+        }
+        self.signal_group(signal);
+    }
+
+    /// [`ManagedProcess::signal`] for a host process, which needs no engine and no await.
+    fn signal_group(&self, signal: Signal) {
         if self.state.get().is_some() {
             return;
         }
@@ -448,22 +481,29 @@ impl ManagedProcess {
 
 impl Drop for ManagedProcess {
     fn drop(&mut self) {
-        if self.state.get().is_some() {
+        let running = self.state.get().is_none();
+        if let Some(c) = &mut self.container {
+            // Its own thread and client: the caller's runtime may be gone or blocked here.
+            c.stop_blocking(running, self.paused, self.stop_timeout);
             self.kill_container_leftovers();
             return;
         }
-        self.unfreeze();
+        if !running {
+            return;
+        }
+        if self.paused {
+            self.signal_group(Signal::SIGCONT);
+        }
         self.stop_requested = true;
-        self.signal(Signal::SIGTERM);
+        self.signal_group(Signal::SIGTERM);
         if self.state.wait_blocking(self.stop_timeout).is_some() {
             return;
         }
-        self.signal(Signal::SIGKILL);
+        self.signal_group(Signal::SIGKILL);
         // SIGKILL cannot be ignored; the bound only guards against a child stuck in the kernel.
         if self.state.wait_blocking(Duration::from_secs(10)).is_none() {
             tracing::warn!(name = %self.name, pid = self.pid, "still running after SIGKILL");
         }
-        self.remove_container();
     }
 }
 
@@ -538,6 +578,23 @@ pub struct InstanceDir {
 }
 
 /// Creates (or truncates) `path` for writing, mode 0600 when new.
+/// Creates `spec`'s two log files (0600).
+fn open_logs(
+    spec: &ProcessSpec,
+    log_dir: &Path,
+) -> Result<(PathBuf, File, PathBuf, File), SpawnError> {
+    let stdout_log = log_dir.join(format!("{}.stdout.log", spec.name));
+    let stderr_log = log_dir.join(format!("{}.stderr.log", spec.name));
+    // 0600: the logs hold whatever the process printed, which for a real apiserver can
+    // include key material from a rejected configuration.
+    let open = |path: &Path| {
+        private_file(path).map_err(|source| SpawnError::Log { path: path.to_owned(), source })
+    };
+    let stdout = open(&stdout_log)?;
+    let stderr = open(&stderr_log)?;
+    Ok((stdout_log, stdout, stderr_log, stderr))
+}
+
 fn private_file(path: &Path) -> io::Result<File> {
     std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)
 }

@@ -587,7 +587,7 @@ fn cluster_up_containers_missing_etcd_image_names_it() {
 
 /// `bench member-exit --backend containers` (cluster up's control plane in containers), one
 /// run per member: the SIGKILLed binary in its container is reported with the container's exit
-/// code (128 + 9, through the attached client) and nothing of the run is left.
+/// code (128 + 9, as the engine reports it) and nothing of the run is left.
 #[test]
 fn cluster_up_containers_bench_member_exit_one_run() {
     atrest_containers::preflight().unwrap_or_else(|e| panic!("{e}"));

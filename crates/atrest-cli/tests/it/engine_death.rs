@@ -3,9 +3,10 @@
 //! project's shared engine is never touched.
 //!
 //! What happens then, as seen on these machines (Docker 20.10, containerd 1.6): dockerd's
-//! containerd dies with it, every attached `docker run` client ends with exit code 125 ("error
-//! waiting for container: unexpected EOF"), and the containers' processes keep running under
-//! their `containerd-shim-runc-v2`, reparented to init, out of reach of `docker rm -f`.
+//! containerd dies with it, every watch on the engine's API ends (as an attached `docker run`
+//! client would, with exit code 125, "error waiting for container: unexpected EOF"), and the
+//! containers' processes keep running under their `containerd-shim-runc-v2`, reparented to
+//! init, out of reach of `docker rm -f`.
 
 use std::fs;
 use std::ops::ControlFlow;

@@ -1,26 +1,27 @@
-//! Running a member in a container instead of as a host process: [`ContainerRun`] turns a
-//! [`ProcessSpec`](crate::ProcessSpec) into a foreground `docker run` of an image, so that
-//! everything [`ManagedProcess`](crate::ManagedProcess) does (logs to files, exit status, SIGTERM
-//! then SIGKILL) applies to the container unchanged:
+//! Running a member in a container instead of as a host process, through testcontainers-rs
+//! ([`member`]): [`ContainerRun`] says which image, binary and mounts; everything
+//! [`ManagedProcess`](crate::ManagedProcess) does (logs to files, exit status, SIGTERM then SIGKILL,
+//! pause) applies to the container:
 //!
 //! - the entrypoint is given explicitly (`/usr/local/bin/etcd`, `/usr/local/bin/kube-apiserver`),
 //!   as kubeadm's static pods give `command:`, so a published image (whose own entrypoint may be
 //!   a wrapper or absent) and the image `cargo xtask setup` builds run the same binary;
-//! - the `docker` client stays attached, so the container's stdout and stderr are the client's,
-//!   and its exit code is the container's (125–127 are the client's own failures);
-//! - the client forwards SIGTERM to the container (`--sig-proxy`, on by default when attached);
-//! - `--rm` removes the container when it ends; when the client had to be killed, the handle
-//!   removes the container by name (`docker rm -f`);
-//! - `--cidfile` records the container's id, so that when the engine dies (its containerd with
-//!   it, while the shims and the containers' processes keep running and the attached client
-//!   ends) the handle can still find and kill what is left, by cgroup ([`kill_leftovers`]);
-//! - host networking (`--network host`): members listen on 127.0.0.1 ports of the host;
+//! - the container's stdout and stderr are copied into the member's log files, and its exit code
+//!   is the member's (a SIGKILLed binary reads as 137, as Docker reports it);
+//! - signals go through the engine (`kill` with the signal), freezing through its cgroup freezer
+//!   (`pause`);
+//! - a container is removed once its member stopped, exited or was dropped;
+//! - when the engine dies (its containerd with it, while the shims and the containers' processes
+//!   keep running) the handle still finds and kills what is left, by the container's id and
+//!   cgroups ([`kill_leftovers`]);
+//! - host networking: members listen on 127.0.0.1 ports of the host;
 //! - every container carries `io.atrest.project=1` and `io.atrest.owner=<pid> <start time>`,
-//!   as xtask's containers do, so that leftovers of a killed run can be swept by owner.
+//!   as xtask's containers do, so that leftovers of a killed run can be swept by owner;
+//! - nothing is ever pulled: a missing image is an error before anything is created.
 
-use std::ffi::OsString;
+pub(crate) mod member;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The label every container of the project carries.
@@ -58,10 +59,11 @@ pub const ETCD_ENTRYPOINT: &str = "/usr/local/bin/etcd";
 /// in ours.
 pub const KUBE_APISERVER_ENTRYPOINT: &str = "/usr/local/bin/kube-apiserver";
 
-/// How to run a member in a container: the `docker` client, the image, the binary, the mounts.
+/// How to run a member in a container: the image, the binary, the mounts.
 #[derive(Debug, Clone)]
 pub struct ContainerRun {
-    /// The `docker` client (`docker` on `PATH` by default).
+    /// The `docker` client that asks whether the engine still answers when a member ended
+    /// (`atrest_containers::explain_exit`); containers are run through the engine's API.
     pub docker: PathBuf,
     /// The image (`registry.k8s.io/etcd:3.6.16-0`).
     pub image: String,
@@ -72,7 +74,7 @@ pub struct ContainerRun {
 }
 
 impl ContainerRun {
-    /// A run of `entrypoint` in `image` through the `docker` on `PATH`, without mounts.
+    /// A run of `entrypoint` in `image`, without mounts (`docker` on `PATH` as the client).
     pub fn new(image: impl Into<String>, entrypoint: impl Into<String>) -> ContainerRun {
         ContainerRun {
             docker: PathBuf::from("docker"),
@@ -86,98 +88,6 @@ impl ContainerRun {
     pub fn mount(&mut self, mount: BindMount) {
         if !self.mounts.contains(&mount) {
             self.mounts.push(mount);
-        }
-    }
-
-    /// The `docker run` arguments for a container named `name` running the image with `args`,
-    /// its id written to `cidfile` (which must not exist).
-    pub fn run_args(&self, name: &str, cidfile: &Path, args: &[OsString]) -> Vec<OsString> {
-        let mut out: Vec<OsString> =
-            ["run", "--rm", "--pull", "never", "--network", "host", "--name", name]
-                .into_iter()
-                .map(OsString::from)
-                .collect();
-        out.push("--cidfile".into());
-        out.push(cidfile.into());
-        out.push("--label".into());
-        out.push(format!("{PROJECT_LABEL}=1").into());
-        if let Some(owner) = owner_value() {
-            out.push("--label".into());
-            out.push(format!("{OWNER_LABEL}={owner}").into());
-        }
-        for m in &self.mounts {
-            let mut spec = OsString::from("type=bind,source=");
-            spec.push(&m.host);
-            spec.push(",target=");
-            spec.push(&m.container);
-            if m.read_only {
-                spec.push(",readonly");
-            }
-            out.push("--mount".into());
-            out.push(spec);
-        }
-        out.push("--entrypoint".into());
-        out.push(self.entrypoint.clone().into());
-        out.push(self.image.clone().into());
-        out.extend(args.iter().cloned());
-        out
-    }
-
-    /// Sends `signal` (`SIGKILL`, `SIGTERM`) to container `name` with `docker kill --signal`
-    /// (its attached client forwards SIGTERM but cannot forward SIGKILL).
-    pub fn kill(&self, name: &str, signal: &str) -> std::io::Result<()> {
-        self.docker_quiet(&["kill", "--signal", signal, name])
-    }
-
-    /// The host pid of container `name`'s main process (the binary), from `docker inspect`.
-    pub fn main_pid(&self, name: &str) -> std::io::Result<u32> {
-        let out = Command::new(&self.docker)
-            .args(["inspect", "--format", "{{.State.Pid}}", name])
-            .stdin(Stdio::null())
-            .stderr(Stdio::null())
-            .output()?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        match text.trim().parse::<u32>() {
-            Ok(pid) if out.status.success() && pid != 0 => Ok(pid),
-            _ => Err(std::io::Error::other(format!(
-                "docker inspect {name}: {} (pid {:?})",
-                out.status,
-                text.trim()
-            ))),
-        }
-    }
-
-    /// `docker pause NAME` (`pause: true`, the cgroup freezer) or `docker unpause NAME`.
-    pub fn pause(&self, name: &str, pause: bool) -> std::io::Result<()> {
-        self.docker_quiet(&[if pause { "pause" } else { "unpause" }, name])
-    }
-
-    /// Runs `docker ARGS` without output; a failure names the command and how it ended.
-    fn docker_quiet(&self, args: &[&str]) -> std::io::Result<()> {
-        let status = Command::new(&self.docker)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(std::io::Error::other(format!("docker {}: {status}", args.join(" "))))
-        }
-    }
-
-    /// Removes container `name` if it is still there (after its client was killed); errors
-    /// are logged, not returned (this runs from `Drop`).
-    pub fn remove(&self, name: &str) {
-        let status = Command::new(&self.docker)
-            .args(["rm", "-f", name])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        if let Err(e) = status {
-            tracing::warn!(%name, %e, "cannot remove the container");
         }
     }
 }
@@ -301,26 +211,6 @@ pub fn parent_dirs<'a>(files: impl IntoIterator<Item = &'a Path>) -> Vec<BindMou
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn run_args_carry_labels_mounts_and_the_binary_flags() {
-        let mut run = ContainerRun::new("img:1", "/usr/local/bin/x");
-        run.mount(BindMount::read_only("/h/enc", "/etc/kubernetes/enc"));
-        run.mount(BindMount::read_only("/h/enc", "/etc/kubernetes/enc"));
-        let args = run.run_args("n", Path::new("/l/n.cid"), &["--x=1".into()]);
-        let text: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
-        assert_eq!(text.iter().filter(|a| a.starts_with("type=bind")).count(), 1);
-        assert!(
-            text.contains(&"type=bind,source=/h/enc,target=/etc/kubernetes/enc,readonly".into())
-        );
-        assert!(text.contains(&"io.atrest.project=1".into()));
-        assert!(text.windows(2).any(|w| w == ["--cidfile", "/l/n.cid"]));
-        assert!(text.iter().any(|a| a.starts_with("io.atrest.owner=")));
-        assert_eq!(
-            text[text.len() - 4..],
-            ["--entrypoint", "/usr/local/bin/x", "img:1", "--x=1"].map(str::to_owned)
-        );
-    }
 
     #[test]
     fn leftovers_need_a_full_container_id() {
