@@ -49,7 +49,7 @@ pub(crate) enum Backend {
     /// KUBEBUILDER_ASSETS).
     Process,
     /// Docker containers of the local images `cargo xtask setup` builds (host networking;
-    /// needs DOCKER_HOST); `--config`'s directory is mounted read-only at the same path.
+    /// needs DOCKER_HOST).
     Containers,
 }
 
@@ -90,7 +90,8 @@ pub(crate) struct UpArgs {
     #[arg(long, value_enum)]
     backend: Backend,
     /// EncryptionConfiguration file for every apiserver (--encryption-provider-config).
-    /// Without it the apiservers store Secrets unencrypted (identity).
+    /// Without it the apiservers store Secrets unencrypted (identity). On `containers` its
+    /// directory is mounted read-only at the same path.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// How many kube-apiservers share the etcd (the kubeconfig names the first).

@@ -4,7 +4,7 @@
 //!
 //! ```sh
 //! export $(cat ~/.cache/atrest/docker/env)   # after `cargo xtask setup`
-//! cargo run -p atrest-containers --example cold_start -- 5
+//! cargo run -p atrest-containers --example cold_start_vs_process -- 5
 //! ```
 
 #![expect(clippy::print_stdout, reason = "a benchmark report on stdout is the point")]
