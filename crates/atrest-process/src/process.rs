@@ -309,7 +309,9 @@ impl ManagedProcess {
         &self.name
     }
 
-    /// The child's pid (also its process group id); for a container, its main process's.
+    /// The child's pid (also its process group id); for a container, its main process's (0 when
+    /// the container had ended before the engine was asked, see
+    /// [`ManagedProcess::member_pid`]).
     pub fn pid(&self) -> u32 {
         self.pid
     }
