@@ -220,17 +220,34 @@ impl ManagedProcess {
             ContainerMember::start(run, &name, &spec.args, stdout, stderr, Arc::clone(&state))
                 .await?;
         tracing::debug!(name = %spec.name, container = %member.name, pid = member.main_pid, "started");
-        Ok(ManagedProcess {
+        Ok(ManagedProcess::started(
+            spec,
+            member.main_pid,
+            (stdout_log, stderr_log),
+            state,
+            Some(member),
+        ))
+    }
+
+    /// The handle of a child just started.
+    fn started(
+        spec: &ProcessSpec,
+        pid: u32,
+        (stdout_log, stderr_log): (PathBuf, PathBuf),
+        state: Arc<ExitState>,
+        container: Option<ContainerMember>,
+    ) -> ManagedProcess {
+        ManagedProcess {
             name: spec.name.clone(),
-            pid: member.main_pid,
+            pid,
             stdout_log,
             stderr_log,
             stop_timeout: spec.stop_timeout,
             state,
             stop_requested: false,
             paused: false,
-            container: Some(member),
-        })
+            container,
+        }
     }
 
     /// Starts `spec`, a host process, with stdout and stderr going to
@@ -291,17 +308,7 @@ impl ManagedProcess {
             }
         };
         tracing::debug!(name = %spec.name, pid, "started");
-        Ok(ManagedProcess {
-            name: spec.name.clone(),
-            pid,
-            stdout_log,
-            stderr_log,
-            stop_timeout: spec.stop_timeout,
-            state,
-            stop_requested: false,
-            paused: false,
-            container: None,
-        })
+        Ok(ManagedProcess::started(spec, pid, (stdout_log, stderr_log), state, None))
     }
 
     /// The name given in the spec.
