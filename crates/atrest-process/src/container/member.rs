@@ -8,13 +8,15 @@
 //! stream) go through its re-exported `bollard`, on the same engine (`DOCKER_HOST`, else the
 //! default socket).
 //!
-//! Two things testcontainers would do on its own are done here instead:
+//! Three things testcontainers would do on its own are done here instead:
 //! - **No pull, ever.** Its runner pulls when the engine answers 404 for the image; the image is
 //!   looked up first and a missing one is a [`SpawnError::Image`].
 //! - **Removal from `Drop` without a runtime.** Its `Drop` needs the caller's tokio runtime, which
 //!   a member's handle may outlive (a test's runtime ends before its cluster value is dropped);
 //!   the handle's removal runs on a thread of its own with a client of its own, and the
 //!   testcontainers value is then released without its drop ([`ContainerMember::release`]).
+//! - **Removal errors.** Its `rm` leaves the handle to its drop when the engine fails, which
+//!   tries again and logs an error of its own; removal goes through `bollard` here too.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -190,13 +192,13 @@ impl ContainerMember {
         done.map_err(io::Error::other)
     }
 
-    /// Removes the container (forcibly, so a running one is killed first).
+    /// Removes the container (forcibly, so a running one is killed first). Not through
+    /// testcontainers' `rm`: when that fails (a dead engine) its handle's drop tries again and
+    /// logs an error of its own, which would tell the user about the wrong thing.
     pub(crate) async fn remove(&mut self) {
-        if let Some(container) = self.container.take()
-            && let Err(e) = container.rm().await
-        {
-            tracing::debug!(name = %self.name, %e, "removing the container");
+        if self.container.is_some() {
             remove(&self.docker, &self.id).await;
+            self.release();
         }
     }
 
@@ -242,7 +244,8 @@ impl ContainerMember {
     }
 
     /// Lets go of the testcontainers handle without its `Drop` (whose removal needs the
-    /// caller's runtime); the container itself is removed by the caller.
+    /// caller's runtime and logs its own errors); the container itself is removed by the
+    /// caller.
     fn release(&mut self) {
         if let Some(container) = self.container.take() {
             std::mem::forget(container);
