@@ -359,6 +359,16 @@ fn ping_unix(path: &Path) -> Result<(), String> {
     }
 }
 
+/// The unpacked engine (`dockerd`, `docker`, `runc`, ... under `usr/`), fetched if needed: for
+/// a private daemon next to the project's own (`cargo xtask kind-node-image --verify`).
+pub(crate) fn packages() -> Result<PathBuf> {
+    let paths = Paths::new();
+    fs::create_dir_all(&paths.root)
+        .with_context(|| format!("creating {}", paths.root.display()))?;
+    let _lock = lock(&paths.root.join(".lock"))?;
+    install(&paths)
+}
+
 /// The `docker` client for a daemon that is not the project's own: one on PATH, else the one
 /// in the unpacked engine (fetched if needed; that needs no root).
 fn client() -> Result<PathBuf> {
