@@ -407,24 +407,30 @@ impl Private {
                 dir.join("dockerd.pid").display()
             );
         }
-        mkdir(&dir)?;
         let pkg = docker::packages()?;
+        mkdir(&dir)?;
+        // From here on, dropping it removes whatever was started and written.
+        let mut private = Private {
+            dir: dir.clone(),
+            client: pkg.join("usr/bin/docker"),
+            host: format!("unix://{VERIFY_DIR}/d.sock"),
+            daemon: None,
+        };
         let runc = pkg.join("usr/bin/runc");
         let wrapper = dir.join("runc-wrap");
         let script = fs::read_to_string(project_root().join("xtask/kind-node/runc-wrap"))
             .context("reading xtask/kind-node/runc-wrap")?;
         fs::write(&wrapper, script.replace("@RUNC@", &runc.to_string_lossy()))?;
         fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755))?;
-        let host = format!("unix://{VERIFY_DIR}/d.sock");
         let log = fs::File::create(dir.join("dockerd.log")).context("creating dockerd.log")?;
         let path = std::env::join_paths(
             [pkg.join("usr/sbin"), pkg.join("usr/bin")]
                 .into_iter()
                 .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
         )?;
-        let daemon = Command::new(pkg.join("usr/bin/dockerd"))
+        let daemon = Command::new(pkg.join("usr/sbin/dockerd"))
             .env("PATH", path)
-            .args(["--host", &host])
+            .args(["--host", &private.host])
             .args(["--data-root", &format!("{VERIFY_DIR}/data")])
             .args(["--exec-root", &format!("{VERIFY_DIR}/x")])
             .args(["--pidfile", &format!("{VERIFY_DIR}/dockerd.pid")])
@@ -439,8 +445,7 @@ impl Private {
             .process_group(0)
             .spawn()
             .context("starting the private dockerd")?;
-        let private =
-            Private { dir, client: pkg.join("usr/bin/docker"), host, daemon: Some(daemon) };
+        private.daemon = Some(daemon);
         let started = Instant::now();
         wait_until(Instant::now() + DOCKERD_TIMEOUT, Duration::from_millis(200), || {
             private
