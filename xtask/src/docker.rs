@@ -34,6 +34,7 @@ mod install;
 
 pub(crate) use daemon::stop_own;
 use daemon::{is_root, start, stop};
+pub(crate) use install::debootstrap;
 use install::install;
 
 /// Label on every container and network the project creates (value `1`).

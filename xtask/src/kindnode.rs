@@ -27,7 +27,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::docker::{self, Engine, Lifetime};
 use crate::oracle::{cache_dir, go_build, source_key};
-use crate::{Probe, controlplane, human, images, project_root, run, tools, wait_until};
+use crate::{Probe, controlplane, human, images, project_root, run, wait_until};
 
 /// The image label holding the hash of the build's inputs.
 const INPUTS_LABEL: &str = "io.atrest.kind-node.inputs";
@@ -167,9 +167,10 @@ fn build(engine: &Engine, tag: &str, bins: &Path, kube: &str, force: bool) -> Re
         hasher.update(format!("{reference} {}", id.trim()));
     }
     let inputs = format!("{:x}", hasher.finalize());
-    let label = format!("{{{{ index .Config.Labels \"{INPUTS_LABEL}\" }}}}");
-    let existing = engine.output(&["image", "inspect", "--format", &label, tag]).ok();
-    if !force && existing.as_deref().map(str::trim) == Some(inputs.as_str()) {
+    let format = format!("{{{{.Id}}}} {{{{ index .Config.Labels \"{INPUTS_LABEL}\" }}}}");
+    let existing = engine.output(&["image", "inspect", "--format", &format, tag]).ok();
+    let existing = existing.as_deref().and_then(|out| out.trim().split_once(' '));
+    if !force && existing.is_some_and(|(_, label)| label == inputs) {
         eprintln!("xtask: image {tag} is up to date ({INPUTS_LABEL}={})", &inputs[..16]);
         return Ok(());
     }
@@ -193,6 +194,10 @@ fn build(engine: &Engine, tag: &str, bins: &Path, kube: &str, force: bool) -> Re
     let context_arg = context.to_str().context("a non-UTF-8 cache path")?;
     engine.output(&["build", "--quiet", "--tag", tag, context_arg])?;
     fs::remove_dir_all(&context).ok();
+    if let Some((old, _)) = existing {
+        // The replaced image lost its tag; remove it (and its layers) unless a container uses it.
+        engine.output(&["image", "rm", old]).ok();
+    }
     let size = engine.output(&["image", "inspect", "--format", "{{.Size}}", tag])?;
     let size_mb = size.trim().parse::<u64>().unwrap_or_default() / 1_000_000;
     eprintln!("xtask: built {tag} ({size_mb} MB) in {}", human(started.elapsed()));
@@ -323,7 +328,8 @@ fn base_image(engine: &Engine, force: bool) -> Result<(String, String)> {
     );
     let key = key[..16].to_owned();
     let base = format!("atrest/kind-node-base:{key}");
-    if !force && engine.output(&["image", "inspect", "--format", "{{.Id}}", &base]).is_ok() {
+    let existing = engine.output(&["image", "inspect", "--format", "{{.Id}}", &base]).ok();
+    if !force && existing.is_some() {
         eprintln!("xtask: image {base} is up to date");
         return Ok((base, key));
     }
@@ -353,6 +359,10 @@ fn base_image(engine: &Engine, force: bool) -> Result<(String, String)> {
         );
     }
     eprintln!("xtask: imported {base} in {}", human(started.elapsed()));
+    if let Some(old) = existing {
+        // Replaced by --force: gone with the old node image, unless something still uses it.
+        engine.output(&["image", "rm", old.trim()]).ok();
+    }
     Ok((base, key))
 }
 
@@ -362,10 +372,7 @@ fn rootfs(key: &str, force: bool) -> Result<PathBuf> {
     if !force && dir.join("sbin/init").exists() {
         return Ok(dir);
     }
-    let debootstrap = tools::find_on_path("debootstrap").context(
-        "debootstrap is not on PATH; install the Debian package `debootstrap` (apt-get install \
-         debootstrap)",
-    )?;
+    let (debootstrap, share) = docker::debootstrap()?;
     for stale in [dir.with_extension("partial"), dir.clone()] {
         if stale.exists() {
             fs::remove_dir_all(&stale).with_context(|| format!("removing {}", stale.display()))?;
@@ -375,7 +382,11 @@ fn rootfs(key: &str, force: bool) -> Result<PathBuf> {
     mkdir(staging.parent().context("the cache")?)?;
     eprintln!("xtask: debootstrap {SUITE} into {} (about 2 minutes)", staging.display());
     let started = Instant::now();
-    run(Command::new("nice")
+    let mut cmd = Command::new("nice");
+    if let Some(share) = share {
+        cmd.env("DEBOOTSTRAP_DIR", share);
+    }
+    run(cmd
         .args(["-n", "19"])
         .arg(debootstrap)
         .args(["--variant=minbase", &format!("--include={}", PACKAGES.join(",")), SUITE])
