@@ -106,7 +106,7 @@ pub(crate) fn command(force: bool, verify: bool) -> Result<()> {
 /// source of `xtask/go/kindnode` (and Go version) into the cache.
 fn binaries(kube: &str) -> Result<PathBuf> {
     let src = project_root().join("xtask/go/kindnode");
-    let dir = cache_dir().join(format!("kindnode-bin-{:016x}", source_key(&src)?));
+    let dir = cache_dir().join(format!("kindnode-bin-{kube}-{:016x}", source_key(&src)?));
     if dir.join("pause").is_file() {
         return Ok(dir);
     }
