@@ -228,7 +228,7 @@ fn recipes() -> Result<Vec<Recipe>> {
 
 /// `-s -w` and the version stamp of release `kube` (`v1.37.2`), as upstream
 /// hack/lib/version.sh stamps it: both version packages carry the same values.
-fn version_ldflags(kube: &str) -> Result<String> {
+pub(crate) fn version_ldflags(kube: &str) -> Result<String> {
     let (major, minor) = major_minor(kube)?;
     let mut ldflags = String::from("-s -w");
     for pkg in ["k8s.io/component-base/version", "k8s.io/client-go/pkg/version"] {

@@ -34,6 +34,7 @@ mod install;
 
 pub(crate) use daemon::stop_own;
 use daemon::{is_root, start, stop};
+pub(crate) use install::debootstrap;
 use install::install;
 
 /// Label on every container and network the project creates (value `1`).
@@ -357,6 +358,16 @@ fn ping_unix(path: &Path) -> Result<(), String> {
     } else {
         Err(format!("/_ping answered {status:?}"))
     }
+}
+
+/// The unpacked engine (`dockerd`, `docker`, `runc`, ... under `usr/`), fetched if needed: for
+/// a private daemon next to the project's own (`cargo xtask kind-node-image --verify`).
+pub(crate) fn packages() -> Result<PathBuf> {
+    let paths = Paths::new();
+    fs::create_dir_all(&paths.root)
+        .with_context(|| format!("creating {}", paths.root.display()))?;
+    let _lock = lock(&paths.root.join(".lock"))?;
+    install(&paths)
 }
 
 /// The `docker` client for a daemon that is not the project's own: one on PATH, else the one

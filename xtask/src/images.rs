@@ -62,41 +62,50 @@ pub(crate) fn images() -> Result<Vec<Image>> {
 /// `force`).
 pub(crate) fn ensure(engine: &Engine, assets: &Path, force: bool) -> Result<()> {
     for image in images()? {
-        let binary = assets.join(image.binary);
-        let sha = binary_sha256(&binary)?;
-        let format = format!("{{{{.Id}}}} {{{{ index .Config.Labels \"{SHA_LABEL}\" }}}}");
-        let existing = engine
-            .output(&["image", "inspect", "--format", &format, &image.reference])
-            .ok()
-            .and_then(|out| {
-                let (id, label) = out.trim().split_once(' ')?;
-                Some((id.to_owned(), label.to_owned()))
-            });
-        if !force && existing.as_ref().is_some_and(|(_, label)| *label == sha) {
-            eprintln!("xtask: image {} is up to date", image.reference);
-            continue;
-        }
-        let started = Instant::now();
-        build(engine, &image, &binary, &sha).with_context(|| {
-            format!(
-                "building the image {} from {} (`cargo xtask setup --force` rebuilds the \
-                     binaries and the images)",
-                image.reference,
-                binary.display()
-            )
-        })?;
-        eprintln!("xtask: built image {} in {}", image.reference, human(started.elapsed()));
-        if let Some((old, _)) = existing {
-            // The replaced image lost its tag; remove it unless a container still uses it.
-            engine.output(&["image", "rm", &old]).ok();
-        }
+        ensure_one(engine, &assets.join(image.binary), image.binary, &image.reference, force)?;
+    }
+    Ok(())
+}
+
+/// Builds the image `reference` holding `binary` as `usr/local/bin/<name>` unless its label
+/// already matches the binary (always with `force`).
+pub(crate) fn ensure_one(
+    engine: &Engine,
+    binary: &Path,
+    name: &str,
+    reference: &str,
+    force: bool,
+) -> Result<()> {
+    let sha = binary_sha256(binary)?;
+    let format = format!("{{{{.Id}}}} {{{{ index .Config.Labels \"{SHA_LABEL}\" }}}}");
+    let existing =
+        engine.output(&["image", "inspect", "--format", &format, reference]).ok().and_then(|out| {
+            let (id, label) = out.trim().split_once(' ')?;
+            Some((id.to_owned(), label.to_owned()))
+        });
+    if !force && existing.as_ref().is_some_and(|(_, label)| *label == sha) {
+        eprintln!("xtask: image {reference} is up to date");
+        return Ok(());
+    }
+    let started = Instant::now();
+    build(engine, reference, name, binary, &sha).with_context(|| {
+        format!(
+            "building the image {reference} from {} (`cargo xtask setup --force` rebuilds the \
+             binaries and the images)",
+            binary.display()
+        )
+    })?;
+    eprintln!("xtask: built image {reference} in {}", human(started.elapsed()));
+    if let Some((old, _)) = existing {
+        // The replaced image lost its tag; remove it unless a container still uses it.
+        engine.output(&["image", "rm", &old]).ok();
     }
     Ok(())
 }
 
 /// The sha256 of `binary`, remembered under the cache by path, size and modification time
 /// (hashing kube-apiserver's 119 MB takes seconds in the unoptimised xtask).
-fn binary_sha256(binary: &Path) -> Result<String> {
+pub(crate) fn binary_sha256(binary: &Path) -> Result<String> {
     let path =
         std::path::absolute(binary).with_context(|| format!("resolving {}", binary.display()))?;
     let meta = fs::metadata(&path).with_context(|| format!("reading {}", path.display()))?;
@@ -135,19 +144,19 @@ fn sha256(path: &Path) -> Result<String> {
     tools::sha256_file(path)
 }
 
-fn build(engine: &Engine, image: &Image, binary: &Path, sha: &str) -> Result<()> {
-    let entrypoint = format!("ENTRYPOINT [\"/usr/local/bin/{}\"]", image.binary);
+fn build(engine: &Engine, reference: &str, name: &str, binary: &Path, sha: &str) -> Result<()> {
+    let entrypoint = format!("ENTRYPOINT [\"/usr/local/bin/{name}\"]");
     let mut child = engine
         .docker()
         .args(["import", "--change", &entrypoint, "--change", "ENV PATH=/usr/local/bin"])
-        .args(["--change", &format!("LABEL {SHA_LABEL}={sha}"), "-", &image.reference])
+        .args(["--change", &format!("LABEL {SHA_LABEL}={sha}"), "-", reference])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .context("starting docker import")?;
     let mut stdin = child.stdin.take().context("docker import's stdin")?;
-    let written = write_image_tar(&mut stdin, binary, image.binary);
+    let written = write_image_tar(&mut stdin, binary, name);
     drop(stdin);
     let out = child.wait_with_output().context("waiting for docker import")?;
     if !out.status.success() {

@@ -32,6 +32,7 @@ mod controlplane;
 mod docker;
 mod images;
 mod kindcheck;
+mod kindnode;
 mod oracle;
 mod tools;
 
@@ -80,6 +81,17 @@ enum Cmd {
     /// Decode every `kind-configs/*.yaml` strictly with kind's own v1alpha4 types and its
     /// kubeadm patches with kubeadm's own types (part of `test`).
     KindCheck,
+    /// Build a kind node image `kindest/node:<kube>` offline (debootstrap root, kind's base
+    /// files from the Go module cache, kubelet/kubeadm built here, the component images baked
+    /// in); skipped when its inputs are unchanged. Not part of `test`.
+    KindNodeImage {
+        /// Rebuild even when the image's inputs are unchanged.
+        #[arg(long)]
+        force: bool,
+        /// Then boot the node in a private dockerd, run `kubeadm init` and poll `/readyz`.
+        #[arg(long)]
+        verify: bool,
+    },
     /// Regenerate the committed gRPC code (`crates/*/src/generated`) from the `.proto` files
     /// with a vendored protoc.
     Protos {
@@ -151,6 +163,7 @@ fn main() -> ExitCode {
         Cmd::Ci => ci(&mut stages),
         Cmd::Protos { check } => protos(check),
         Cmd::KindCheck => kindcheck::check(),
+        Cmd::KindNodeImage { force, verify } => kindnode::command(force, verify),
         Cmd::Oracle { check_goldens } => oracle_cmd(check_goldens),
         Cmd::Bench { what: BenchCmd::Transformers { rounds, budget_ms, no_openssl } } => {
             bench::transformers(&bench::Options { rounds, budget_ms, no_openssl })

@@ -60,29 +60,8 @@ pub(super) fn install(paths: &Paths) -> Result<PathBuf> {
     }
     fs::create_dir_all(&download).with_context(|| format!("creating {}", download.display()))?;
     let log = paths.root.join("apt.log");
-    if let Err(first) = apt_download(&download, &log, &[]) {
-        // The system's package lists may be missing or stale (nobody ran `apt-get update`):
-        // refresh a private copy under the cache instead, which needs no root.
-        eprintln!(
-            "xtask: apt-get download with the system's package lists failed ({first:#}); \
-             refreshing private lists under the cache"
-        );
-        let lists = paths.root.join("apt");
-        let opts = private_apt_options(&lists)?;
-        run_logged(
-            Command::new("apt-get").args(&opts).args(["-q", "update"]).stdin(Stdio::null()),
-            &log,
-        )
-        .context("apt-get update into the cache's private lists")?;
-        apt_download(&download, &log, &opts).with_context(|| {
-            format!(
-                "cannot fetch Debian's {}; install Docker or Podman and point DOCKER_HOST at \
-                 its socket instead (apt output: {})",
-                PACKAGES.join(", "),
-                log.display()
-            )
-        })?;
-    }
+    fetch_debs(paths, &download, &log, &PACKAGES)
+        .context("install Docker or Podman and point DOCKER_HOST at its socket instead")?;
     let debs: Vec<PathBuf> = fs::read_dir(&download)
         .with_context(|| format!("reading {}", download.display()))?
         .filter_map(Result::ok)
@@ -133,18 +112,81 @@ pub(super) fn install(paths: &Paths) -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// `apt-get download` of `packages` into `dir`: with the system's package lists, else with a
+/// private copy refreshed under the cache.
+fn fetch_debs(paths: &Paths, dir: &Path, log: &Path, packages: &[&str]) -> Result<()> {
+    let Err(first) = apt_download(dir, log, &[], packages) else { return Ok(()) };
+    // The system's package lists may be missing or stale (nobody ran `apt-get update`):
+    // refresh a private copy under the cache instead, which needs no root.
+    eprintln!(
+        "xtask: apt-get download with the system's package lists failed ({first:#}); \
+             refreshing private lists under the cache"
+    );
+    let lists = paths.root.join("apt");
+    let opts = private_apt_options(&lists)?;
+    run_logged(
+        Command::new("apt-get").args(&opts).args(["-q", "update"]).stdin(Stdio::null()),
+        log,
+    )
+    .context("apt-get update into the cache's private lists")?;
+    apt_download(dir, log, &opts, packages).with_context(|| {
+        format!("cannot fetch Debian's {} (apt output: {})", packages.join(", "), log.display())
+    })
+}
+
+/// `debootstrap` for the kind node's root: the one on PATH, else Debian's package fetched with
+/// `apt-get download` and unpacked under `<cache>/docker/debootstrap` (no root needed for that;
+/// its only dependency, wget, must be on PATH). The second value is the `DEBOOTSTRAP_DIR` the
+/// unpacked one needs.
+pub(crate) fn debootstrap() -> Result<(PathBuf, Option<PathBuf>)> {
+    if let Some(path) = tools::find_on_path("debootstrap") {
+        return Ok((path, None));
+    }
+    let paths = Paths::new();
+    let dir = paths.root.join("debootstrap");
+    let unpacked =
+        |dir: &Path| (dir.join("usr/sbin/debootstrap"), dir.join("usr/share/debootstrap"));
+    if unpacked(&dir).0.is_file() {
+        let (bin, share) = unpacked(&dir);
+        return Ok((bin, Some(share)));
+    }
+    let staging = paths.root.join("debootstrap.partial");
+    if staging.exists() {
+        fs::remove_dir_all(&staging).with_context(|| format!("removing {}", staging.display()))?;
+    }
+    let download = staging.join("download");
+    fs::create_dir_all(&download).with_context(|| format!("creating {}", download.display()))?;
+    eprintln!("xtask: fetching Debian's debootstrap with apt-get download");
+    fetch_debs(&paths, &download, &paths.root.join("apt.log"), &["debootstrap"])?;
+    for deb in fs::read_dir(&download).with_context(|| format!("reading {}", download.display()))? {
+        let deb = deb?.path();
+        crate::run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&staging))
+            .with_context(|| format!("unpacking {}", deb.display()))?;
+    }
+    fs::remove_dir_all(&download).with_context(|| format!("removing {}", download.display()))?;
+    if !unpacked(&staging).0.is_file() {
+        bail!(
+            "the debootstrap package unpacked into {} has no usr/sbin/debootstrap",
+            staging.display()
+        );
+    }
+    fs::rename(&staging, &dir).with_context(|| format!("moving it to {}", dir.display()))?;
+    let (bin, share) = unpacked(&dir);
+    Ok((bin, Some(share)))
+}
+
 fn engine_complete(dir: &Path) -> bool {
     ENGINE_FILES.iter().all(|f| dir.join(f).is_file())
 }
 
-/// `apt-get download` of [`PACKAGES`] into `dir`, with extra `-o` options.
-fn apt_download(dir: &Path, log: &Path, opts: &[OsString]) -> Result<()> {
+/// `apt-get download` of `packages` into `dir`, with extra `-o` options.
+fn apt_download(dir: &Path, log: &Path, opts: &[OsString], packages: &[&str]) -> Result<()> {
     run_logged(
         Command::new("apt-get")
             .current_dir(dir)
             .args(opts)
             .args(["-q", "download"])
-            .args(PACKAGES)
+            .args(packages)
             .stdin(Stdio::null()),
         log,
     )
