@@ -17,7 +17,6 @@ use std::fs;
 use std::io::{self, Write as _};
 use std::net::{Ipv4Addr, TcpListener};
 use std::os::unix::fs::{PermissionsExt as _, symlink};
-use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -106,11 +105,13 @@ pub(crate) fn command(force: bool, verify: bool) -> Result<()> {
 /// source of `xtask/go/kindnode` (and Go version) into the cache.
 fn binaries(kube: &str) -> Result<PathBuf> {
     let src = project_root().join("xtask/go/kindnode");
-    let dir = cache_dir().join(format!("kindnode-bin-{kube}-{:016x}", source_key(&src)?));
+    let name = format!("kindnode-bin-{kube}-{:016x}", source_key(&src)?);
+    let dir = cache_dir().join(&name);
     if dir.join("pause").is_file() {
         return Ok(dir);
     }
-    let staging = dir.with_extension("partial");
+    // Not `with_extension`: the version's dots would be taken for one.
+    let staging = cache_dir().join(format!("{name}.partial"));
     if staging.exists() {
         fs::remove_dir_all(&staging).with_context(|| format!("removing {}", staging.display()))?;
     }
@@ -126,6 +127,8 @@ fn binaries(kube: &str) -> Result<PathBuf> {
         .with_context(|| format!("building {name} in xtask/go/kindnode"))?;
         eprintln!("xtask: built {name} in {}", human(started.elapsed()));
     }
+    run(go_build(&src).arg(staging.join("runcwrap")).args(["-ldflags=-s -w", "./runcwrap"]))
+        .context("building the runc wrapper in xtask/go/kindnode/runcwrap")?;
     // Last: its presence marks a complete build.
     run(go_build(&src).arg(staging.join("pause")).args(["-ldflags=-s -w", "./pause"]))
         .context("building the pause program in xtask/go/kindnode/pause")?;
@@ -409,14 +412,24 @@ struct Private {
 }
 
 impl Private {
-    fn start() -> Result<Private> {
+    fn start(bins: &Path) -> Result<Private> {
         let dir = PathBuf::from(VERIFY_DIR);
-        if dir.join("dockerd.pid").exists() {
-            bail!(
-                "{} exists: another verify runs, or one was killed (stop its dockerd, then \
-                 remove the directory)",
-                dir.join("dockerd.pid").display()
-            );
+        let pidfile = dir.join("dockerd.pid");
+        if let Ok(pid) = fs::read_to_string(&pidfile) {
+            if Path::new("/proc").join(pid.trim()).exists() {
+                bail!(
+                    "{} names a running dockerd (pid {}): another verify runs; wait for it, or \
+                     stop that dockerd and remove {}",
+                    pidfile.display(),
+                    pid.trim(),
+                    dir.display()
+                );
+            }
+            // A verify that was killed: its dockerd is gone, its files are not.
+            eprintln!("xtask: removing {} left by a killed verify", dir.display());
+            fs::remove_dir_all(&dir).with_context(|| {
+                format!("removing {} (unmount what is still mounted under it)", dir.display())
+            })?;
         }
         let pkg = docker::packages()?;
         mkdir(&dir)?;
@@ -427,12 +440,15 @@ impl Private {
             host: format!("unix://{VERIFY_DIR}/d.sock"),
             daemon: None,
         };
-        let runc = pkg.join("usr/bin/runc");
+        // The wrapper finds the real runc in the file named like it plus ".runc".
         let wrapper = dir.join("runc-wrap");
-        let script = fs::read_to_string(project_root().join("xtask/kind-node/runc-wrap"))
-            .context("reading xtask/kind-node/runc-wrap")?;
-        fs::write(&wrapper, script.replace("@RUNC@", &runc.to_string_lossy()))?;
+        fs::copy(bins.join("runcwrap"), &wrapper)
+            .with_context(|| format!("copying the runc wrapper to {}", wrapper.display()))?;
         fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755))?;
+        fs::write(
+            dir.join("runc-wrap.runc"),
+            pkg.join("usr/bin/runc").to_string_lossy().as_bytes(),
+        )?;
         let log = fs::File::create(dir.join("dockerd.log")).context("creating dockerd.log")?;
         let path = std::env::join_paths(
             [pkg.join("usr/sbin"), pkg.join("usr/bin")]
@@ -453,7 +469,8 @@ impl Private {
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
-            .process_group(0)
+            // In xtask's process group: a Ctrl-C at the terminal stops it too (dockerd stops its
+            // containers on SIGINT), where xtask's own teardown would not run.
             .spawn()
             .context("starting the private dockerd")?;
         private.daemon = Some(daemon);
@@ -527,7 +544,7 @@ impl Drop for Private {
 /// port published on 127.0.0.1.
 fn verify(engine: &Engine, tag: &str, bins: &Path) -> Result<()> {
     let started = Instant::now();
-    let private = Private::start()?;
+    let private = Private::start(bins)?;
 
     let phase = Instant::now();
     let mut save = engine
