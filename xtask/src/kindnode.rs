@@ -16,7 +16,7 @@
 use std::fs;
 use std::io::{self, Write as _};
 use std::net::{Ipv4Addr, TcpListener};
-use std::os::unix::fs::{PermissionsExt as _, symlink};
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _, symlink};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -681,7 +681,14 @@ fn verify(engine: &Engine, tag: &str, bins: &Path) -> Result<()> {
         })
         .collect();
     let kubeconfig = private.dir.join("admin.conf");
-    fs::write(&kubeconfig, admin).context("writing admin.conf")?;
+    // 0600: it holds the cluster admin's client key.
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&kubeconfig)
+        .and_then(|mut f| f.write_all(admin.as_bytes()))
+        .context("writing admin.conf")?;
     let kubectl = bins.join("kubectl");
     let ready = wait_until(Instant::now() + READYZ_TIMEOUT, Duration::from_millis(500), || {
         let out = Command::new(&kubectl)
