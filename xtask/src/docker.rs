@@ -286,7 +286,7 @@ fn own_daemon(lifetime: Lifetime) -> Result<Engine> {
         eprintln!("xtask: the project's dockerd is already running ({host})");
     } else {
         let started = Instant::now();
-        own.child = Some(start(&own.paths, &pkg)?);
+        own.child = Some(start(&own.paths, &pkg, &[])?);
         fs::write(own.paths.ephemeral_marker(), b"")
             .with_context(|| format!("writing {}", own.paths.ephemeral_marker().display()))?;
         eprintln!(
@@ -360,14 +360,77 @@ fn ping_unix(path: &Path) -> Result<(), String> {
     }
 }
 
-/// The unpacked engine (`dockerd`, `docker`, `runc`, ... under `usr/`), fetched if needed: for
-/// a private daemon next to the project's own (`cargo xtask kind-node-image --verify`).
-pub(crate) fn packages() -> Result<PathBuf> {
-    let paths = Paths::new();
-    fs::create_dir_all(&paths.root)
-        .with_context(|| format!("creating {}", paths.root.display()))?;
-    let _lock = lock(&paths.root.join(".lock"))?;
-    install(&paths)
+/// A dockerd of its own next to the project's (`cargo xtask kind-node-image --verify`), started
+/// and stopped by the same code as the project's ([`start`], [`stop`]: own config file, own
+/// roots, the `/run` directories it creates removed, its mounts unmounted), with its state in
+/// `state`. Dropping it stops it and removes `state`.
+pub(crate) struct PrivateDaemon {
+    paths: Paths,
+    child: Option<Child>,
+    /// The `DOCKER_HOST` value that reaches it.
+    pub(crate) host: String,
+    /// The unpacked engine (`usr/bin/docker`, `usr/bin/runc`, ...).
+    pub(crate) pkg: PathBuf,
+}
+
+impl PrivateDaemon {
+    /// Starts it with `state` as its directory (short: unix socket paths); `prepare` writes
+    /// what it needs there and returns dockerd's extra arguments. A directory left by a killed
+    /// owner is stopped and removed first; one whose owner still runs is refused.
+    pub(crate) fn start(
+        state: &Path,
+        prepare: impl FnOnce(&Path, &Path) -> Result<Vec<String>>,
+    ) -> Result<PrivateDaemon> {
+        let paths = Paths { root: Paths::new().root, state: state.to_owned() };
+        let owner_file = state.join("owner");
+        if let Ok(owner) = fs::read_to_string(&owner_file) {
+            if owner_alive(owner.trim()) {
+                bail!(
+                    "{} is in use by pid {} (another verify); wait for it",
+                    state.display(),
+                    owner.split_whitespace().next().unwrap_or("?")
+                );
+            }
+            eprintln!("xtask: stopping what a killed run left in {}", state.display());
+            stop(&paths, None)?;
+            fs::remove_dir_all(state).with_context(|| format!("removing {}", state.display()))?;
+        }
+        let pkg = {
+            fs::create_dir_all(&paths.root)
+                .with_context(|| format!("creating {}", paths.root.display()))?;
+            let _lock = lock(&paths.root.join(".lock"))?;
+            install(&paths)?
+        };
+        fs::create_dir_all(state).with_context(|| format!("creating {}", state.display()))?;
+        let mut private = PrivateDaemon { host: paths.host(), paths, child: None, pkg };
+        // From here on, dropping it removes whatever was started and written.
+        fs::write(&owner_file, owner_value()?)
+            .with_context(|| format!("writing {}", owner_file.display()))?;
+        let extra = prepare(state, &private.pkg)?;
+        private.child = Some(start(&private.paths, &private.pkg, &extra)?);
+        Ok(private)
+    }
+
+    /// A `docker` command that talks to it.
+    pub(crate) fn docker(&self) -> Command {
+        let mut cmd = Command::new(self.pkg.join("usr/bin/docker"));
+        cmd.env("DOCKER_HOST", &self.host).stdin(Stdio::null());
+        cmd
+    }
+}
+
+impl Drop for PrivateDaemon {
+    fn drop(&mut self) {
+        if let Err(err) = stop(&self.paths, self.child.take()) {
+            eprintln!("xtask: stopping the private dockerd: {err:#}");
+        }
+        match fs::remove_dir_all(&self.paths.state) {
+            Ok(()) => {
+                eprintln!("xtask: private dockerd stopped, {} removed", self.paths.state.display())
+            }
+            Err(e) => eprintln!("xtask: removing {}: {e}", self.paths.state.display()),
+        }
+    }
 }
 
 /// The `docker` client for a daemon that is not the project's own: one on PATH, else the one

@@ -18,13 +18,13 @@ use std::io::{self, Write as _};
 use std::net::{Ipv4Addr, TcpListener};
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _, symlink};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 use sha2::{Digest as _, Sha256};
 
-use crate::docker::{self, Engine, Lifetime};
+use crate::docker::{self, Engine, Lifetime, PrivateDaemon};
 use crate::oracle::{cache_dir, go_build, source_key};
 use crate::{Probe, controlplane, human, images, project_root, run, wait_until};
 
@@ -79,7 +79,6 @@ const ENABLED: &[&str] = &[
 const VERIFY_DIR: &str = "/tmp/kw";
 const NODE: &str = "atrest-kind-node";
 const NETWORK: &str = "atrest-kind-node";
-const DOCKERD_TIMEOUT: Duration = Duration::from_secs(60);
 /// The import unit takes a few seconds; containerd must start first.
 const IMPORT_TIMEOUT: Duration = Duration::from_secs(180);
 const READYZ_TIMEOUT: Duration = Duration::from_secs(180);
@@ -405,96 +404,37 @@ fn rootfs(key: &str, force: bool) -> Result<PathBuf> {
 
 /// The private engine of `--verify` and what runs in it; dropping it tears everything down.
 struct Private {
-    dir: PathBuf,
-    client: PathBuf,
-    host: String,
-    daemon: Option<Child>,
+    daemon: PrivateDaemon,
 }
 
 impl Private {
     fn start(bins: &Path) -> Result<Private> {
-        let dir = PathBuf::from(VERIFY_DIR);
-        let pidfile = dir.join("dockerd.pid");
-        if let Ok(pid) = fs::read_to_string(&pidfile) {
-            if Path::new("/proc").join(pid.trim()).exists() {
-                bail!(
-                    "{} names a running dockerd (pid {}): another verify runs; wait for it, or \
-                     stop that dockerd and remove {}",
-                    pidfile.display(),
-                    pid.trim(),
-                    dir.display()
-                );
-            }
-            // A verify that was killed: its dockerd is gone, its files are not.
-            eprintln!("xtask: removing {} left by a killed verify", dir.display());
-            fs::remove_dir_all(&dir).with_context(|| {
-                format!("removing {} (unmount what is still mounted under it)", dir.display())
-            })?;
-        }
-        let pkg = docker::packages()?;
-        mkdir(&dir)?;
-        // From here on, dropping it removes whatever was started and written.
-        let mut private = Private {
-            dir: dir.clone(),
-            client: pkg.join("usr/bin/docker"),
-            host: format!("unix://{VERIFY_DIR}/d.sock"),
-            daemon: None,
-        };
-        // The wrapper finds the real runc in the file named like it plus ".runc".
-        let wrapper = dir.join("runc-wrap");
-        fs::copy(bins.join("runcwrap"), &wrapper)
-            .with_context(|| format!("copying the runc wrapper to {}", wrapper.display()))?;
-        fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755))?;
-        fs::write(
-            dir.join("runc-wrap.runc"),
-            pkg.join("usr/bin/runc").to_string_lossy().as_bytes(),
-        )?;
-        let log = fs::File::create(dir.join("dockerd.log")).context("creating dockerd.log")?;
-        let path = std::env::join_paths(
-            [pkg.join("usr/sbin"), pkg.join("usr/bin")]
-                .into_iter()
-                .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
-        )?;
-        let daemon = Command::new(pkg.join("usr/sbin/dockerd"))
-            .env("PATH", path)
-            .args(["--host", &private.host])
-            .args(["--data-root", &format!("{VERIFY_DIR}/data")])
-            .args(["--exec-root", &format!("{VERIFY_DIR}/x")])
-            .args(["--pidfile", &format!("{VERIFY_DIR}/dockerd.pid")])
-            .arg(format!("--add-runtime=wrap={}", wrapper.display()))
-            .args(["--default-runtime", "wrap"])
-            .args(["--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-masq=false"])
-            .arg(format!("--userland-proxy-path={}", pkg.join("usr/sbin/docker-proxy").display()))
-            .arg(format!("--init-path={}", pkg.join("usr/bin/tini-static").display()))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            // In xtask's process group: a Ctrl-C at the terminal stops it too (dockerd stops its
-            // containers on SIGINT), where xtask's own teardown would not run.
-            .spawn()
-            .context("starting the private dockerd")?;
-        private.daemon = Some(daemon);
         let started = Instant::now();
-        wait_until(Instant::now() + DOCKERD_TIMEOUT, Duration::from_millis(200), || {
-            private
-                .output(&["version", "--format", "{{.Server.Version}}"])
-                .map_err(|e| Probe::Retry(format!("{e:#}")))
-        })
-        .map_err(|last| {
-            anyhow::anyhow!(
-                "the private dockerd did not answer within {}s (last: {last}); its log:\n{}",
-                DOCKERD_TIMEOUT.as_secs(),
-                controlplane::tail(&private.dir.join("dockerd.log"), 15)
-            )
+        let daemon = PrivateDaemon::start(Path::new(VERIFY_DIR), |dir, pkg| {
+            // The wrapper finds the real runc in the file named like it plus ".runc".
+            let wrapper = dir.join("runc-wrap");
+            fs::copy(bins.join("runcwrap"), &wrapper)
+                .with_context(|| format!("copying the runc wrapper to {}", wrapper.display()))?;
+            fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755))?;
+            fs::write(
+                dir.join("runc-wrap.runc"),
+                pkg.join("usr/bin/runc").to_string_lossy().as_bytes(),
+            )?;
+            Ok(vec![
+                format!("--add-runtime=wrap={}", wrapper.display()),
+                "--default-runtime=wrap".to_owned(),
+            ])
         })?;
-        eprintln!("xtask: private dockerd on {} up in {}", private.host, human(started.elapsed()));
-        Ok(private)
+        eprintln!("xtask: private dockerd on {} up in {}", daemon.host, human(started.elapsed()));
+        Ok(Private { daemon })
+    }
+
+    fn dir(&self) -> &Path {
+        Path::new(VERIFY_DIR)
     }
 
     fn docker(&self) -> Command {
-        let mut cmd = Command::new(&self.client);
-        cmd.env("DOCKER_HOST", &self.host).stdin(Stdio::null());
-        cmd
+        self.daemon.docker()
     }
 
     fn output(&self, args: &[&str]) -> Result<String> {
@@ -513,30 +453,9 @@ impl Private {
 
 impl Drop for Private {
     fn drop(&mut self) {
+        // Then the daemon's own drop stops it and removes its directory.
         self.output(&["rm", "--force", "--volumes", NODE]).ok();
         self.output(&["network", "rm", NETWORK]).ok();
-        if let Some(mut daemon) = self.daemon.take() {
-            let pid = daemon.id().to_string();
-            Command::new("kill").args(["-TERM", &pid]).status().ok();
-            let stopped = wait_until(
-                Instant::now() + Duration::from_secs(30),
-                Duration::from_millis(100),
-                || match daemon.try_wait() {
-                    Ok(Some(_)) => Ok(()),
-                    Ok(None) => Err(Probe::Retry("still running".to_owned())),
-                    Err(e) => Err(Probe::Stop(e.to_string())),
-                },
-            );
-            if stopped.is_err() {
-                eprintln!("xtask: the private dockerd ignored SIGTERM for 30s; killing it");
-                daemon.kill().ok();
-                daemon.wait().ok();
-            }
-        }
-        match fs::remove_dir_all(&self.dir) {
-            Ok(()) => eprintln!("xtask: private dockerd stopped, {} removed", self.dir.display()),
-            Err(e) => eprintln!("xtask: removing {}: {e}", self.dir.display()),
-        }
     }
 }
 
@@ -680,7 +599,7 @@ fn verify(engine: &Engine, tag: &str, bins: &Path) -> Result<()> {
             }
         })
         .collect();
-    let kubeconfig = private.dir.join("admin.conf");
+    let kubeconfig = private.dir().join("admin.conf");
     // 0600: it holds the cluster admin's client key.
     fs::OpenOptions::new()
         .write(true)

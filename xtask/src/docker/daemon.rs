@@ -27,8 +27,9 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 const RUN_DIRS: [&str; 4] =
     ["/run/docker/plugins", "/run/docker", "/run/containerd/s", "/run/containerd"];
 
-/// Starts the project's `dockerd` in its own process group and waits until it answers.
-pub(super) fn start(paths: &Paths, pkg: &Path) -> Result<Child> {
+/// Starts the project's `dockerd` (or a private one, [`super::PrivateDaemon`]) with `extra`
+/// arguments in its own process group and waits until it answers.
+pub(super) fn start(paths: &Paths, pkg: &Path, extra: &[String]) -> Result<Child> {
     // Unix socket paths hold at most 107 bytes; containerd's socket in the exec root is the
     // longest (`exec/containerd/containerd.sock.ttrpc`).
     let longest = paths.exec_root().join("containerd/containerd.sock.ttrpc");
@@ -79,6 +80,7 @@ pub(super) fn start(paths: &Paths, pkg: &Path) -> Result<Child> {
         .arg(pkg.join("usr/sbin/docker-proxy"))
         // No bridge and no iptables: containers use host networking (or networks of their own).
         .args(["--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-masq=false"])
+        .args(extra)
         .env("PATH", path_var)
         .current_dir(&paths.state)
         .stdin(Stdio::null())
@@ -108,7 +110,7 @@ pub(super) fn start(paths: &Paths, pkg: &Path) -> Result<Child> {
         child.wait().ok();
         clean_up_after(paths);
         bail!(
-            "the project's dockerd did not answer on {host} within {}s ({last}); last lines of \
+            "dockerd did not answer on {host} within {}s ({last}); last lines of \
              its log {}:\n{}",
             START_TIMEOUT.as_secs(),
             log_path.display(),
@@ -158,7 +160,11 @@ pub(super) fn stop(paths: &Paths, mut child: Option<Child>) -> Result<()> {
         c.wait().ok();
     }
     clean_up_after(paths);
-    eprintln!("xtask: stopped the project's dockerd in {}", human(started.elapsed()));
+    eprintln!(
+        "xtask: stopped the dockerd of {} in {}",
+        paths.state.display(),
+        human(started.elapsed())
+    );
     Ok(())
 }
 
