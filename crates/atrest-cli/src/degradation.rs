@@ -4,16 +4,21 @@
 //! transformer alone measured in-process in the same run.
 //!
 //! Method:
-//! - One cluster (one etcd) for every arm; the apiserver restarts for every arm and round with
-//!   a configuration that writes with the arm's provider and reads every other one (provider
+//! - One cluster (one etcd) for every arm; each arm's apiserver instance is started with a
+//!   configuration that writes with the arm's provider and reads every other one (provider
 //!   first, the other providers with their keys, then identity), since a restarted apiserver
 //!   lists Secrets and never becomes ready when it cannot read one.
 //! - An arm is a provider with a label: the same provider may be given twice (`identity#1`,
 //!   `identity#2`), which is the A/A check of the method itself.
-//! - The unit of replication is the apiserver instance: every round starts one instance per
-//!   arm, in an order that is reversed every other round and rotated every two (ABBA for two
-//!   arms), so that drift of the machine over time spreads evenly over the arms. After each
-//!   start a discarded warm-up, then N timed creates and N timed gets of new names.
+//! - The unit of replication is the apiserver instance: every round starts one fresh instance
+//!   per arm, in an order that is reversed every other round and rotated every two (ABBA for
+//!   two arms). `--design interleaved` (the default) keeps a round's instances running at once
+//!   and alternates the requests between them, request k of every arm before request k + 1 of
+//!   any (the order rotated the same ABBA way), so that the machine's drift (other load, CPU
+//!   frequency, etcd's compaction and fsyncs) falls on every arm alike and cancels in the
+//!   per-round ratio; `--design sequential` starts, warms up and times one instance after the
+//!   other, so drift between them stays in the ratio. After each start a discarded warm-up,
+//!   then N timed creates and N timed gets of new names.
 //! - The first object of each instance is read back raw from etcd to prove the provider in
 //!   question wrote it.
 //! - Statistics (module `stats`): type-7 percentiles; each arm's percentiles with two-stage
@@ -65,8 +70,13 @@ use crate::lifecycle::{Signals, teardown};
 use crate::out::out;
 use crate::scenario::Backend;
 
-/// Where the encryption configuration goes in the cluster's file tree.
-const CONFIG_PATH: &str = "/etc/atrest/bench/encryption-config.yaml";
+/// Where the encryption configurations go in the cluster's file tree (one per provider).
+const CONFIG_DIR: &str = "/etc/atrest/bench";
+
+/// The file of the configuration that writes with `provider`.
+fn config_path(provider: Provider) -> String {
+    format!("{CONFIG_DIR}/encryption-config-{}.yaml", provider.name())
+}
 
 /// The namespace of every benchmark object (it exists in a fresh cluster).
 const NAMESPACE: &str = "default";
@@ -143,6 +153,37 @@ impl Provider {
     }
 }
 
+/// How the arms' apiserver instances share a round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum Design {
+    /// Every arm's instance runs at once on the one etcd and the timed requests alternate
+    /// between them (the arm order rotated request by request), so what the machine does in
+    /// any second falls on every arm alike.
+    Interleaved,
+    /// One instance at a time: each arm's instance is started, warmed up and timed in turn.
+    Sequential,
+}
+
+impl Design {
+    const fn name(self) -> &'static str {
+        match self {
+            Design::Interleaved => "interleaved",
+            Design::Sequential => "sequential",
+        }
+    }
+
+    /// What one round is, in words (reports).
+    const fn describe(self) -> &'static str {
+        match self {
+            Design::Interleaved => {
+                "one apiserver instance per arm and round, all running at once, requests alternating between them"
+            }
+            Design::Sequential => "one apiserver instance per arm and round, one after the other",
+        }
+    }
+}
+
 /// `atrest bench degradation`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct DegradationArgs {
@@ -170,10 +211,14 @@ pub(crate) struct DegradationArgs {
     /// reads cache the ones they unwrapped, so it shows at restarts, not per request.
     #[arg(long, value_name = "MS", default_value_t = 0)]
     kms_latency_ms: u64,
-    /// Rounds; each starts one apiserver instance per arm (ABBA order). A verdict needs at
-    /// least 4.
+    /// Rounds; each starts one fresh apiserver instance per arm (ABBA order). A verdict needs
+    /// at least 4.
     #[arg(long, value_name = "R", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
     rounds: u32,
+    /// How a round runs its instances: `interleaved` starts one per arm and alternates the
+    /// timed requests between them; `sequential` runs them one after the other.
+    #[arg(long, value_enum, default_value_t = Design::Interleaved)]
+    design: Design,
     /// Discarded creates, and as many gets, after each restart.
     #[arg(long, value_name = "N", default_value_t = 20)]
     warmup: u32,
@@ -287,8 +332,13 @@ pub(crate) fn run(args: &DegradationArgs) -> Result<Outcome> {
     } else {
         Vec::new()
     };
+    // Interleaved: one apiserver per arm, all on the one etcd.
+    let instances = match args.design {
+        Design::Interleaved => arms.len(),
+        Design::Sequential => 1,
+    };
     let spec = ClusterSpec {
-        apiservers: vec![ApiServerSpec::default()],
+        apiservers: vec![ApiServerSpec::default(); instances],
         kms_plugins,
         ..ClusterSpec::default()
     };
@@ -391,36 +441,39 @@ async fn prepare_and_measure<C: Cluster>(mut cluster: C, work: &Work<'_>) -> Res
             objects: args.objects as usize,
             warmup: args.warmup as usize,
             rounds,
+            design: args.design,
             payload: work.payload,
             tag,
         }
     }
-    let (backend, (arms, pilot, comparisons)) = measure(cluster, async |cluster: &mut C| {
-        let mut arms = work.arms.to_vec();
-        let mut pilot = None;
-        let runs = if args.calibrate { args.comparisons as usize } else { 1 };
-        if args.calibrate {
-            eprintln!("pilot: one {} instance sets the injected delay", arms[0].label);
-            let pilot_plan = plan(work, &setups, &arms[..1], 1, "pilot-".to_owned());
-            let p = rounds(cluster, &pilot_plan).await?;
-            let p = calibrate::Pilot::new(&p.samples[0], args.inject_percent)?;
-            if let Some(last) = arms.last_mut() {
-                last.delay = p.delay;
+    let files: Vec<String> = providers.iter().map(|&p| config_path(p)).collect();
+    let (backend, (arms, pilot, comparisons)) =
+        measure(cluster, &files, async |cluster: &mut C| {
+            let mut arms = work.arms.to_vec();
+            let mut pilot = None;
+            let runs = if args.calibrate { args.comparisons as usize } else { 1 };
+            if args.calibrate {
+                eprintln!("pilot: one {} instance sets the injected delay", arms[0].label);
+                let pilot_plan = plan(work, &setups, &arms[..1], 1, "pilot-".to_owned());
+                let p = rounds(cluster, &pilot_plan).await?;
+                let p = calibrate::Pilot::new(&p.samples[0], args.inject_percent)?;
+                if let Some(last) = arms.last_mut() {
+                    last.delay = p.delay;
+                }
+                pilot = Some(p);
             }
-            pilot = Some(p);
-        }
-        let mut comparisons = Vec::with_capacity(runs);
-        for c in 0..runs {
-            if runs > 1 {
-                eprintln!("comparison {}/{runs}", c + 1);
+            let mut comparisons = Vec::with_capacity(runs);
+            for c in 0..runs {
+                if runs > 1 {
+                    eprintln!("comparison {}/{runs}", c + 1);
+                }
+                let tag = if runs > 1 { format!("c{c}-") } else { String::new() };
+                let design = plan(work, &setups, &arms, args.rounds as usize, tag);
+                comparisons.push(rounds(cluster, &design).await?);
             }
-            let tag = if runs > 1 { format!("c{c}-") } else { String::new() };
-            let design = plan(work, &setups, &arms, args.rounds as usize, tag);
-            comparisons.push(rounds(cluster, &design).await?);
-        }
-        Ok((arms, pilot, comparisons))
-    })
-    .await?;
+            Ok((arms, pilot, comparisons))
+        })
+        .await?;
     Ok(Measured { backend, arms, pilot, comparisons, costs })
 }
 

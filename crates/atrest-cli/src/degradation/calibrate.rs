@@ -36,6 +36,7 @@ pub(super) struct CalibrationReport {
     pub(super) objects: u32,
     pub(super) size: u32,
     pub(super) rounds: u32,
+    pub(super) design: Design,
     pub(super) warmup: u32,
     pub(super) comparisons: u32,
     /// Confidence level of every interval (a verdict is a claim at 1 minus this).
@@ -134,6 +135,7 @@ pub(super) fn analyse(args: &DegradationArgs, m: &Measured) -> Result<Calibratio
         objects: args.objects,
         size: args.size,
         rounds: args.rounds,
+        design: args.design,
         warmup: args.warmup,
         comparisons: args.comparisons,
         confidence: CONFIDENCE,
@@ -157,8 +159,14 @@ impl CalibrationReport {
         let _ = writeln!(t, "bench degradation --calibrate on backend {}", self.backend);
         let _ = writeln!(
             t,
-            "{} comparisons, each {} rounds of identity#1 (baseline), identity#2 (A/A) and identity#3 (delayed), {} Secrets of {} bytes per instance, {} warm-up requests",
-            self.comparisons, self.rounds, self.objects, self.size, self.warmup
+            "{} comparisons, each {} rounds of identity#1 (baseline), identity#2 (A/A) and identity#3 (delayed), design {} ({}), {} Secrets of {} bytes per instance, {} warm-up requests",
+            self.comparisons,
+            self.rounds,
+            self.design.name(),
+            self.design.describe(),
+            self.objects,
+            self.size,
+            self.warmup
         );
         let p = &self.pilot;
         let _ = writeln!(

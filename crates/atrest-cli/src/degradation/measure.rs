@@ -1,5 +1,6 @@
-//! The rounds: start an apiserver instance for each arm in turn (ABBA order), warm up, time
-//! creates and gets, prove from etcd which provider wrote.
+//! The rounds: start an apiserver instance for each arm (ABBA order), warm up, time creates and
+//! gets (interleaved between the arms' instances, or one instance after the other), prove from
+//! etcd which provider wrote.
 
 use super::*;
 
@@ -10,15 +11,17 @@ pub(super) struct Plan<'a> {
     pub(super) objects: usize,
     pub(super) warmup: usize,
     pub(super) rounds: usize,
+    pub(super) design: Design,
     pub(super) payload: &'a [u8],
     /// Prefix of every object name, unique per run of the design on one cluster.
     pub(super) tag: String,
 }
 
-/// Runs `body` on `cluster`, then stops it, and returns the backend name and what `body`
-/// returned. Ctrl-C stops everything started.
+/// Runs `body` on `cluster`, then removes `files` (they hold keys) and stops it, and returns
+/// the backend name and what `body` returned. Ctrl-C stops everything started.
 pub(super) async fn measure<C: Cluster, T>(
     mut cluster: C,
+    files: &[String],
     body: impl AsyncFnOnce(&mut C) -> Result<T>,
 ) -> Result<(&'static str, T)> {
     let backend = cluster.backend_name();
@@ -27,8 +30,14 @@ pub(super) async fn measure<C: Cluster, T>(
         Ok(r) => r,
         Err(stop) => Err(anyhow::anyhow!("{stop}")),
     };
-    // The keys are in the config file: gone before any logs are kept.
-    let removed = cluster.remove_file(CONFIG_PATH).await;
+    // The keys are in the config files: gone before any logs are kept (removing a file never
+    // written is not an error).
+    let mut removed = Ok(());
+    for file in files {
+        if let Err(e) = cluster.remove_file(file).await {
+            removed = removed.and(Err(e));
+        }
+    }
     match result {
         Ok(done) => {
             removed.context("removing the encryption configuration")?;
@@ -64,82 +73,150 @@ fn spend(start: Instant, delay: Duration) {
     }
 }
 
-/// Runs `plan.rounds` rounds and stops the apiserver.
+/// Runs `plan.rounds` rounds and stops the apiservers.
 pub(super) async fn rounds<C: Cluster>(cluster: &mut C, plan: &Plan<'_>) -> Result<Comparison> {
     let n = plan.arms.len();
     let mut samples: Vec<ArmSamples> = (0..n).map(|_| ArmSamples::default()).collect();
     let mut orders = Vec::with_capacity(plan.rounds);
-    let data = Data([("value".to_owned(), plan.payload.to_vec())].into_iter().collect());
     for round in 0..plan.rounds {
         let order = schedule(n, round);
-        for &i in &order {
-            let arm = &plan.arms[i];
-            let setup = &plan.setups[arm.setup];
-            let name = &arm.label;
-            let restart = Instant::now();
-            restart_with(cluster, setup).await?;
-            let restart = restart.elapsed();
-            // Object names: no `#` (the label's), which a Secret name cannot hold.
-            let tag = format!("{}r{round}-a{i}", plan.tag);
-            for k in 0..plan.warmup {
-                let object = object(&format!("warm-{tag}-{k}"), &data);
-                create(cluster, &object).await?;
-                get(cluster, &object.id).await?;
+        match plan.design {
+            Design::Sequential => {
+                for &i in &order {
+                    let restart = start_arm(cluster, plan, i).await?;
+                    timed(cluster, plan, round, &[i], &mut samples).await?;
+                    report_round(plan, round, i, restart, &samples[i]);
+                }
             }
-            let names: Vec<String> =
-                (0..plan.objects).map(|k| format!("bench-{tag}-{k}")).collect();
-            let out = &mut samples[i];
-            let phase = Instant::now();
-            for k in &names {
-                let object = object(k, &data);
-                let t = Instant::now();
-                spend(t, arm.delay.create);
-                create(cluster, &object).await?;
-                out.create.ms.push(t.elapsed().as_secs_f64() * 1e3);
+            Design::Interleaved => {
+                let mut restarts = vec![Duration::ZERO; n];
+                for &i in &order {
+                    restarts[i] = start_arm(cluster, plan, i).await?;
+                }
+                timed(cluster, plan, round, &order, &mut samples).await?;
+                for &i in &order {
+                    report_round(plan, round, i, restarts[i], &samples[i]);
+                }
             }
-            out.create.wall += phase.elapsed();
-            let phase = Instant::now();
-            for k in &names {
-                let id = ObjectRef::new(Kind::Secret, NAMESPACE, k.as_str());
-                let t = Instant::now();
-                spend(t, arm.delay.get);
-                get(cluster, &id).await?;
-                out.get.ms.push(t.elapsed().as_secs_f64() * 1e3);
-            }
-            out.get.wall += phase.elapsed();
-            if let Some(first) = names.first() {
-                check_written_by(cluster, setup.provider, first).await?;
-            }
-            let tail = |s: &OpSamples| s.ms[s.ms.len() - plan.objects..].to_vec();
-            eprintln!(
-                "round {}/{}: {name:<11} restart {:>6.1} s, create p50 {:.3} ms, get p50 {:.3} ms",
-                round + 1,
-                plan.rounds,
-                restart.as_secs_f64(),
-                stats::quantile(&tail(&out.create), 0.5).unwrap_or(f64::NAN),
-                stats::quantile(&tail(&out.get), 0.5).unwrap_or(f64::NAN),
-            );
         }
         orders.push(order);
     }
-    if let Some(i) = (0..cluster.apiserver_count()).find(|&i| cluster.is_running(i)) {
-        cluster.stop_apiserver(i).await.context("stopping the apiserver")?;
+    for i in 0..cluster.apiserver_count() {
+        if cluster.is_running(i) {
+            cluster.stop_apiserver(i).await.context("stopping the apiserver")?;
+        }
     }
     Ok(Comparison { samples, orders })
 }
 
-/// Stops the apiserver if it runs and starts it with `setup`'s configuration.
-pub(super) async fn restart_with<C: Cluster>(cluster: &mut C, setup: &Setup) -> Result<()> {
-    let name = setup.provider.name();
-    if cluster.is_running(0) {
-        cluster.stop_apiserver(0).await.context("stopping the apiserver")?;
+/// The apiserver instance of arm `i`: its own when interleaved, the one instance otherwise.
+fn instance(plan: &Plan<'_>, i: usize) -> usize {
+    match plan.design {
+        Design::Interleaved => i,
+        Design::Sequential => 0,
     }
+}
+
+/// Starts arm `i`'s instance afresh with its provider's configuration; returns how long it
+/// took.
+async fn start_arm<C: Cluster>(cluster: &mut C, plan: &Plan<'_>, i: usize) -> Result<Duration> {
+    let t = Instant::now();
+    restart_with(cluster, instance(plan, i), &plan.setups[plan.arms[i].setup]).await?;
+    Ok(t.elapsed())
+}
+
+/// The warm-up and the timed creates and gets of `arms` (indices), whose instances run: with
+/// more than one arm, request k of every arm is sent before request k + 1 of any, in the order
+/// [`schedule`] gives for k among them, so that neither arm always follows the other. Then the
+/// first timed object of each arm is read raw from etcd.
+async fn timed<C: Cluster>(
+    cluster: &mut C,
+    plan: &Plan<'_>,
+    round: usize,
+    arms: &[usize],
+    samples: &mut [ArmSamples],
+) -> Result<()> {
+    let data = Data([("value".to_owned(), plan.payload.to_vec())].into_iter().collect());
+    // Object names: no `#` (the label's), which a Secret name cannot hold.
+    let tag = |i: usize| format!("{}r{round}-a{i}", plan.tag);
+    let turn = |k: usize| turns(arms, k);
+    for k in 0..plan.warmup {
+        for i in turn(k) {
+            let object = object(&format!("warm-{}-{k}", tag(i)), &data);
+            create(cluster, instance(plan, i), &object).await?;
+            get(cluster, instance(plan, i), &object.id).await?;
+        }
+    }
+    let name = |i: usize, k: usize| format!("bench-{}-{k}", tag(i));
+    for k in 0..plan.objects {
+        for i in turn(k) {
+            let object = object(&name(i, k), &data);
+            let t = Instant::now();
+            spend(t, plan.arms[i].delay.create);
+            create(cluster, instance(plan, i), &object).await?;
+            let took = t.elapsed();
+            samples[i].create.ms.push(took.as_secs_f64() * 1e3);
+            samples[i].create.wall += took;
+        }
+    }
+    for k in 0..plan.objects {
+        for i in turn(k) {
+            let id = ObjectRef::new(Kind::Secret, NAMESPACE, name(i, k));
+            let t = Instant::now();
+            spend(t, plan.arms[i].delay.get);
+            get(cluster, instance(plan, i), &id).await?;
+            let took = t.elapsed();
+            samples[i].get.ms.push(took.as_secs_f64() * 1e3);
+            samples[i].get.wall += took;
+        }
+    }
+    if plan.objects > 0 {
+        for &i in arms {
+            let setup = &plan.setups[plan.arms[i].setup];
+            check_written_by(cluster, setup.provider, &name(i, 0)).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The order in which `arms` send their request `k`: [`schedule`] over them, so that over every
+/// 2·n requests each arm is first, second, … equally often.
+fn turns(arms: &[usize], k: usize) -> Vec<usize> {
+    schedule(arms.len(), k).into_iter().map(|j| arms[j]).collect()
+}
+
+/// One line per arm and round on stderr.
+fn report_round(plan: &Plan<'_>, round: usize, i: usize, restart: Duration, s: &ArmSamples) {
+    let tail = |s: &OpSamples| s.ms[s.ms.len().saturating_sub(plan.objects)..].to_vec();
+    eprintln!(
+        "round {}/{}: {:<11} restart {:>6.1} s, create p50 {:.3} ms, get p50 {:.3} ms",
+        round + 1,
+        plan.rounds,
+        plan.arms[i].label,
+        restart.as_secs_f64(),
+        stats::quantile(&tail(&s.create), 0.5).unwrap_or(f64::NAN),
+        stats::quantile(&tail(&s.get), 0.5).unwrap_or(f64::NAN),
+    );
+}
+
+/// Stops apiserver `i` if it runs and starts it with `setup`'s configuration (its own file, so
+/// instances of different providers can run at once).
+pub(super) async fn restart_with<C: Cluster>(
+    cluster: &mut C,
+    i: usize,
+    setup: &Setup,
+) -> Result<()> {
+    let name = setup.provider.name();
+    if cluster.is_running(i) {
+        cluster.stop_apiserver(i).await.context("stopping the apiserver")?;
+    }
+    let path = config_path(setup.provider);
     cluster
-        .write_file(CONFIG_PATH, setup.config.as_bytes())
+        .write_file(&path, setup.config.as_bytes())
         .await
         .with_context(|| format!("writing the {name} configuration"))?;
-    cluster.configure_apiserver(0, ApiServerSpec::with_config(CONFIG_PATH))?;
-    match cluster.start_apiserver(0).await.with_context(|| format!("starting with {name}"))? {
+    cluster.configure_apiserver(i, ApiServerSpec::with_config(&path))?;
+    match cluster.start_apiserver(i).await.with_context(|| format!("starting with {name}"))? {
         Ok(()) => Ok(()),
         Err(failure) => bail!("the apiserver with {name} first did not become ready: {failure:?}"),
     }
@@ -153,18 +230,18 @@ pub(super) fn object(name: &str, data: &Data) -> Object {
     }
 }
 
-pub(super) async fn create<C: Cluster>(cluster: &mut C, object: &Object) -> Result<()> {
+pub(super) async fn create<C: Cluster>(cluster: &mut C, i: usize, object: &Object) -> Result<()> {
     cluster
-        .create(0, object)
+        .create(i, object)
         .await
         .with_context(|| format!("creating {}", object.id))?
         .with_context(|| format!("creating {}", object.id))?;
     Ok(())
 }
 
-pub(super) async fn get<C: Cluster>(cluster: &mut C, id: &ObjectRef) -> Result<()> {
+pub(super) async fn get<C: Cluster>(cluster: &mut C, i: usize, id: &ObjectRef) -> Result<()> {
     cluster
-        .get(0, id)
+        .get(i, id)
         .await
         .with_context(|| format!("getting {id}"))?
         .with_context(|| format!("getting {id}"))?;
@@ -199,4 +276,26 @@ pub(super) async fn check_written_by<C: Cluster>(
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_alternate_so_no_arm_always_goes_first() {
+        let seq = |arms: &[usize], n: usize| (0..n).map(|k| turns(arms, k)).collect::<Vec<_>>();
+        assert_eq!(seq(&[0, 1], 4), [[0, 1], [1, 0], [1, 0], [0, 1]]);
+        // Three arms: over 6 requests every arm holds every position twice.
+        let three = seq(&[0, 1, 2], 6);
+        for pos in 0..3 {
+            for arm in 0..3 {
+                let n = three.iter().filter(|t| t[pos] == arm).count();
+                assert_eq!(n, 2, "arm {arm} at position {pos}: {three:?}");
+            }
+        }
+        // A round's own arm indices are kept (the sequential design passes one).
+        assert_eq!(seq(&[2], 3), [[2], [2], [2]]);
+        assert_eq!(turns(&[3, 1], 1), [1, 3]);
+    }
 }

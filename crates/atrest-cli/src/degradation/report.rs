@@ -14,6 +14,8 @@ pub(super) struct Report {
     pub(super) size: u32,
     /// Rounds: apiserver instances per arm.
     pub(super) rounds: u32,
+    /// How a round runs its instances (`interleaved`: at once, requests alternating).
+    pub(super) design: Design,
     pub(super) warmup: u32,
     /// Latency the KMS plugin added to every call (ms), when `kms` was measured.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -193,6 +195,7 @@ pub(super) fn analyse(
         objects: args.objects,
         size: args.size,
         rounds: args.rounds,
+        design: args.design,
         warmup: args.warmup,
         kms_latency_ms: providers.contains(&Provider::Kms).then_some(args.kms_latency_ms),
         baseline: arms[base].label.clone(),
@@ -230,8 +233,13 @@ impl Report {
         let _ = writeln!(t, "bench degradation on backend {} ({what})", self.backend);
         let _ = writeln!(
             t,
-            "{} Secrets of {} bytes per arm and instance, {} rounds (one apiserver instance per arm and round, ABBA order), {} warm-up requests after each start",
-            self.objects, self.size, self.rounds, self.warmup
+            "{} Secrets of {} bytes per arm and instance, {} rounds, design {} ({}; ABBA order), {} warm-up requests after each start",
+            self.objects,
+            self.size,
+            self.rounds,
+            self.design.name(),
+            self.design.describe(),
+            self.warmup
         );
         if let Some(ms) = self.kms_latency_ms {
             let _ = writeln!(

@@ -68,7 +68,7 @@ pub(super) struct TransformerCost {
 pub(super) fn transformer_cost(setup: &Setup, payload: &[u8]) -> Result<TransformerCost> {
     let name = setup.provider.name();
     let loaded = atrest_config::load::load(
-        CONFIG_PATH,
+        &config_path(setup.provider),
         Ok(setup.config.as_bytes().to_vec()),
         &LoadOptions::default(),
     )

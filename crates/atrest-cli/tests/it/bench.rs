@@ -60,6 +60,8 @@ fn check_degradation(backend: &str, objects: u64, rounds: u64) {
 
 fn check_json(v: &Value, backend: &str, samples: u64, rounds: u64) {
     assert_eq!(v["backend"], backend);
+    // The default: every arm's instance at once, requests alternating.
+    assert_eq!(v["design"], "interleaved");
     assert_eq!(v["bootstrap"]["resamples"], 200);
     assert_eq!(v["bootstrap"]["confidence"], 0.95);
     assert_eq!(v["baseline"], "identity");
@@ -221,6 +223,47 @@ fn bench_degradation_sim_a_a() {
     }
     let svg = std::fs::read_to_string(dir.path().join("degradation.svg")).unwrap();
     assert!(svg.contains(&format!(">\n{b}\n</text>")), "legend lacks {b}");
+}
+
+/// `--design sequential`: one instance after the other, the same reports.
+#[test]
+fn bench_degradation_sim_sequential() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = atrest(
+        &[
+            "bench",
+            "degradation",
+            "--backend",
+            "sim",
+            "--design",
+            "sequential",
+            "--providers",
+            "identity,aesgcm",
+            "--objects",
+            "3",
+            "--rounds",
+            "4",
+            "--warmup",
+            "1",
+            "--resamples",
+            "200",
+            "--out",
+            dir.path().to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("design sequential (one apiserver instance per arm and round, one after the other; ABBA order)"), "{text}");
+    let v: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("degradation.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(v["design"], "sequential");
+    for op in ["create", "get"] {
+        check_ratio(&v["results"][1][op]["ratio_p50_vs_identity"], 4, op);
+        assert_eq!(v["samples_ms"]["aesgcm"][op].as_array().unwrap().len(), 12);
+    }
 }
 
 /// `--calibrate`: a pilot sets the delay, every comparison has an A/A and a delayed ratio,
