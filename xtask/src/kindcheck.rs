@@ -9,7 +9,7 @@ use std::process::Command;
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::oracle::{cache_dir, go_build, source_key};
+use crate::oracle::cached_go_program;
 use crate::{project_root, run};
 
 /// Builds the checker (or reuses the cached build) and runs it on every `kind-configs/*.yaml`.
@@ -31,17 +31,10 @@ pub(crate) fn check() -> Result<()> {
 }
 
 fn build() -> Result<PathBuf> {
-    let src = project_root().join("xtask/go/kindcheck");
-    let dir = cache_dir().join(format!("kindcheck-{:016x}", source_key(&src)?));
-    let bin = dir.join("kindcheck");
-    if bin.is_file() {
-        return Ok(bin);
-    }
-    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let staged = dir.join("kindcheck.partial");
-    run(go_build(&src).arg(&staged).arg(".")).context(
-        "building xtask/go/kindcheck (sigs.k8s.io/kind v0.33.0, k8s.io/kubernetes v1.37.2)",
-    )?;
-    fs::rename(&staged, &bin).with_context(|| format!("moving it to {}", bin.display()))?;
-    Ok(bin)
+    cached_go_program(
+        "xtask/go/kindcheck",
+        ".",
+        "kindcheck",
+        "xtask/go/kindcheck (sigs.k8s.io/kind v0.33.0, k8s.io/kubernetes v1.37.2)",
+    )
 }

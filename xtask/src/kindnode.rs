@@ -220,7 +220,7 @@ fn dockerfile(base: &str, inputs: &str) -> String {
 /// through the Go proxy when it is missing).
 fn kind_base_files() -> Result<PathBuf> {
     let out = Command::new("go")
-        .current_dir(project_root().join("xtask/go/kindcheck"))
+        .current_dir(project_root().join("xtask/go/kind"))
         .env("GOWORK", "off")
         .env("GOTOOLCHAIN", "local")
         .env("GOFLAGS", "-modcacherw")

@@ -31,6 +31,7 @@ mod bench;
 mod controlplane;
 mod docker;
 mod images;
+mod kind;
 mod kindcheck;
 mod kindnode;
 mod oracle;
@@ -54,8 +55,8 @@ enum Cmd {
     },
     /// Build kube-apiserver and etcd from the committed Go recipes (cached; a second run is a
     /// no-op), provide a Docker engine (`DOCKER_HOST`, the default socket, or the project's own
-    /// dockerd, left running) and build the container images of both binaries; prints the
-    /// binaries' directory as the last stdout line.
+    /// dockerd, left running), build the container images of both binaries and kind; prints
+    /// the binaries' directory as the last stdout line.
     ///
     /// `ATREST_ASSETS` or `KUBEBUILDER_ASSETS` naming a directory that holds both binaries is
     /// used instead of building.
@@ -63,13 +64,16 @@ enum Cmd {
         /// Rebuild even when a cached build, an assets directory or an up-to-date image exists.
         #[arg(long)]
         force: bool,
-        /// Only the binaries: no Docker engine, no images.
+        /// Only the binaries: no Docker engine, no images, no kind.
         #[arg(long)]
         no_containers: bool,
     },
     /// Build kubectl (the release kube-apiserver is built from; cached, not part of `setup`)
     /// and print its path.
     Kubectl,
+    /// Build kind v0.33.0 from the Go module proxy (cached; `setup` builds it too) and print
+    /// its path.
+    Kind,
     /// The project's own dockerd (the one `setup` starts when no Docker daemon answers).
     Docker {
         #[command(subcommand)]
@@ -157,6 +161,7 @@ fn main() -> ExitCode {
         Cmd::Test { nextest_args } => test(&mut stages, &nextest_args),
         Cmd::Setup { force, no_containers } => setup_cmd(force, no_containers),
         Cmd::Kubectl => controlplane::kubectl().map(|path| println!("{}", path.display())),
+        Cmd::Kind => kind::binary().map(|path| println!("{}", path.display())),
         Cmd::Docker { what: DockerCmd::Stop } => docker::stop_own(),
         Cmd::Docker { what: DockerCmd::Sweep } => docker_sweep(),
         Cmd::Docker { what: DockerCmd::Smoke } => docker_smoke(&mut stages),
@@ -426,6 +431,8 @@ fn oracle_cmd(check_goldens: bool) -> Result<()> {
 fn setup_cmd(force: bool, no_containers: bool) -> Result<()> {
     let dir = controlplane::setup(force)?;
     if !no_containers {
+        let kind = kind::binary()?;
+        eprintln!("xtask: kind: {}", kind.display());
         let engine = docker::Engine::provide(docker::Lifetime::Persistent)?;
         engine.sweep()?;
         images::ensure(&engine, &dir, force)?;

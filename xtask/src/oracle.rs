@@ -75,6 +75,29 @@ pub(crate) fn source_key(src: &Path) -> Result<u64> {
     Ok(hasher.0)
 }
 
+/// The Go program `package` of the module `src` (a directory of the project), built once per
+/// source and Go version into `<cache>/<name>-<key>/<name>` (staged, then renamed, so a killed
+/// build leaves nothing that looks finished); `what` names it in messages.
+pub(crate) fn cached_go_program(
+    src: &str,
+    package: &str,
+    name: &str,
+    what: &str,
+) -> Result<PathBuf> {
+    let src = project_root().join(src);
+    let dir = cache_dir().join(format!("{name}-{:016x}", source_key(&src)?));
+    let bin = dir.join(name);
+    if bin.is_file() {
+        return Ok(bin);
+    }
+    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let staged = dir.join(format!("{name}.partial"));
+    eprintln!("xtask: building {what} into {}", dir.display());
+    run(go_build(&src).arg(&staged).arg(package)).with_context(|| format!("building {what}"))?;
+    fs::rename(&staged, &bin).with_context(|| format!("moving it to {}", bin.display()))?;
+    Ok(bin)
+}
+
 /// `go build -trimpath -o` in `src`, offline-safe and reproducible: the module's own go.sum
 /// (`-mod=readonly`), no workspace, the local toolchain, no cgo. The caller adds the output
 /// and the packages.
