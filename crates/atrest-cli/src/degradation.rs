@@ -14,11 +14,13 @@
 //!   per arm, in an order that is reversed every other round and rotated every two (ABBA for
 //!   two arms). `--design interleaved` (the default) keeps a round's instances running at once
 //!   and alternates the requests between them, request k of every arm before request k + 1 of
-//!   any (the order rotated the same ABBA way), so that the machine's drift (other load, CPU
+//!   any (in a seeded random order per k; the arms take the instance slots in turn, one
+//!   further each round), so that the machine's drift (other load, CPU
 //!   frequency, etcd's compaction and fsyncs) falls on every arm alike and cancels in the
 //!   per-round ratio; `--design sequential` starts, warms up and times one instance after the
 //!   other, so drift between them stays in the ratio. After each start a discarded warm-up,
-//!   then N timed creates and N timed gets of new names.
+//!   then N timed creates and N timed gets of new names; at the end of the round its objects
+//!   are deleted (untimed), so every round meets a store of the same size.
 //! - The first object of each instance is read back raw from etcd to prove the provider in
 //!   question wrote it.
 //! - Statistics (module `stats`): type-7 percentiles; each arm's percentiles with two-stage
@@ -158,8 +160,8 @@ impl Provider {
 #[serde(rename_all = "kebab-case")]
 pub(crate) enum Design {
     /// Every arm's instance runs at once on the one etcd and the timed requests alternate
-    /// between them (the arm order rotated request by request), so what the machine does in
-    /// any second falls on every arm alike.
+    /// between them (request k of every arm, in a random order, before request k + 1 of any),
+    /// so what the machine does in any second falls on every arm alike.
     Interleaved,
     /// One instance at a time: each arm's instance is started, warmed up and timed in turn.
     Sequential,
@@ -235,15 +237,16 @@ pub(crate) struct DegradationArgs {
     out: Option<PathBuf>,
     /// Measure the method instead of the providers: COMPARISONS runs of the same design with
     /// arms identity#1 (baseline), identity#2 (A/A) and identity#3, whose every timed request
-    /// is delayed by --inject-percent of a pilot instance's p50; reports how often A/A calls a
-    /// difference (false positives) and how often the delay is found (power).
+    /// is delayed by --inject-percent of identity#1's p50 in a pilot round of the design;
+    /// reports how often A/A calls a difference (false positives) and how often the delay is
+    /// found (power).
     #[arg(long)]
     calibrate: bool,
     /// Comparisons run by --calibrate.
     #[arg(long, value_name = "N", default_value_t = 20, requires = "calibrate", value_parser = clap::value_parser!(u32).range(1..))]
     comparisons: u32,
-    /// The slowdown --calibrate injects, in percent of the pilot's p50 (create and get
-    /// each): a wait on the monotonic clock inside the timed request, before it is sent.
+    /// The slowdown --calibrate injects, in percent of the pilot round's baseline p50 (create
+    /// and get each): a wait on the monotonic clock inside the timed request, before it is sent.
     #[arg(long, value_name = "PERCENT", default_value_t = 5.0, requires = "calibrate", value_parser = parse_percent)]
     inject_percent: f64,
     #[command(flatten)]
@@ -442,6 +445,7 @@ async fn prepare_and_measure<C: Cluster>(mut cluster: C, work: &Work<'_>) -> Res
             warmup: args.warmup as usize,
             rounds,
             design: args.design,
+            seed: args.seed,
             payload: work.payload,
             tag,
         }
@@ -453,8 +457,14 @@ async fn prepare_and_measure<C: Cluster>(mut cluster: C, work: &Work<'_>) -> Res
             let mut pilot = None;
             let runs = if args.calibrate { args.comparisons as usize } else { 1 };
             if args.calibrate {
-                eprintln!("pilot: one {} instance sets the injected delay", arms[0].label);
-                let pilot_plan = plan(work, &setups, &arms[..1], 1, "pilot-".to_owned());
+                // A round of the same design (every arm, no delay yet): the delay is a share
+                // of the baseline's p50 under the conditions the comparisons measure in (with
+                // interleaving, every instance running).
+                eprintln!(
+                    "pilot: one round of the design; {}'s p50 sets the injected delay",
+                    arms[0].label
+                );
+                let pilot_plan = plan(work, &setups, &arms, 1, "pilot-".to_owned());
                 let p = rounds(cluster, &pilot_plan).await?;
                 let p = calibrate::Pilot::new(&p.samples[0], args.inject_percent)?;
                 if let Some(last) = arms.last_mut() {

@@ -2,7 +2,10 @@
 //! full run of the design with three identity arms: `identity#1` (the baseline), `identity#2`
 //! (A/A: any verdict about it is a false positive) and `identity#3`, whose every timed request
 //! waits a set time before it is sent (a known slowdown: a verdict "yes" about it is a
-//! detection). The delay is a fixed share of the p50 of a pilot instance measured first.
+//! detection). The delay is a fixed share of `identity#1`'s p50 in a pilot round of the same
+//! design measured first (not of a lone instance: with interleaving, three instances running
+//! make every request slower, and a share of a lone instance's p50 would inject less than
+//! asked).
 
 use super::*;
 
