@@ -28,6 +28,8 @@ use crate::docker::{self, Engine, Lifetime, PrivateDaemon};
 use crate::oracle::{cache_dir, go_build, source_key};
 use crate::{Probe, controlplane, human, images, project_root, run, wait_until};
 
+mod kind_create;
+
 /// The image label holding the hash of the build's inputs.
 const INPUTS_LABEL: &str = "io.atrest.kind-node.inputs";
 /// The kind release whose base files (entrypoint, units, scripts) the node carries.
@@ -83,8 +85,8 @@ const NETWORK: &str = "atrest-kind-node";
 const IMPORT_TIMEOUT: Duration = Duration::from_secs(180);
 const READYZ_TIMEOUT: Duration = Duration::from_secs(180);
 
-/// `cargo xtask kind-node-image [--force] [--verify]`.
-pub(crate) fn command(force: bool, verify: bool) -> Result<()> {
+/// `cargo xtask kind-node-image [--force] [--verify [--kind]]`.
+pub(crate) fn command(force: bool, verify: bool, with_kind: bool) -> Result<()> {
     let started = Instant::now();
     let assets = controlplane::setup(false)?;
     let engine = Engine::provide(Lifetime::Run)?;
@@ -94,8 +96,11 @@ pub(crate) fn command(force: bool, verify: bool) -> Result<()> {
     let bins = binaries(&kube)?;
     let built = build(&engine, &tag, &bins, &kube, force);
     eprintln!("xtask: kind-node-image took {}", human(started.elapsed()));
-    let result =
-        built.and_then(|()| if verify { self::verify(&engine, &tag, &bins) } else { Ok(()) });
+    let result = built.and_then(|()| match (verify, with_kind) {
+        (true, true) => kind_create::verify_with_kind(&engine, &tag, &bins),
+        (true, false) => self::verify(&engine, &tag, &bins),
+        (false, _) => Ok(()),
+    });
     let released = engine.release();
     result.and(released)
 }
@@ -433,6 +438,11 @@ impl Private {
         Path::new(VERIFY_DIR)
     }
 
+    /// The unpacked engine (its `docker` client is in `usr/bin`).
+    fn pkg(&self) -> &Path {
+        &self.daemon.pkg
+    }
+
     fn docker(&self) -> Command {
         self.daemon.docker()
     }
@@ -459,12 +469,30 @@ impl Drop for Private {
     }
 }
 
-/// Boots the node in a private engine, runs `kubeadm init` and polls `/readyz` through the
-/// port published on 127.0.0.1.
-fn verify(engine: &Engine, tag: &str, bins: &Path) -> Result<()> {
-    let started = Instant::now();
-    let private = Private::start(bins)?;
+/// Polls `/readyz` through `kubeconfig` until it answers `ok`.
+fn wait_ready(kubectl: &Path, kubeconfig: &Path) -> Result<()> {
+    let ready = wait_until(Instant::now() + READYZ_TIMEOUT, Duration::from_millis(500), || {
+        let out = Command::new(kubectl)
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .args(["--request-timeout=5s", "get", "--raw", "/readyz"])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| Probe::Stop(format!("running kubectl: {e}")))?;
+        let body = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        if out.status.success() && body == "ok" {
+            Ok(())
+        } else {
+            Err(Probe::Retry(format!("{body} {}", String::from_utf8_lossy(&out.stderr).trim())))
+        }
+    });
+    ready.map_err(|last| {
+        anyhow::anyhow!("/readyz was not ok within {}s (last: {last})", READYZ_TIMEOUT.as_secs())
+    })
+}
 
+/// `docker save` from the project's engine into `docker load` of the private one.
+fn move_image(engine: &Engine, private: &Private, tag: &str) -> Result<()> {
     let phase = Instant::now();
     let mut save = engine
         .docker()
@@ -487,6 +515,16 @@ fn verify(engine: &Engine, tag: &str, bins: &Path) -> Result<()> {
         );
     }
     eprintln!("xtask: moved {tag} into the private engine in {}", human(phase.elapsed()));
+    Ok(())
+}
+
+/// Boots the node in a private engine, runs `kubeadm init` and polls `/readyz` through the
+/// port published on 127.0.0.1.
+fn verify(engine: &Engine, tag: &str, bins: &Path) -> Result<()> {
+    let started = Instant::now();
+    let private = Private::start(bins)?;
+
+    move_image(engine, &private, tag)?;
 
     let phase = Instant::now();
     let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
@@ -609,27 +647,7 @@ fn verify(engine: &Engine, tag: &str, bins: &Path) -> Result<()> {
         .and_then(|mut f| f.write_all(admin.as_bytes()))
         .context("writing admin.conf")?;
     let kubectl = bins.join("kubectl");
-    let ready = wait_until(Instant::now() + READYZ_TIMEOUT, Duration::from_millis(500), || {
-        let out = Command::new(&kubectl)
-            .arg("--kubeconfig")
-            .arg(&kubeconfig)
-            .args(["--request-timeout=5s", "get", "--raw", "/readyz"])
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| Probe::Stop(format!("running kubectl: {e}")))?;
-        let body = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        if out.status.success() && body == "ok" {
-            Ok(())
-        } else {
-            Err(Probe::Retry(format!("{body} {}", String::from_utf8_lossy(&out.stderr).trim())))
-        }
-    });
-    if let Err(last) = ready {
-        bail!(
-            "https://127.0.0.1:{port}/readyz was not ok within {}s (last: {last})",
-            READYZ_TIMEOUT.as_secs()
-        );
-    }
+    wait_ready(&kubectl, &kubeconfig)?;
     eprintln!(
         "xtask: https://127.0.0.1:{port}/readyz answered ok {} after kubeadm init; verify took {}",
         human(phase.elapsed()),
