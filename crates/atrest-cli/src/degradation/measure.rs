@@ -112,9 +112,10 @@ pub(super) async fn rounds<C: Cluster>(cluster: &mut C, plan: &Plan<'_>) -> Resu
 }
 
 /// The apiserver instance (slot) of arm `i` in `round`: with interleaving, the arms take the
-/// slots in turn, one further each round, so that anything particular to one slot (measured:
-/// one slot about 2% slower than the others over a long calibration, cause unknown) falls on
-/// every arm alike; the one instance otherwise.
+/// slots in turn, one further each round, so that anything particular to one slot falls on
+/// every arm alike (measured before this: with arm k always on slot k, the first arm was about
+/// 2% slower than the other two in a 20-comparison A/A calibration, cause not found); the one
+/// instance otherwise.
 fn instance(plan: &Plan<'_>, round: usize, i: usize) -> usize {
     match plan.design {
         Design::Interleaved => (i + round) % plan.arms.len(),
