@@ -2,7 +2,7 @@
 //! (kind v0.33.0 from `cargo xtask kind`) in the private engine, from the shipped example
 //! `kind-configs/single-control-plane.yaml` with three changes this host needs (the node image
 //! built here; no CNI and no kube-proxy, whose images are not baked in; kubelet's
-//! `failCgroupV1: false`), then `/readyz`, then a Secret that must reach etcd encrypted by the
+//! `failCgroupV1: false`; etcd's image tag as built here), then `/readyz`, then a Secret that must reach etcd encrypted by the
 //! example's mounted EncryptionConfiguration, then `kind delete cluster`.
 
 use super::*;
@@ -23,10 +23,16 @@ fn kind_config(tag: &str) -> Result<String> {
         .with_context(|| format!("{} names no node image", example.display()))?;
     let indent = &image[..image.len() - image.trim_start().len()];
     let mut config = text.replace(image, &format!("{indent}image: \"{tag}\""));
-    // The example's own patch stays; these follow it.
+    // The example's own patch stays; these follow it: kubelet on cgroup v1, and etcd's tag as
+    // the image built here has it (kubeadm 1.37 would ask for a newer one, and pull it).
+    let (_, etcd) = controlplane::versions()?;
+    let etcd_tag = format!("{}-0", etcd.trim_start_matches('v'));
     config.push_str(
         "  - |\n    kind: KubeletConfiguration\n    apiVersion: kubelet.config.k8s.io/v1beta1\n    failCgroupV1: false\n",
     );
+    config.push_str(&format!(
+        "  - |\n    kind: ClusterConfiguration\n    apiVersion: kubeadm.k8s.io/v1beta4\n    etcd:\n      local:\n        imageTag: \"{etcd_tag}\"\n"
+    ));
     config.push_str("networking:\n  disableDefaultCNI: true\n  kubeProxyMode: none\n");
     Ok(config)
 }
