@@ -39,6 +39,13 @@ pub(crate) struct Image {
     expected_version_line: String,
 }
 
+/// The tag of the pinned etcd's image: kubeadm's etcd tags carry a `-<n>` image revision
+/// (cmd/kubeadm/app/constants), `3.6.16-0`.
+pub(crate) fn etcd_tag() -> Result<String> {
+    let (_, etcd) = controlplane::versions()?;
+    Ok(format!("{}-0", etcd.strip_prefix('v').unwrap_or(&etcd)))
+}
+
 /// The images of the pinned control plane.
 pub(crate) fn images() -> Result<Vec<Image>> {
     let (kube, etcd) = controlplane::versions()?;
@@ -46,8 +53,7 @@ pub(crate) fn images() -> Result<Vec<Image>> {
     Ok(vec![
         Image {
             binary: "etcd",
-            // kubeadm's etcd tags carry a `-<n>` image revision (cmd/kubeadm/app/constants).
-            reference: format!("registry.k8s.io/etcd:{etcd_bare}-0"),
+            reference: format!("registry.k8s.io/etcd:{}", etcd_tag()?),
             expected_version_line: format!("etcd Version: {etcd_bare}"),
         },
         Image {

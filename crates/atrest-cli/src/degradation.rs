@@ -292,8 +292,6 @@ struct Setup {
 struct OpSamples {
     /// Latency of each request, in measured order (ms).
     ms: Vec<f64>,
-    /// Wall time of the timed phases (for throughput).
-    wall: Duration,
 }
 
 #[derive(Debug, Default)]

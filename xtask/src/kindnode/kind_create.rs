@@ -1,9 +1,10 @@
 //! `kind-node-image --verify --kind`: the node image under kind itself. `kind create cluster`
 //! (kind v0.33.0 from `cargo xtask kind`) in the private engine, from the shipped example
-//! `kind-configs/single-control-plane.yaml` with three changes this host needs (the node image
+//! `kind-configs/single-control-plane.yaml` with four additions this host needs (the node image
 //! built here; no CNI and no kube-proxy, whose images are not baked in; kubelet's
-//! `failCgroupV1: false`; etcd's image tag as built here), then `/readyz`, then a Secret that must reach etcd encrypted by the
-//! example's mounted EncryptionConfiguration, then `kind delete cluster`.
+//! `failCgroupV1: false`; etcd's image tag as built here), then `/readyz`, then a Secret that
+//! must reach etcd encrypted by the example's mounted EncryptionConfiguration, then `kind
+//! delete cluster`.
 
 use super::*;
 
@@ -25,8 +26,7 @@ fn kind_config(tag: &str) -> Result<String> {
     let mut config = text.replace(image, &format!("{indent}image: \"{tag}\""));
     // The example's own patch stays; these follow it: kubelet on cgroup v1, and etcd's tag as
     // the image built here has it (kubeadm 1.37 would ask for a newer one, and pull it).
-    let (_, etcd) = controlplane::versions()?;
-    let etcd_tag = format!("{}-0", etcd.trim_start_matches('v'));
+    let etcd_tag = images::etcd_tag()?;
     config.push_str(
         "  - |\n    kind: KubeletConfiguration\n    apiVersion: kubelet.config.k8s.io/v1beta1\n    failCgroupV1: false\n",
     );

@@ -57,7 +57,8 @@ pub(super) struct OpResult {
     pub(super) mean_ms: f64,
     /// The p50 of each instance, in round order.
     pub(super) instance_p50_ms: Vec<f64>,
-    /// Requests per second of the timed phases (one client, one request at a time).
+    /// Requests per second of one client sending one request at a time: the requests over
+    /// the time spent in them (with interleaving, the other arms' requests are not counted).
     pub(super) throughput_rps: f64,
     /// p50 / the baseline's p50 with its interval; absent for the baseline itself.
     pub(super) ratio_p50_vs_identity: Option<Ratio>,
@@ -178,7 +179,9 @@ pub(super) fn analyse(
                 latency_ms: Percentiles { p50: est[0], p95: est[1], p99: est[2] },
                 mean_ms: s.ms.iter().sum::<f64>() / s.ms.len() as f64,
                 instance_p50_ms: instance_p50s(s, per_round),
-                throughput_rps: s.ms.len() as f64 / s.wall.as_secs_f64().max(f64::MIN_POSITIVE),
+                // One client, one request at a time: the time spent is the latencies' sum.
+                throughput_rps: s.ms.len() as f64 * 1e3
+                    / s.ms.iter().sum::<f64>().max(f64::MIN_POSITIVE),
                 ratio_p50_vs_identity: ratio,
             })
         };

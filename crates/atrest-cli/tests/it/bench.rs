@@ -177,41 +177,30 @@ fn bench_degradation_refuses_bad_provider_lists() {
     }
 }
 
+/// `atrest bench degradation --backend sim … --out DIR` with `args`, tiny counts (1 warm-up,
+/// 200 resamples); it must exit 0. Returns stdout and the parsed degradation.json.
+fn sim_degradation(dir: &std::path::Path, args: &[&str]) -> (String, Value) {
+    let mut all = vec!["bench", "degradation", "--backend", "sim"];
+    all.extend_from_slice(args);
+    all.extend(["--warmup", "1", "--resamples", "200", "--out", dir.to_str().unwrap()]);
+    let out = atrest(&all, b"");
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    let json = std::fs::read_to_string(dir.join("degradation.json")).unwrap();
+    (stdout(&out), serde_json::from_str(&json).unwrap())
+}
+
 /// The same provider twice is two arms (the A/A check), labelled apart everywhere, run in
 /// ABBA order.
 #[test]
 fn bench_degradation_sim_a_a() {
     let dir = tempfile::tempdir().unwrap();
-    let out = atrest(
-        &[
-            "bench",
-            "degradation",
-            "--backend",
-            "sim",
-            "--providers",
-            "identity,identity",
-            "--objects",
-            "4",
-            "--rounds",
-            "4",
-            "--warmup",
-            "1",
-            "--resamples",
-            "200",
-            "--out",
-            dir.path().to_str().unwrap(),
-        ],
-        b"",
+    let (text, v) = sim_degradation(
+        dir.path(),
+        &["--providers", "identity,identity", "--objects", "4", "--rounds", "4"],
     );
-    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
-    let text = stdout(&out);
     for arm in ["identity#1", "identity#2"] {
         assert!(text.lines().any(|l| l.starts_with(&format!("{arm} "))), "{arm}: {text}");
     }
-    let v: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("degradation.json")).unwrap(),
-    )
-    .unwrap();
     assert_eq!(v["baseline"], "identity#1");
     let (a, b) = ("identity#1", "identity#2");
     assert_eq!(v["round_orders"], serde_json::json!([[a, b], [b, a], [b, a], [a, b]]));
@@ -229,12 +218,9 @@ fn bench_degradation_sim_a_a() {
 #[test]
 fn bench_degradation_sim_sequential() {
     let dir = tempfile::tempdir().unwrap();
-    let out = atrest(
+    let (text, v) = sim_degradation(
+        dir.path(),
         &[
-            "bench",
-            "degradation",
-            "--backend",
-            "sim",
             "--design",
             "sequential",
             "--providers",
@@ -243,22 +229,12 @@ fn bench_degradation_sim_sequential() {
             "3",
             "--rounds",
             "4",
-            "--warmup",
-            "1",
-            "--resamples",
-            "200",
-            "--out",
-            dir.path().to_str().unwrap(),
         ],
-        b"",
     );
-    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
-    let text = stdout(&out);
-    assert!(text.contains("design sequential (one apiserver instance per arm and round, one after the other; ABBA order)"), "{text}");
-    let v: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("degradation.json")).unwrap(),
-    )
-    .unwrap();
+    assert!(
+        text.contains("design sequential (one apiserver instance per arm and round, one after the other; ABBA order)"),
+        "{text}"
+    );
     assert_eq!(v["design"], "sequential");
     for op in ["create", "get"] {
         check_ratio(&v["results"][1][op]["ratio_p50_vs_identity"], 4, op);
