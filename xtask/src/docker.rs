@@ -9,7 +9,8 @@
 //!   only) keeps its socket, data, exec root, pid file, config and log under
 //!   `<cache>/docker/state/` and runs without a bridge or iptables (host networking only: this
 //!   machine's rules forbid traffic to a bridge's private-range addresses, and it has no
-//!   iptables).
+//!   iptables). Its default runtime is the runc wrapper of [`wrapper_runtime`], so kind's
+//!   privileged node containers run here although the sandbox's capability set is short.
 //! - Lifetime: a daemon that `cargo xtask test`/`ci` starts is marked ephemeral and stopped by
 //!   the last run still using it (runs hold a shared lock on `users.lock` while they use it);
 //!   one that `cargo xtask setup` starts stays up until `cargo xtask docker stop`.
@@ -20,6 +21,7 @@
 use std::env;
 use std::fs::{self, File};
 use std::io::{Read as _, Write as _};
+use std::os::unix::fs::PermissionsExt as _;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -43,6 +45,42 @@ pub(crate) const PROJECT_LABEL: &str = "io.atrest.project";
 /// Label naming the process that created a container or network: `<pid> <start time>` (field 22
 /// of `/proc/<pid>/stat`), as atrest-process's instance directories record their owner.
 pub(crate) const OWNER_LABEL: &str = "io.atrest.owner";
+
+/// The name of the runtime [`wrapper_runtime`] registers as the default.
+pub(crate) const WRAPPER_RUNTIME: &str = "atrest-runc";
+
+/// dockerd's arguments that make `xtask/go/runcwrap` (built and cached on first use) its default
+/// runtime, with the wrapper copied into `dir` and the real runc of `pkg` named next to it.
+///
+/// Every engine the project starts runs its containers through it: Docker 20.10 asks for every
+/// capability for a `--privileged` container (kind's nodes), which runc refuses where the host's
+/// bounding set lacks one (this sandbox lacks CAP_SYS_RESOURCE). For every other container, and
+/// on a host with every capability, the wrapper changes nothing. Engines the project does not
+/// start are never touched.
+pub(crate) fn wrapper_runtime(dir: &Path, pkg: &Path) -> Result<Vec<String>> {
+    let built = oracle::cached_go_program(
+        "xtask/go/runcwrap",
+        ".",
+        "runcwrap",
+        "the runc wrapper (xtask/go/runcwrap)",
+    )?;
+    // The wrapper finds the real runc in the file named like it plus ".runc".
+    let wrapper = dir.join("runc-wrap");
+    let staged = dir.join("runc-wrap.partial");
+    fs::copy(&built, &staged)
+        .with_context(|| format!("copying the runc wrapper to {}", staged.display()))?;
+    fs::set_permissions(&staged, fs::Permissions::from_mode(0o755))
+        .with_context(|| format!("making {} executable", staged.display()))?;
+    // Renamed into place: a running daemon of an earlier start may be executing the old copy.
+    fs::rename(&staged, &wrapper).with_context(|| format!("moving it to {}", wrapper.display()))?;
+    let real = dir.join("runc-wrap.runc");
+    fs::write(&real, pkg.join("usr/bin/runc").to_string_lossy().as_bytes())
+        .with_context(|| format!("writing {}", real.display()))?;
+    Ok(vec![
+        format!("--add-runtime={WRAPPER_RUNTIME}={}", wrapper.display()),
+        format!("--default-runtime={WRAPPER_RUNTIME}"),
+    ])
+}
 
 /// Whether a daemon the project starts outlives the command that started it.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -284,9 +322,23 @@ fn own_daemon(lifetime: Lifetime) -> Result<Engine> {
     let mut own = OwnUse { paths, user: None, child: None };
     if running {
         eprintln!("xtask: the project's dockerd is already running ({host})");
+        let default = Command::new(&client)
+            .args(["--host", &host, "info", "--format", "{{.DefaultRuntime}}"])
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+        if default.as_deref() != Some(WRAPPER_RUNTIME) {
+            eprintln!(
+                "xtask: warning: it was started by an older xtask without the runc wrapper \
+                 (default runtime {:?}), so kind's privileged nodes cannot run in it; \
+                 `cargo xtask docker stop` and start it again to get the wrapper",
+                default.unwrap_or_default()
+            );
+        }
     } else {
         let started = Instant::now();
-        own.child = Some(start(&own.paths, &pkg, &[])?);
+        let extra = wrapper_runtime(&own.paths.state, &pkg)?;
+        own.child = Some(start(&own.paths, &pkg, &extra)?);
         fs::write(own.paths.ephemeral_marker(), b"")
             .with_context(|| format!("writing {}", own.paths.ephemeral_marker().display()))?;
         eprintln!(

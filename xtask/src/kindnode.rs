@@ -32,6 +32,8 @@ mod kind_create;
 
 /// The image label holding the hash of the build's inputs.
 const INPUTS_LABEL: &str = "io.atrest.kind-node.inputs";
+/// The etcd image tag the node holds (read by atrest-kind, which names the same label).
+const ETCD_TAG_LABEL: &str = "io.atrest.kind-node.etcd-image-tag";
 /// The kind release whose base files (entrypoint, units, scripts) the node carries.
 const KIND_MODULE: &str = "sigs.k8s.io/kind@v0.33.0";
 /// The pause image containerd's `sandbox_image` names.
@@ -105,6 +107,17 @@ pub(crate) fn command(force: bool, verify: bool, with_kind: bool) -> Result<()> 
     result.and(released)
 }
 
+/// The node image in `engine` (built when its inputs changed; the control plane's images
+/// first), for `--backend kind`: returns its tag.
+pub(crate) fn ensure(engine: &Engine, assets: &Path) -> Result<String> {
+    images::ensure(engine, assets, false)?;
+    let (kube, _) = controlplane::versions()?;
+    let tag = format!("kindest/node:{kube}");
+    let bins = binaries(&kube)?;
+    build(engine, &tag, &bins, &kube, false)?;
+    Ok(tag)
+}
+
 /// kubelet, kubeadm, kubectl, kube-controller-manager, kube-scheduler and pause, built once per
 /// source of `xtask/go/kindnode` (and Go version) into the cache.
 fn binaries(kube: &str) -> Result<PathBuf> {
@@ -131,8 +144,6 @@ fn binaries(kube: &str) -> Result<PathBuf> {
         .with_context(|| format!("building {name} in xtask/go/kindnode"))?;
         eprintln!("xtask: built {name} in {}", human(started.elapsed()));
     }
-    run(go_build(&src).arg(staging.join("runcwrap")).args(["-ldflags=-s -w", "./runcwrap"]))
-        .context("building the runc wrapper in xtask/go/kindnode/runcwrap")?;
     // Last: its presence marks a complete build.
     run(go_build(&src).arg(staging.join("pause")).args(["-ldflags=-s -w", "./pause"]))
         .context("building the pause program in xtask/go/kindnode/pause")?;
@@ -164,7 +175,8 @@ fn build(engine: &Engine, tag: &str, bins: &Path, kube: &str, force: bool) -> Re
     // Everything the image is made of, hashed: the base, kind's files, ours, the binaries and
     // the component images' ids.
     let mut hasher = Sha256::new();
-    hasher.update(format!("{base_key}\n{KIND_MODULE}\n{}\n", dockerfile(&base, "")));
+    let etcd_tag = images::etcd_tag()?;
+    hasher.update(format!("{base_key}\n{KIND_MODULE}\n{}\n", dockerfile(&base, "", &etcd_tag)));
     hasher.update(format!("{:016x}\n", source_key(&project_root().join("xtask/kind-node"))?));
     for bin in ["kubelet", "kubeadm", "kubectl"] {
         hasher.update(format!("{bin} {}\n", images::binary_sha256(&bins.join(bin))?));
@@ -179,7 +191,7 @@ fn build(engine: &Engine, tag: &str, bins: &Path, kube: &str, force: bool) -> Re
     let existing = existing.as_deref().and_then(|out| out.trim().split_once(' '));
     if !force && existing.is_some_and(|(_, label)| label == inputs) {
         eprintln!("xtask: image {tag} is up to date ({INPUTS_LABEL}={})", &inputs[..16]);
-        return Ok(());
+        return record_image(tag);
     }
 
     let started = Instant::now();
@@ -196,7 +208,7 @@ fn build(engine: &Engine, tag: &str, bins: &Path, kube: &str, force: bool) -> Re
         let file = file.to_str().context("a non-UTF-8 cache path")?.to_owned();
         engine.output(&["save", "--output", &file, reference])?;
     }
-    fs::write(context.join("Dockerfile"), dockerfile(&base, &inputs))
+    fs::write(context.join("Dockerfile"), dockerfile(&base, &inputs, &etcd_tag))
         .context("writing the Dockerfile")?;
     let context_arg = context.to_str().context("a non-UTF-8 cache path")?;
     engine.output(&["build", "--quiet", "--tag", tag, context_arg])?;
@@ -208,16 +220,33 @@ fn build(engine: &Engine, tag: &str, bins: &Path, kube: &str, force: bool) -> Re
     let size = engine.output(&["image", "inspect", "--format", "{{.Size}}", tag])?;
     let size_mb = size.trim().parse::<u64>().unwrap_or_default() / 1_000_000;
     eprintln!("xtask: built {tag} ({size_mb} MB) in {}", human(started.elapsed()));
-    Ok(())
+    record_image(tag)
+}
+
+/// Names the image in `<cache>/kind-node/image`, where atrest's kind backend looks for it.
+fn record_image(tag: &str) -> Result<()> {
+    let dir = cache_dir().join("kind-node");
+    mkdir(&dir)?;
+    let file = dir.join("image");
+    if fs::read_to_string(&file).is_ok_and(|t| t.trim() == tag) {
+        return Ok(());
+    }
+    let staged = dir.join(format!("image.{}.tmp", std::process::id()));
+    fs::write(&staged, format!("{tag}\n"))
+        .with_context(|| format!("writing {}", staged.display()))?;
+    fs::rename(&staged, &file).with_context(|| format!("writing {}", file.display()))
 }
 
 /// The final image's recipe: the cached base, then the staged files (kind's, ours, the binaries,
 /// the image tars), and the configuration kind's node images carry. Docker 20.10's
 /// `import --change` rejects STOPSIGNAL, hence a Dockerfile rather than changes on the import.
-fn dockerfile(base: &str, inputs: &str) -> String {
+/// The etcd tag label tells atrest's kind backend which etcd image the node holds (kubeadm 1.37
+/// would ask for a newer one, and the kubelet would try to pull it).
+fn dockerfile(base: &str, inputs: &str, etcd_tag: &str) -> String {
     format!(
         "FROM {base}\nCOPY rootfs/ /\nENV container=docker\nSTOPSIGNAL SIGRTMIN+3\n\
-         ENTRYPOINT [\"/usr/local/bin/entrypoint\", \"/sbin/init\"]\nLABEL {INPUTS_LABEL}={inputs}\n"
+         ENTRYPOINT [\"/usr/local/bin/entrypoint\", \"/sbin/init\"]\nLABEL {INPUTS_LABEL}={inputs}\n\
+         LABEL {ETCD_TAG_LABEL}={etcd_tag}\n"
     )
 }
 
@@ -413,23 +442,9 @@ struct Private {
 }
 
 impl Private {
-    fn start(bins: &Path) -> Result<Private> {
+    fn start() -> Result<Private> {
         let started = Instant::now();
-        let daemon = PrivateDaemon::start(Path::new(VERIFY_DIR), |dir, pkg| {
-            // The wrapper finds the real runc in the file named like it plus ".runc".
-            let wrapper = dir.join("runc-wrap");
-            fs::copy(bins.join("runcwrap"), &wrapper)
-                .with_context(|| format!("copying the runc wrapper to {}", wrapper.display()))?;
-            fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755))?;
-            fs::write(
-                dir.join("runc-wrap.runc"),
-                pkg.join("usr/bin/runc").to_string_lossy().as_bytes(),
-            )?;
-            Ok(vec![
-                format!("--add-runtime=wrap={}", wrapper.display()),
-                "--default-runtime=wrap".to_owned(),
-            ])
-        })?;
+        let daemon = PrivateDaemon::start(Path::new(VERIFY_DIR), docker::wrapper_runtime)?;
         eprintln!("xtask: private dockerd on {} up in {}", daemon.host, human(started.elapsed()));
         Ok(Private { daemon })
     }
@@ -522,7 +537,7 @@ fn move_image(engine: &Engine, private: &Private, tag: &str) -> Result<()> {
 /// port published on 127.0.0.1.
 fn verify(engine: &Engine, tag: &str, bins: &Path) -> Result<()> {
     let started = Instant::now();
-    let private = Private::start(bins)?;
+    let private = Private::start()?;
 
     move_image(engine, &private, tag)?;
 

@@ -7,7 +7,8 @@
 //! command and is forwarded to the `atrest` binary, so users and xtask take the same code path;
 //! `cluster` and `scenario --backend process` first provision the control-plane binaries (as
 //! `setup`) and pass `ATREST_ASSETS`; `--backend containers` also provides the Docker engine and
-//! the images and passes `DOCKER_HOST`.
+//! the images and passes `DOCKER_HOST`; `--backend kind` provides the engine, kind and the node
+//! image (`kind-node-image`) and passes `DOCKER_HOST`, `ATREST_KIND` and `ATREST_KIND_IMAGE`.
 //!
 //! `cargo xtask setup` builds the real control plane (kube-apiserver, etcd) for the `process`
 //! backend, provides a Docker engine and builds the control plane's container images from those
@@ -318,10 +319,18 @@ fn forward_to_atrest(args: &[OsString]) -> ExitCode {
     let mut _engine = None;
     if needs_control_plane(args) {
         let provided = controlplane::setup(false).and_then(|assets| {
-            if uses_containers(args) {
+            if uses_backend(args, "containers") {
                 let engine = docker::Engine::provide(docker::Lifetime::Run)?;
                 images::ensure(&engine, &assets, false)?;
                 cmd.env("DOCKER_HOST", &engine.host);
+                _engine = Some(engine);
+            } else if uses_backend(args, "kind") {
+                // kind itself, and the node image with the control plane's images in it.
+                let engine = docker::Engine::provide(docker::Lifetime::Run)?;
+                let image = kindnode::ensure(&engine, &assets)?;
+                cmd.env("DOCKER_HOST", &engine.host)
+                    .env("ATREST_KIND", kind::binary()?)
+                    .env("ATREST_KIND_IMAGE", image);
                 _engine = Some(engine);
             }
             Ok(assets)
@@ -347,11 +356,11 @@ fn forward_to_atrest(args: &[OsString]) -> ExitCode {
     }
 }
 
-/// Whether a forwarded command runs the `containers` backend.
-fn uses_containers(args: &[OsString]) -> bool {
+/// Whether a forwarded command runs `backend` (`containers`, `kind`).
+fn uses_backend(args: &[OsString], backend: &str) -> bool {
     let args: Vec<&str> = args.iter().filter_map(|a| a.to_str()).collect();
-    args.windows(2).any(|w| w == ["--backend", "containers"])
-        || args.contains(&"--backend=containers")
+    args.windows(2).any(|w| w == ["--backend", backend])
+        || args.contains(&format!("--backend={backend}").as_str())
 }
 
 /// Whether a forwarded command runs the real control plane.
@@ -375,6 +384,9 @@ fn test(stages: &mut Stages, nextest_args: &[String]) -> Result<()> {
     // A dockerd this run starts is stopped when the run ends (`engine` is dropped), unless
     // another run still uses it.
     let engine = containers(stages, &assets)?;
+    // The kind backend's tests: kind itself and the node image, built offline (cached).
+    let kind = stages.run("kind (v0.33.0 from the Go module proxy)", kind::binary)?;
+    let kind_image = stages.run("kind node image", || kindnode::ensure(&engine, &assets))?;
     let oracle_dir = stages.run("Go oracle", oracle::build)?;
     // Doc tests first: the run then closes on nextest's summary of every test.
     stages.run("doc tests", || {
@@ -395,6 +407,9 @@ fn test(stages: &mut Stages, nextest_args: &[String]) -> Result<()> {
             .env("ATREST_ASSETS", &assets)
             // Container tests reach the engine this run provided.
             .env("DOCKER_HOST", &engine.host)
+            // kind tests create their clusters in it.
+            .env("ATREST_KIND", &kind)
+            .env("ATREST_KIND_IMAGE", &kind_image)
             // Tests that run an oracle program against atrest (the KMS plugin's wire check).
             .env("ATREST_ORACLE_DIR", &oracle_dir))
     })?;
@@ -444,6 +459,8 @@ fn setup_cmd(force: bool, no_containers: bool) -> Result<()> {
         let engine = docker::Engine::provide(docker::Lifetime::Persistent)?;
         engine.sweep()?;
         images::ensure(&engine, &dir, force)?;
+        let image = kindnode::ensure(&engine, &dir)?;
+        eprintln!("xtask: kind node image: {image}");
         eprintln!(
             "xtask: containers: DOCKER_HOST={} (`cargo xtask docker stop` stops the project's own \
              dockerd)",
@@ -544,9 +561,14 @@ mod tests {
     #[test]
     fn only_backend_containers_needs_an_engine() {
         let os = |a: &[&str]| a.iter().map(OsString::from).collect::<Vec<_>>();
-        assert!(uses_containers(&os(&["scenario", "rotate", "--backend", "containers"])));
-        assert!(uses_containers(&os(&["scenario", "rotate", "--backend=containers"])));
-        assert!(!uses_containers(&os(&["scenario", "rotate", "--backend", "process"])));
+        assert!(uses_backend(
+            &os(&["scenario", "rotate", "--backend", "containers"]),
+            "containers"
+        ));
+        assert!(uses_backend(&os(&["scenario", "rotate", "--backend=containers"]), "containers"));
+        assert!(!uses_backend(&os(&["scenario", "rotate", "--backend", "process"]), "containers"));
+        assert!(uses_backend(&os(&["scenario", "rotate", "--backend", "kind"]), "kind"));
+        assert!(!uses_backend(&os(&["scenario", "rotate", "--backend", "kind"]), "containers"));
         assert!(needs_control_plane(&os(&["scenario", "rotate", "--backend", "containers"])));
     }
 

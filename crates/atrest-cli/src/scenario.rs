@@ -51,6 +51,11 @@ pub(crate) enum ScenarioBackend {
     /// scratch namespaces that are deleted at the end; steps that restart apiservers or write
     /// their files are refused before anything runs.
     Existing,
+    /// A real kind cluster (one control-plane node: kubeadm's static pods, a real kubelet) in
+    /// the engine DOCKER_HOST names, created for the run and deleted after it; kind and the node
+    /// image come from `cargo xtask setup` and `cargo xtask kind-node-image` (ATREST_KIND,
+    /// ATREST_KIND_IMAGE override).
+    Kind,
 }
 
 /// `--backend existing`: how to reach the user's cluster.
@@ -382,6 +387,12 @@ pub(crate) fn run(args: &Args) -> Result<Outcome> {
                 worst = worst.max(report.outcome.exit_code());
                 continue;
             }
+            ScenarioBackend::Kind => {
+                let report = runtime.block_on(run_kind(&scenario, &opts, false))?;
+                emit(&report, args)?;
+                worst = worst.max(report.outcome.exit_code());
+                continue;
+            }
         };
         let report = runtime.block_on(run_one(&scenario, &opts, backend, &args.images, false))?;
         emit(&report, args)?;
@@ -447,6 +458,23 @@ async fn run_existing(
     let cluster = atrest_existing::ExistingCluster::connect(&spec)
         .await
         .context("connecting to your cluster (--backend existing)")?;
+    drive(scenario, prepared, cluster, quiet).await
+}
+
+/// Runs one scenario on a kind cluster created for it, deleted afterwards.
+pub(crate) async fn run_kind(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    quiet: bool,
+) -> Result<Report> {
+    let kind = atrest_kind::KindSpec::locate()?;
+    let prepared = scenario.prepare(opts)?;
+    if !quiet {
+        eprintln!("scenario {} on kind ({}): {}", scenario.name, kind.image, scenario.description);
+    }
+    let cluster = atrest_kind::KindCluster::launch(&kind, scenario.cluster_spec())
+        .await
+        .context("creating the kind cluster")?;
     drive(scenario, prepared, cluster, quiet).await
 }
 

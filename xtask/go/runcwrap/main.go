@@ -1,10 +1,12 @@
-// runcwrap is the default runtime of the private dockerd that `cargo xtask kind-node-image
-// --verify` starts, and of no other engine: Docker 20.10 asks runc for every capability for a
-// --privileged container, and runc fails ("unable to apply caps: operation not permitted") when
-// one is missing from the host's bounding set (this sandbox lacks CAP_SYS_RESOURCE). It removes
-// the capabilities the host does not have from the bundle's config.json on create/run and from
-// the --process file on exec, then execs the real runc, whose path is in the file next to this
-// program named like it plus ".runc" (dockerd's --add-runtime takes a path, no arguments).
+// runcwrap is the default runtime of the engines the project starts itself (its own dockerd, and
+// the private one of `cargo xtask kind-node-image --verify`), and of no other engine: Docker
+// 20.10 asks runc for every capability for a --privileged container (kind's nodes), and runc
+// fails ("unable to apply caps: operation not permitted") when one is missing from the host's
+// bounding set (this sandbox lacks CAP_SYS_RESOURCE). It removes the capabilities the host does
+// not have from the bundle's config.json on create/run and from the --process file on exec, then
+// execs the real runc, whose path is in the file next to this program named like it plus ".runc"
+// (dockerd's --add-runtime takes a path, no arguments). Where the host has every capability, or
+// a container asks for none it lacks, it changes nothing.
 package main
 
 import (

@@ -40,7 +40,7 @@ fn kind_config(tag: &str) -> Result<String> {
 pub(super) fn verify_with_kind(engine: &Engine, tag: &str, bins: &Path) -> Result<()> {
     let started = Instant::now();
     let kind = crate::kind::binary()?;
-    let private = Private::start(bins)?;
+    let private = Private::start()?;
     move_image(engine, &private, tag)?;
     let dir = private.dir().to_owned();
 

@@ -24,6 +24,22 @@ where
     E: Into<BoxError>,
     Fut: Future<Output = Result<C, E>>,
 {
+    sim_and_with(path, backend, launch, str::to_owned)
+}
+
+/// [`sim_and`], with the real backend's comparable report passed through `normalize` first
+/// (the kind backend's etcd keys hold its scratch namespaces).
+pub(crate) fn sim_and_with<C, E, Fut>(
+    path: &Path,
+    backend: &str,
+    launch: impl FnOnce(ClusterSpec) -> Fut,
+    normalize: impl Fn(&str) -> String,
+) -> datatest_stable::Result<()>
+where
+    C: Cluster,
+    E: Into<BoxError>,
+    Fut: Future<Output = Result<C, E>>,
+{
     let scenario = atrest_scenario::load(path)?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
 
@@ -47,7 +63,7 @@ where
 
     let (a, b) = (
         serde_json::to_string_pretty(&on_sim.comparable())?,
-        serde_json::to_string_pretty(&on_real.comparable())?,
+        normalize(&serde_json::to_string_pretty(&on_real.comparable())?),
     );
     if a != b {
         return Err(format!(

@@ -1,0 +1,841 @@
+//! The `kind` backend: a real kind cluster, one control-plane node, in the Docker engine that
+//! `DOCKER_HOST` names (the project's own after `cargo xtask setup`).
+//!
+//! What is real here and simulated nowhere else: the apiserver is kubeadm's static pod, run by a
+//! real kubelet, and it reads the scenario's files through the two hops a user's kind cluster
+//! needs (the host directory mounted into the node, the node's directory mounted into the pod).
+//! - The cluster's file tree is a host directory (`<instance>/fs`); each of the apiserver's
+//!   volumes is mounted read-only into the node at its own path when the cluster is created
+//!   (a kind node's mounts are fixed then), and a file written on the host is in the pod at once.
+//! - Stopping the apiserver moves its manifest out of the kubelet's manifest directory; starting
+//!   it moves it back. The kubelet then stops or starts the container, and the harness waits for
+//!   containerd to show the container gone, or a new container id and `/readyz`. A container
+//!   that exits is reported with the `"command failed"` line of its CRI log, as on `process`.
+//! - kubeadm's own objects (a bootstrap token Secret, kube-system ConfigMaps, `kube-root-ca.crt`
+//!   in every namespace) are the cluster's, not the scenario's: as on `existing`, a scenario's
+//!   namespace `NS` lives in a scratch namespace of its own, and lists and raw reads see only
+//!   those.
+//! - etcd's client port is published on 127.0.0.1 only (`extraPortMappings`); raw reads go there
+//!   with the apiserver's own etcd client certificate, copied out of the node (0600).
+//! - kubeadm init needs an apiserver that starts, so the cluster is created with an identity-only
+//!   bootstrap configuration at the flag's path, then the apiserver is stopped and that file
+//!   removed before the scenario's first step: the scenario starts with its apiserver stopped and
+//!   its tree empty, as on every backend.
+//! - Clusters are named `atrest-<pid>-<start time>-<n>`; a launch deletes those whose owner is
+//!   gone, shutdown and drop delete this one, and a failed run exports kind's logs first.
+
+mod config;
+mod node;
+
+use std::collections::BTreeSet;
+use std::io::Write as _;
+use std::ops::ControlFlow;
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use atrest_backend::wait::{deadline_after, wait_until};
+use atrest_backend::{
+    ApiResult, ApiServerSpec, BackendError, Cluster, ClusterSpec, Controls, EtcdSpec, Kind, Object,
+    ObjectRef, RawEntry, StartFailure,
+};
+use atrest_existing::{ExistingCluster, ExistingSpec};
+use atrest_process::container::{owner_alive, owner_value};
+use atrest_process::{ConnectSettings, EtcdTlsFiles, InstanceDir};
+
+use crate::config::KindConfig;
+use crate::node::{MANIFEST, PARKED};
+
+/// The prefix of every cluster this backend creates.
+pub const NAME_PREFIX: &str = "atrest-";
+
+/// The node image's label naming the etcd image tag baked into it (`cargo xtask
+/// kind-node-image` sets it), when kubeadm would ask for another one.
+pub const ETCD_TAG_LABEL: &str = "io.atrest.kind-node.etcd-image-tag";
+
+/// The configuration kubeadm init runs with (the scenario's own is not written yet).
+const BOOTSTRAP_CONFIG: &str = "apiVersion: apiserver.config.k8s.io/v1\n\
+kind: EncryptionConfiguration\n\
+resources:\n  - resources: [secrets, configmaps]\n    providers:\n      - identity: {}\n";
+
+/// How often the node and the apiserver are polled.
+const POLL: Duration = Duration::from_millis(250);
+
+/// Where kind and the node image are.
+#[derive(Debug, Clone)]
+pub struct KindSpec {
+    /// The kind binary (kind runs `docker` from `PATH` against `DOCKER_HOST`).
+    pub kind: PathBuf,
+    /// The node image; it must be in the engine already (nothing is pulled).
+    pub image: String,
+    /// How long `kind create cluster` and kubeadm's apiserver may take to be ready.
+    pub create_timeout: Duration,
+    /// How long an apiserver start (the kubelet's) may take to be ready or to fail.
+    pub start_timeout: Duration,
+}
+
+impl KindSpec {
+    /// kind from `ATREST_KIND`, else the build `cargo xtask setup` left (`<cache>/kind-current`
+    /// names it); the node image from `ATREST_KIND_IMAGE`, else the one `cargo xtask
+    /// kind-node-image` built last (`<cache>/kind-node/image`).
+    pub fn locate() -> Result<KindSpec, KindError> {
+        let cache = atrest_process::cache_dir();
+        let kind = match std::env::var_os("ATREST_KIND").filter(|v| !v.is_empty()) {
+            Some(path) => PathBuf::from(path),
+            None => std::fs::read_to_string(cache.join("kind-current"))
+                .ok()
+                .map(|dir| cache.join(dir.trim()).join("kind"))
+                .filter(|p| p.is_file())
+                .ok_or_else(|| {
+                    KindError::Prerequisite(format!(
+                        "kind is not built: run `cargo xtask setup` (builds kind v0.33.0 from the Go \
+                         module proxy into {}), or set ATREST_KIND to a kind binary",
+                        cache.display()
+                    ))
+                })?,
+        };
+        let image = match std::env::var("ATREST_KIND_IMAGE").ok().filter(|v| !v.is_empty()) {
+            Some(image) => image,
+            None => std::fs::read_to_string(cache.join("kind-node/image"))
+                .map(|s| s.trim().to_owned())
+                .ok()
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| {
+                    KindError::Prerequisite(
+                        "no kind node image: run `cargo xtask kind-node-image` (builds one offline, \
+                         about 2 minutes with warm Go caches), or set ATREST_KIND_IMAGE to an image \
+                         the engine holds"
+                            .to_owned(),
+                    )
+                })?,
+        };
+        Ok(KindSpec {
+            kind,
+            image,
+            create_timeout: Duration::from_secs(240),
+            start_timeout: Duration::from_secs(120),
+        })
+    }
+}
+
+/// Why the kind backend cannot go on.
+#[derive(Debug, thiserror::Error)]
+pub enum KindError {
+    /// Something to install or build first; the text says how.
+    #[error("{0}")]
+    Prerequisite(String),
+    /// A command could not be started.
+    #[error("cannot run `{command}`")]
+    Spawn {
+        /// The command.
+        command: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A command failed.
+    #[error("`{command}` failed ({status}): {stderr}")]
+    Command {
+        /// The command.
+        command: String,
+        /// How it ended.
+        status: String,
+        /// The last lines of its standard error.
+        stderr: String,
+    },
+    /// A file of the instance directory.
+    #[error("cannot {what} {}", .path.display())]
+    File {
+        /// What was being done.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The scenario needs what a kind cluster here does not have.
+    #[error("the kind backend cannot {0}")]
+    Unsupported(String),
+    /// The cluster could not be created or made ready; it is deleted, its files and kind's logs
+    /// are kept.
+    #[error("{source}; kind's logs and the cluster's files are kept in {}", .kept.display())]
+    LaunchFailed {
+        /// What failed.
+        source: Box<KindError>,
+        /// The kept instance directory (`kind-logs/` inside when the export worked).
+        kept: PathBuf,
+    },
+    /// A wait ran out.
+    #[error("{what}: not within {}s (last observation: {last})", .waited.as_secs())]
+    Timeout {
+        /// What was waited for.
+        what: String,
+        /// How long.
+        waited: Duration,
+        /// What the last probe saw.
+        last: String,
+    },
+    /// The cluster's apiserver or etcd cannot be used as a client would.
+    #[error(transparent)]
+    Connect(#[from] atrest_existing::ExistingError),
+}
+
+impl From<KindError> for BackendError {
+    fn from(e: KindError) -> BackendError {
+        match e {
+            KindError::Prerequisite(text) => BackendError::Prerequisite(text),
+            KindError::Unsupported(what) => BackendError::Unsupported { what, backend: "kind" },
+            other => BackendError::other("the kind cluster", other),
+        }
+    }
+}
+
+/// A kind cluster the harness created. See the crate documentation.
+pub struct KindCluster {
+    name: String,
+    node: String,
+    kind: PathBuf,
+    dir: InstanceDir,
+    fs_root: PathBuf,
+    api: ExistingCluster,
+    /// The flags and mounts it was created with (fixed for its life).
+    spec: ApiServerSpec,
+    start_timeout: Duration,
+    running: bool,
+    deleted: bool,
+}
+
+impl std::fmt::Debug for KindCluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KindCluster")
+            .field("name", &self.name)
+            .field("dir", &self.dir.path())
+            .field("running", &self.running)
+            .finish_non_exhaustive()
+    }
+}
+
+fn file_error(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> KindError {
+    let path = path.to_owned();
+    move |source| KindError::File { what, path, source }
+}
+
+/// Writes `contents` to `path` (0600), creating its directories (0700).
+fn write_private(path: &Path, contents: &[u8]) -> Result<(), KindError> {
+    if let Some(parent) = path.parent() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .map_err(file_error("create", parent))?;
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(contents))
+        .map_err(file_error("write", path))
+}
+
+/// `name` is `atrest-<pid>-<start time>-<n>`: its owner as [`owner_alive`] reads it.
+fn owner_of(name: &str) -> Option<String> {
+    let rest = name.strip_prefix(NAME_PREFIX)?;
+    let mut parts = rest.split('-');
+    let (pid, start, n) = (parts.next()?, parts.next()?, parts.next()?);
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    (parts.next().is_none() && digits(pid) && digits(start) && digits(n))
+        .then(|| format!("{pid} {start}"))
+}
+
+/// Deletes the clusters of atrest runs that are gone (killed before their teardown); returns
+/// their names.
+pub async fn sweep(kind: &Path) -> Result<Vec<String>, KindError> {
+    let listed = node::output(kind, &["get", "clusters"], None).await?;
+    let mut removed = Vec::new();
+    for name in listed.lines().map(str::trim) {
+        let Some(owner) = owner_of(name) else { continue };
+        if owner_alive(&owner) {
+            continue;
+        }
+        node::output(kind, &["delete", "cluster", "--name", name], None).await?;
+        tracing::info!(cluster = name, "deleted a kind cluster left by a killed atrest run");
+        removed.push(name.to_owned());
+    }
+    Ok(removed)
+}
+
+impl KindCluster {
+    /// Creates the cluster and leaves its apiserver stopped, its tree empty. On failure kind's
+    /// logs are exported into the kept instance directory, named in the error.
+    pub async fn launch(spec: &KindSpec, cluster: ClusterSpec) -> Result<KindCluster, KindError> {
+        let apiserver = match cluster.apiservers.as_slice() {
+            [one] => one.clone(),
+            many => {
+                return Err(KindError::Unsupported(format!(
+                    "run {} apiservers: it creates one control-plane node (several need kind's \
+                     haproxy load balancer image, which is not built here)",
+                    many.len()
+                )));
+            }
+        };
+        if !cluster.kms_plugins.is_empty() {
+            return Err(KindError::Unsupported(
+                "run KMS plugins yet (their sockets would have to reach the node)".to_owned(),
+            ));
+        }
+        if cluster.etcd != EtcdSpec::default() {
+            return Err(KindError::Unsupported(
+                "set etcd's space quota (kubeadm's etcd runs with its defaults)".to_owned(),
+            ));
+        }
+        if let Some(flag) = &apiserver.encryption_config
+            && !config::volumes(&apiserver).iter().any(|v| {
+                flag.strip_prefix(v.mount_path.as_str())
+                    .is_some_and(|rest| rest.starts_with('/') && rest.len() > 1)
+            })
+        {
+            return Err(KindError::Unsupported(format!(
+                "start a cluster whose apiserver flag names a file no volume mounts \
+                 ({flag}): kubeadm init needs the apiserver to start"
+            )));
+        }
+        let etcd_tag = image_etcd_tag(&spec.image).await?;
+        sweep(&spec.kind).await?;
+
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let owner = owner_value().ok_or_else(|| {
+            KindError::Prerequisite("cannot read this process's start time".into())
+        })?;
+        let name = format!(
+            "{NAME_PREFIX}{}-{}",
+            owner.replace(' ', "-"),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let node = format!("{name}-control-plane");
+        let mut dir =
+            InstanceDir::new("kind").map_err(file_error("create", &std::env::temp_dir()))?;
+        let fs_root = dir.path().join("fs");
+        let volumes = config::volumes(&apiserver);
+        for v in &volumes {
+            let host = fs_root.join(v.host_path.trim_start_matches('/'));
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&host)
+                .map_err(file_error("create", &host))?;
+        }
+        let bootstrap = apiserver.encryption_config.as_deref().and_then(|path| {
+            let in_tree = apiserver.resolve(path)?;
+            Some(fs_root.join(in_tree.trim_start_matches('/')))
+        });
+        if let Some(file) = &bootstrap {
+            write_private(file, BOOTSTRAP_CONFIG.as_bytes())?;
+        }
+        let etcd_port = atrest_process::free_port()
+            .map_err(|e| KindError::Prerequisite(format!("no free port for etcd: {e}")))?;
+        let text = KindConfig {
+            image: &spec.image,
+            fs_root: &fs_root,
+            apiserver: &apiserver,
+            etcd_port,
+            etcd_image_tag: etcd_tag.as_deref(),
+        }
+        .render();
+        let config_path = dir.path().join("kind.yaml");
+        write_private(&config_path, text.as_bytes())?;
+
+        let kubeconfig = dir.path().join("kubeconfig");
+        let started = Instant::now();
+        tracing::info!(cluster = %name, image = %spec.image, "creating the kind cluster");
+        let created = node::output(
+            &spec.kind,
+            &[
+                "create",
+                "cluster",
+                "--name",
+                &name,
+                "--config",
+                &config_path.to_string_lossy(),
+                "--kubeconfig",
+                &kubeconfig.to_string_lossy(),
+                "--wait",
+                "0s",
+                "--retain",
+            ],
+            Some(dir.path()),
+        )
+        .await;
+        let mut partial = Partial { name: name.clone(), kind: spec.kind.clone(), armed: true };
+        if let Err(e) = created {
+            return Err(partial.fail(&mut dir, e).await);
+        }
+        tracing::info!(cluster = %name, took = ?started.elapsed(), "kind create cluster done");
+
+        let ready = async {
+            let etcd = copy_etcd_client(&node, dir.path()).await?;
+            let existing = ExistingSpec {
+                etcd: Some((format!("https://127.0.0.1:{etcd_port}"), etcd)),
+                ..ExistingSpec::new(&kubeconfig)
+            };
+            let deadline = deadline_after(Instant::now(), spec.create_timeout);
+            let api = wait_until(deadline, POLL, || async {
+                match ExistingCluster::connect(&existing).await {
+                    Ok(api) => ControlFlow::Break(api),
+                    Err(e) => ControlFlow::Continue(atrest_backend::error_chain(&e)),
+                }
+            })
+            .await
+            .map_err(|t| KindError::Timeout {
+                what: "the kind cluster's apiserver and etcd to answer".to_owned(),
+                waited: t.waited,
+                last: t.last.unwrap_or_else(|| "no answer".to_owned()),
+            })?;
+            park(&node, spec.start_timeout).await?;
+            if let Some(file) = &bootstrap {
+                std::fs::remove_file(file).map_err(file_error("remove", file))?;
+            }
+            Ok::<_, KindError>(api)
+        }
+        .await;
+        let api = match ready {
+            Ok(api) => api,
+            Err(e) => return Err(partial.fail(&mut dir, e).await),
+        };
+        partial.armed = false;
+        tracing::info!(cluster = %name, took = ?started.elapsed(), "kind cluster ready");
+        Ok(KindCluster {
+            name,
+            node,
+            kind: spec.kind.clone(),
+            dir,
+            fs_root,
+            api,
+            spec: apiserver,
+            start_timeout: spec.start_timeout,
+            running: false,
+            deleted: false,
+        })
+    }
+
+    /// The cluster's name (`kind get clusters`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The kubeconfig kind wrote (the apiserver on 127.0.0.1).
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.dir.path().join("kubeconfig")
+    }
+
+    fn check_index(i: usize) -> Result<(), BackendError> {
+        if i == 0 { Ok(()) } else { Err(BackendError::NoSuchApiServer { index: i, count: 1 }) }
+    }
+
+    fn tree_path(&self, path: &str) -> PathBuf {
+        self.fs_root.join(path.trim_start_matches('/'))
+    }
+
+    async fn start(&mut self) -> Result<Result<(), StartFailure>, KindError> {
+        let started = Instant::now();
+        let before: BTreeSet<String> =
+            node::apiserver_containers(&self.node).await?.into_iter().map(|c| c.id).collect();
+        node::exec(&self.node, &format!("mv {PARKED} {MANIFEST}")).await?;
+        self.running = true;
+        let deadline = deadline_after(Instant::now(), self.start_timeout);
+        let node_name = self.node.as_str();
+        // Shared by the probes: each borrows it only while it runs.
+        let api = tokio::sync::Mutex::new(&mut self.api);
+        let outcome = wait_until(deadline, POLL, || {
+            let (before, api) = (&before, &api);
+            async move {
+                let containers = match node::apiserver_containers(node_name).await {
+                    Ok(c) => c,
+                    Err(e) => return ControlFlow::Break(Err(e)),
+                };
+                let Some(new) = containers.into_iter().find(|c| !before.contains(&c.id)) else {
+                    return ControlFlow::Continue((
+                        "the kubelet has not created the apiserver's container yet".to_owned(),
+                        None,
+                    ));
+                };
+                match new.status.as_deref() {
+                    Some("STOPPED") => ControlFlow::Break(Ok(Err(new.id))),
+                    Some("RUNNING") => match api.lock().await.probe(0, "/readyz").await {
+                        Ok((200, _)) => ControlFlow::Break(Ok(Ok(()))),
+                        Ok((code, body)) => ControlFlow::Continue((
+                            format!(
+                                "container {} running, /readyz answered {code}",
+                                short(&new.id)
+                            ),
+                            Some(body),
+                        )),
+                        Err(e) => ControlFlow::Continue((
+                            format!(
+                                "container {} running, /readyz: {}",
+                                short(&new.id),
+                                atrest_backend::error_chain(&e)
+                            ),
+                            None,
+                        )),
+                    },
+                    other => ControlFlow::Continue((
+                        format!("container {} is {}", short(&new.id), other.unwrap_or("created")),
+                        None,
+                    )),
+                }
+            }
+        })
+        .await;
+        tracing::info!(took = ?started.elapsed(), "the kubelet's apiserver start ended");
+        match outcome {
+            Ok(Ok(Ok(()))) => Ok(Ok(())),
+            Ok(Ok(Err(exited))) => {
+                let log = node::container_log(&self.node, &exited).await?;
+                // The kubelet would restart it again and again: stopped, as on the other
+                // backends after a failed start.
+                self.stop().await?;
+                Ok(Err(StartFailure::Exited {
+                    code: None,
+                    err: atrest_process::klog::command_failed_err(&log),
+                }))
+            }
+            Ok(Err(e)) => Err(e),
+            Err(timed_out) => match timed_out.last {
+                Some((_, Some(body))) => Ok(Err(StartFailure::NotReady {
+                    failing: atrest_process::failing_checks(&body),
+                })),
+                last => Err(KindError::Timeout {
+                    what: "the kubelet to start the apiserver".to_owned(),
+                    waited: timed_out.waited,
+                    last: last.map_or_else(|| "nothing".to_owned(), |(seen, _)| seen),
+                }),
+            },
+        }
+    }
+
+    async fn stop(&mut self) -> Result<(), KindError> {
+        park(&self.node, self.start_timeout).await?;
+        self.running = false;
+        Ok(())
+    }
+
+    /// `kind export logs` into the instance directory; returns where.
+    async fn export_logs(&self) -> Option<PathBuf> {
+        export_logs(&self.kind, &self.name, self.dir.path()).await
+    }
+
+    async fn delete(&mut self) -> Result<(), KindError> {
+        node::output(&self.kind, &["delete", "cluster", "--name", &self.name], None).await?;
+        self.deleted = true;
+        Ok(())
+    }
+}
+
+/// The first twelve characters of a container id, as `docker ps` shows them.
+fn short(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
+}
+
+async fn export_logs(kind: &Path, name: &str, dir: &Path) -> Option<PathBuf> {
+    let logs = dir.join("kind-logs");
+    match node::output(kind, &["export", "logs", "--name", name, &logs.to_string_lossy()], None)
+        .await
+    {
+        Ok(_) => Some(logs),
+        Err(e) => {
+            tracing::warn!(error = %atrest_backend::error_chain(&e), "kind export logs failed");
+            None
+        }
+    }
+}
+
+/// The etcd image tag the node image names in [`ETCD_TAG_LABEL`]; an image the engine does
+/// not hold is a prerequisite (kind would pull it).
+async fn image_etcd_tag(image: &str) -> Result<Option<String>, KindError> {
+    let format = format!("{{{{ index .Config.Labels \"{ETCD_TAG_LABEL}\" }}}}");
+    match node::output(Path::new("docker"), &["image", "inspect", "--format", &format, image], None)
+        .await
+    {
+        Ok(out) => {
+            let tag = out.trim();
+            Ok((!tag.is_empty() && tag != "<no value>").then(|| tag.to_owned()))
+        }
+        Err(e) => Err(KindError::Prerequisite(format!(
+            "the kind node image {image} is not in the Docker engine at DOCKER_HOST={} ({}); \
+             `cargo xtask kind-node-image` builds it offline (nothing is pulled)",
+            std::env::var("DOCKER_HOST").unwrap_or_default(),
+            atrest_backend::error_chain(&e)
+        ))),
+    }
+}
+
+/// Copies the apiserver's etcd client certificate, its key and etcd's CA out of the node
+/// (0600), for raw reads through the published port.
+async fn copy_etcd_client(node: &str, dir: &Path) -> Result<ConnectSettings, KindError> {
+    let files = [
+        ("ca.crt", "/etc/kubernetes/pki/etcd/ca.crt"),
+        ("client.crt", "/etc/kubernetes/pki/apiserver-etcd-client.crt"),
+        ("client.key", "/etc/kubernetes/pki/apiserver-etcd-client.key"),
+    ];
+    let target = dir.join("etcd-client");
+    for (name, path) in files {
+        let text = node::exec(node, &format!("cat {path}")).await?;
+        write_private(&target.join(name), text.as_bytes())?;
+    }
+    Ok(ConnectSettings::new().with_tls(EtcdTlsFiles {
+        ca_file: Some(target.join("ca.crt")),
+        cert_file: Some(target.join("client.crt")),
+        key_file: Some(target.join("client.key")),
+    }))
+}
+
+/// Moves the apiserver's manifest out of the kubelet's directory (if it is there) and waits
+/// until no apiserver container runs.
+async fn park(node: &str, timeout: Duration) -> Result<(), KindError> {
+    let started = Instant::now();
+    node::exec(node, &format!("if [ -e {MANIFEST} ]; then mv {MANIFEST} {PARKED}; fi")).await?;
+    let deadline = deadline_after(Instant::now(), timeout);
+    wait_until(deadline, POLL, || async {
+        match node::apiserver_containers(node).await {
+            Ok(list) => match list.iter().find(|c| c.status.as_deref() == Some("RUNNING")) {
+                None => ControlFlow::Break(Ok(())),
+                Some(c) => {
+                    ControlFlow::Continue(format!("container {} still running", short(&c.id)))
+                }
+            },
+            Err(e) => ControlFlow::Break(Err(e)),
+        }
+    })
+    .await
+    .map_err(|t| KindError::Timeout {
+        what: "the kubelet to stop the apiserver".to_owned(),
+        waited: t.waited,
+        last: t.last.unwrap_or_default(),
+    })??;
+    tracing::info!(took = ?started.elapsed(), "the kubelet stopped the apiserver");
+    Ok(())
+}
+
+/// A cluster being created: deleted (after its logs are exported) unless launch succeeds.
+struct Partial {
+    name: String,
+    kind: PathBuf,
+    /// Cleared once the cluster is handed over, or deleted by [`Partial::fail`].
+    armed: bool,
+}
+
+impl Partial {
+    async fn fail(mut self, dir: &mut InstanceDir, e: KindError) -> KindError {
+        export_logs(&self.kind, &self.name, dir.path()).await;
+        let kept = dir.keep().to_owned();
+        if node::output(&self.kind, &["delete", "cluster", "--name", &self.name], None)
+            .await
+            .is_ok()
+        {
+            self.armed = false;
+        }
+        KindError::LaunchFailed { source: Box::new(e), kept }
+    }
+}
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        if self.armed {
+            delete_blocking(&self.kind, &self.name);
+        }
+    }
+}
+
+/// `kind delete cluster` from a destructor (no runtime to await on).
+fn delete_blocking(kind: &Path, name: &str) {
+    let status = std::process::Command::new(kind)
+        .args(["delete", "cluster", "--name", name])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+    if !status.is_ok_and(|s| s.success()) {
+        tracing::warn!(cluster = name, "cannot delete the kind cluster; the next launch sweeps it");
+    }
+}
+
+impl Drop for KindCluster {
+    fn drop(&mut self) {
+        if !self.deleted {
+            delete_blocking(&self.kind, &self.name);
+        }
+    }
+}
+
+impl Cluster for KindCluster {
+    fn backend_name(&self) -> &'static str {
+        "kind"
+    }
+
+    fn apiserver_count(&self) -> usize {
+        1
+    }
+
+    fn file_root(&self) -> Option<String> {
+        Some(self.fs_root.to_string_lossy().into_owned())
+    }
+
+    fn controls(&self) -> Controls {
+        Controls { apiservers: true, files: true, kms_plugins: false, raw_etcd: true }
+    }
+
+    fn storage_namespace(&self, namespace: &str) -> String {
+        self.api.storage_namespace(namespace)
+    }
+
+    async fn write_file(&mut self, path: &str, contents: &[u8]) -> Result<(), BackendError> {
+        let host = self.tree_path(path);
+        write_private(&host, contents).map_err(|e| match e {
+            KindError::File { source, .. } => {
+                BackendError::File { op: "write", path: path.to_owned(), source }
+            }
+            other => other.into(),
+        })
+    }
+
+    async fn remove_file(&mut self, path: &str) -> Result<(), BackendError> {
+        match std::fs::remove_file(self.tree_path(path)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(BackendError::File { op: "remove", path: path.to_owned(), source }),
+        }
+    }
+
+    fn configure_apiserver(&mut self, i: usize, spec: ApiServerSpec) -> Result<(), BackendError> {
+        Self::check_index(i)?;
+        if spec == self.spec {
+            return Ok(());
+        }
+        Err(KindError::Unsupported(
+            "change the apiserver's flags or mounts after the cluster was created (a kind node's \
+             mounts are fixed at creation; editing the static pod's manifest is not done yet)"
+                .to_owned(),
+        )
+        .into())
+    }
+
+    async fn start_apiserver(
+        &mut self,
+        i: usize,
+    ) -> Result<Result<(), StartFailure>, BackendError> {
+        Self::check_index(i)?;
+        if self.running {
+            return Err(BackendError::MemberState {
+                member: atrest_backend::Member::ApiServer(0),
+                problem: "already running",
+            });
+        }
+        Ok(self.start().await?)
+    }
+
+    async fn stop_apiserver(&mut self, i: usize) -> Result<(), BackendError> {
+        Self::check_index(i)?;
+        Ok(self.stop().await?)
+    }
+
+    fn is_running(&self, i: usize) -> bool {
+        i == 0 && self.running
+    }
+
+    async fn create(
+        &mut self,
+        i: usize,
+        object: &Object,
+    ) -> Result<ApiResult<Object>, BackendError> {
+        Self::check_index(i)?;
+        self.api.create(0, object).await
+    }
+
+    async fn update(
+        &mut self,
+        i: usize,
+        object: &Object,
+    ) -> Result<ApiResult<Object>, BackendError> {
+        Self::check_index(i)?;
+        self.api.update(0, object).await
+    }
+
+    async fn get(&mut self, i: usize, id: &ObjectRef) -> Result<ApiResult<Object>, BackendError> {
+        Self::check_index(i)?;
+        self.api.get(0, id).await
+    }
+
+    async fn list(
+        &mut self,
+        i: usize,
+        kind: Kind,
+        namespace: Option<&str>,
+    ) -> Result<ApiResult<Vec<Object>>, BackendError> {
+        Self::check_index(i)?;
+        self.api.list(0, kind, namespace).await
+    }
+
+    async fn delete(&mut self, i: usize, id: &ObjectRef) -> Result<ApiResult<()>, BackendError> {
+        Self::check_index(i)?;
+        self.api.delete(0, id).await
+    }
+
+    async fn metrics(&mut self, i: usize) -> Result<ApiResult<String>, BackendError> {
+        Self::check_index(i)?;
+        self.api.metrics(0).await
+    }
+
+    async fn probe(&mut self, i: usize, path: &str) -> Result<(u16, String), BackendError> {
+        Self::check_index(i)?;
+        self.api.probe(0, path).await
+    }
+
+    async fn raw_get(&mut self, key: &str) -> Result<Option<RawEntry>, BackendError> {
+        self.api.raw_get(key).await
+    }
+
+    async fn raw_list(&mut self, prefix: &str) -> Result<Vec<RawEntry>, BackendError> {
+        self.api.raw_list(prefix).await
+    }
+
+    fn log_dir(&self) -> Option<PathBuf> {
+        Some(self.dir.path().to_owned())
+    }
+
+    fn keep_logs(&mut self) {
+        self.dir.keep();
+    }
+
+    async fn shutdown(mut self) -> Result<(), BackendError> {
+        // A failed run's directory is kept (and named by the caller): kind's logs go into it.
+        if self.dir.is_kept() {
+            self.export_logs().await;
+        }
+        Ok(self.delete().await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owners_are_read_from_names() {
+        assert_eq!(owner_of("atrest-123-456-0").as_deref(), Some("123 456"));
+        assert_eq!(owner_of("atrest-123-456"), None);
+        assert_eq!(owner_of("atrest-123-456-0-x"), None);
+        assert_eq!(owner_of("kind"), None);
+        assert_eq!(owner_of("atrest-verify"), None);
+    }
+
+    #[test]
+    fn this_process_owns_its_names() {
+        let owner = owner_value().expect("this process's start time");
+        let name = format!("{NAME_PREFIX}{}-0", owner.replace(' ', "-"));
+        assert!(owner_alive(&owner_of(&name).expect("parses")));
+    }
+}

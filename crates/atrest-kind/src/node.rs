@@ -1,0 +1,139 @@
+//! Commands: kind itself, and `docker exec` into the control-plane node (the kubelet's manifest
+//! directory, containerd's view of the apiserver's containers, their CRI logs).
+
+use std::path::Path;
+use std::process::Stdio;
+
+use crate::KindError;
+
+/// Where the kubelet reads static pods from, and where a stopped apiserver's manifest waits.
+pub(crate) const MANIFEST: &str = "/etc/kubernetes/manifests/kube-apiserver.yaml";
+pub(crate) const PARKED: &str = "/etc/kubernetes/kube-apiserver.yaml.atrest-stopped";
+
+/// Runs `program args…` and returns its stdout; a failure names the command and its stderr.
+pub(crate) async fn output(
+    program: &Path,
+    args: &[&str],
+    cwd: Option<&Path>,
+) -> Result<String, KindError> {
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args).stdin(Stdio::null()).kill_on_drop(true);
+    if let Some(cwd) = cwd {
+        cmd.current_dir(cwd);
+    }
+    let shown = || {
+        let name = program.file_name().map_or(program.as_os_str(), |n| n).to_string_lossy();
+        format!("{name} {}", args.join(" "))
+    };
+    let out = cmd.output().await.map_err(|source| KindError::Spawn { command: shown(), source })?;
+    if !out.status.success() {
+        return Err(KindError::Command {
+            command: shown(),
+            status: out.status.to_string(),
+            stderr: tail(&String::from_utf8_lossy(&out.stderr), 20),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The last `n` lines of `text`.
+pub(crate) fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.trim_end().lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// A shell script in the node (`docker exec NODE sh -c SCRIPT`).
+pub(crate) async fn exec(node: &str, script: &str) -> Result<String, KindError> {
+    output(Path::new("docker"), &["exec", node, "sh", "-c", script], None).await
+}
+
+/// The state of one of the apiserver's containers, as containerd has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Container {
+    /// containerd's (and the CRI's) container id.
+    pub(crate) id: String,
+    /// Its task's status (`RUNNING`, `STOPPED`, …), `None` when it has no task (not started, or
+    /// already cleaned up).
+    pub(crate) status: Option<String>,
+}
+
+/// Lists the kube-apiserver containers of the node, with their tasks' states.
+const LIST_APISERVERS: &str = r#"tasks=$(ctr -n k8s.io tasks ls)
+for id in $(ctr -n k8s.io containers ls -q 'labels."io.kubernetes.container.name"==kube-apiserver'); do
+  echo "$id $(echo "$tasks" | awk -v id="$id" '$1 == id { print $3 }')"
+done"#;
+
+/// The apiserver's containers.
+pub(crate) async fn apiserver_containers(node: &str) -> Result<Vec<Container>, KindError> {
+    Ok(parse_containers(&exec(node, LIST_APISERVERS).await?))
+}
+
+pub(crate) fn parse_containers(text: &str) -> Vec<Container> {
+    text.lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let id = fields.next()?.to_owned();
+            let status = fields.next().map(str::to_owned);
+            Some(Container { id, status })
+        })
+        .collect()
+}
+
+/// The container's log as the kubelet keeps it (`/var/log/containers/<pod>_<namespace>_<name>-
+/// <id>.log`), turned back into the process's own output: CRI lines are `<time> <stream> <P|F>
+/// <text>`, where `P` marks a line the runtime split.
+pub(crate) async fn container_log(node: &str, id: &str) -> Result<String, KindError> {
+    // The id is containerd's hex; nothing else reaches the shell.
+    if !id.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Ok(String::new());
+    }
+    let raw = exec(node, &format!("cat /var/log/containers/*_kube-system_kube-apiserver-{id}.log"))
+        .await?;
+    Ok(cri_to_text(&raw))
+}
+
+pub(crate) fn cri_to_text(raw: &str) -> String {
+    let mut out = String::new();
+    for line in raw.lines() {
+        let mut parts = line.splitn(4, ' ');
+        let (_time, _stream, tag) = (parts.next(), parts.next(), parts.next());
+        let text = parts.next().unwrap_or("");
+        out.push_str(text);
+        if tag != Some("P") {
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn containers_with_and_without_tasks() {
+        let got = parse_containers("abc RUNNING\ndef STOPPED\n0123 \n");
+        assert_eq!(
+            got,
+            vec![
+                Container { id: "abc".into(), status: Some("RUNNING".into()) },
+                Container { id: "def".into(), status: Some("STOPPED".into()) },
+                Container { id: "0123".into(), status: None },
+            ]
+        );
+    }
+
+    #[test]
+    fn cri_lines_become_the_processs_output() {
+        let raw = "2026-12-06T06:00:00.1Z stderr F E1206 first\n\
+                   2026-12-06T06:00:00.2Z stderr P part one \n\
+                   2026-12-06T06:00:00.2Z stderr F and two\n";
+        assert_eq!(cri_to_text(raw), "E1206 first\npart one and two\n");
+    }
+
+    #[test]
+    fn tail_keeps_the_last_lines() {
+        assert_eq!(tail("a\nb\nc\n", 2), "b\nc");
+        assert_eq!(tail("", 2), "");
+    }
+}

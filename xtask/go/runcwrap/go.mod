@@ -1,0 +1,3 @@
+module atrest.dev/runcwrap
+
+go 1.26.0
