@@ -135,6 +135,18 @@ mod tests {
 
     use super::*;
 
+    /// The config for `spec` on image `img`, tree `/r`, no etcd tag.
+    fn plain(spec: &ApiServerSpec) -> String {
+        KindConfig {
+            image: "img",
+            fs_root: Path::new("/r"),
+            apiserver: spec,
+            etcd_port: 1,
+            etcd_image_tag: None,
+        }
+        .render()
+    }
+
     #[test]
     fn the_default_layout_mounts_the_configs_directory_at_itself() {
         let spec = ApiServerSpec::with_config("/etc/kubernetes/enc/encryption-config.yaml");
@@ -205,14 +217,7 @@ kubeadmConfigPatches:
                 mount_path: "/etc/kubernetes/encryption".to_owned()
             }]
         );
-        let text = KindConfig {
-            image: "img",
-            fs_root: Path::new("/r"),
-            apiserver: &spec,
-            etcd_port: 1,
-            etcd_image_tag: None,
-        }
-        .render();
+        let text = plain(&spec);
         assert!(text.contains("      - hostPath: \"/r/etc/kubernetes/encryption\"\n"), "{text}");
         assert!(
             text.contains(
@@ -227,14 +232,7 @@ kubeadmConfigPatches:
     fn no_configuration_no_flag_and_no_volume() {
         let spec = ApiServerSpec::default();
         assert!(volumes(&spec).is_empty());
-        let text = KindConfig {
-            image: "img",
-            fs_root: Path::new("/r"),
-            apiserver: &spec,
-            etcd_port: 1,
-            etcd_image_tag: None,
-        }
-        .render();
+        let text = plain(&spec);
         assert!(!text.contains("extraArgs") && !text.contains("extraMounts"), "{text}");
     }
 }
