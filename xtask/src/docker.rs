@@ -194,6 +194,17 @@ impl Engine {
         own_daemon(lifetime)
     }
 
+    /// `PATH` with this engine's `docker` client first: kind (and atrest's kind backend) run
+    /// `docker` from `PATH`, and a fresh machine may have none but the project engine's own.
+    pub(crate) fn path_with_client(&self) -> Result<std::ffi::OsString> {
+        let dir = self.client.parent().context("the docker client's directory")?;
+        env::join_paths(
+            std::iter::once(dir.to_owned())
+                .chain(env::var_os("PATH").iter().flat_map(env::split_paths)),
+        )
+        .context("building PATH with the docker client")
+    }
+
     /// A `docker` command that talks to this engine.
     pub(crate) fn docker(&self) -> Command {
         let mut cmd = Command::new(&self.client);

@@ -329,6 +329,7 @@ fn forward_to_atrest(args: &[OsString]) -> ExitCode {
                 let engine = docker::Engine::provide(docker::Lifetime::Run)?;
                 let image = kindnode::ensure(&engine, &assets)?;
                 cmd.env("DOCKER_HOST", &engine.host)
+                    .env("PATH", engine.path_with_client()?)
                     .env("ATREST_KIND", kind::binary()?)
                     .env("ATREST_KIND_IMAGE", image);
                 _engine = Some(engine);
@@ -407,7 +408,7 @@ fn test(stages: &mut Stages, nextest_args: &[String]) -> Result<()> {
             .env("ATREST_ASSETS", &assets)
             // Container tests reach the engine this run provided.
             .env("DOCKER_HOST", &engine.host)
-            // kind tests create their clusters in it.
+            // kind tests create their clusters in it (kind runs the `docker` client on PATH).
             .env("ATREST_KIND", &kind)
             .env("ATREST_KIND_IMAGE", &kind_image)
             // Tests that run an oracle program against atrest (the KMS plugin's wire check).

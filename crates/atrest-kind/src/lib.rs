@@ -9,8 +9,9 @@
 //!   (a kind node's mounts are fixed then), and a file written on the host is in the pod at once.
 //! - Stopping the apiserver moves its manifest out of the kubelet's manifest directory; starting
 //!   it moves it back. The kubelet then stops or starts the container, and the harness waits for
-//!   containerd to show the container gone, or a new container id and `/readyz`. A container
-//!   that exits is reported with the `"command failed"` line of its CRI log, as on `process`.
+//!   containerd to show no apiserver task that is not stopped, or a new container id and
+//!   `/readyz`. A container that exits is reported with the `"command failed"` line of its CRI
+//!   log, as on `process` (containerd keeps no exit code).
 //! - kubeadm's own objects (a bootstrap token Secret, kube-system ConfigMaps, `kube-root-ca.crt`
 //!   in every namespace) are the cluster's, not the scenario's: as on `existing`, a scenario's
 //!   namespace `NS` lives in a scratch namespace of its own, and lists and raw reads see only
@@ -261,9 +262,20 @@ pub async fn sweep(kind: &Path) -> Result<Vec<String>, KindError> {
         if owner_alive(&owner) {
             continue;
         }
-        node::output(kind, &["delete", "cluster", "--name", name], None).await?;
-        tracing::info!(cluster = name, "deleted a kind cluster left by a killed atrest run");
-        removed.push(name.to_owned());
+        match node::output(kind, &["delete", "cluster", "--name", name], None).await {
+            Ok(_) => {
+                tracing::info!(
+                    cluster = name,
+                    "deleted a kind cluster left by a killed atrest run"
+                );
+                removed.push(name.to_owned());
+            }
+            Err(e) => tracing::warn!(
+                cluster = name,
+                error = %atrest_backend::error_chain(&e),
+                "cannot delete a kind cluster left by a killed atrest run"
+            ),
+        }
     }
     Ok(removed)
 }
@@ -303,6 +315,14 @@ impl KindCluster {
                  ({flag}): kubeadm init needs the apiserver to start"
             )));
         }
+        if let Some(taken) =
+            config::volumes(&apiserver).iter().find_map(|v| kubeadm_volume(&v.mount_path))
+        {
+            return Err(KindError::Unsupported(format!(
+                "mount a volume at or inside {taken}: kubeadm's static pod mounts the node's own \
+                 there (certificates), and a second mount would hide them or make the pod invalid"
+            )));
+        }
         let etcd_tag = image_etcd_tag(&spec.image).await?;
         sweep(&spec.kind).await?;
 
@@ -321,17 +341,18 @@ impl KindCluster {
         let fs_root = dir.path().join("fs");
         let volumes = config::volumes(&apiserver);
         for v in &volumes {
-            let host = fs_root.join(v.host_path.trim_start_matches('/'));
+            let host = in_tree(&fs_root, &v.host_path)?;
             std::fs::DirBuilder::new()
                 .recursive(true)
                 .mode(0o700)
                 .create(&host)
                 .map_err(file_error("create", &host))?;
         }
-        let bootstrap = apiserver.encryption_config.as_deref().and_then(|path| {
-            let in_tree = apiserver.resolve(path)?;
-            Some(fs_root.join(in_tree.trim_start_matches('/')))
-        });
+        let bootstrap =
+            match apiserver.encryption_config.as_deref().and_then(|p| apiserver.resolve(p)) {
+                Some(path) => Some(in_tree(&fs_root, &path)?),
+                None => None,
+            };
         if let Some(file) = &bootstrap {
             write_private(file, BOOTSTRAP_CONFIG.as_bytes())?;
         }
@@ -351,25 +372,32 @@ impl KindCluster {
         let kubeconfig = dir.path().join("kubeconfig");
         let started = Instant::now();
         tracing::info!(cluster = %name, image = %spec.image, "creating the kind cluster");
-        let created = node::output(
-            &spec.kind,
-            &[
-                "create",
-                "cluster",
-                "--name",
-                &name,
-                "--config",
-                &config_path.to_string_lossy(),
-                "--kubeconfig",
-                &kubeconfig.to_string_lossy(),
-                "--wait",
-                "0s",
-                "--retain",
-            ],
-            Some(dir.path()),
-        )
-        .await;
+        // Armed before kind runs: a launch cancelled mid-create still deletes what kind made.
         let mut partial = Partial { name: name.clone(), kind: spec.kind.clone(), armed: true };
+        let (config_arg, kubeconfig_arg) =
+            (config_path.to_string_lossy().into_owned(), kubeconfig.to_string_lossy().into_owned());
+        let args = [
+            "create",
+            "cluster",
+            "--name",
+            &name,
+            "--config",
+            &config_arg,
+            "--kubeconfig",
+            &kubeconfig_arg,
+            "--wait",
+            "0s",
+            "--retain",
+        ];
+        let create = node::output(&spec.kind, &args, Some(dir.path()));
+        let created = match tokio::time::timeout(spec.create_timeout, create).await {
+            Ok(created) => created,
+            Err(_) => Err(KindError::Timeout {
+                what: "kind create cluster".to_owned(),
+                waited: spec.create_timeout,
+                last: "still running (its node's logs are exported)".to_owned(),
+            }),
+        };
         if let Err(e) = created {
             return Err(partial.fail(&mut dir, e).await);
         }
@@ -435,8 +463,9 @@ impl KindCluster {
         if i == 0 { Ok(()) } else { Err(BackendError::NoSuchApiServer { index: i, count: 1 }) }
     }
 
-    fn tree_path(&self, path: &str) -> PathBuf {
-        self.fs_root.join(path.trim_start_matches('/'))
+    /// `path` of the cluster's tree on the host; `..` and relative paths are refused.
+    fn tree_path(&self, path: &str) -> Result<PathBuf, BackendError> {
+        atrest_process::host_path(&self.fs_root, path)
     }
 
     async fn start(&mut self) -> Result<Result<(), StartFailure>, KindError> {
@@ -456,14 +485,31 @@ impl KindCluster {
                     Ok(c) => c,
                     Err(e) => return ControlFlow::Break(Err(e)),
                 };
-                let Some(new) = containers.into_iter().find(|c| !before.contains(&c.id)) else {
+                let new: Vec<node::Container> =
+                    containers.into_iter().filter(|c| !before.contains(&c.id)).collect();
+                // containerd deletes an exited container's task at once, so an exit shows as a
+                // stopped task, as a container without one whose log has the apiserver's last
+                // words, or as the kubelet's next attempt (a second new container).
+                for c in &new {
+                    if c.status.as_deref() == Some("RUNNING") {
+                        continue;
+                    }
+                    let log = match node::container_log(node_name, &c.id).await {
+                        Ok(log) => log,
+                        Err(e) => return ControlFlow::Break(Err(e)),
+                    };
+                    let err = log.as_deref().and_then(atrest_process::klog::command_failed_err);
+                    if c.status.as_deref() == Some("STOPPED") || err.is_some() || new.len() > 1 {
+                        return ControlFlow::Break(Ok(Err(err)));
+                    }
+                }
+                let Some(new) = new.into_iter().next() else {
                     return ControlFlow::Continue((
                         "the kubelet has not created the apiserver's container yet".to_owned(),
                         None,
                     ));
                 };
                 match new.status.as_deref() {
-                    Some("STOPPED") => ControlFlow::Break(Ok(Err(new.id))),
                     Some("RUNNING") => match api.lock().await.probe(0, "/readyz").await {
                         Ok((200, _)) => ControlFlow::Break(Ok(Ok(()))),
                         Ok((code, body)) => ControlFlow::Continue((
@@ -493,27 +539,39 @@ impl KindCluster {
         tracing::info!(took = ?started.elapsed(), "the kubelet's apiserver start ended");
         match outcome {
             Ok(Ok(Ok(()))) => Ok(Ok(())),
-            Ok(Ok(Err(exited))) => {
-                let log = node::container_log(&self.node, &exited).await?;
+            Ok(Ok(Err(err))) => {
                 // The kubelet would restart it again and again: stopped, as on the other
-                // backends after a failed start.
+                // backends after a failed start. (containerd keeps no exit code.)
                 self.stop().await?;
-                Ok(Err(StartFailure::Exited {
-                    code: None,
-                    err: atrest_process::klog::command_failed_err(&log),
-                }))
+                Ok(Err(StartFailure::Exited { code: None, err }))
             }
-            Ok(Err(e)) => Err(e),
+            Ok(Err(e)) => {
+                // Whatever went wrong, the kubelet is not left restarting it.
+                self.stop_after_error().await;
+                Err(e)
+            }
             Err(timed_out) => match timed_out.last {
+                // Running and never ready: left running, as on the other backends.
                 Some((_, Some(body))) => Ok(Err(StartFailure::NotReady {
                     failing: atrest_process::failing_checks(&body),
                 })),
-                last => Err(KindError::Timeout {
-                    what: "the kubelet to start the apiserver".to_owned(),
-                    waited: timed_out.waited,
-                    last: last.map_or_else(|| "nothing".to_owned(), |(seen, _)| seen),
-                }),
+                last => {
+                    self.stop_after_error().await;
+                    Err(KindError::Timeout {
+                        what: "the kubelet to start the apiserver".to_owned(),
+                        waited: timed_out.waited,
+                        last: last.map_or_else(|| "nothing".to_owned(), |(seen, _)| seen),
+                    })
+                }
             },
+        }
+    }
+
+    /// Stops the apiserver after a failed start, logging (not returning) a failure to do so:
+    /// the start's own error is the one to report.
+    async fn stop_after_error(&mut self) {
+        if let Err(e) = self.stop().await {
+            tracing::warn!(error = %atrest_backend::error_chain(&e), "cannot stop the apiserver");
         }
     }
 
@@ -533,6 +591,33 @@ impl KindCluster {
         self.deleted = true;
         Ok(())
     }
+}
+
+/// `path` of the cluster's tree on the host, for launch (`..` and relative paths refused).
+fn in_tree(fs_root: &Path, path: &str) -> Result<PathBuf, KindError> {
+    atrest_process::host_path(fs_root, path)
+        .map_err(|e| KindError::Unsupported(atrest_backend::error_chain(&e)))
+}
+
+/// kubeadm 1.37's own `hostPath` volumes of the apiserver's static pod
+/// (cmd/kubeadm/app/phases/controlplane/volumes.go): a scenario's volume at or inside one of
+/// them is refused.
+const KUBEADM_VOLUMES: &[&str] = &[
+    "/etc/kubernetes/pki",
+    "/etc/ssl/certs",
+    "/etc/ca-certificates",
+    "/usr/local/share/ca-certificates",
+    "/usr/share/ca-certificates",
+    "/etc/pki",
+];
+
+/// The kubeadm volume `mount_path` is at or inside, if any.
+fn kubeadm_volume(mount_path: &str) -> Option<&'static str> {
+    let path = mount_path.trim_end_matches('/');
+    KUBEADM_VOLUMES
+        .iter()
+        .copied()
+        .find(|v| path.strip_prefix(v).is_some_and(|rest| rest.is_empty() || rest.starts_with('/')))
 }
 
 /// The first twelve characters of a container id, as `docker ps` shows them.
@@ -564,6 +649,10 @@ async fn image_etcd_tag(image: &str) -> Result<Option<String>, KindError> {
             let tag = out.trim();
             Ok((!tag.is_empty() && tag != "<no value>").then(|| tag.to_owned()))
         }
+        Err(KindError::Spawn { source, .. }) => Err(KindError::Prerequisite(format!(
+            "cannot run the `docker` client ({source}); kind needs it on PATH, talking to \
+             DOCKER_HOST (`cargo xtask` puts the project engine's own client first)"
+        ))),
         Err(e) => Err(KindError::Prerequisite(format!(
             "the kind node image {image} is not in the Docker engine at DOCKER_HOST={} ({}); \
              `cargo xtask kind-node-image` builds it offline (nothing is pulled)",
@@ -601,11 +690,17 @@ async fn park(node: &str, timeout: Duration) -> Result<(), KindError> {
     let deadline = deadline_after(Instant::now(), timeout);
     wait_until(deadline, POLL, || async {
         match node::apiserver_containers(node).await {
-            Ok(list) => match list.iter().find(|c| c.status.as_deref() == Some("RUNNING")) {
+            // Any task not stopped (running, created, paused) may still serve or start.
+            Ok(list) => match list
+                .iter()
+                .find(|c| c.status.as_deref().is_some_and(|status| status != "STOPPED"))
+            {
                 None => ControlFlow::Break(Ok(())),
-                Some(c) => {
-                    ControlFlow::Continue(format!("container {} still running", short(&c.id)))
-                }
+                Some(c) => ControlFlow::Continue(format!(
+                    "container {} is {}",
+                    short(&c.id),
+                    c.status.as_deref().unwrap_or_default()
+                )),
             },
             Err(e) => ControlFlow::Break(Err(e)),
         }
@@ -693,7 +788,7 @@ impl Cluster for KindCluster {
     }
 
     async fn write_file(&mut self, path: &str, contents: &[u8]) -> Result<(), BackendError> {
-        let host = self.tree_path(path);
+        let host = self.tree_path(path)?;
         write_private(&host, contents).map_err(|e| match e {
             KindError::File { source, .. } => {
                 BackendError::File { op: "write", path: path.to_owned(), source }
@@ -703,7 +798,7 @@ impl Cluster for KindCluster {
     }
 
     async fn remove_file(&mut self, path: &str) -> Result<(), BackendError> {
-        match std::fs::remove_file(self.tree_path(path)) {
+        match std::fs::remove_file(self.tree_path(path)?) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(source) => Err(BackendError::File { op: "remove", path: path.to_owned(), source }),
@@ -830,6 +925,22 @@ mod tests {
         assert_eq!(owner_of("atrest-123-456-0-x"), None);
         assert_eq!(owner_of("kind"), None);
         assert_eq!(owner_of("atrest-verify"), None);
+    }
+
+    #[test]
+    fn kubeadms_own_volumes_are_refused() {
+        assert_eq!(kubeadm_volume("/etc/kubernetes/pki"), Some("/etc/kubernetes/pki"));
+        assert_eq!(kubeadm_volume("/etc/ssl/certs/x/"), Some("/etc/ssl/certs"));
+        assert_eq!(kubeadm_volume("/etc/kubernetes/enc"), None);
+        assert_eq!(kubeadm_volume("/etc/pkix"), None);
+    }
+
+    #[test]
+    fn tree_paths_never_leave_the_tree() {
+        let root = Path::new("/r/fs");
+        assert_eq!(in_tree(root, "/etc/a").expect("inside"), Path::new("/r/fs/etc/a"));
+        assert!(in_tree(root, "/../../home/x").is_err());
+        assert!(in_tree(root, "etc/a").is_err());
     }
 
     #[test]

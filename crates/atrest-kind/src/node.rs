@@ -57,9 +57,12 @@ pub(crate) struct Container {
     pub(crate) status: Option<String>,
 }
 
-/// Lists the kube-apiserver containers of the node, with their tasks' states.
-const LIST_APISERVERS: &str = r#"tasks=$(ctr -n k8s.io tasks ls)
-for id in $(ctr -n k8s.io containers ls -q 'labels."io.kubernetes.container.name"==kube-apiserver'); do
+/// Lists the kube-apiserver containers of the node, with their tasks' states. Each `ctr` runs
+/// on its own line under `set -e`, so a failing one fails the script instead of listing nothing.
+const LIST_APISERVERS: &str = r#"set -e
+ids=$(ctr -n k8s.io containers ls -q 'labels."io.kubernetes.container.name"==kube-apiserver')
+tasks=$(ctr -n k8s.io tasks ls)
+for id in $ids; do
   echo "$id $(echo "$tasks" | awk -v id="$id" '$1 == id { print $3 }')"
 done"#;
 
@@ -81,15 +84,22 @@ pub(crate) fn parse_containers(text: &str) -> Vec<Container> {
 
 /// The container's log as the kubelet keeps it (`/var/log/containers/<pod>_<namespace>_<name>-
 /// <id>.log`), turned back into the process's own output: CRI lines are `<time> <stream> <P|F>
-/// <text>`, where `P` marks a line the runtime split.
-pub(crate) async fn container_log(node: &str, id: &str) -> Result<String, KindError> {
+/// <text>`, where `P` marks a line the runtime split. `None` when there is none (yet, or any
+/// more: the kubelet removes it with the container).
+pub(crate) async fn container_log(node: &str, id: &str) -> Result<Option<String>, KindError> {
     // The id is containerd's hex; nothing else reaches the shell.
-    if !id.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Ok(String::new());
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Ok(None);
     }
-    let raw = exec(node, &format!("cat /var/log/containers/*_kube-system_kube-apiserver-{id}.log"))
-        .await?;
-    Ok(cri_to_text(&raw))
+    let script = format!(
+        "for f in /var/log/containers/*_kube-system_kube-apiserver-{id}.log; do \
+         if [ -e \"$f\" ]; then cat \"$f\"; exit 0; fi; done; echo none >&2; exit 3"
+    );
+    match exec(node, &script).await {
+        Ok(raw) => Ok(Some(cri_to_text(&raw))),
+        Err(KindError::Command { stderr, .. }) if stderr.trim() == "none" => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 pub(crate) fn cri_to_text(raw: &str) -> String {

@@ -419,8 +419,10 @@ fn check_nesting(i: usize, mounts: &[HostPathMount]) -> Result<(), BackendError>
     }
 }
 
-/// The host path of the cluster path `path` below `fs_root`.
-fn host_path(fs_root: &Path, path: &str) -> Result<PathBuf, BackendError> {
+/// The host path of the cluster path `path` below `fs_root`: an absolute path without `..`
+/// (anything else is refused, so no step reaches outside the tree). The kind backend's tree is
+/// laid out the same way.
+pub fn host_path(fs_root: &Path, path: &str) -> Result<PathBuf, BackendError> {
     let rel = Path::new(path);
     let bad = || {
         BackendError::other(
