@@ -304,20 +304,16 @@ impl KindCluster {
                 "set etcd's space quota (kubeadm's etcd runs with its defaults)".to_owned(),
             ));
         }
+        let volumes = config::volumes(&apiserver);
         if let Some(flag) = &apiserver.encryption_config
-            && !config::volumes(&apiserver).iter().any(|v| {
-                flag.strip_prefix(v.mount_path.as_str())
-                    .is_some_and(|rest| rest.starts_with('/') && rest.len() > 1)
-            })
+            && apiserver.resolve(flag).is_none()
         {
             return Err(KindError::Unsupported(format!(
                 "start a cluster whose apiserver flag names a file no volume mounts \
                  ({flag}): kubeadm init needs the apiserver to start"
             )));
         }
-        if let Some(taken) =
-            config::volumes(&apiserver).iter().find_map(|v| kubeadm_volume(&v.mount_path))
-        {
+        if let Some(taken) = volumes.iter().find_map(|v| kubeadm_volume(&v.mount_path)) {
             return Err(KindError::Unsupported(format!(
                 "mount a volume at or inside {taken}: kubeadm's static pod mounts the node's own \
                  there (certificates), and a second mount would hide them or make the pod invalid"
@@ -339,7 +335,6 @@ impl KindCluster {
         let mut dir =
             InstanceDir::new("kind").map_err(file_error("create", &std::env::temp_dir()))?;
         let fs_root = dir.path().join("fs");
-        let volumes = config::volumes(&apiserver);
         for v in &volumes {
             let host = in_tree(&fs_root, &v.host_path)?;
             std::fs::DirBuilder::new()
@@ -449,23 +444,8 @@ impl KindCluster {
         })
     }
 
-    /// The cluster's name (`kind get clusters`).
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The kubeconfig kind wrote (the apiserver on 127.0.0.1).
-    pub fn kubeconfig(&self) -> PathBuf {
-        self.dir.path().join("kubeconfig")
-    }
-
     fn check_index(i: usize) -> Result<(), BackendError> {
         if i == 0 { Ok(()) } else { Err(BackendError::NoSuchApiServer { index: i, count: 1 }) }
-    }
-
-    /// `path` of the cluster's tree on the host; `..` and relative paths are refused.
-    fn tree_path(&self, path: &str) -> Result<PathBuf, BackendError> {
-        atrest_process::host_path(&self.fs_root, path)
     }
 
     async fn start(&mut self) -> Result<Result<(), StartFailure>, KindError> {
@@ -581,11 +561,6 @@ impl KindCluster {
         Ok(())
     }
 
-    /// `kind export logs` into the instance directory; returns where.
-    async fn export_logs(&self) -> Option<PathBuf> {
-        export_logs(&self.kind, &self.name, self.dir.path()).await
-    }
-
     async fn delete(&mut self) -> Result<(), KindError> {
         node::output(&self.kind, &["delete", "cluster", "--name", &self.name], None).await?;
         self.deleted = true;
@@ -625,16 +600,13 @@ fn short(id: &str) -> &str {
     id.get(..12).unwrap_or(id)
 }
 
-async fn export_logs(kind: &Path, name: &str, dir: &Path) -> Option<PathBuf> {
+/// `kind export logs` into `dir/kind-logs` (a failure is logged: the run's own error matters
+/// more).
+async fn export_logs(kind: &Path, name: &str, dir: &Path) {
     let logs = dir.join("kind-logs");
-    match node::output(kind, &["export", "logs", "--name", name, &logs.to_string_lossy()], None)
-        .await
-    {
-        Ok(_) => Some(logs),
-        Err(e) => {
-            tracing::warn!(error = %atrest_backend::error_chain(&e), "kind export logs failed");
-            None
-        }
+    let args = ["export", "logs", "--name", name, &logs.to_string_lossy()];
+    if let Err(e) = node::output(kind, &args, None).await {
+        tracing::warn!(error = %atrest_backend::error_chain(&e), "kind export logs failed");
     }
 }
 
@@ -788,21 +760,11 @@ impl Cluster for KindCluster {
     }
 
     async fn write_file(&mut self, path: &str, contents: &[u8]) -> Result<(), BackendError> {
-        let host = self.tree_path(path)?;
-        write_private(&host, contents).map_err(|e| match e {
-            KindError::File { source, .. } => {
-                BackendError::File { op: "write", path: path.to_owned(), source }
-            }
-            other => other.into(),
-        })
+        atrest_process::write_tree_file(&self.fs_root, path, contents)
     }
 
     async fn remove_file(&mut self, path: &str) -> Result<(), BackendError> {
-        match std::fs::remove_file(self.tree_path(path)?) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(BackendError::File { op: "remove", path: path.to_owned(), source }),
-        }
+        atrest_process::remove_tree_file(&self.fs_root, path)
     }
 
     fn configure_apiserver(&mut self, i: usize, spec: ApiServerSpec) -> Result<(), BackendError> {
@@ -908,7 +870,7 @@ impl Cluster for KindCluster {
     async fn shutdown(mut self) -> Result<(), BackendError> {
         // A failed run's directory is kept (and named by the caller): kind's logs go into it.
         if self.dir.is_kept() {
-            self.export_logs().await;
+            export_logs(&self.kind, &self.name, self.dir.path()).await;
         }
         Ok(self.delete().await?)
     }

@@ -444,6 +444,38 @@ pub fn host_path(fs_root: &Path, path: &str) -> Result<PathBuf, BackendError> {
     Ok(host)
 }
 
+/// Writes the cluster path `path` below `fs_root` (0600, also when it existed; directories
+/// 0700), as `Cluster::write_file` of every backend whose tree is a host directory.
+pub fn write_tree_file(fs_root: &Path, path: &str, contents: &[u8]) -> Result<(), BackendError> {
+    let host = host_path(fs_root, path)?;
+    let err = |source| BackendError::File { op: "write", path: path.to_owned(), source };
+    if let Some(parent) = host.parent() {
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(parent).map_err(err)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&host)
+        .map_err(err)?;
+    // `mode` applies only to a new file; an existing one may have been written otherwise.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(err)?;
+    file.write_all(contents).map_err(err)?;
+    file.sync_all().map_err(err)
+}
+
+/// Removes the cluster path `path` below `fs_root` (missing is fine).
+pub fn remove_tree_file(fs_root: &Path, path: &str) -> Result<(), BackendError> {
+    let host = host_path(fs_root, path)?;
+    match std::fs::remove_file(&host) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(BackendError::File { op: "remove", path: path.to_owned(), source: e })
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The plugin's fault for the boundary's.
 fn plugin_state(status: PluginStatus) -> KmsPluginState {
     KmsPluginState { key_id: status.key_id, key_ids: status.key_ids, calls: status.calls.into() }
@@ -500,32 +532,11 @@ impl Cluster for ProcessCluster {
     }
 
     async fn write_file(&mut self, path: &str, contents: &[u8]) -> Result<(), BackendError> {
-        let host = self.host_path(path)?;
-        let err = |source| BackendError::File { op: "write", path: path.to_owned(), source };
-        if let Some(parent) = host.parent() {
-            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(parent).map_err(err)?;
-        }
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&host)
-            .map_err(err)?;
-        // `mode` applies only to a new file; an existing one may have been written otherwise.
-        file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(err)?;
-        file.write_all(contents).map_err(err)?;
-        file.sync_all().map_err(err)
+        write_tree_file(&self.fs_root, path, contents)
     }
 
     async fn remove_file(&mut self, path: &str) -> Result<(), BackendError> {
-        let host = self.host_path(path)?;
-        match std::fs::remove_file(&host) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(BackendError::File { op: "remove", path: path.to_owned(), source: e })
-            }
-            _ => Ok(()),
-        }
+        remove_tree_file(&self.fs_root, path)
     }
 
     fn configure_apiserver(&mut self, i: usize, spec: ApiServerSpec) -> Result<(), BackendError> {

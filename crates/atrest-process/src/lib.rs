@@ -45,7 +45,7 @@ pub use apiserver::{
     Readiness, failing_checks,
 };
 pub use assets::{Assets, AssetsError, cache_dir, setup_build};
-pub use cluster::{ContainerImages, ProcessCluster, host_path};
+pub use cluster::{ContainerImages, ProcessCluster, host_path, remove_tree_file, write_tree_file};
 pub use control_plane::ControlPlane;
 pub use etcd::{Etcd, EtcdClientCredentials, EtcdOptions, Restore};
 pub use launch::StartError;
