@@ -124,6 +124,24 @@ pub struct ApiError {
 /// The answer to an API request: the object, or the apiserver's error.
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// What the tutorial's "restart", `kubectl delete pod -n kube-system kube-apiserver-<node>`,
+/// did to an apiserver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MirrorPodDeletion {
+    /// The apiserver is not a kubelet's static pod (a process or container the harness runs):
+    /// there is no pod to delete, and the apiserver is left as it is, which is what deleting a
+    /// static pod's mirror pod does to it as well.
+    NoKubelet,
+    /// The kubelet's mirror pod was deleted and the kubelet created it again.
+    Recreated {
+        /// Whether the apiserver's container was replaced (a new container id).
+        restarted: bool,
+        /// What the backend saw (pod uids, container ids, how long it took): backend-specific,
+        /// so never compared across backends.
+        details: Vec<String>,
+    },
+}
+
 /// How an apiserver start went, when it did not become ready.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StartFailure {
@@ -661,6 +679,17 @@ pub trait Cluster: Send {
     fn advance_clock(&mut self, by: Duration) -> bool {
         let _ = by;
         false
+    }
+
+    /// `kubectl delete pod -n kube-system kube-apiserver-<node>` for apiserver `i` (running),
+    /// waiting for the kubelet to create the mirror pod again. Backends without a kubelet have
+    /// no such pod: [`MirrorPodDeletion::NoKubelet`], and the apiserver is untouched.
+    fn delete_mirror_pod(
+        &mut self,
+        i: usize,
+    ) -> impl Future<Output = Result<MirrorPodDeletion, BackendError>> + Send {
+        let _ = i;
+        async { Ok(MirrorPodDeletion::NoKubelet) }
     }
 
     /// `GET` a non-resource path of apiserver `i` (`/healthz/kms-providers`, `/readyz`): the

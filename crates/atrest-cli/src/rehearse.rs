@@ -206,8 +206,11 @@ fn plan_text(plan: &Plan, from: &str, to: &str) -> String {
 fn prediction_lines(prediction: &Prediction) -> Vec<String> {
     let mut lines = vec![if prediction.ready {
         "the apiserver becomes ready".to_owned()
+    } else if prediction.never_ready() {
+        "the apiserver runs but never becomes ready (the Secrets watch cache cannot list an unreadable object)"
+            .to_owned()
     } else {
-        "the apiserver runs but never becomes ready (a watch cache cannot list an unreadable object)"
+        "the apiserver runs but is not ready until --storage-initialization-timeout (1m by default) passes (the ConfigMaps watch cache cannot list an unreadable object)"
             .to_owned()
     }];
     for o in &prediction.outcomes {

@@ -2,11 +2,13 @@
 //! now, judged from an [`InspectReport`] made under NEW.
 //!
 //! - Objects NEW cannot read answer reads with upstream's "not transformable" error.
-//! - A watch cache that cannot list its resource keeps `/readyz` failing for ever: an
-//!   unreadable Secret fails `informer-sync` and `poststarthook/storage-readiness`, an
-//!   unreadable ConfigMap `poststarthook/storage-readiness` (observed on kube-apiserver 1.37 by
-//!   the differential test; the simulator models the same). For other resources the effect on
-//!   readiness is not modelled: preflight says so instead of guessing.
+//! - A watch cache that cannot list its resource keeps `/readyz` failing: an unreadable Secret
+//!   fails `informer-sync` for ever, and any unreadable Secret or ConfigMap fails
+//!   `poststarthook/storage-readiness` until `--storage-initialization-timeout` (1m by default)
+//!   passes, when the hook gives up (k8s.io/apiserver pkg/server/storage_readiness_hook.go). So
+//!   unreadable ConfigMaps alone delay readiness by a minute; observed on kube-apiserver 1.37 by
+//!   the differential tests, and the simulator models the same. For other resources the effect
+//!   on readiness is not modelled: preflight says so instead of guessing.
 //! - Stale objects stay readable and are rewritten by their next update.
 
 use serde::Serialize;
@@ -15,6 +17,20 @@ use crate::inspector::{InspectReport, StateCounts};
 
 /// Resources whose unreadable objects are known to keep the apiserver from becoming ready.
 pub const READINESS_RESOURCES: [&str; 2] = ["secrets", "configmaps"];
+
+/// How an apiserver restarted with NEW becomes ready, as far as modelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Readiness {
+    /// Every watch cache lists: ready as usual.
+    Ready,
+    /// Only ConfigMaps are unreadable: `poststarthook/storage-readiness` fails until
+    /// `--storage-initialization-timeout` passes, then `/readyz` answers 200 with the objects
+    /// still unreadable.
+    AfterStorageInitializationTimeout,
+    /// A Secret is unreadable: `informer-sync` fails for ever.
+    Never,
+}
 
 /// The verdict on one resource.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -42,8 +58,11 @@ pub struct LostKey {
 /// Preflight's answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Preflight {
-    /// Whether every apiserver restarted with NEW becomes ready, as far as modelled.
+    /// Whether every apiserver restarted with NEW becomes ready when it starts, as far as
+    /// modelled ([`Preflight::readiness`] says whether and when it does otherwise).
     pub ready: bool,
+    /// How it becomes ready, as far as modelled.
+    pub readiness: Readiness,
     /// Objects NEW cannot read, over every resource.
     pub unreadable: u64,
     /// Objects NEW reads but not with its write provider (rewritten by their next update).
@@ -69,7 +88,16 @@ impl Preflight {
                     .then_some(r.counts.undecryptable > 0),
             })
             .collect();
-        let ready = !resources.iter().any(|r| r.blocks_readiness == Some(true));
+        let blocks = |name: &str| {
+            resources.iter().any(|r| r.resource == name && r.blocks_readiness == Some(true))
+        };
+        let readiness = if blocks("secrets") {
+            Readiness::Never
+        } else if blocks("configmaps") {
+            Readiness::AfterStorageInitializationTimeout
+        } else {
+            Readiness::Ready
+        };
         let lost_keys = report
             .stored_keys
             .iter()
@@ -81,7 +109,8 @@ impl Preflight {
             })
             .collect();
         Preflight {
-            ready,
+            ready: readiness == Readiness::Ready,
+            readiness,
             unreadable: report.totals.undecryptable,
             stale: report.totals.stale,
             resources,
@@ -97,15 +126,20 @@ impl Preflight {
     /// The verdict in lines of text.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
-        out.push_str(if self.ready {
-            "ready: yes, as far as modelled\n"
-        } else {
-            "ready: NO: a watch cache cannot list a resource with an unreadable object, /readyz fails for ever\n"
+        out.push_str(match self.readiness {
+            Readiness::Ready => "ready: yes, as far as modelled\n",
+            Readiness::Never => {
+                "ready: NO: the Secrets watch cache cannot list an unreadable object, informer-sync fails for ever\n"
+            }
+            Readiness::AfterStorageInitializationTimeout => {
+                "ready: NOT AT FIRST: a watch cache cannot list an unreadable object, poststarthook/storage-readiness fails until --storage-initialization-timeout (1m by default) passes; then /readyz answers 200, the objects still unreadable\n"
+            }
         });
         for r in &self.resources {
             let c = &r.counts;
             let effect = match r.blocks_readiness {
-                Some(true) => " (keeps /readyz failing)",
+                Some(true) if r.resource == "secrets" => " (keeps /readyz failing for ever)",
+                Some(true) => " (keeps /readyz failing until --storage-initialization-timeout)",
                 None if c.undecryptable > 0 => {
                     " (effect on readiness not modelled for this resource)"
                 }
@@ -136,7 +170,13 @@ impl Preflight {
                 format!(
                     "NOT safe: {} objects would be unreadable{}",
                     self.unreadable,
-                    if self.ready { "" } else { " and the apiserver would not become ready" }
+                    match self.readiness {
+                        Readiness::Ready => "",
+                        Readiness::Never => " and the apiserver would not become ready",
+                        Readiness::AfterStorageInitializationTimeout => {
+                            " and the apiserver would not be ready until --storage-initialization-timeout (1m by default) passes"
+                        }
+                    }
                 )
             }
         ));

@@ -470,3 +470,26 @@ fn kms_v2_values_are_counted_per_key_id() {
     assert_eq!(report.kms_key_ids[0].key_id, "2");
     assert_eq!(report.kms_key_ids[0].counts.current, 3);
 }
+
+/// Unreadable ConfigMaps delay readiness until the storage-readiness hook gives up; an
+/// unreadable Secret keeps `informer-sync` failing for ever (both seen on v1.37.2).
+#[test]
+fn preflight_readiness_by_resource() {
+    use crate::preflight::{Preflight, Readiness};
+    let assess = |resource: &str, key: &str| {
+        let cfg = config(&aescbc(resource, &[("key1", KEY1)], false));
+        let (_, report) = inspect(&cfg, &[(key.to_owned(), b"k8s\0plain".to_vec())]);
+        Preflight::assess(&report)
+    };
+    let cm = assess("configmaps", "/registry/configmaps/kube-system/cm");
+    assert_eq!((cm.ready, cm.readiness), (false, Readiness::AfterStorageInitializationTimeout));
+    let text = cm.to_text();
+    assert!(text.starts_with("ready: NOT AT FIRST: "), "{text}");
+    assert!(text.contains("(keeps /readyz failing until --storage-initialization-timeout)"));
+    assert!(text.ends_with("the apiserver would not be ready until --storage-initialization-timeout (1m by default) passes\n"), "{text}");
+    let secret = assess("secrets", "/registry/secrets/default/s");
+    assert_eq!((secret.ready, secret.readiness), (false, Readiness::Never));
+    assert!(secret.to_text().contains("(keeps /readyz failing for ever)"));
+    let fine = assess("secrets", "/registry/configmaps/default/cm");
+    assert_eq!((fine.ready, fine.readiness), (true, Readiness::Ready));
+}

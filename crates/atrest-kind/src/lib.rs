@@ -38,8 +38,8 @@ use std::time::{Duration, Instant};
 
 use atrest_backend::wait::{deadline_after, wait_until};
 use atrest_backend::{
-    ApiResult, ApiServerSpec, BackendError, Cluster, ClusterSpec, Controls, EtcdSpec, Kind, Object,
-    ObjectRef, RawEntry, StartFailure,
+    ApiResult, ApiServerSpec, BackendError, Cluster, ClusterSpec, Controls, EtcdSpec, Kind,
+    MirrorPodDeletion, Object, ObjectRef, RawEntry, StartFailure,
 };
 use atrest_existing::{ExistingCluster, ExistingSpec};
 use atrest_process::container::{owner_alive, owner_value};
@@ -458,8 +458,11 @@ impl KindCluster {
         let node_name = self.node.as_str();
         // Shared by the probes: each borrows it only while it runs.
         let api = tokio::sync::Mutex::new(&mut self.api);
+        // Since when /readyz has failed only the checks a watch cache that cannot list fails
+        // (as on `process`: not ready once it has done so for STUCK_FOR).
+        let stuck_since = std::sync::Mutex::new(None::<Instant>);
         let outcome = wait_until(deadline, POLL, || {
-            let (before, api) = (&before, &api);
+            let (before, api, stuck_since) = (&before, &api, &stuck_since);
             async move {
                 let containers = match node::apiserver_containers(node_name).await {
                     Ok(c) => c,
@@ -480,7 +483,7 @@ impl KindCluster {
                     };
                     let err = log.as_deref().and_then(atrest_process::klog::command_failed_err);
                     if c.status.as_deref() == Some("STOPPED") || err.is_some() || new.len() > 1 {
-                        return ControlFlow::Break(Ok(Err(err)));
+                        return ControlFlow::Break(Ok(Err(StuckOrExited::Exited(err))));
                     }
                 }
                 let Some(new) = new.into_iter().next() else {
@@ -492,13 +495,25 @@ impl KindCluster {
                 match new.status.as_deref() {
                     Some("RUNNING") => match api.lock().await.probe(0, "/readyz").await {
                         Ok((200, _)) => ControlFlow::Break(Ok(Ok(()))),
-                        Ok((code, body)) => ControlFlow::Continue((
-                            format!(
-                                "container {} running, /readyz answered {code}",
-                                short(&new.id)
-                            ),
-                            Some(body),
-                        )),
+                        Ok((code, body)) => {
+                            let mut since = stuck_since
+                                .lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner);
+                            if !atrest_process::stuck_only(&body) {
+                                *since = None;
+                            } else if since.get_or_insert_with(Instant::now).elapsed()
+                                >= atrest_process::STUCK_FOR
+                            {
+                                return ControlFlow::Break(Ok(Err(StuckOrExited::Stuck(body))));
+                            }
+                            ControlFlow::Continue((
+                                format!(
+                                    "container {} running, /readyz answered {code}",
+                                    short(&new.id)
+                                ),
+                                Some(body),
+                            ))
+                        }
                         Err(e) => ControlFlow::Continue((
                             format!(
                                 "container {} running, /readyz: {}",
@@ -519,7 +534,11 @@ impl KindCluster {
         tracing::info!(took = ?started.elapsed(), "the kubelet's apiserver start ended");
         match outcome {
             Ok(Ok(Ok(()))) => Ok(Ok(())),
-            Ok(Ok(Err(err))) => {
+            Ok(Ok(Err(StuckOrExited::Stuck(body)))) => {
+                // Running, answering, and not ready: left running, as on the other backends.
+                Ok(Err(StartFailure::NotReady { failing: atrest_process::failing_checks(&body) }))
+            }
+            Ok(Ok(Err(StuckOrExited::Exited(err)))) => {
                 // The kubelet would restart it again and again: stopped, as on the other
                 // backends after a failed start. (containerd keeps no exit code.)
                 self.stop().await?;
@@ -561,6 +580,86 @@ impl KindCluster {
         Ok(())
     }
 
+    /// The tutorial's restart: deletes the apiserver's mirror pod with kubectl in the node (as
+    /// the admin kubeadm wrote), waits for the kubelet to create it again (a new uid), and
+    /// compares the running container before and after.
+    async fn recreate_mirror_pod(&mut self) -> Result<MirrorPodDeletion, KindError> {
+        let node = self.node.as_str();
+        let pod = format!("kube-apiserver-{node}");
+        let kubectl = |args: &str| {
+            format!("kubectl --kubeconfig /etc/kubernetes/admin.conf -n kube-system {args}")
+        };
+        let uid_of =
+            kubectl(&format!("get pod {pod} --ignore-not-found -o jsonpath='{{.metadata.uid}}'"));
+        let running = |list: Vec<node::Container>| -> Vec<String> {
+            list.into_iter()
+                .filter(|c| c.status.as_deref() == Some("RUNNING"))
+                .map(|c| c.id)
+                .collect()
+        };
+        let before = running(node::apiserver_containers(node).await?);
+        let uid = node::exec(node, &uid_of).await?.trim().to_owned();
+        if uid.is_empty() {
+            return Err(KindError::Unsupported(format!(
+                "delete the mirror pod: there is no pod {pod} in kube-system"
+            )));
+        }
+        let started = Instant::now();
+        node::exec(node, &kubectl(&format!("delete pod {pod} --wait=false"))).await?;
+        let deadline = deadline_after(Instant::now(), self.start_timeout);
+        let new_uid = wait_until(deadline, POLL, || async {
+            match node::exec(node, &uid_of).await {
+                Ok(u) if u.trim().is_empty() => {
+                    ControlFlow::Continue(format!("no pod {pod} (deleted, not created again yet)"))
+                }
+                Ok(u) if u.trim() == uid => {
+                    ControlFlow::Continue(format!("pod {pod} still has uid {uid}"))
+                }
+                Ok(u) => ControlFlow::Break(u.trim().to_owned()),
+                Err(e) => ControlFlow::Continue(format!("kubectl get pod {pod}: {e}")),
+            }
+        })
+        .await
+        .map_err(|t| KindError::Timeout {
+            what: format!("the kubelet to create the mirror pod {pod} again"),
+            waited: t.waited,
+            last: t.last.unwrap_or_default(),
+        })?;
+        let took = started.elapsed();
+        let after = running(node::apiserver_containers(node).await?);
+        let shown = |ids: &[String]| {
+            if ids.is_empty() {
+                "none".to_owned()
+            } else {
+                ids.iter().map(|id| short(id)).collect::<Vec<_>>().join(", ")
+            }
+        };
+        let restarted = after != before;
+        Ok(MirrorPodDeletion::Recreated {
+            restarted,
+            details: vec![
+                format!(
+                    "kubectl delete pod -n kube-system {pod}: the mirror pod (uid {uid}) was \
+                     deleted, and the kubelet created it again (uid {new_uid}) {:.1} s later",
+                    took.as_secs_f64()
+                ),
+                if restarted {
+                    format!(
+                        "running apiserver container: {} before, {} after",
+                        shown(&before),
+                        shown(&after)
+                    )
+                } else {
+                    format!(
+                        "running apiserver container: {} before and after (the kubelet did not \
+                         touch it)",
+                        shown(&before)
+                    )
+                },
+            ],
+        })
+    }
+
     async fn delete(&mut self) -> Result<(), KindError> {
         node::output(&self.kind, &["delete", "cluster", "--name", &self.name], None).await?;
         self.deleted = true;
@@ -569,6 +668,14 @@ impl KindCluster {
 }
 
 /// `path` of the cluster's tree on the host, for launch (`..` and relative paths refused).
+/// How a start that did not become ready ended early.
+enum StuckOrExited {
+    /// Running and failing only the checks of a watch cache that cannot list (the body).
+    Stuck(String),
+    /// The container exited (its `command failed` err, if its log has one).
+    Exited(Option<String>),
+}
+
 fn in_tree(fs_root: &Path, path: &str) -> Result<PathBuf, KindError> {
     atrest_process::host_path(fs_root, path)
         .map_err(|e| KindError::Unsupported(atrest_backend::error_chain(&e)))
@@ -801,6 +908,17 @@ impl Cluster for KindCluster {
 
     fn is_running(&self, i: usize) -> bool {
         i == 0 && self.running
+    }
+
+    async fn delete_mirror_pod(&mut self, i: usize) -> Result<MirrorPodDeletion, BackendError> {
+        Self::check_index(i)?;
+        if !self.running {
+            return Err(BackendError::MemberState {
+                member: atrest_backend::Member::ApiServer(0),
+                problem: "not running",
+            });
+        }
+        Ok(self.recreate_mirror_pod().await?)
     }
 
     async fn create(

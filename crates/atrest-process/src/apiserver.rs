@@ -462,17 +462,21 @@ pub fn failing_checks(body: &str) -> Vec<String> {
         .collect()
 }
 
-/// The checks a resource with an unreadable stored value keeps failing for ever: its watch
-/// cache cannot list it (`informer-sync` for Secrets) and storage never reports ready.
+/// The checks a resource with an unreadable stored value keeps failing: its watch cache cannot
+/// list it, so storage-readiness fails until `--storage-initialization-timeout` (1m by default;
+/// then the hook gives up and passes) and, for Secrets, `informer-sync` fails for ever. A
+/// start that is stuck on them counts as not ready: what the apiserver answers then (and a
+/// minute later) is what a scenario observes next.
 const STUCK_CHECKS: [&str; 2] = ["informer-sync", "poststarthook/storage-readiness"];
 
-/// How long an apiserver must fail only [`STUCK_CHECKS`] to count as never becoming ready. A
-/// healthy start passes them a few seconds after the others, even on a loaded machine, where
-/// the whole start can outlast the not-ready deadline.
-const STUCK_FOR: Duration = Duration::from_secs(8);
+/// How long an apiserver must fail only [`STUCK_CHECKS`] to count as not ready. A healthy
+/// start passes them a few seconds after the others, even on a loaded machine, where the whole
+/// start can outlast the not-ready deadline.
+pub const STUCK_FOR: Duration = Duration::from_secs(8);
 
-/// Whether a readiness observation fails exactly some of [`STUCK_CHECKS`] and nothing else.
-fn stuck_only(last: &str) -> bool {
+/// Whether a readiness observation (a `/readyz` body, or a text that ends with one) fails
+/// exactly some of [`STUCK_CHECKS`] and nothing else.
+pub fn stuck_only(last: &str) -> bool {
     let failing = failing_checks(last);
     !failing.is_empty() && failing.iter().all(|c| STUCK_CHECKS.contains(&c.as_str()))
 }

@@ -30,8 +30,10 @@ pub struct NaiveOutcome {
 /// The prediction for the naive switch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prediction {
-    /// Whether the apiservers become ready under TARGET: a watch cache that cannot list its
-    /// resource (one unreadable Secret or ConfigMap) keeps `/readyz` failing.
+    /// Whether the apiservers become ready under TARGET when they start: a watch cache that
+    /// cannot list its resource (one unreadable Secret or ConfigMap) keeps `/readyz` failing,
+    /// for ever for Secrets ([`Prediction::never_ready`]), until
+    /// `--storage-initialization-timeout` (1m by default) for ConfigMaps.
     pub ready: bool,
     /// Per seeded group.
     pub outcomes: Vec<NaiveOutcome>,
@@ -41,6 +43,12 @@ impl Prediction {
     /// Whether the naive switch loses access to nothing.
     pub fn is_safe(&self) -> bool {
         self.ready && self.outcomes.iter().all(|o| o.error.is_none())
+    }
+
+    /// Whether an unreadable Secret keeps `informer-sync` failing for ever (unreadable
+    /// ConfigMaps alone only delay readiness until the storage-readiness hook gives up).
+    pub fn never_ready(&self) -> bool {
+        self.outcomes.iter().any(|o| o.error.is_some() && o.resource == Concrete::Secrets)
     }
 }
 

@@ -259,7 +259,11 @@ impl Plan {
         if prediction.ready {
             out.push_str("  - restart: {}\n");
         } else {
-            out.push_str("  # Predicted: an unreadable object keeps a watch cache from listing, /readyz never passes.\n  - restart: {expect: notReady}\n");
+            out.push_str(if prediction.never_ready() {
+                "  # Predicted: an unreadable Secret keeps its watch cache from listing, /readyz never passes.\n  - restart: {expect: notReady}\n"
+            } else {
+                "  # Predicted: an unreadable ConfigMap keeps its watch cache from listing, /readyz fails until\n  # --storage-initialization-timeout (1m by default) passes.\n  - restart: {expect: notReady}\n"
+            });
         }
         let k = self.options.objects.max(1);
         for o in &prediction.outcomes {

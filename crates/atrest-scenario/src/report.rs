@@ -72,6 +72,10 @@ pub struct StepReport {
     pub observations: Vec<String>,
     /// Expectations and the checks the harness always makes.
     pub checks: Vec<Check>,
+    /// What only this backend can show (a kubelet's pod uids, container ids): never compared
+    /// across backends ([`Report::comparable`] drops it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backend_notes: Vec<String>,
     /// Wall time.
     pub duration_ms: f64,
 }
@@ -197,6 +201,7 @@ impl Report {
                 for s in steps {
                     if let Some(s) = s.as_object_mut() {
                         s.remove("duration_ms");
+                        s.remove("backend_notes");
                     }
                 }
             }
@@ -219,6 +224,9 @@ impl Report {
             let _ = writeln!(out, "{mark} {} line {:<3} {}", s.label(), s.line, s.action);
             for o in &s.observations {
                 let _ = writeln!(out, "             {o}");
+            }
+            for n in &s.backend_notes {
+                let _ = writeln!(out, "             ({}) {n}", self.backend);
             }
             for c in &s.checks {
                 if c.held {

@@ -20,7 +20,7 @@ fn unknown_step_kind() {
         "bad.yaml:3:5: unknown variant `frobnicate`, expected one of writeConfig, removeFile, \
          setFlags, start, stop, restart, create, update, get, delete, list, rewrite, \
          expectStored, expectAll, measure, waitForReload, kmsPlugin, waitForKmsKeyId, \
-         wait, expectKmsCalls, probe, preflight, kill, startMember, pause, resume, fill, deleteAll, compact, defragment, disarmAlarms, expectAlarms"
+         wait, expectKmsCalls, probe, preflight, kill, startMember, pause, resume, fill, deleteAll, compact, defragment, disarmAlarms, expectAlarms, deleteMirrorPod"
     );
 }
 
@@ -476,7 +476,7 @@ fn step_names() {
         ("  - name: \"\"\n    start: {}\n".to_owned(), "bad.yaml:3:11: step name \"\" must be 1 to 63 letters, digits, `-`, `_` or `.`".to_owned()),
         (format!("  - name: {long}\n    start: {{}}\n"), format!("bad.yaml:3:11: step name \"{long}\" must be 1 to 63 letters, digits, `-`, `_` or `.`")),
         ("  - name: up\n    start: {}\n  - name: up\n    stop: {}\n".to_owned(), "bad.yaml:5:11: step name \"up\" is used twice (first on line 3)".to_owned()),
-        ("  - name: up\n".to_owned(), "bad.yaml:3:5: a step needs a kind, one of writeConfig, removeFile, setFlags, start, stop, restart, create, update, get, delete, list, rewrite, expectStored, expectAll, measure, waitForReload, kmsPlugin, waitForKmsKeyId, wait, expectKmsCalls, probe, preflight, kill, startMember, pause, resume, fill, deleteAll, compact, defragment, disarmAlarms, expectAlarms".to_owned()),
+        ("  - name: up\n".to_owned(), "bad.yaml:3:5: a step needs a kind, one of writeConfig, removeFile, setFlags, start, stop, restart, create, update, get, delete, list, rewrite, expectStored, expectAll, measure, waitForReload, kmsPlugin, waitForKmsKeyId, wait, expectKmsCalls, probe, preflight, kill, startMember, pause, resume, fill, deleteAll, compact, defragment, disarmAlarms, expectAlarms, deleteMirrorPod".to_owned()),
         ("  - start: {}\n    stop: {}\n".to_owned(), "bad.yaml:3:5: one step per list item: `start` and `stop` are two (start another item with `-`)".to_owned()),
         ("  - name: a\n    name: b\n    start: {}\n".to_owned(), "bad.yaml:4:5: duplicate mapping key: name, set DuplicateKeyPolicy in Options if acceptable".to_owned()),
     ];

@@ -110,6 +110,9 @@ struct Running {
     kms_write_valid_until: BTreeMap<String, Duration>,
     /// Each KMS v2 provider's last check: when, its raw error if it failed, how long it holds.
     kms_last_check: BTreeMap<String, (Duration, Option<String>, Duration)>,
+    /// When it started (simulated time): its storage-readiness hook gives up
+    /// [`STORAGE_INITIALIZATION_TIMEOUT`] later.
+    started_at: Duration,
 }
 
 /// A stored object read back through a transformer.
@@ -345,6 +348,7 @@ impl Cluster for SimCluster {
             kms_status_key_ids: BTreeMap::new(),
             kms_write_valid_until: BTreeMap::new(),
             kms_last_check: BTreeMap::new(),
+            started_at: self.now,
         };
         // The inline probe of the build gave the first write state; it counts as a Status seen.
         Self::poll_kms(&mut running, self.now);
@@ -356,7 +360,8 @@ impl Cluster for SimCluster {
         if failing.is_empty() {
             Ok(Ok(()))
         } else {
-            // It keeps running and answering requests, but never becomes ready.
+            // It keeps running and answering requests, not ready (for ever when Secrets are
+            // stuck, until the storage-readiness hook gives up when only ConfigMaps are).
             Ok(Err(StartFailure::NotReady { failing }))
         }
     }

@@ -79,6 +79,46 @@ async fn unreadable_object_errors_and_not_ready() {
     );
 }
 
+/// `/readyz` after a restart that leaves stored values unreadable, as v1.37.2 answered it: the
+/// storage-readiness hook gives up after a minute, `informer-sync` (stuck Secrets) never does.
+#[tokio::test]
+async fn storage_readiness_gives_up_after_a_minute_informer_sync_never() {
+    let failing = |body: &str| -> Vec<String> {
+        body.lines().filter_map(|l| l.strip_prefix("[-]")).map(str::to_owned).collect()
+    };
+    for (kind, for_ever) in [(Kind::ConfigMap, None), (Kind::Secret, Some("informer-sync"))] {
+        let resource = kind.resource();
+        let mut c = SimCluster::new(spec(None));
+        c.start_apiserver(0).await.unwrap().unwrap();
+        let id = ObjectRef::new(kind, "default", "o");
+        let object = Object { id, data: secret("o", b"x").data, resource_version: None };
+        c.create(0, &object).await.unwrap().unwrap();
+        c.stop_apiserver(0).await.unwrap();
+        let no_identity =
+            AESCBC.replace("  - identity: {}\n", "").replace("[secrets]", &format!("[{resource}]"));
+        c.write_file("/etc/enc.yaml", no_identity.as_bytes()).await.unwrap();
+        c.configure_apiserver(0, ApiServerSpec::with_config("/etc/enc.yaml")).unwrap();
+        assert!(matches!(c.start_apiserver(0).await.unwrap(), Err(StartFailure::NotReady { .. })));
+        c.advance_clock(Duration::from_secs(59));
+        let (code, body) = c.probe(0, "/readyz?verbose").await.unwrap();
+        assert_eq!(code, 500, "{resource}: {body}");
+        assert!(
+            failing(&body)
+                .contains(&"poststarthook/storage-readiness failed: reason withheld".to_owned()),
+            "{body}"
+        );
+        c.advance_clock(Duration::from_secs(1));
+        let (code, body) = c.probe(0, "/readyz?verbose").await.unwrap();
+        match for_ever {
+            None => assert_eq!(code, 200, "{resource}: {body}"),
+            Some(check) => {
+                assert_eq!(code, 500, "{resource}: {body}");
+                assert_eq!(failing(&body), [format!("{check} failed: reason withheld")]);
+            }
+        }
+    }
+}
+
 const KMS: &str = "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\n\
 resources:\n- resources: [secrets]\n  providers:\n  - kms:\n      apiVersion: v2\n      name: kms1\n      \
 endpoint: unix:///run/kms1.sock\n  - identity: {}\n";

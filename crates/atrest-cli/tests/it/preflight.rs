@@ -30,7 +30,7 @@ async fn preflight_process_predicts_lost_access_and_readiness() {
     assert!(text.contains("ready: NO"), "{text}");
     assert!(
         text.contains(
-            "  secrets: 2 objects, 2 unreadable, 0 stale, 0 plaintext (keeps /readyz failing)"
+            "  secrets: 2 objects, 2 unreadable, 0 stale, 0 plaintext (keeps /readyz failing for ever)"
         ),
         "{text}"
     );
@@ -53,6 +53,7 @@ async fn preflight_process_predicts_lost_access_and_readiness() {
         (Some(true), Some(0), Some(2)),
         "{v}"
     );
+    assert_eq!(v["readiness"], "ready", "{v}");
     assert_eq!(v["safe"], true);
 
     // The same on two apiservers straight from CURRENT: the others cannot read key2 yet.

@@ -43,8 +43,8 @@ impl<C: Cluster> Engine<'_, C> {
         if let Some(ready) = e.ready {
             rec.check(
                 format!(
-                    "preflight predicts the apiserver {} ready under {name}",
-                    if ready { "becomes" } else { "never becomes" }
+                    "preflight predicts the apiserver {} under {name}",
+                    if ready { "becomes ready" } else { "is not ready when it starts" }
                 ),
                 verdict.ready == ready,
                 Some(ready.to_string()),

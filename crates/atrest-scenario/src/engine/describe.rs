@@ -152,6 +152,12 @@ pub(super) fn describe(step: &Step) -> String {
         Step::Start { apiserver, .. } => format!("start {apiserver}"),
         Step::Stop { apiserver } => format!("stop {apiserver}"),
         Step::Restart { apiserver, .. } => format!("restart {apiserver}"),
+        Step::DeleteMirrorPod(m) => {
+            format!(
+                "kubectl delete pod -n kube-system kube-apiserver-<node> of apiserver {}",
+                m.apiserver
+            )
+        }
         Step::Create(s) => obj("create", s),
         Step::Update(s) => obj("update", s),
         Step::Get(s) => obj("get", s),

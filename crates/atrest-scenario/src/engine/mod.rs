@@ -25,7 +25,8 @@ use std::time::Instant;
 use atrest_backend::wait::Ticker;
 use atrest_backend::{
     ApiError, ApiServerSpec, BackendError, Cluster, ClusterSpec, Data, EtcdMaintenance, EtcdSpec,
-    Kind, KmsAction, KmsCalls, KmsPluginSpec, Object, ObjectRef, StartFailure, error_chain,
+    Kind, KmsAction, KmsCalls, KmsPluginSpec, MirrorPodDeletion, Object, ObjectRef, StartFailure,
+    error_chain,
 };
 use atrest_config::load;
 
@@ -341,6 +342,7 @@ pub async fn run<C: Cluster>(
             outcome,
             observations: rec.observations,
             checks: rec.checks,
+            backend_notes: rec.backend_notes,
             duration_ms: t.elapsed().as_secs_f64() * 1000.0,
         };
         progress.step(&report);
@@ -392,6 +394,7 @@ enum ServerState {
 struct StepRecord {
     observations: Vec<String>,
     checks: Vec<Check>,
+    backend_notes: Vec<String>,
 }
 
 impl StepRecord {
@@ -511,6 +514,7 @@ impl<C: Cluster> Engine<'_, C> {
                 }
             }
             Step::Probe(p) => self.probe(p, rec).await?,
+            Step::DeleteMirrorPod(m) => self.delete_mirror_pod(m.apiserver, rec).await?,
             Step::RemoveFile { path } => {
                 self.cluster.remove_file(path).await?;
                 rec.note(format!("removed {path}"));

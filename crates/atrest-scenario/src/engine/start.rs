@@ -61,7 +61,7 @@ impl<C: Cluster> Engine<'_, C> {
                 }
                 Some(StartExpect::NotReady) => {
                     rec.check(
-                        format!("apiserver {i} runs but never becomes ready"),
+                        format!("apiserver {i} runs but is not ready"),
                         matches!(outcome, Err(StartFailure::NotReady { .. })),
                         None,
                         seen.clone(),
@@ -78,5 +78,51 @@ impl<C: Cluster> Engine<'_, C> {
             }
         }
         self.check_no_loss(rec).await
+    }
+}
+
+impl<C: Cluster> Engine<'_, C> {
+    /// `deleteMirrorPod`: the tutorial's restart, which restarts nothing.
+    pub(super) async fn delete_mirror_pod(
+        &mut self,
+        i: usize,
+        rec: &mut StepRecord,
+    ) -> Result<(), StepError> {
+        if self.state[i] == ServerState::Stopped {
+            return Err(StepError::Harness(format!(
+                "apiserver {i} is not running: there is no pod of it to delete"
+            )));
+        }
+        let restarted = match self.cluster.delete_mirror_pod(i).await? {
+            MirrorPodDeletion::NoKubelet => {
+                rec.backend_notes.push(format!(
+                    "no kubelet: apiserver {i} is not a static pod, so there is no mirror pod to \
+                     delete and the apiserver is left running, as the kubelet leaves a static \
+                     pod's container"
+                ));
+                false
+            }
+            MirrorPodDeletion::Recreated { restarted, details } => {
+                rec.backend_notes.extend(details);
+                restarted
+            }
+        };
+        rec.note(format!(
+            "apiserver {i} {}",
+            if restarted {
+                "was restarted"
+            } else {
+                "kept running with the configuration it read at start"
+            }
+        ));
+        rec.check(
+            format!(
+                "apiserver {i} was not restarted: deleting a mirror pod never restarts a static pod"
+            ),
+            !restarted,
+            None,
+            if restarted { "restarted" } else { "not restarted" }.to_owned(),
+        );
+        Ok(())
     }
 }

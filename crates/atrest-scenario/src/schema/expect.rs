@@ -9,7 +9,7 @@ use super::*;
 pub enum StartExpect {
     /// It becomes ready.
     Ready,
-    /// It keeps running but never becomes ready.
+    /// It keeps running but is not ready: a watch cache that cannot list keeps /readyz failing (for ever when a Secret is unreadable, until --storage-initialization-timeout when only ConfigMaps are).
     NotReady,
     /// The process exits with exactly this `err`.
     Exit(String),
@@ -24,7 +24,7 @@ impl JsonSchema for StartExpect {
             "description": "What a start or restart must end in.",
             "oneOf": [
                 {"const": "ready", "description": "It becomes ready."},
-                {"const": "notReady", "description": "It keeps running but never becomes ready."},
+                {"const": "notReady", "description": "It keeps running but is not ready: a watch cache that cannot list keeps /readyz failing (for ever when a Secret is unreadable, until --storage-initialization-timeout when only ConfigMaps are)."},
                 {
                     "type": "object",
                     "properties": {"exit": {

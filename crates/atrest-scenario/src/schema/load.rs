@@ -307,6 +307,7 @@ pub fn parse_with(
                     ));
                 }
             }
+            Step::DeleteMirrorPod(m) => check_target(Target::One(m.apiserver))?,
             Step::Probe(p) => {
                 check_target(Target::One(p.apiserver))?;
                 if !["/healthz", "/readyz", "/livez"].iter().any(|h| p.path.starts_with(h)) {

@@ -136,6 +136,12 @@ pub enum Step {
     DisarmAlarms(EtcdStep),
     /// `etcdctl alarm list` must show exactly these alarms (`[]`: none).
     ExpectAlarms(AlarmsStep),
+    /// The tutorial's "restart": `kubectl delete pod -n kube-system kube-apiserver-<node>`.
+    /// On kind it deletes the mirror pod and waits for the kubelet to create it again; the
+    /// static pod's container keeps running with the configuration it read at start, which is
+    /// checked. Backends without a kubelet have no such pod: the apiserver is left as it is,
+    /// the same outcome, and the report says there was nothing to delete.
+    DeleteMirrorPod(MirrorPodStep),
 }
 
 /// The largest object `fill` writes: etcd refuses requests over `--max-request-bytes`
@@ -525,6 +531,7 @@ impl Step {
             Step::KmsPlugin(_) | Step::WaitForKmsKeyId(_) | Step::ExpectKmsCalls(_) => {
                 Need::KmsPlugins
             }
+            Step::DeleteMirrorPod(_) => Need::Apiservers,
         }
     }
 
@@ -563,8 +570,18 @@ impl Step {
             Step::Defragment(_) => "defragment",
             Step::DisarmAlarms(_) => "disarmAlarms",
             Step::ExpectAlarms(_) => "expectAlarms",
+            Step::DeleteMirrorPod(_) => "deleteMirrorPod",
         }
     }
+}
+
+/// `deleteMirrorPod`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MirrorPodStep {
+    /// Which apiserver (default 0); it must be running.
+    #[serde(default)]
+    pub apiserver: usize,
 }
 
 /// `waitForReload`.
