@@ -124,6 +124,12 @@ pub struct ApiError {
 /// The answer to an API request: the object, or the apiserver's error.
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// The ConfigMaps every kube-apiserver writes in kube-system at its first start (its client CA
+/// bundle for aggregated apiservers, and when legacy token tracking began), whatever else runs
+/// in the cluster: the simulator writes them too, and the kind backend's view includes them.
+pub const APISERVER_CONFIGMAPS: [&str; 2] =
+    ["extension-apiserver-authentication", "kube-apiserver-legacy-service-account-token-tracking"];
+
 /// What the tutorial's "restart", `kubectl delete pod -n kube-system kube-apiserver-<node>`,
 /// did to an apiserver.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -541,8 +547,12 @@ impl BackendError {
 /// a scenario that needs more than its backend's controls before any step runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Controls {
-    /// Start, stop and restart apiservers, and set their flags and mounts.
+    /// Start, stop and restart apiservers (with the flags and mounts the cluster was made with).
     pub apiservers: bool,
+    /// Change an apiserver's flags and mounts after the cluster was created (`setFlags`).
+    pub flags: bool,
+    /// Kill, pause and resume members, and set, fill or maintain etcd (fault injection).
+    pub members: bool,
     /// Write and remove files in the cluster's file tree.
     pub files: bool,
     /// Run and control KMS plugins.
@@ -553,8 +563,24 @@ pub struct Controls {
 
 impl Controls {
     /// Everything: a cluster the harness runs.
-    pub const FULL: Controls =
-        Controls { apiservers: true, files: true, kms_plugins: true, raw_etcd: true };
+    pub const FULL: Controls = Controls {
+        apiservers: true,
+        flags: true,
+        members: true,
+        files: true,
+        kms_plugins: true,
+        raw_etcd: true,
+    };
+
+    /// Nothing but the API (a user's cluster without an etcd endpoint).
+    pub const API_ONLY: Controls = Controls {
+        apiservers: false,
+        flags: false,
+        members: false,
+        files: false,
+        kms_plugins: false,
+        raw_etcd: false,
+    };
 }
 
 /// A cluster: one etcd, N apiservers, a file tree the apiservers read their encryption

@@ -321,12 +321,29 @@ fn user_configs(args: &[String]) -> Result<BTreeMap<String, String>> {
     Ok(out)
 }
 
-/// `atrest scenarios`: one line per scenario.
+/// How many reasons `atrest scenarios` shows per scenario a backend cannot run.
+const REASONS_SHOWN: usize = 3;
+
+/// `atrest scenarios`: one line per scenario, then what of it the kind backend cannot run
+/// (every other backend but `existing`, which says so when asked, runs them all).
 pub(crate) fn list(args: &ListArgs) -> Result<Outcome> {
     let mut worst = Outcome::Ok;
     for entry in entries(&source(args.dir.as_deref())?)? {
         match entry.load() {
-            Ok(s) => outln!("{:<28} {}", s.name, s.description)?,
+            Ok(s) => {
+                outln!("{:<28} {}", s.name, s.description)?;
+                let reasons = not_on_kind(&s);
+                for r in reasons.iter().take(REASONS_SHOWN) {
+                    outln!("{:<28}   not on kind: {r}", "")?;
+                }
+                if reasons.len() > REASONS_SHOWN {
+                    outln!(
+                        "{:<28}   not on kind: … and {} more",
+                        "",
+                        reasons.len() - REASONS_SHOWN
+                    )?;
+                }
+            }
             Err(e) => {
                 outln!("{:<28} INVALID: {e}", entry.stem())?;
                 worst = Outcome::Error;
@@ -334,6 +351,18 @@ pub(crate) fn list(args: &ListArgs) -> Result<Outcome> {
         }
     }
     Ok(worst)
+}
+
+/// What of `scenario` the kind backend refuses, each with its reason: its steps and cluster
+/// settings against the backend's controls, and what it refuses before creating a cluster.
+fn not_on_kind(scenario: &atrest_scenario::Scenario) -> Vec<String> {
+    let mut reasons = scenario.unsupported("kind", &atrest_kind::CONTROLS, 1);
+    if !reasons.iter().any(|r| r.starts_with("cluster."))
+        && let Err(e) = atrest_kind::check_spec(&scenario.cluster_spec())
+    {
+        reasons.insert(0, format!("cluster: {e}"));
+    }
+    reasons
 }
 
 /// `atrest scenario`.

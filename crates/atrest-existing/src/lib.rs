@@ -7,7 +7,10 @@
 //!   created on first use with the label `app.kubernetes.io/managed-by=atrest`; objects cross
 //!   the boundary with the scenario's names.
 //! - Lists without a namespace list the scratch namespaces only; raw etcd reads are refused
-//!   outside them and listings are filtered to them, so no other object of the cluster is read.
+//!   outside them and listings are filtered to them, so no other object of the cluster is read
+//!   (but the objects [`ExistingSpec::visible`] names, none for a user's cluster). The
+//!   `kube-root-ca.crt` ConfigMap kube-controller-manager puts into every namespace is the
+//!   cluster's: left out of them.
 //! - [`Cluster::controls`] says it cannot start or restart apiservers, write their files or run
 //!   KMS plugins (and reads etcd only when an endpoint is given); the scenario engine refuses a
 //!   scenario that needs those before any step runs.
@@ -48,7 +51,17 @@ pub struct ExistingSpec {
     pub etcd_prefix: String,
     /// How long one API request may take.
     pub request_timeout: Duration,
+    /// Objects outside the scratch namespaces that this view includes under their own names:
+    /// lists across namespaces, raw lists, reads and writes reach them. Empty for a user's
+    /// cluster; the kind backend, which owns its cluster, names the ConfigMaps every
+    /// kube-apiserver writes in kube-system, which the simulator and `process` have too.
+    pub visible: Vec<ObjectRef>,
 }
+
+/// The ConfigMap kube-controller-manager publishes into every namespace (the cluster's CA):
+/// the cluster's, never the scenario's, so lists and raw lists of scratch namespaces leave it
+/// out (it appears whenever the controller gets to it, which is no step's doing).
+pub const ROOT_CA_CONFIGMAP: &str = "kube-root-ca.crt";
 
 impl ExistingSpec {
     /// `kubeconfig`'s current context, no etcd, the default prefix, 60 s per request.
@@ -59,6 +72,7 @@ impl ExistingSpec {
             etcd: None,
             etcd_prefix: DEFAULT_ETCD_PREFIX.to_owned(),
             request_timeout: Duration::from_secs(60),
+            visible: Vec::new(),
         }
     }
 }
@@ -104,6 +118,8 @@ pub struct ExistingCluster {
     names: Mutex<BTreeMap<String, String>>,
     /// Scratch namespaces created so far.
     created: BTreeSet<String>,
+    /// [`ExistingSpec::visible`].
+    visible: Vec<ObjectRef>,
 }
 
 impl std::fmt::Debug for ExistingCluster {
@@ -160,6 +176,7 @@ impl ExistingCluster {
             run: hex::encode(id),
             names: Mutex::new(BTreeMap::new()),
             created: BTreeSet::new(),
+            visible: spec.visible.clone(),
         };
         cluster.warn_leftovers().await;
         Ok(cluster)
@@ -193,9 +210,26 @@ impl ExistingCluster {
         names.get(scratch).cloned().unwrap_or_else(|| scratch.to_owned())
     }
 
-    /// `id` with its scratch namespace.
+    /// `id` with its scratch namespace (a [`ExistingSpec::visible`] object keeps its own).
     fn stored(&self, id: &ObjectRef) -> ObjectRef {
+        if self.visible.contains(id) {
+            return id.clone();
+        }
         ObjectRef { namespace: self.storage_namespace(&id.namespace), ..id.clone() }
+    }
+
+    /// Whether a raw etcd key is in this view: a scratch namespace of this run (but not the
+    /// cluster's CA ConfigMap there), or a visible object's.
+    fn in_view(&self, key: &str, scratch: impl Fn(&str) -> bool) -> bool {
+        let Some((resource, namespace, name)) = self.key_parts(key) else {
+            return false;
+        };
+        if scratch(namespace) {
+            return !(resource == Kind::ConfigMap.resource() && name == ROOT_CA_CONFIGMAP);
+        }
+        self.visible
+            .iter()
+            .any(|v| v.kind.resource() == resource && v.namespace == namespace && v.name == name)
     }
 
     /// `object` as the scenario names it.
@@ -222,12 +256,11 @@ impl ExistingCluster {
         Ok(())
     }
 
-    /// The namespace segment of an etcd key `<prefix>/<resource>/<namespace>/<name>`.
-    fn key_namespace<'k>(&self, key: &'k str) -> Option<&'k str> {
+    /// The resource, namespace and name of an etcd key `<prefix>/<resource>/<namespace>/<name>`.
+    fn key_parts<'k>(&self, key: &'k str) -> Option<(&'k str, &'k str, &'k str)> {
         let rest = key.strip_prefix(&self.prefix)?.strip_prefix('/')?;
         let mut parts = rest.splitn(3, '/');
-        let (_resource, namespace) = (parts.next()?, parts.next()?);
-        parts.next().map(|_| namespace)
+        Some((parts.next()?, parts.next()?, parts.next()?))
     }
 
     fn unsupported(&self, what: &str) -> BackendError {
@@ -259,12 +292,7 @@ impl Cluster for ExistingCluster {
     }
 
     fn controls(&self) -> Controls {
-        Controls {
-            apiservers: false,
-            files: false,
-            kms_plugins: false,
-            raw_etcd: self.raw.is_some(),
-        }
+        Controls { raw_etcd: self.raw.is_some(), ..Controls::API_ONLY }
     }
 
     fn etcd_prefix(&self) -> &str {
@@ -346,7 +374,8 @@ impl Cluster for ExistingCluster {
         kind: Kind,
         namespace: Option<&str>,
     ) -> Result<ApiResult<Vec<Object>>, BackendError> {
-        // Never the whole cluster: a list across namespaces is one per scratch namespace.
+        // Never the whole cluster: a list across namespaces is one per scratch namespace, and
+        // the visible objects.
         let scratch: Vec<String> = match namespace {
             Some(ns) => vec![self.storage_namespace(ns)],
             None => self.created.iter().cloned().collect(),
@@ -354,7 +383,27 @@ impl Cluster for ExistingCluster {
         let mut objects = Vec::new();
         for ns in scratch {
             match self.api.list(kind, Some(&ns)).await? {
-                Ok(found) => objects.extend(found.into_iter().map(|o| self.as_scenario(o))),
+                Ok(found) => objects.extend(
+                    found
+                        .into_iter()
+                        .filter(|o| {
+                            !(o.id.kind == Kind::ConfigMap && o.id.name == ROOT_CA_CONFIGMAP)
+                        })
+                        .map(|o| self.as_scenario(o)),
+                ),
+                Err(e) => return Ok(Err(e)),
+            }
+        }
+        let visible: Vec<ObjectRef> = self
+            .visible
+            .iter()
+            .filter(|v| v.kind == kind && namespace.is_none_or(|ns| v.namespace == ns))
+            .cloned()
+            .collect();
+        for id in visible {
+            match self.api.get(&id).await? {
+                Ok(o) => objects.push(o),
+                Err(e) if e.code == 404 => {}
                 Err(e) => return Ok(Err(e)),
             }
         }
@@ -377,8 +426,8 @@ impl Cluster for ExistingCluster {
     }
 
     async fn raw_get(&mut self, key: &str) -> Result<Option<RawEntry>, BackendError> {
-        let mine = self.key_namespace(key).is_some_and(|ns| ns.starts_with(&self.scratch_prefix()));
-        if !mine {
+        let prefix = self.scratch_prefix();
+        if !self.in_view(key, |ns| ns.starts_with(&prefix)) {
             return Err(BackendError::other(
                 format!("reading etcd key {key:?}"),
                 "outside this run's scratch namespaces; the existing backend reads nothing else",
@@ -405,7 +454,7 @@ impl Cluster for ExistingCluster {
         // Only this run's objects: the user's other values are neither returned nor kept.
         Ok(entries
             .into_iter()
-            .filter(|(key, _)| self.key_namespace(key).is_some_and(|ns| self.created.contains(ns)))
+            .filter(|(key, _)| self.in_view(key, |ns| self.created.contains(ns)))
             .map(|(key, v)| RawEntry { key, value: v.value, mod_revision: v.mod_revision })
             .collect())
     }

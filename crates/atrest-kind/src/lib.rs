@@ -280,45 +280,66 @@ pub async fn sweep(kind: &Path) -> Result<Vec<String>, KindError> {
     Ok(removed)
 }
 
+/// What the kind backend can do: start and stop its one apiserver with the flags and mounts
+/// the cluster was created with, write its files, read etcd. Not: change flags afterwards
+/// (the manifest is not edited yet), faults, KMS plugins.
+pub const CONTROLS: Controls = Controls {
+    apiservers: true,
+    flags: false,
+    members: false,
+    files: true,
+    kms_plugins: false,
+    raw_etcd: true,
+};
+
+/// The cluster settings the kind backend refuses before it creates anything, with the reason
+/// (`atrest scenarios` lists them too); the one apiserver's spec when it can.
+pub fn check_spec(cluster: &ClusterSpec) -> Result<ApiServerSpec, KindError> {
+    let apiserver = match cluster.apiservers.as_slice() {
+        [one] => one.clone(),
+        many => {
+            return Err(KindError::Unsupported(format!(
+                "run {} apiservers: it creates one control-plane node (several need kind's \
+                 haproxy load balancer image, which is not built here)",
+                many.len()
+            )));
+        }
+    };
+    if !cluster.kms_plugins.is_empty() {
+        return Err(KindError::Unsupported(
+            "run KMS plugins yet (their sockets would have to reach the node)".to_owned(),
+        ));
+    }
+    if cluster.etcd != EtcdSpec::default() {
+        return Err(KindError::Unsupported(
+            "set etcd's space quota (kubeadm's etcd runs with its defaults)".to_owned(),
+        ));
+    }
+    if let Some(flag) = &apiserver.encryption_config
+        && apiserver.resolve(flag).is_none()
+    {
+        return Err(KindError::Unsupported(format!(
+            "start a cluster whose apiserver flag names a file no volume mounts \
+             ({flag}): kubeadm init needs the apiserver to start"
+        )));
+    }
+    if let Some(taken) =
+        config::volumes(&apiserver).iter().find_map(|v| kubeadm_volume(&v.mount_path))
+    {
+        return Err(KindError::Unsupported(format!(
+            "mount a volume at or inside {taken}: kubeadm's static pod mounts the node's own \
+             there (certificates), and a second mount would hide them or make the pod invalid"
+        )));
+    }
+    Ok(apiserver)
+}
+
 impl KindCluster {
     /// Creates the cluster and leaves its apiserver stopped, its tree empty. On failure kind's
     /// logs are exported into the kept instance directory, named in the error.
     pub async fn launch(spec: &KindSpec, cluster: ClusterSpec) -> Result<KindCluster, KindError> {
-        let apiserver = match cluster.apiservers.as_slice() {
-            [one] => one.clone(),
-            many => {
-                return Err(KindError::Unsupported(format!(
-                    "run {} apiservers: it creates one control-plane node (several need kind's \
-                     haproxy load balancer image, which is not built here)",
-                    many.len()
-                )));
-            }
-        };
-        if !cluster.kms_plugins.is_empty() {
-            return Err(KindError::Unsupported(
-                "run KMS plugins yet (their sockets would have to reach the node)".to_owned(),
-            ));
-        }
-        if cluster.etcd != EtcdSpec::default() {
-            return Err(KindError::Unsupported(
-                "set etcd's space quota (kubeadm's etcd runs with its defaults)".to_owned(),
-            ));
-        }
+        let apiserver = check_spec(&cluster)?;
         let volumes = config::volumes(&apiserver);
-        if let Some(flag) = &apiserver.encryption_config
-            && apiserver.resolve(flag).is_none()
-        {
-            return Err(KindError::Unsupported(format!(
-                "start a cluster whose apiserver flag names a file no volume mounts \
-                 ({flag}): kubeadm init needs the apiserver to start"
-            )));
-        }
-        if let Some(taken) = volumes.iter().find_map(|v| kubeadm_volume(&v.mount_path)) {
-            return Err(KindError::Unsupported(format!(
-                "mount a volume at or inside {taken}: kubeadm's static pod mounts the node's own \
-                 there (certificates), and a second mount would hide them or make the pod invalid"
-            )));
-        }
         let etcd_tag = image_etcd_tag(&spec.image).await?;
         sweep(&spec.kind).await?;
 
@@ -402,6 +423,12 @@ impl KindCluster {
             let etcd = copy_etcd_client(&node, dir.path()).await?;
             let existing = ExistingSpec {
                 etcd: Some((format!("https://127.0.0.1:{etcd_port}"), etcd)),
+                // As on every other backend, the apiserver's own ConfigMaps are in the view
+                // (a `configmaps` rule without identity locks the apiserver out of them).
+                visible: atrest_backend::APISERVER_CONFIGMAPS
+                    .iter()
+                    .map(|name| ObjectRef::new(Kind::ConfigMap, "kube-system", *name))
+                    .collect(),
                 ..ExistingSpec::new(&kubeconfig)
             };
             let deadline = deadline_after(Instant::now(), spec.create_timeout);
@@ -859,7 +886,7 @@ impl Cluster for KindCluster {
     }
 
     fn controls(&self) -> Controls {
-        Controls { apiservers: true, files: true, kms_plugins: false, raw_etcd: true }
+        CONTROLS
     }
 
     fn storage_namespace(&self, namespace: &str) -> String {

@@ -631,12 +631,8 @@ fn the_quota_scenario_is_refused_where_etcd_is_not_the_harness_own() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../scenarios/etcd-quota-during-rewrite.yaml");
     let scenario = atrest_scenario::load(&path).unwrap();
-    let controls = atrest_backend::Controls {
-        apiservers: false,
-        files: false,
-        kms_plugins: false,
-        raw_etcd: true,
-    };
+    let controls =
+        atrest_backend::Controls { raw_etcd: true, ..atrest_backend::Controls::API_ONLY };
     let lines = scenario.unsupported("existing", &controls, 1);
     let kinds = |k: &str| lines.iter().filter(|l| l.contains(&format!("`{k}`"))).count();
     assert!(lines[0].starts_with("cluster.etcd: the existing backend cannot "), "{lines:#?}");

@@ -69,3 +69,8 @@ fn rotate() {
 fn missing_restart() {
     sim_and_kind("missing-restart");
 }
+
+#[test]
+fn configmaps() {
+    sim_and_kind("configmaps");
+}

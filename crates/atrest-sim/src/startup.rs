@@ -61,10 +61,8 @@ impl SimCluster {
             return;
         }
         self.bootstrapped = true;
-        for (name, key) in [
-            ("extension-apiserver-authentication", "client-ca-file"),
-            ("kube-apiserver-legacy-service-account-token-tracking", "since"),
-        ] {
+        let [authentication, tracking] = atrest_backend::APISERVER_CONFIGMAPS;
+        for (name, key) in [(authentication, "client-ca-file"), (tracking, "since")] {
             let id = ObjectRef::new(Kind::ConfigMap, "kube-system", name);
             let meta = self.new_meta(&id);
             let data = Data(BTreeMap::from([(key.to_owned(), b"atrest-sim".to_vec())]));

@@ -456,8 +456,10 @@ pub struct PreflightExpect {
 pub enum Need {
     /// Nothing but the API (and a real or simulated clock).
     Api,
-    /// Start, stop or restart apiservers, or edit their manifests.
+    /// Start, stop or restart apiservers.
     Apiservers,
+    /// Change an apiserver's flags or mounts after the cluster was created.
+    Flags,
     /// Kill, pause, resume or restart etcd and apiservers (fault injection), fill etcd to its
     /// quota, or run etcd's maintenance calls: only on members the harness owns.
     Members,
@@ -474,7 +476,9 @@ impl Need {
     pub fn met_by(self, controls: &Controls) -> bool {
         match self {
             Need::Api => true,
-            Need::Apiservers | Need::Members => controls.apiservers,
+            Need::Apiservers => controls.apiservers,
+            Need::Flags => controls.flags,
+            Need::Members => controls.members,
             Need::Files => controls.files,
             Need::KmsPlugins => controls.kms_plugins,
             Need::RawEtcd => controls.raw_etcd,
@@ -485,7 +489,10 @@ impl Need {
     pub fn doing(self) -> &'static str {
         match self {
             Need::Api => "send API requests",
-            Need::Apiservers => "start, stop or restart apiservers or change their flags",
+            Need::Apiservers => "start, stop or restart apiservers",
+            Need::Flags => {
+                "change an apiserver's flags or mounts after the cluster was created (setFlags)"
+            }
             Need::Members => {
                 "kill, pause, resume or restart etcd, apiservers and KMS plugins, or fill or \
                  maintain etcd (only members the harness runs)"
@@ -504,10 +511,8 @@ impl Step {
             Step::WriteConfig { .. } | Step::RemoveFile { .. } | Step::WaitForReload(_) => {
                 Need::Files
             }
-            Step::SetFlags { .. }
-            | Step::Start { .. }
-            | Step::Stop { .. }
-            | Step::Restart { .. } => Need::Apiservers,
+            Step::SetFlags { .. } => Need::Flags,
+            Step::Start { .. } | Step::Stop { .. } | Step::Restart { .. } => Need::Apiservers,
             Step::Kill(_)
             | Step::StartMember(_)
             | Step::Pause(_)
