@@ -159,8 +159,9 @@ pub enum StartFailure {
         /// The `"command failed"` err text, if found.
         err: Option<String>,
     },
-    /// It kept running but never became ready; `failing` lists the `/readyz` checks that
-    /// failed on the last probe (e.g. `informer-sync`).
+    /// It kept running but did not become ready (stuck on a watch cache that cannot list:
+    /// for ever, or until the storage-readiness hook gives up); `failing` lists the `/readyz`
+    /// checks that failed on the last probe (e.g. `informer-sync`).
     NotReady {
         /// Names of the failing readiness checks.
         failing: Vec<String>,

@@ -496,6 +496,11 @@ pub(crate) async fn run_kind(
     opts: &RunOptions,
     quiet: bool,
 ) -> Result<Report> {
+    // Refused before a cluster is created for it (`atrest scenarios` lists the same).
+    let refused = not_on_kind(scenario);
+    if !refused.is_empty() {
+        bail!("scenario {} cannot run on kind:\n  {}", scenario.name, refused.join("\n  "));
+    }
     let kind = atrest_kind::KindSpec::locate()?;
     let prepared = scenario.prepare(opts)?;
     if !quiet {

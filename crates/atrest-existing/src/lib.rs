@@ -349,7 +349,9 @@ impl Cluster for ExistingCluster {
         _i: usize,
         object: &Object,
     ) -> Result<ApiResult<Object>, BackendError> {
-        self.ensure_namespace(&object.id.namespace).await?;
+        if !self.visible.contains(&object.id) {
+            self.ensure_namespace(&object.id.namespace).await?;
+        }
         let stored = Object { id: self.stored(&object.id), ..object.clone() };
         Ok(self.api.create(&stored).await?.map(|o| self.as_scenario(o)))
     }
@@ -359,7 +361,9 @@ impl Cluster for ExistingCluster {
         _i: usize,
         object: &Object,
     ) -> Result<ApiResult<Object>, BackendError> {
-        self.ensure_namespace(&object.id.namespace).await?;
+        if !self.visible.contains(&object.id) {
+            self.ensure_namespace(&object.id.namespace).await?;
+        }
         let stored = Object { id: self.stored(&object.id), ..object.clone() };
         Ok(self.api.update(&stored).await?.map(|o| self.as_scenario(o)))
     }

@@ -11,7 +11,8 @@
 //!   it moves it back. The kubelet then stops or starts the container, and the harness waits for
 //!   containerd to show no apiserver task that is not stopped, or a new container id and
 //!   `/readyz`. A container that exits is reported with the `"command failed"` line of its CRI
-//!   log, as on `process` (containerd keeps no exit code).
+//!   log, as on `process`, and the exit code containerd's CRI plugin checkpointed for it (what
+//!   the kubelet's container status reports).
 //! - kubeadm's own objects (a bootstrap token Secret, kube-system ConfigMaps, `kube-root-ca.crt`
 //!   in every namespace) are the cluster's, not the scenario's: as on `existing`, a scenario's
 //!   namespace `NS` lives in a scratch namespace of its own, and lists and raw reads see only
@@ -510,7 +511,10 @@ impl KindCluster {
                     };
                     let err = log.as_deref().and_then(atrest_process::klog::command_failed_err);
                     if c.status.as_deref() == Some("STOPPED") || err.is_some() || new.len() > 1 {
-                        return ControlFlow::Break(Ok(Err(StuckOrExited::Exited(err))));
+                        return ControlFlow::Break(Ok(Err(StuckOrExited::Exited(
+                            c.id.clone(),
+                            err,
+                        ))));
                     }
                 }
                 let Some(new) = new.into_iter().next() else {
@@ -565,11 +569,13 @@ impl KindCluster {
                 // Running, answering, and not ready: left running, as on the other backends.
                 Ok(Err(StartFailure::NotReady { failing: atrest_process::failing_checks(&body) }))
             }
-            Ok(Ok(Err(StuckOrExited::Exited(err)))) => {
+            Ok(Ok(Err(StuckOrExited::Exited(id, err)))) => {
+                // Read before the stop: the kubelet removes the container's checkpoint with it.
+                let code = self.exit_code(&id).await;
                 // The kubelet would restart it again and again: stopped, as on the other
-                // backends after a failed start. (containerd keeps no exit code.)
+                // backends after a failed start.
                 self.stop().await?;
-                Ok(Err(StartFailure::Exited { code: None, err }))
+                Ok(Err(StartFailure::Exited { code, err }))
             }
             Ok(Err(e)) => {
                 // Whatever went wrong, the kubelet is not left restarting it.
@@ -577,7 +583,7 @@ impl KindCluster {
                 Err(e)
             }
             Err(timed_out) => match timed_out.last {
-                // Running and never ready: left running, as on the other backends.
+                // Running and not ready by the deadline: left running, as on the other backends.
                 Some((_, Some(body))) => Ok(Err(StartFailure::NotReady {
                     failing: atrest_process::failing_checks(&body),
                 })),
@@ -590,6 +596,36 @@ impl KindCluster {
                     })
                 }
             },
+        }
+    }
+
+    /// The exit code of container `id`, once containerd has recorded that it finished (a few
+    /// seconds at most after the exit was seen); `None` if it has not by then, or on an error
+    /// (logged: the exit itself is what the report needs).
+    async fn exit_code(&self, id: &str) -> Option<i32> {
+        let deadline = deadline_after(Instant::now(), Duration::from_secs(10));
+        let node = self.node.as_str();
+        let read = wait_until(deadline, POLL, || async move {
+            match node::exit_code(node, id).await {
+                Ok(Some(code)) => ControlFlow::Break(Ok(code)),
+                Ok(None) => ControlFlow::Continue(format!(
+                    "container {} has no recorded exit yet",
+                    short(id)
+                )),
+                Err(e) => ControlFlow::Break(Err(e)),
+            }
+        })
+        .await;
+        match read {
+            Ok(Ok(code)) => Some(code),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %atrest_backend::error_chain(&e), "cannot read the exit code");
+                None
+            }
+            Err(t) => {
+                tracing::warn!(last = ?t.last, "no exit code recorded within {:?}", t.waited);
+                None
+            }
         }
     }
 
@@ -614,54 +650,83 @@ impl KindCluster {
         let node = self.node.as_str();
         let pod = format!("kube-apiserver-{node}");
         let kubectl = |args: &str| {
-            format!("kubectl --kubeconfig /etc/kubernetes/admin.conf -n kube-system {args}")
+            format!(
+                "kubectl --kubeconfig /etc/kubernetes/admin.conf --request-timeout=10s \
+                 -n kube-system {args}"
+            )
         };
-        let uid_of =
-            kubectl(&format!("get pod {pod} --ignore-not-found -o jsonpath='{{.metadata.uid}}'"));
+        // The pod's uid and the container id its status reports (`containerd://<id>`).
+        let status_of = kubectl(&format!(
+            "get pod {pod} --ignore-not-found -o \
+             jsonpath='{{.metadata.uid}} {{.status.containerStatuses[0].containerID}}'"
+        ));
+        let deadline = deadline_after(Instant::now(), self.start_timeout);
         let running = |list: Vec<node::Container>| -> Vec<String> {
             list.into_iter()
                 .filter(|c| c.status.as_deref() == Some("RUNNING"))
                 .map(|c| c.id)
                 .collect()
         };
-        let before = running(node::apiserver_containers(node).await?);
-        let uid = node::exec(node, &uid_of).await?.trim().to_owned();
-        if uid.is_empty() {
-            return Err(KindError::Unsupported(format!(
-                "delete the mirror pod: there is no pod {pod} in kube-system"
-            )));
-        }
-        let started = Instant::now();
-        node::exec(node, &kubectl(&format!("delete pod {pod} --wait=false"))).await?;
-        let deadline = deadline_after(Instant::now(), self.start_timeout);
-        let new_uid = wait_until(deadline, POLL, || async {
-            match node::exec(node, &uid_of).await {
-                Ok(u) if u.trim().is_empty() => {
-                    ControlFlow::Continue(format!("no pod {pod} (deleted, not created again yet)"))
+        // The kubelet creates the mirror pod, and reports the running container in it, some
+        // seconds after the apiserver is ready (until then a restarted one's mirror pod still
+        // names the container before); `skip` is the uid the pod must no longer have. Settled
+        // when the pod reports the one container containerd runs.
+        let reported = |skip: Option<String>| {
+            let (status_of, pod) = (&status_of, &pod);
+            wait_until(deadline, POLL, move || {
+                let skip = skip.clone();
+                async move {
+                    let out = match node::exec(node, status_of).await {
+                        Ok(out) => out,
+                        Err(e) => {
+                            return ControlFlow::Continue(format!("kubectl get pod {pod}: {e}"));
+                        }
+                    };
+                    match parse_pod_status(&out) {
+                        None => ControlFlow::Continue(format!("no pod {pod}")),
+                        Some((uid, _)) if Some(&uid) == skip.as_ref() => {
+                            ControlFlow::Continue(format!("pod {pod} still has uid {uid}"))
+                        }
+                        Some((uid, None)) => ControlFlow::Continue(format!(
+                            "pod {pod} (uid {uid}) reports no container yet"
+                        )),
+                        Some((uid, Some(container))) => {
+                            match node::apiserver_containers(node).await.map(running) {
+                                Ok(ids) if ids == [container.clone()] => {
+                                    ControlFlow::Break((uid, container))
+                                }
+                                Ok(ids) => ControlFlow::Continue(format!(
+                                    "pod {pod} (uid {uid}) reports container {}, containerd \
+                                     runs [{}]",
+                                    short(&container),
+                                    ids.iter().map(|id| short(id)).collect::<Vec<_>>().join(", ")
+                                )),
+                                Err(e) => ControlFlow::Continue(format!("ctr: {e}")),
+                            }
+                        }
+                    }
                 }
-                Ok(u) if u.trim() == uid => {
-                    ControlFlow::Continue(format!("pod {pod} still has uid {uid}"))
-                }
-                Ok(u) => ControlFlow::Break(u.trim().to_owned()),
-                Err(e) => ControlFlow::Continue(format!("kubectl get pod {pod}: {e}")),
-            }
-        })
-        .await
-        .map_err(|t| KindError::Timeout {
-            what: format!("the kubelet to create the mirror pod {pod} again"),
-            waited: t.waited,
-            last: t.last.unwrap_or_default(),
-        })?;
-        let took = started.elapsed();
-        let after = running(node::apiserver_containers(node).await?);
-        let shown = |ids: &[String]| {
-            if ids.is_empty() {
-                "none".to_owned()
-            } else {
-                ids.iter().map(|id| short(id)).collect::<Vec<_>>().join(", ")
+            })
+        };
+        let timeout = |what: String| {
+            move |t: atrest_backend::wait::TimedOut<String>| KindError::Timeout {
+                what,
+                waited: t.waited,
+                last: t.last.unwrap_or_default(),
             }
         };
-        let restarted = after != before;
+        let (uid, container) = reported(None)
+            .await
+            .map_err(timeout(format!("the kubelet to report the mirror pod {pod}")))?;
+        let started = Instant::now();
+        node::exec(node, &kubectl(&format!("delete pod {pod} --wait=false"))).await?;
+        let (new_uid, new_container) = reported(Some(uid.clone()))
+            .await
+            .map_err(timeout(format!("the kubelet to create the mirror pod {pod} again")))?;
+        let took = started.elapsed();
+        // Both pods reported the one running container: the same one unless the kubelet
+        // restarted the static pod.
+        let restarted = new_container != container;
         Ok(MirrorPodDeletion::Recreated {
             restarted,
             details: vec![
@@ -672,15 +737,15 @@ impl KindCluster {
                 ),
                 if restarted {
                     format!(
-                        "running apiserver container: {} before, {} after",
-                        shown(&before),
-                        shown(&after)
+                        "apiserver container: {} before, {} after (restarted)",
+                        short(&container),
+                        short(&new_container)
                     )
                 } else {
                     format!(
-                        "running apiserver container: {} before and after (the kubelet did not \
-                         touch it)",
-                        shown(&before)
+                        "apiserver container: {} before and after, the only one running, in the \
+                         old pod's status and the new one's (the kubelet did not touch it)",
+                        short(&container)
                     )
                 },
             ],
@@ -694,15 +759,24 @@ impl KindCluster {
     }
 }
 
-/// `path` of the cluster's tree on the host, for launch (`..` and relative paths refused).
+/// `<uid> <runtime>://<container id>` (kubectl's jsonpath of a pod) as the uid and the
+/// container id, `None` for no pod (empty output).
+fn parse_pod_status(out: &str) -> Option<(String, Option<String>)> {
+    let mut words = out.split_whitespace();
+    let uid = words.next()?.to_owned();
+    let container = words.next().map(|c| c.split_once("://").map_or(c, |(_, id)| id).to_owned());
+    Some((uid, container))
+}
+
 /// How a start that did not become ready ended early.
 enum StuckOrExited {
     /// Running and failing only the checks of a watch cache that cannot list (the body).
     Stuck(String),
-    /// The container exited (its `command failed` err, if its log has one).
-    Exited(Option<String>),
+    /// The container (its id) exited (its `command failed` err, if its log has one).
+    Exited(String, Option<String>),
 }
 
+/// `path` of the cluster's tree on the host, for launch (`..` and relative paths refused).
 fn in_tree(fs_root: &Path, path: &str) -> Result<PathBuf, KindError> {
     atrest_process::host_path(fs_root, path)
         .map_err(|e| KindError::Unsupported(atrest_backend::error_chain(&e)))
@@ -1032,6 +1106,16 @@ mod tests {
         assert_eq!(owner_of("atrest-123-456-0-x"), None);
         assert_eq!(owner_of("kind"), None);
         assert_eq!(owner_of("atrest-verify"), None);
+    }
+
+    #[test]
+    fn pod_status_is_a_uid_and_a_container_id() {
+        assert_eq!(parse_pod_status(""), None);
+        assert_eq!(parse_pod_status("u-1 "), Some(("u-1".to_owned(), None)));
+        assert_eq!(
+            parse_pod_status("u-1 containerd://abc\n"),
+            Some(("u-1".to_owned(), Some("abc".to_owned())))
+        );
     }
 
     #[test]

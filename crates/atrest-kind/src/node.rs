@@ -102,6 +102,29 @@ pub(crate) async fn container_log(node: &str, id: &str) -> Result<Option<String>
     }
 }
 
+/// The exit code containerd's CRI plugin recorded for container `id` (its checkpoint
+/// `/var/lib/containerd/io.containerd.grpc.v1.cri/containers/<id>/status`, which the kubelet's
+/// container status comes from): `None` while it has not finished, or without a checkpoint.
+pub(crate) async fn exit_code(node: &str, id: &str) -> Result<Option<i32>, KindError> {
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Ok(None);
+    }
+    let script = format!(
+        "f=/var/lib/containerd/io.containerd.grpc.v1.cri/containers/{id}/status; \
+         if [ -e $f ]; then cat $f; fi"
+    );
+    Ok(parse_exit_code(&exec(node, &script).await?))
+}
+
+/// [`exit_code`] of a checkpoint's text: `ExitCode` once `FinishedAt` is set.
+pub(crate) fn parse_exit_code(status: &str) -> Option<i32> {
+    let v: serde_json::Value = serde_json::from_str(status).ok()?;
+    if v.get("FinishedAt")?.as_i64()? == 0 {
+        return None;
+    }
+    i32::try_from(v.get("ExitCode")?.as_i64()?).ok()
+}
+
 pub(crate) fn cri_to_text(raw: &str) -> String {
     let mut out = String::new();
     for line in raw.lines() {
@@ -139,6 +162,16 @@ mod tests {
                    2026-12-06T06:00:00.2Z stderr P part one \n\
                    2026-12-06T06:00:00.2Z stderr F and two\n";
         assert_eq!(cri_to_text(raw), "E1206 first\npart one and two\n");
+    }
+
+    #[test]
+    fn exit_codes_come_from_finished_checkpoints() {
+        let running = r#"{"Version":"v1","Pid":1506,"StartedAt":1,"FinishedAt":0,"ExitCode":0}"#;
+        assert_eq!(parse_exit_code(running), None);
+        let exited =
+            r#"{"Version":"v1","Pid":0,"FinishedAt":1796551305,"ExitCode":1,"Reason":"Error"}"#;
+        assert_eq!(parse_exit_code(exited), Some(1));
+        assert_eq!(parse_exit_code(""), None);
     }
 
     #[test]

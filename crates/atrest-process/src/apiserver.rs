@@ -268,7 +268,7 @@ impl ApiServer {
         self.stop().await;
         let spec = self.spec();
         let client = self.client.clone();
-        // When the apiserver started failing only the checks a stuck one fails for ever.
+        // When the apiserver started failing only the checks a stuck watch cache fails.
         let stuck_since: Arc<Mutex<Option<Instant>>> = Arc::default();
         let probe = || {
             let (client, stuck_since) = (client.clone(), stuck_since.clone());

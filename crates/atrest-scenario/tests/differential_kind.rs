@@ -74,3 +74,17 @@ fn missing_restart() {
 fn configmaps() {
     sim_and_kind("configmaps");
 }
+
+/// The flag's directory is mounted through node and pod; the file written beside it is in
+/// neither: the apiserver exits with upstream's text and its exit code.
+#[test]
+fn wrong_path() {
+    sim_and_kind("wrong-path");
+}
+
+/// A start that fails on the key: the exit text (key REDACTED) from the container's log, the
+/// exit code from containerd's checkpoint.
+#[test]
+fn invalid_key_length() {
+    sim_and_kind("invalid-key-length");
+}

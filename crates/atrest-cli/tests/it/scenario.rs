@@ -464,4 +464,15 @@ fn an_existing_cluster_scenario_is_refused_on_sim_before_it_runs() {
     let out = atrest_in(tmp.path(), &["scenario", "rotate", "--backend", "existing"], b"");
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--backend existing needs --kubeconfig FILE (or KUBECONFIG)"));
+    // What kind cannot run is refused before kind is even looked for.
+    let out = atrest_in(tmp.path(), &["scenario", "rotate-ha", "--backend", "kind"], b"");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "scenario rotate-ha cannot run on kind:\n  cluster.apiservers: the scenario needs 2 \
+             apiservers, the kind backend has 1"
+        ),
+        "{}",
+        stderr(&out)
+    );
 }
