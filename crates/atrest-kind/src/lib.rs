@@ -487,10 +487,10 @@ impl KindCluster {
         // Shared by the probes: each borrows it only while it runs.
         let api = tokio::sync::Mutex::new(&mut self.api);
         // Since when /readyz has failed only the checks a watch cache that cannot list fails
-        // (as on `process`: not ready once it has done so for STUCK_FOR).
-        let stuck_since = std::sync::Mutex::new(None::<Instant>);
+        // (as on `process`: not ready once it has done so for a while, `atrest_process::Stuck`).
+        let stuck = std::sync::Mutex::new(atrest_process::Stuck::default());
         let outcome = wait_until(deadline, POLL, || {
-            let (before, api, stuck_since) = (&before, &api, &stuck_since);
+            let (before, api, stuck) = (&before, &api, &stuck);
             async move {
                 let containers = match node::apiserver_containers(node_name).await {
                     Ok(c) => c,
@@ -527,13 +527,10 @@ impl KindCluster {
                     Some("RUNNING") => match api.lock().await.probe(0, "/readyz").await {
                         Ok((200, _)) => ControlFlow::Break(Ok(Ok(()))),
                         Ok((code, body)) => {
-                            let mut since = stuck_since
+                            if stuck
                                 .lock()
-                                .unwrap_or_else(std::sync::PoisonError::into_inner);
-                            if !atrest_process::stuck_only(&body) {
-                                *since = None;
-                            } else if since.get_or_insert_with(Instant::now).elapsed()
-                                >= atrest_process::STUCK_FOR
+                                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                .observe(&body)
                             {
                                 return ControlFlow::Break(Ok(Err(StuckOrExited::Stuck(body))));
                             }

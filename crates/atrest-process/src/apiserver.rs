@@ -268,27 +268,19 @@ impl ApiServer {
         self.stop().await;
         let spec = self.spec();
         let client = self.client.clone();
-        // When the apiserver started failing only the checks a stuck watch cache fails.
-        let stuck_since: Arc<Mutex<Option<Instant>>> = Arc::default();
+        let stuck: Arc<Mutex<Stuck>> = Arc::default();
         let probe = || {
-            let (client, stuck_since) = (client.clone(), stuck_since.clone());
+            let (client, stuck) = (client.clone(), stuck.clone());
             async move {
                 let observed = probe_ready(client).await;
                 if let ControlFlow::Continue(last) = &observed {
-                    let mut since = stuck_since.lock().unwrap_or_else(PoisonError::into_inner);
-                    if stuck_only(last) {
-                        since.get_or_insert_with(Instant::now);
-                    } else {
-                        *since = None;
-                    }
+                    stuck.lock().unwrap_or_else(PoisonError::into_inner).observe(last);
                 }
                 observed
             }
         };
-        let still_starting = |last: Option<&str>| {
-            let since = *stuck_since.lock().unwrap_or_else(PoisonError::into_inner);
-            !last.is_some_and(stuck_only) || since.is_none_or(|t| t.elapsed() < STUCK_FOR)
-        };
+        let still_starting =
+            |last: Option<&str>| !stuck.lock().unwrap_or_else(PoisonError::into_inner).held(last);
         let (process, launched) = launch_keep_unready(
             &spec,
             &mut self.dir,
@@ -472,11 +464,34 @@ const STUCK_CHECKS: [&str; 2] = ["informer-sync", "poststarthook/storage-readine
 /// How long an apiserver must fail only [`STUCK_CHECKS`] to count as not ready. A healthy
 /// start passes them a few seconds after the others, even on a loaded machine, where the whole
 /// start can outlast the not-ready deadline.
-pub const STUCK_FOR: Duration = Duration::from_secs(8);
+const STUCK_FOR: Duration = Duration::from_secs(8);
+
+/// Since when a start has failed only [`STUCK_CHECKS`]: one stuck on them for [`STUCK_FOR`]
+/// counts as not ready (on `process`, and on kind, whose kubelet starts the same binary).
+#[derive(Debug, Default)]
+pub struct Stuck(Option<Instant>);
+
+impl Stuck {
+    /// Records a readiness observation (a `/readyz` body, or a text that ends with one);
+    /// `true` once only stuck checks have failed for [`STUCK_FOR`].
+    pub fn observe(&mut self, last: &str) -> bool {
+        if !stuck_only(last) {
+            self.0 = None;
+            return false;
+        }
+        self.0.get_or_insert_with(Instant::now).elapsed() >= STUCK_FOR
+    }
+
+    /// Whether `last` (the latest observation, already recorded) is stuck and has been for
+    /// [`STUCK_FOR`].
+    pub fn held(&self, last: Option<&str>) -> bool {
+        last.is_some_and(stuck_only) && self.0.is_some_and(|t| t.elapsed() >= STUCK_FOR)
+    }
+}
 
 /// Whether a readiness observation (a `/readyz` body, or a text that ends with one) fails
 /// exactly some of [`STUCK_CHECKS`] and nothing else.
-pub fn stuck_only(last: &str) -> bool {
+fn stuck_only(last: &str) -> bool {
     let failing = failing_checks(last);
     !failing.is_empty() && failing.iter().all(|c| STUCK_CHECKS.contains(&c.as_str()))
 }
@@ -695,5 +710,12 @@ mod tests {
             "/readyz: error trying to connect: tcp connect error: Connection refused"
         ));
         assert!(!stuck_only("namespace default not created yet"));
+        // Stuck only once it has lasted: a first stuck observation is not yet held.
+        let mut s = super::Stuck::default();
+        assert!(!s.observe(stuck));
+        assert!(!s.held(Some(stuck)));
+        assert!(s.0.is_some());
+        assert!(!s.observe("namespace default not created yet"));
+        assert!(s.0.is_none(), "anything else starts the clock again");
     }
 }

@@ -42,7 +42,7 @@ mod watch;
 
 pub use apiserver::{
     ApiServer, ApiServerOptions, ApiserverEndpoint, ClusterPki, EtcdClientTls, EtcdEndpoint,
-    Readiness, STUCK_FOR, failing_checks, stuck_only,
+    Readiness, Stuck, failing_checks,
 };
 pub use assets::{Assets, AssetsError, cache_dir, setup_build};
 pub use cluster::{ContainerImages, ProcessCluster, host_path, remove_tree_file, write_tree_file};
