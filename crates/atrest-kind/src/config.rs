@@ -1,17 +1,26 @@
-//! The kind `Cluster` config of one atrest cluster: the scenario's file tree reaches the
-//! apiserver's static pod through two hops, as `atrest kind-config` writes them for a user
-//! (`extraMounts` from the host into the node, a kubeadm `extraVolumes` `hostPath` from the node
-//! into the pod), plus what the harness needs: etcd's client port published on 127.0.0.1, and the
-//! settings a node built offline needs (no CNI, no kube-proxy: their images are not in it).
+//! The kind `Cluster` config of one atrest cluster, and the apiserver's volumes in the node.
+//!
+//! The scenario's file tree reaches the apiserver's static pod through two hops, as for a user's
+//! kind cluster: the host directory is mounted into the node (`extraMounts`), and a `hostPath`
+//! volume of the pod mounts a directory of the node into the apiserver. A kind node's mounts are
+//! fixed when it is created while a scenario may change the pod's volumes (`setFlags`), so the
+//! whole tree is mounted once, read-only, at [`TREE_IN_NODE`], and each of the scenario's volumes
+//! is a `hostPath` into it that [`crate::manifest`] writes into kubeadm's manifest. The config
+//! also has what the harness needs: etcd's client port published on 127.0.0.1, and the settings
+//! a node built offline needs (no CNI, no kube-proxy: their images are not in it).
 //!
 //! kubeadm's v1beta4 `ClusterConfiguration` (kind v0.33 writes it from Kubernetes 1.36 on,
-//! sigs.k8s.io/kind pkg/cluster/internal/kubeadm/config.go); its `extraArgs` is a list of
-//! `name`/`value` pairs.
+//! sigs.k8s.io/kind pkg/cluster/internal/kubeadm/config.go).
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 use atrest_backend::ApiServerSpec;
+
+use crate::KindError;
+
+/// Where the node sees the cluster's file tree (read-only).
+pub(crate) const TREE_IN_NODE: &str = "/var/lib/atrest/fs";
 
 /// What the config is made of.
 #[derive(Debug, Clone)]
@@ -20,8 +29,6 @@ pub(crate) struct KindConfig<'a> {
     pub(crate) image: &'a str,
     /// The host directory that stands for the cluster's `/` (the scenario's file tree).
     pub(crate) fs_root: &'a Path,
-    /// The apiserver's flags and mounts.
-    pub(crate) apiserver: &'a ApiServerSpec,
     /// The host port on 127.0.0.1 that reaches etcd's client port in the node.
     pub(crate) etcd_port: u16,
     /// etcd's image tag when the node image carries a different one than kubeadm would ask
@@ -29,20 +36,56 @@ pub(crate) struct KindConfig<'a> {
     pub(crate) etcd_image_tag: Option<&'a str>,
 }
 
-/// One directory of the cluster's tree mounted into the node at its own path, and from there
-/// into the apiserver at `mount_path`.
+/// One `hostPath` volume of the apiserver's static pod: a directory of the cluster's tree, seen
+/// by the apiserver at `mount_path`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Volume {
-    /// The directory in the cluster's tree (and in the node).
+    /// The directory in the cluster's tree (absolute, `/`-rooted, no trailing `/`).
     pub(crate) host_path: String,
     /// Where the apiserver sees it.
     pub(crate) mount_path: String,
 }
 
-/// The apiserver's volumes: its declared `hostPath` mounts, or else the directory of its
-/// configuration file at itself (kubeadm's `/etc/kubernetes/enc` layout).
-pub(crate) fn volumes(spec: &ApiServerSpec) -> Vec<Volume> {
-    match (&spec.mounts, &spec.encryption_config) {
+impl Volume {
+    /// The directory's path in the node.
+    pub(crate) fn node_path(&self) -> String {
+        format!("{TREE_IN_NODE}{}", self.host_path.trim_end_matches('/'))
+    }
+}
+
+/// kubeadm 1.37's own `hostPath` volumes of the apiserver's static pod
+/// (cmd/kubeadm/app/phases/controlplane/volumes.go), each the node's directory at itself: the
+/// node's certificates, not the scenario's tree.
+pub(crate) const KUBEADM_VOLUMES: &[&str] = &[
+    "/etc/kubernetes/pki",
+    "/etc/ssl/certs",
+    "/etc/ca-certificates",
+    "/usr/local/share/ca-certificates",
+    "/usr/share/ca-certificates",
+    "/etc/pki",
+];
+
+/// Whether `a` is `b` or inside it.
+fn at_or_inside(a: &str, b: &str) -> bool {
+    let (a, b) = (a.trim_end_matches('/'), b.trim_end_matches('/'));
+    a.strip_prefix(b).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// The kubeadm volume `path` is at or inside, if any.
+pub(crate) fn kubeadm_volume(path: &str) -> Option<&'static str> {
+    KUBEADM_VOLUMES.iter().copied().find(|v| at_or_inside(path, v))
+}
+
+/// The volumes the apiserver's pod gets from the tree, beside kubeadm's own: its declared
+/// `hostPath` mounts, or else the directory of its configuration file at itself (kubeadm's
+/// `/etc/kubernetes/enc` layout).
+///
+/// A declared mount that is exactly one of kubeadm's (`/etc/kubernetes/pki` at itself: what a
+/// scenario lists to say "the volumes kubeadm's manifest has") is kubeadm's, left as it is. Any
+/// other volume at, inside or around one of kubeadm's is refused: it would hide the node's
+/// certificates or stand for them.
+pub(crate) fn volumes(spec: &ApiServerSpec) -> Result<Vec<Volume>, KindError> {
+    let wanted = match (&spec.mounts, &spec.encryption_config) {
         (Some(mounts), _) => mounts
             .iter()
             .map(|m| Volume {
@@ -51,16 +94,35 @@ pub(crate) fn volumes(spec: &ApiServerSpec) -> Vec<Volume> {
             })
             .collect(),
         (None, Some(config)) => {
-            let dir = config.rsplit_once('/').map_or("/", |(dir, _)| dir);
-            let dir = if dir.is_empty() { "/" } else { dir };
+            let dir = config.rsplit_once('/').map_or("", |(dir, _)| dir);
             vec![Volume { host_path: dir.to_owned(), mount_path: dir.to_owned() }]
         }
         (None, None) => Vec::new(),
+    };
+    let mut out = Vec::new();
+    for v in wanted {
+        let kubeadms = spec.mounts.is_some()
+            && KUBEADM_VOLUMES.iter().any(|k| *k == v.host_path && *k == v.mount_path);
+        if kubeadms {
+            continue;
+        }
+        if let Some(k) = KUBEADM_VOLUMES
+            .iter()
+            .find(|k| at_or_inside(&v.mount_path, k) || at_or_inside(k, &v.mount_path))
+        {
+            let shown = if v.mount_path.is_empty() { "/" } else { &v.mount_path };
+            return Err(KindError::Unsupported(format!(
+                "mount a volume of the cluster's tree at {shown}: kubeadm's static pod mounts the \
+                 node's own {k} (certificates), which this would hide or stand for"
+            )));
+        }
+        out.push(v);
     }
+    Ok(out)
 }
 
 /// A string as a YAML double-quoted scalar (JSON's string syntax is valid YAML).
-fn quoted(s: &str) -> String {
+pub(crate) fn quoted(s: &str) -> String {
     serde_json::Value::String(s.to_owned()).to_string()
 }
 
@@ -68,58 +130,35 @@ impl KindConfig<'_> {
     /// The config's text.
     pub(crate) fn render(&self) -> String {
         let mut out = String::new();
-        let volumes = volumes(self.apiserver);
         out.push_str("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\n");
         out.push_str("networking:\n  disableDefaultCNI: true\n  kubeProxyMode: none\n");
         out.push_str("nodes:\n  - role: control-plane\n");
         let _ = writeln!(out, "    image: {}", quoted(self.image));
-        if !volumes.is_empty() {
-            out.push_str("    extraMounts:\n");
-            for v in &volumes {
-                let host = self.fs_root.join(v.host_path.trim_start_matches('/'));
-                let _ = writeln!(out, "      - hostPath: {}", quoted(&host.to_string_lossy()));
-                let _ = writeln!(out, "        containerPath: {}", quoted(&v.host_path));
-                out.push_str("        readOnly: true\n");
-            }
-        }
+        out.push_str("    extraMounts:\n");
+        let _ = writeln!(out, "      - hostPath: {}", quoted(&self.fs_root.to_string_lossy()));
+        let _ = writeln!(out, "        containerPath: {}", quoted(TREE_IN_NODE));
+        out.push_str("        readOnly: true\n");
         out.push_str("    extraPortMappings:\n      - containerPort: 2379\n");
         let _ = writeln!(out, "        hostPort: {}", self.etcd_port);
         out.push_str("        listenAddress: \"127.0.0.1\"\n        protocol: TCP\n");
 
-        let mut patch = String::from(
-            "kind: ClusterConfiguration\napiVersion: kubeadm.k8s.io/v1beta4\napiServer:\n",
-        );
-        let mut flags = Vec::new();
-        if let Some(config) = &self.apiserver.encryption_config {
-            flags.push(("encryption-provider-config", config.clone()));
-        }
-        if self.apiserver.automatic_reload {
-            flags.push(("encryption-provider-config-automatic-reload", "true".to_owned()));
-        }
-        if !flags.is_empty() {
-            patch.push_str("  extraArgs:\n");
-            for (name, value) in &flags {
-                let _ = writeln!(patch, "    - name: {name}\n      value: {}", quoted(value));
-            }
-        }
-        if !volumes.is_empty() {
-            patch.push_str("  extraVolumes:\n");
-            for (n, v) in volumes.iter().enumerate() {
-                let _ = writeln!(patch, "    - name: atrest-{n}");
-                let _ = writeln!(patch, "      hostPath: {}", quoted(&v.host_path));
-                let _ = writeln!(patch, "      mountPath: {}", quoted(&v.mount_path));
-                patch.push_str("      readOnly: true\n      pathType: Directory\n");
-            }
-        }
+        let mut patches = Vec::new();
         if let Some(tag) = self.etcd_image_tag {
-            let _ = writeln!(patch, "etcd:\n  local:\n    imageTag: {}", quoted(tag));
+            patches.push(format!(
+                "kind: ClusterConfiguration\napiVersion: kubeadm.k8s.io/v1beta4\n\
+                 etcd:\n  local:\n    imageTag: {}\n",
+                quoted(tag)
+            ));
         }
         // kubelet 1.37 refuses a cgroup v1 host unless told otherwise; on cgroup v2 the field
         // changes nothing.
-        let kubelet = "kind: KubeletConfiguration\napiVersion: kubelet.config.k8s.io/v1beta1\n\
-                       failCgroupV1: false\n";
+        patches.push(
+            "kind: KubeletConfiguration\napiVersion: kubelet.config.k8s.io/v1beta1\n\
+             failCgroupV1: false\n"
+                .to_owned(),
+        );
         out.push_str("kubeadmConfigPatches:\n");
-        for doc in [patch.as_str(), kubelet] {
+        for doc in &patches {
             out.push_str("  - |\n");
             for line in doc.lines() {
                 let _ = writeln!(out, "    {line}");
@@ -135,25 +174,15 @@ mod tests {
 
     use super::*;
 
-    /// The config for `spec` on image `img`, tree `/r`, no etcd tag.
-    fn plain(spec: &ApiServerSpec) -> String {
-        KindConfig {
-            image: "img",
-            fs_root: Path::new("/r"),
-            apiserver: spec,
-            etcd_port: 1,
-            etcd_image_tag: None,
-        }
-        .render()
+    fn mount(host_path: &str, mount_path: &str) -> HostPathMount {
+        HostPathMount { host_path: host_path.to_owned(), mount_path: mount_path.to_owned() }
     }
 
     #[test]
-    fn the_default_layout_mounts_the_configs_directory_at_itself() {
-        let spec = ApiServerSpec::with_config("/etc/kubernetes/enc/encryption-config.yaml");
+    fn the_tree_is_mounted_once_and_etcd_published_on_loopback() {
         let text = KindConfig {
             image: "kindest/node:v1.37.2",
             fs_root: Path::new("/tmp/atrest-kind-x/fs"),
-            apiserver: &spec,
             etcd_port: 40123,
             etcd_image_tag: Some("3.6.16-0"),
         }
@@ -167,8 +196,8 @@ nodes:
   - role: control-plane
     image: "kindest/node:v1.37.2"
     extraMounts:
-      - hostPath: "/tmp/atrest-kind-x/fs/etc/kubernetes/enc"
-        containerPath: "/etc/kubernetes/enc"
+      - hostPath: "/tmp/atrest-kind-x/fs"
+        containerPath: "/var/lib/atrest/fs"
         readOnly: true
     extraPortMappings:
       - containerPort: 2379
@@ -179,16 +208,6 @@ kubeadmConfigPatches:
   - |
     kind: ClusterConfiguration
     apiVersion: kubeadm.k8s.io/v1beta4
-    apiServer:
-      extraArgs:
-        - name: encryption-provider-config
-          value: "/etc/kubernetes/enc/encryption-config.yaml"
-      extraVolumes:
-        - name: atrest-0
-          hostPath: "/etc/kubernetes/enc"
-          mountPath: "/etc/kubernetes/enc"
-          readOnly: true
-          pathType: Directory
     etcd:
       local:
         imageTag: "3.6.16-0"
@@ -198,41 +217,71 @@ kubeadmConfigPatches:
     failCgroupV1: false
 "#;
         assert_eq!(text, want);
+        let plain = KindConfig {
+            image: "img",
+            fs_root: Path::new("/r"),
+            etcd_port: 1,
+            etcd_image_tag: None,
+        }
+        .render();
+        assert!(!plain.contains("ClusterConfiguration"), "{plain}");
     }
 
     #[test]
-    fn declared_mounts_are_the_only_volumes() {
-        let spec = ApiServerSpec {
-            encryption_config: Some("/etc/kubernetes/enc/encryption-config.yaml".to_owned()),
-            automatic_reload: true,
-            mounts: Some(vec![HostPathMount {
-                host_path: "/etc/kubernetes/encryption/".to_owned(),
-                mount_path: "/etc/kubernetes/encryption".to_owned(),
-            }]),
-        };
+    fn the_default_layout_mounts_the_configs_directory_at_itself() {
+        let spec = ApiServerSpec::with_config("/etc/kubernetes/enc/encryption-config.yaml");
+        let v = volumes(&spec).expect("allowed");
         assert_eq!(
-            volumes(&spec),
-            vec![Volume {
-                host_path: "/etc/kubernetes/encryption".to_owned(),
-                mount_path: "/etc/kubernetes/encryption".to_owned()
+            v,
+            [Volume {
+                host_path: "/etc/kubernetes/enc".to_owned(),
+                mount_path: "/etc/kubernetes/enc".to_owned()
             }]
         );
-        let text = plain(&spec);
-        assert!(text.contains("      - hostPath: \"/r/etc/kubernetes/encryption\"\n"), "{text}");
-        assert!(
-            text.contains(
-                "- name: encryption-provider-config-automatic-reload\n          value: \"true\"\n"
-            ),
-            "{text}"
-        );
-        assert!(!text.contains("etcd:"), "{text}");
+        assert_eq!(v[0].node_path(), "/var/lib/atrest/fs/etc/kubernetes/enc");
+        // A file at the root: the tree's root, at `/` (refused: it hides kubeadm's volumes).
+        assert!(volumes(&ApiServerSpec::with_config("/enc.yaml")).is_err());
+        assert!(volumes(&ApiServerSpec::default()).expect("allowed").is_empty());
     }
 
     #[test]
-    fn no_configuration_no_flag_and_no_volume() {
-        let spec = ApiServerSpec::default();
-        assert!(volumes(&spec).is_empty());
-        let text = plain(&spec);
-        assert!(!text.contains("extraArgs") && !text.contains("extraMounts"), "{text}");
+    fn declared_mounts_are_the_only_volumes_beside_kubeadms() {
+        let spec = ApiServerSpec {
+            encryption_config: Some("/etc/kubernetes/encryption-config.yaml".to_owned()),
+            automatic_reload: true,
+            mounts: Some(vec![
+                mount("/etc/kubernetes/pki", "/etc/kubernetes/pki"),
+                mount("/etc/ssl/certs/", "/etc/ssl/certs"),
+                mount("/etc/kubernetes/enc/", "/etc/kubernetes/enc"),
+            ]),
+        };
+        assert_eq!(
+            volumes(&spec).expect("allowed"),
+            [Volume {
+                host_path: "/etc/kubernetes/enc".to_owned(),
+                mount_path: "/etc/kubernetes/enc".to_owned()
+            }]
+        );
+    }
+
+    #[test]
+    fn volumes_over_kubeadms_own_are_refused() {
+        let declared = |m: HostPathMount| ApiServerSpec {
+            mounts: Some(vec![m]),
+            ..ApiServerSpec::with_config("/x/enc.yaml")
+        };
+        for bad in [
+            mount("/elsewhere", "/etc/kubernetes/pki"),
+            mount("/etc/ssl/certs/x", "/etc/ssl/certs/x"),
+            mount("/etc", "/etc"),
+        ] {
+            let e = volumes(&declared(bad.clone())).expect_err("refused");
+            assert!(e.to_string().contains("kubeadm's static pod mounts"), "{bad:?}: {e}");
+        }
+        // Implicitly, the config's directory inside kubeadm's: the node's, not the tree's.
+        assert!(volumes(&ApiServerSpec::with_config("/etc/kubernetes/pki/enc.yaml")).is_err());
+        assert_eq!(kubeadm_volume("/etc/ssl/certs/x/"), Some("/etc/ssl/certs"));
+        assert_eq!(kubeadm_volume("/etc/kubernetes/enc"), None);
+        assert_eq!(kubeadm_volume("/etc/pkix"), None);
     }
 }

@@ -4,9 +4,13 @@
 //! What is real here and simulated nowhere else: the apiserver is kubeadm's static pod, run by a
 //! real kubelet, and it reads the scenario's files through the two hops a user's kind cluster
 //! needs (the host directory mounted into the node, the node's directory mounted into the pod).
-//! - The cluster's file tree is a host directory (`<instance>/fs`); each of the apiserver's
-//!   volumes is mounted read-only into the node at its own path when the cluster is created
-//!   (a kind node's mounts are fixed then), and a file written on the host is in the pod at once.
+//! - The cluster's file tree is a host directory (`<instance>/fs`), mounted read-only into the
+//!   node at `/var/lib/atrest/fs` when the cluster is created (a kind node's mounts are fixed
+//!   then). Each of the apiserver's volumes is a `hostPath` volume of its static pod into that
+//!   directory, written into kubeadm's manifest at every start with the scenario's flags (so
+//!   `setFlags` works as on every backend); a file written on the host is in the pod at once
+//!   when a volume covers it, and otherwise only in the node, under `/var/lib/atrest/fs`.
+//!   kubeadm's own volumes (the node's certificates) stay as kubeadm wrote them.
 //! - Stopping the apiserver moves its manifest out of the kubelet's manifest directory; starting
 //!   it moves it back. The kubelet then stops or starts the container, and the harness waits for
 //!   containerd to show no apiserver task that is not stopped, or a new container id and
@@ -19,14 +23,15 @@
 //!   those.
 //! - etcd's client port is published on 127.0.0.1 only (`extraPortMappings`); raw reads go there
 //!   with the apiserver's own etcd client certificate, copied out of the node (0600).
-//! - kubeadm init needs an apiserver that starts, so the cluster is created with an identity-only
-//!   bootstrap configuration at the flag's path, then the apiserver is stopped and that file
-//!   removed before the scenario's first step: the scenario starts with its apiserver stopped and
-//!   its tree empty, as on every backend.
+//! - kubeadm init needs an apiserver that starts, so the cluster is created without the
+//!   scenario's flags and volumes (no encryption: what identity writes), then the apiserver is
+//!   stopped before the scenario's first step: the scenario starts with its apiserver stopped
+//!   and its tree empty, as on every backend.
 //! - Clusters are named `atrest-<pid>-<start time>-<n>`; a launch deletes those whose owner is
 //!   gone, shutdown and drop delete this one, and a failed run exports kind's logs first.
 
 mod config;
+mod manifest;
 mod node;
 
 use std::collections::BTreeSet;
@@ -55,11 +60,6 @@ pub const NAME_PREFIX: &str = "atrest-";
 /// The node image's label naming the etcd image tag baked into it (`cargo xtask
 /// kind-node-image` sets it), when kubeadm would ask for another one.
 pub const ETCD_TAG_LABEL: &str = "io.atrest.kind-node.etcd-image-tag";
-
-/// The configuration kubeadm init runs with (the scenario's own is not written yet).
-const BOOTSTRAP_CONFIG: &str = "apiVersion: apiserver.config.k8s.io/v1\n\
-kind: EncryptionConfiguration\n\
-resources:\n  - resources: [secrets, configmaps]\n    providers:\n      - identity: {}\n";
 
 /// How often the node and the apiserver are polled.
 const POLL: Duration = Duration::from_millis(250);
@@ -169,6 +169,9 @@ pub enum KindError {
         /// The kept instance directory (`kind-logs/` inside when the export worked).
         kept: PathBuf,
     },
+    /// kubeadm's manifest is not what this backend edits.
+    #[error("the apiserver's static pod manifest: {0}")]
+    Manifest(String),
     /// A wait ran out.
     #[error("{what}: not within {}s (last observation: {last})", .waited.as_secs())]
     Timeout {
@@ -202,8 +205,12 @@ pub struct KindCluster {
     dir: InstanceDir,
     fs_root: PathBuf,
     api: ExistingCluster,
-    /// The flags and mounts it was created with (fixed for its life).
+    /// The flags and mounts of the apiserver's next start.
     spec: ApiServerSpec,
+    /// kubeadm's `kube-apiserver.yaml`, as kubeadm init wrote it.
+    kubeadm_manifest: String,
+    /// How many starts the harness has made (each start's manifest is numbered).
+    starts: u64,
     start_timeout: Duration,
     running: bool,
     deleted: bool,
@@ -281,12 +288,12 @@ pub async fn sweep(kind: &Path) -> Result<Vec<String>, KindError> {
     Ok(removed)
 }
 
-/// What the kind backend can do: start and stop its one apiserver with the flags and mounts
-/// the cluster was created with, write its files, read etcd. Not: change flags afterwards
-/// (the manifest is not edited yet), faults, KMS plugins.
+/// What the kind backend can do: start and stop its one apiserver, with any flags and volumes
+/// (the manifest is written at each start), write its files, read etcd. Not: faults, etcd
+/// settings, KMS plugins.
 pub const CONTROLS: Controls = Controls {
     apiservers: true,
-    flags: false,
+    flags: true,
     members: false,
     files: true,
     kms_plugins: false,
@@ -316,22 +323,7 @@ pub fn check_spec(cluster: &ClusterSpec) -> Result<ApiServerSpec, KindError> {
             "set etcd's space quota (kubeadm's etcd runs with its defaults)".to_owned(),
         ));
     }
-    if let Some(flag) = &apiserver.encryption_config
-        && apiserver.resolve(flag).is_none()
-    {
-        return Err(KindError::Unsupported(format!(
-            "start a cluster whose apiserver flag names a file no volume mounts \
-             ({flag}): kubeadm init needs the apiserver to start"
-        )));
-    }
-    if let Some(taken) =
-        config::volumes(&apiserver).iter().find_map(|v| kubeadm_volume(&v.mount_path))
-    {
-        return Err(KindError::Unsupported(format!(
-            "mount a volume at or inside {taken}: kubeadm's static pod mounts the node's own \
-             there (certificates), and a second mount would hide them or make the pod invalid"
-        )));
-    }
+    config::volumes(&apiserver)?;
     Ok(apiserver)
 }
 
@@ -340,7 +332,6 @@ impl KindCluster {
     /// logs are exported into the kept instance directory, named in the error.
     pub async fn launch(spec: &KindSpec, cluster: ClusterSpec) -> Result<KindCluster, KindError> {
         let apiserver = check_spec(&cluster)?;
-        let volumes = config::volumes(&apiserver);
         let etcd_tag = image_etcd_tag(&spec.image).await?;
         sweep(&spec.kind).await?;
 
@@ -357,28 +348,15 @@ impl KindCluster {
         let mut dir =
             InstanceDir::new("kind").map_err(file_error("create", &std::env::temp_dir()))?;
         let fs_root = dir.path().join("fs");
-        for v in &volumes {
-            let host = in_tree(&fs_root, &v.host_path)?;
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(&host)
-                .map_err(file_error("create", &host))?;
-        }
-        let bootstrap =
-            match apiserver.encryption_config.as_deref().and_then(|p| apiserver.resolve(p)) {
-                Some(path) => Some(in_tree(&fs_root, &path)?),
-                None => None,
-            };
-        if let Some(file) = &bootstrap {
-            write_private(file, BOOTSTRAP_CONFIG.as_bytes())?;
-        }
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&fs_root)
+            .map_err(file_error("create", &fs_root))?;
         let etcd_port = atrest_process::free_port()
             .map_err(|e| KindError::Prerequisite(format!("no free port for etcd: {e}")))?;
         let text = KindConfig {
             image: &spec.image,
             fs_root: &fs_root,
-            apiserver: &apiserver,
             etcd_port,
             etcd_image_tag: etcd_tag.as_deref(),
         }
@@ -446,14 +424,17 @@ impl KindCluster {
                 last: t.last.unwrap_or_else(|| "no answer".to_owned()),
             })?;
             park(&node, spec.start_timeout).await?;
-            if let Some(file) = &bootstrap {
-                std::fs::remove_file(file).map_err(file_error("remove", file))?;
-            }
-            Ok::<_, KindError>(api)
+            let kubeadm_manifest = node::exec(&node, &format!("cat {PARKED}")).await?;
+            // Kept beside the logs: what every start's manifest is made from.
+            write_private(
+                &dir.path().join("kubeadm-kube-apiserver.yaml"),
+                kubeadm_manifest.as_bytes(),
+            )?;
+            Ok::<_, KindError>((api, kubeadm_manifest))
         }
         .await;
-        let api = match ready {
-            Ok(api) => api,
+        let (api, kubeadm_manifest) = match ready {
+            Ok(ready) => ready,
             Err(e) => return Err(partial.fail(&mut dir, e).await),
         };
         partial.armed = false;
@@ -466,6 +447,8 @@ impl KindCluster {
             fs_root,
             api,
             spec: apiserver,
+            kubeadm_manifest,
+            starts: 0,
             start_timeout: spec.start_timeout,
             running: false,
             deleted: false,
@@ -480,6 +463,7 @@ impl KindCluster {
         let started = Instant::now();
         let before: BTreeSet<String> =
             node::apiserver_containers(&self.node).await?.into_iter().map(|c| c.id).collect();
+        self.write_manifest().await?;
         node::exec(&self.node, &format!("mv {PARKED} {MANIFEST}")).await?;
         self.running = true;
         let deadline = deadline_after(Instant::now(), self.start_timeout);
@@ -594,6 +578,24 @@ impl KindCluster {
                 }
             },
         }
+    }
+
+    /// Writes the manifest of the next start where the stopped apiserver's waits: kubeadm's with
+    /// the current flags and volumes, whose directories are made in the tree first (the tree is
+    /// read-only in the node). A copy is kept in the instance directory.
+    async fn write_manifest(&mut self) -> Result<(), KindError> {
+        self.starts += 1;
+        let (text, volumes) = manifest::render(&self.kubeadm_manifest, &self.spec, self.starts)?;
+        for v in &volumes {
+            let host = in_tree(&self.fs_root, &v.host_path)?;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&host)
+                .map_err(file_error("create", &host))?;
+        }
+        write_private(&self.dir.path().join("kube-apiserver.json"), text.as_bytes())?;
+        node::write(&self.node, PARKED, text.as_bytes()).await
     }
 
     /// The exit code of container `id`, once containerd has recorded that it finished (a few
@@ -779,27 +781,6 @@ fn in_tree(fs_root: &Path, path: &str) -> Result<PathBuf, KindError> {
         .map_err(|e| KindError::Unsupported(atrest_backend::error_chain(&e)))
 }
 
-/// kubeadm 1.37's own `hostPath` volumes of the apiserver's static pod
-/// (cmd/kubeadm/app/phases/controlplane/volumes.go): a scenario's volume at or inside one of
-/// them is refused.
-const KUBEADM_VOLUMES: &[&str] = &[
-    "/etc/kubernetes/pki",
-    "/etc/ssl/certs",
-    "/etc/ca-certificates",
-    "/usr/local/share/ca-certificates",
-    "/usr/share/ca-certificates",
-    "/etc/pki",
-];
-
-/// The kubeadm volume `mount_path` is at or inside, if any.
-fn kubeadm_volume(mount_path: &str) -> Option<&'static str> {
-    let path = mount_path.trim_end_matches('/');
-    KUBEADM_VOLUMES
-        .iter()
-        .copied()
-        .find(|v| path.strip_prefix(v).is_some_and(|rest| rest.is_empty() || rest.starts_with('/')))
-}
-
 /// The first twelve characters of a container id, as `docker ps` shows them.
 fn short(id: &str) -> &str {
     id.get(..12).unwrap_or(id)
@@ -860,24 +841,31 @@ async fn copy_etcd_client(node: &str, dir: &Path) -> Result<ConnectSettings, Kin
 }
 
 /// Moves the apiserver's manifest out of the kubelet's directory (if it is there) and waits
-/// until no apiserver container runs.
+/// until no apiserver container runs and its pod's sandbox is stopped too: until then the
+/// kubelet may still start a container of the old pod (a crash-looping one's next attempt),
+/// which the next start would take for its own.
 async fn park(node: &str, timeout: Duration) -> Result<(), KindError> {
     let started = Instant::now();
     node::exec(node, &format!("if [ -e {MANIFEST} ]; then mv {MANIFEST} {PARKED}; fi")).await?;
     let deadline = deadline_after(Instant::now(), timeout);
+    // Any task not stopped (running, created, paused) may still serve or start.
+    let live = |list: Vec<node::Container>, what: &str| {
+        list.into_iter().find(|c| c.status.as_deref().is_some_and(|s| s != "STOPPED")).map(|c| {
+            format!("{what} {} is {}", short(&c.id), c.status.as_deref().unwrap_or_default())
+        })
+    };
     wait_until(deadline, POLL, || async {
-        match node::apiserver_containers(node).await {
-            // Any task not stopped (running, created, paused) may still serve or start.
-            Ok(list) => match list
-                .iter()
-                .find(|c| c.status.as_deref().is_some_and(|status| status != "STOPPED"))
-            {
+        let containers = match node::apiserver_containers(node).await {
+            Ok(list) => list,
+            Err(e) => return ControlFlow::Break(Err(e)),
+        };
+        if let Some(seen) = live(containers, "container") {
+            return ControlFlow::Continue(seen);
+        }
+        match node::apiserver_sandboxes(node).await {
+            Ok(list) => match live(list, "the pod's sandbox") {
                 None => ControlFlow::Break(Ok(())),
-                Some(c) => ControlFlow::Continue(format!(
-                    "container {} is {}",
-                    short(&c.id),
-                    c.status.as_deref().unwrap_or_default()
-                )),
+                Some(seen) => ControlFlow::Continue(seen),
             },
             Err(e) => ControlFlow::Break(Err(e)),
         }
@@ -965,6 +953,13 @@ impl Cluster for KindCluster {
     }
 
     async fn write_file(&mut self, path: &str, contents: &[u8]) -> Result<(), BackendError> {
+        if let Some(k) = config::kubeadm_volume(path) {
+            return Err(KindError::Unsupported(format!(
+                "write {path}: the apiserver's {k} is kubeadm's volume of the node's own \
+                 directory (certificates), which the scenario's files never reach"
+            ))
+            .into());
+        }
         atrest_process::write_tree_file(&self.fs_root, path, contents)
     }
 
@@ -974,15 +969,10 @@ impl Cluster for KindCluster {
 
     fn configure_apiserver(&mut self, i: usize, spec: ApiServerSpec) -> Result<(), BackendError> {
         Self::check_index(i)?;
-        if spec == self.spec {
-            return Ok(());
-        }
-        Err(KindError::Unsupported(
-            "change the apiserver's flags or mounts after the cluster was created (a kind node's \
-             mounts are fixed at creation; editing the static pod's manifest is not done yet)"
-                .to_owned(),
-        )
-        .into())
+        // Refused now, not at the next start.
+        config::volumes(&spec)?;
+        self.spec = spec;
+        Ok(())
     }
 
     async fn start_apiserver(
@@ -1113,14 +1103,6 @@ mod tests {
             parse_pod_status("u-1 containerd://abc\n"),
             Some(("u-1".to_owned(), Some("abc".to_owned())))
         );
-    }
-
-    #[test]
-    fn kubeadms_own_volumes_are_refused() {
-        assert_eq!(kubeadm_volume("/etc/kubernetes/pki"), Some("/etc/kubernetes/pki"));
-        assert_eq!(kubeadm_volume("/etc/ssl/certs/x/"), Some("/etc/ssl/certs"));
-        assert_eq!(kubeadm_volume("/etc/kubernetes/enc"), None);
-        assert_eq!(kubeadm_volume("/etc/pkix"), None);
     }
 
     #[test]

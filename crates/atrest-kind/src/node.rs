@@ -47,6 +47,38 @@ pub(crate) async fn exec(node: &str, script: &str) -> Result<String, KindError> 
     output(Path::new("docker"), &["exec", node, "sh", "-c", script], None).await
 }
 
+/// Writes `contents` to `path` in the node (through `docker exec -i`: nothing lands on the
+/// host). `path` is one of this crate's constants, never a scenario's.
+pub(crate) async fn write(node: &str, path: &str, contents: &[u8]) -> Result<(), KindError> {
+    use tokio::io::AsyncWriteExt as _;
+    let script = format!("cat > {path}.atrest-new && mv {path}.atrest-new {path}");
+    let shown = || format!("docker exec -i {node} sh -c '{script}'");
+    let mut child = tokio::process::Command::new("docker")
+        .args(["exec", "-i", node, "sh", "-c", &script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|source| KindError::Spawn { command: shown(), source })?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A write that fails is seen in the exit status and stderr below.
+        let _ = stdin.write_all(contents).await;
+    }
+    let out = child
+        .wait_with_output()
+        .await
+        .map_err(|source| KindError::Spawn { command: shown(), source })?;
+    if !out.status.success() {
+        return Err(KindError::Command {
+            command: shown(),
+            status: out.status.to_string(),
+            stderr: tail(&String::from_utf8_lossy(&out.stderr), 20),
+        });
+    }
+    Ok(())
+}
+
 /// The state of one of the apiserver's containers, as containerd has it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Container {
@@ -57,18 +89,33 @@ pub(crate) struct Container {
     pub(crate) status: Option<String>,
 }
 
-/// Lists the kube-apiserver containers of the node, with their tasks' states. Each `ctr` runs
-/// on its own line under `set -e`, so a failing one fails the script instead of listing nothing.
-const LIST_APISERVERS: &str = r#"set -e
-ids=$(ctr -n k8s.io containers ls -q 'labels."io.kubernetes.container.name"==kube-apiserver')
+/// Lists the containers `filter` (a `ctr containers ls` filter) selects, with their tasks'
+/// states. Each `ctr` runs on its own line under `set -e`, so a failing one fails the script
+/// instead of listing nothing.
+fn list_script(filter: &str) -> String {
+    format!(
+        r#"set -e
+ids=$(ctr -n k8s.io containers ls -q '{filter}')
 tasks=$(ctr -n k8s.io tasks ls)
 for id in $ids; do
-  echo "$id $(echo "$tasks" | awk -v id="$id" '$1 == id { print $3 }')"
-done"#;
+  echo "$id $(echo "$tasks" | awk -v id="$id" '$1 == id {{ print $3 }}')"
+done"#
+    )
+}
 
 /// The apiserver's containers.
 pub(crate) async fn apiserver_containers(node: &str) -> Result<Vec<Container>, KindError> {
-    Ok(parse_containers(&exec(node, LIST_APISERVERS).await?))
+    let script = list_script(r#"labels."io.kubernetes.container.name"==kube-apiserver"#);
+    Ok(parse_containers(&exec(node, &script).await?))
+}
+
+/// The sandboxes (pause containers) of the apiserver's pods: the kubelet stops a pod's sandbox
+/// last, once it will start no container in it any more. `node` is also the node's name.
+pub(crate) async fn apiserver_sandboxes(node: &str) -> Result<Vec<Container>, KindError> {
+    let script = list_script(&format!(
+        r#"labels."io.cri-containerd.kind"==sandbox,labels."io.kubernetes.pod.name"==kube-apiserver-{node}"#
+    ));
+    Ok(parse_containers(&exec(node, &script).await?))
 }
 
 pub(crate) fn parse_containers(text: &str) -> Vec<Container> {

@@ -75,11 +75,20 @@ fn configmaps() {
     sim_and_kind("configmaps");
 }
 
-/// The flag's directory is mounted through node and pod; the file written beside it is in
-/// neither: the apiserver exits with upstream's text and its exit code.
+/// The flag's directory is a volume of the pod; the file written beside it is in the node (under
+/// the tree's mount) but not in the pod: the apiserver exits with upstream's text and its exit
+/// code.
 #[test]
 fn wrong_path() {
     sim_and_kind("wrong-path");
+}
+
+/// The flag names the file's own path, which no volume of kubeadm's manifest covers: the
+/// apiserver exits; `setFlags` adds a volume and a flag in it (the manifest rewritten), and the
+/// next start reads it.
+#[test]
+fn wrong_path_mount() {
+    sim_and_kind("wrong-path-mount");
 }
 
 /// A start that fails on the key: the exit text (key REDACTED) from the container's log, the
