@@ -49,8 +49,35 @@ pub(crate) struct Volume {
 impl Volume {
     /// The directory's path in the node.
     pub(crate) fn node_path(&self) -> String {
-        format!("{TREE_IN_NODE}{}", self.host_path.trim_end_matches('/'))
+        if self.host_path == "/" {
+            TREE_IN_NODE.to_owned()
+        } else {
+            format!("{TREE_IN_NODE}{}", self.host_path)
+        }
     }
+}
+
+/// `path` as one spelling (`/etc/kubernetes//pki/.` is `/etc/kubernetes/pki`), so that paths
+/// compare as the kernel would resolve them; relative paths and `..` are refused.
+fn normal(path: &str, what: &str) -> Result<String, KindError> {
+    let mut parts = Vec::new();
+    for c in Path::new(path).components() {
+        match c {
+            std::path::Component::RootDir | std::path::Component::CurDir => {}
+            std::path::Component::Normal(p) => parts.push(p.to_string_lossy().into_owned()),
+            std::path::Component::ParentDir | std::path::Component::Prefix(_) => {
+                return Err(KindError::Unsupported(format!(
+                    "use {what} {path:?}: not an absolute path without `..`"
+                )));
+            }
+        }
+    }
+    if !path.starts_with('/') {
+        return Err(KindError::Unsupported(format!(
+            "use {what} {path:?}: not an absolute path without `..`"
+        )));
+    }
+    Ok(format!("/{}", parts.join("/")))
 }
 
 /// kubeadm 1.37's own `hostPath` volumes of the apiserver's static pod
@@ -65,15 +92,15 @@ pub(crate) const KUBEADM_VOLUMES: &[&str] = &[
     "/etc/pki",
 ];
 
-/// Whether `a` is `b` or inside it.
+/// Whether `a` is `b` or inside it (both in [`normal`] spelling).
 fn at_or_inside(a: &str, b: &str) -> bool {
-    let (a, b) = (a.trim_end_matches('/'), b.trim_end_matches('/'));
-    a.strip_prefix(b).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    b == "/" || a == b || a.strip_prefix(b).is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// The kubeadm volume `path` is at or inside, if any.
 pub(crate) fn kubeadm_volume(path: &str) -> Option<&'static str> {
-    KUBEADM_VOLUMES.iter().copied().find(|v| at_or_inside(path, v))
+    let path = normal(path, "the path").ok()?;
+    KUBEADM_VOLUMES.iter().copied().find(|v| at_or_inside(&path, v))
 }
 
 /// The volumes the apiserver's pod gets from the tree, beside kubeadm's own: its declared
@@ -82,38 +109,59 @@ pub(crate) fn kubeadm_volume(path: &str) -> Option<&'static str> {
 ///
 /// A declared mount that is exactly one of kubeadm's (`/etc/kubernetes/pki` at itself: what a
 /// scenario lists to say "the volumes kubeadm's manifest has") is kubeadm's, left as it is. Any
-/// other volume at, inside or around one of kubeadm's is refused: it would hide the node's
-/// certificates or stand for them.
+/// other volume at, inside or around one of kubeadm's is refused (it would hide the node's
+/// certificates or stand for them), and so is a volume of the tree's own copy of one of them
+/// (on kind those paths are the node's: the harness writes no file there).
 pub(crate) fn volumes(spec: &ApiServerSpec) -> Result<Vec<Volume>, KindError> {
+    let declared = spec.mounts.is_some();
     let wanted = match (&spec.mounts, &spec.encryption_config) {
         (Some(mounts), _) => mounts
             .iter()
-            .map(|m| Volume {
-                host_path: m.host_path.trim_end_matches('/').to_owned(),
-                mount_path: m.mount_path.trim_end_matches('/').to_owned(),
+            .map(|m| {
+                Ok(Volume {
+                    host_path: normal(&m.host_path, "the hostPath")?,
+                    mount_path: normal(&m.mount_path, "the mountPath")?,
+                })
             })
-            .collect(),
+            .collect::<Result<Vec<_>, KindError>>()?,
         (None, Some(config)) => {
+            let config = normal(config, "the encryption configuration's path")?;
             let dir = config.rsplit_once('/').map_or("", |(dir, _)| dir);
+            let dir = if dir.is_empty() { "/" } else { dir };
             vec![Volume { host_path: dir.to_owned(), mount_path: dir.to_owned() }]
         }
         (None, None) => Vec::new(),
     };
     let mut out = Vec::new();
     for v in wanted {
-        let kubeadms = spec.mounts.is_some()
-            && KUBEADM_VOLUMES.iter().any(|k| *k == v.host_path && *k == v.mount_path);
-        if kubeadms {
+        if declared && KUBEADM_VOLUMES.iter().any(|k| *k == v.host_path && *k == v.mount_path) {
             continue;
         }
-        if let Some(k) = KUBEADM_VOLUMES
-            .iter()
-            .find(|k| at_or_inside(&v.mount_path, k) || at_or_inside(k, &v.mount_path))
-        {
-            let shown = if v.mount_path.is_empty() { "/" } else { &v.mount_path };
+        let over = |path: &str| {
+            KUBEADM_VOLUMES.iter().find(|k| at_or_inside(path, k) || at_or_inside(k, path))
+        };
+        if let Some(k) = over(&v.mount_path) {
+            let what = if declared {
+                format!("mount a volume of the cluster's tree at {}", v.mount_path)
+            } else {
+                format!(
+                    "mount the configuration file's directory {} at itself (what an apiserver \
+                     without `mounts` gets; put the file in a directory of its own, such as \
+                     /etc/kubernetes/enc, or declare `mounts`)",
+                    v.mount_path
+                )
+            };
             return Err(KindError::Unsupported(format!(
-                "mount a volume of the cluster's tree at {shown}: kubeadm's static pod mounts the \
-                 node's own {k} (certificates), which this would hide or stand for"
+                "{what}: kubeadm's static pod mounts the node's own {k} (certificates), which \
+                 this would hide or stand for"
+            )));
+        }
+        // Around one of them is fine: the tree's copy is empty (writes there are refused).
+        if let Some(k) = KUBEADM_VOLUMES.iter().find(|k| at_or_inside(&v.host_path, k)) {
+            return Err(KindError::Unsupported(format!(
+                "use the cluster's tree at {} as a volume: {k} is the node's own directory \
+                 (kubeadm's certificates), where the harness writes no file",
+                v.host_path
             )));
         }
         out.push(v);
@@ -240,7 +288,12 @@ kubeadmConfigPatches:
         );
         assert_eq!(v[0].node_path(), "/var/lib/atrest/fs/etc/kubernetes/enc");
         // A file at the root: the tree's root, at `/` (refused: it hides kubeadm's volumes).
-        assert!(volumes(&ApiServerSpec::with_config("/enc.yaml")).is_err());
+        let e = volumes(&ApiServerSpec::with_config("/enc.yaml")).expect_err("refused");
+        assert!(e.to_string().contains("directory / at itself"), "{e}");
+        // The tutorial's path: its directory holds kubeadm's pki.
+        let e = volumes(&ApiServerSpec::with_config("/etc/kubernetes/encryption-config.yaml"))
+            .expect_err("refused");
+        assert!(e.to_string().contains("or declare `mounts`"), "{e}");
         assert!(volumes(&ApiServerSpec::default()).expect("allowed").is_empty());
     }
 
@@ -253,15 +306,21 @@ kubeadmConfigPatches:
                 mount("/etc/kubernetes/pki", "/etc/kubernetes/pki"),
                 mount("/etc/ssl/certs/", "/etc/ssl/certs"),
                 mount("/etc/kubernetes/enc/", "/etc/kubernetes/enc"),
+                mount("/", "/srv/tree"),
             ]),
         };
+        let v = volumes(&spec).expect("allowed");
         assert_eq!(
-            volumes(&spec).expect("allowed"),
-            [Volume {
-                host_path: "/etc/kubernetes/enc".to_owned(),
-                mount_path: "/etc/kubernetes/enc".to_owned()
-            }]
+            v,
+            [
+                Volume {
+                    host_path: "/etc/kubernetes/enc".to_owned(),
+                    mount_path: "/etc/kubernetes/enc".to_owned()
+                },
+                Volume { host_path: "/".to_owned(), mount_path: "/srv/tree".to_owned() }
+            ]
         );
+        assert_eq!(v[1].node_path(), "/var/lib/atrest/fs");
     }
 
     #[test]
@@ -274,14 +333,23 @@ kubeadmConfigPatches:
             mount("/elsewhere", "/etc/kubernetes/pki"),
             mount("/etc/ssl/certs/x", "/etc/ssl/certs/x"),
             mount("/etc", "/etc"),
+            // Other spellings of kubeadm's paths are the same paths.
+            mount("/elsewhere", "/etc/kubernetes//pki/."),
+            mount("/elsewhere", "/etc/./ssl/certs"),
         ] {
             let e = volumes(&declared(bad.clone())).expect_err("refused");
             assert!(e.to_string().contains("kubeadm's static pod mounts"), "{bad:?}: {e}");
         }
+        let e = volumes(&declared(mount("/etc/kubernetes/pki", "/srv/pki"))).expect_err("refused");
+        assert!(e.to_string().contains("the node's own directory"), "{e}");
+        let e = volumes(&declared(mount("/a/../etc", "/srv"))).expect_err("refused");
+        assert!(e.to_string().contains("without `..`"), "{e}");
+        assert!(volumes(&declared(mount("a", "/srv"))).is_err());
         // Implicitly, the config's directory inside kubeadm's: the node's, not the tree's.
         assert!(volumes(&ApiServerSpec::with_config("/etc/kubernetes/pki/enc.yaml")).is_err());
         assert_eq!(kubeadm_volume("/etc/ssl/certs/x/"), Some("/etc/ssl/certs"));
         assert_eq!(kubeadm_volume("/etc/kubernetes/enc"), None);
         assert_eq!(kubeadm_volume("/etc/pkix"), None);
+        assert_eq!(kubeadm_volume("/etc//pki/x"), Some("/etc/pki"));
     }
 }

@@ -12,8 +12,9 @@
 //!   when a volume covers it, and otherwise only in the node, under `/var/lib/atrest/fs`.
 //!   kubeadm's own volumes (the node's certificates) stay as kubeadm wrote them.
 //! - Stopping the apiserver moves its manifest out of the kubelet's manifest directory; starting
-//!   it moves it back. The kubelet then stops or starts the container, and the harness waits for
-//!   containerd to show no apiserver task that is not stopped, or a new container id and
+//!   it writes it and moves it back. The kubelet then stops or starts the container, and the
+//!   harness waits for containerd to show no apiserver task, nor pod sandbox, that is not
+//!   stopped, or a new container id and
 //!   `/readyz`. A container that exits is reported with the `"command failed"` line of its CRI
 //!   log, as on `process`, and the exit code containerd's CRI plugin checkpointed for it (what
 //!   the kubelet's container status reports).
@@ -863,10 +864,13 @@ async fn park(node: &str, timeout: Duration) -> Result<(), KindError> {
             return ControlFlow::Continue(seen);
         }
         match node::apiserver_sandboxes(node).await {
-            Ok(list) => match live(list, "the pod's sandbox") {
-                None => ControlFlow::Break(Ok(())),
-                Some(seen) => ControlFlow::Continue(seen),
-            },
+            Ok(list) => {
+                tracing::debug!(sandboxes = list.len(), "the apiserver's pod sandboxes");
+                match live(list, "the pod's sandbox") {
+                    None => ControlFlow::Break(Ok(())),
+                    Some(seen) => ControlFlow::Continue(seen),
+                }
+            }
             Err(e) => ControlFlow::Break(Err(e)),
         }
     })

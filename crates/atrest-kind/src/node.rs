@@ -103,18 +103,26 @@ done"#
     )
 }
 
+/// The filter of the apiserver's containers (the kubelet's label on each).
+const APISERVER_CONTAINERS: &str = r#"labels."io.kubernetes.container.name"==kube-apiserver"#;
+
+/// The filter of the apiserver's pods' sandboxes on node `node` (a static pod is named
+/// `<name>-<node>`; containerd labels sandboxes with their kind).
+fn apiserver_sandboxes_filter(node: &str) -> String {
+    format!(
+        r#"labels."io.cri-containerd.kind"==sandbox,labels."io.kubernetes.pod.name"==kube-apiserver-{node}"#
+    )
+}
+
 /// The apiserver's containers.
 pub(crate) async fn apiserver_containers(node: &str) -> Result<Vec<Container>, KindError> {
-    let script = list_script(r#"labels."io.kubernetes.container.name"==kube-apiserver"#);
-    Ok(parse_containers(&exec(node, &script).await?))
+    Ok(parse_containers(&exec(node, &list_script(APISERVER_CONTAINERS)).await?))
 }
 
 /// The sandboxes (pause containers) of the apiserver's pods: the kubelet stops a pod's sandbox
 /// last, once it will start no container in it any more. `node` is also the node's name.
 pub(crate) async fn apiserver_sandboxes(node: &str) -> Result<Vec<Container>, KindError> {
-    let script = list_script(&format!(
-        r#"labels."io.cri-containerd.kind"==sandbox,labels."io.kubernetes.pod.name"==kube-apiserver-{node}"#
-    ));
+    let script = list_script(&apiserver_sandboxes_filter(node));
     Ok(parse_containers(&exec(node, &script).await?))
 }
 
@@ -219,6 +227,22 @@ mod tests {
             r#"{"Version":"v1","Pid":0,"FinishedAt":1796551305,"ExitCode":1,"Reason":"Error"}"#;
         assert_eq!(parse_exit_code(exited), Some(1));
         assert_eq!(parse_exit_code(""), None);
+    }
+
+    /// The filters as `ctr` takes them (checked against a live kind v0.33 node: the sandbox of
+    /// `kube-apiserver-<node>` carries both labels).
+    #[test]
+    fn list_scripts_select_by_label() {
+        let sandboxes = list_script(&apiserver_sandboxes_filter("atrest-1-2-0-control-plane"));
+        assert!(
+            sandboxes.contains(
+                r#"ctr -n k8s.io containers ls -q 'labels."io.cri-containerd.kind"==sandbox,labels."io.kubernetes.pod.name"==kube-apiserver-atrest-1-2-0-control-plane'"#
+            ),
+            "{sandboxes}"
+        );
+        let containers = list_script(APISERVER_CONTAINERS);
+        assert!(containers.starts_with("set -e\n"), "{containers}");
+        assert!(containers.contains(r#"awk -v id="$id" '$1 == id { print $3 }'"#), "{containers}");
     }
 
     #[test]

@@ -138,6 +138,7 @@ fn scenarios_lists_every_shipped_scenario_and_all_pass_on_sim() {
     for name in [
         "rotate",
         "wrong-path",
+        "wrong-path-mount",
         "missing-restart",
         "identity-first",
         "no-identity-fallback",
