@@ -9,7 +9,8 @@
 //! documented way), edited after the fact.
 //!
 //! Each start's manifest carries its number in the annotation [`START_ANNOTATION`]: the kubelet
-//! names a static pod by a hash of its manifest, and a manifest moved back unchanged while the
+//! names a static pod by a hash of its manifest (its UID is an MD5 of the decoded pod, the node
+//! and the file's path: k8s.io/kubernetes pkg/kubelet/config/common.go), and a manifest moved back unchanged while the
 //! kubelet is still tearing down its previous pod (volumes, sandbox) is that same pod to it,
 //! restarted with the old one's crash-loop back-off or killed by the teardown (seen: "exited
 //! with code 2" and no log). A new pod at every start is what editing the manifest gives.
