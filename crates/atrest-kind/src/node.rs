@@ -16,8 +16,23 @@ pub(crate) async fn output(
     args: &[&str],
     cwd: Option<&Path>,
 ) -> Result<String, KindError> {
+    run(program, args, cwd, None).await
+}
+
+/// [`output`], with `input` on the command's stdin when given (its stdin is empty otherwise).
+async fn run(
+    program: &Path,
+    args: &[&str],
+    cwd: Option<&Path>,
+    input: Option<&[u8]>,
+) -> Result<String, KindError> {
+    use tokio::io::AsyncWriteExt as _;
     let mut cmd = tokio::process::Command::new(program);
-    cmd.args(args).stdin(Stdio::null()).kill_on_drop(true);
+    cmd.args(args)
+        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
     if let Some(cwd) = cwd {
         cmd.current_dir(cwd);
     }
@@ -25,7 +40,15 @@ pub(crate) async fn output(
         let name = program.file_name().map_or(program.as_os_str(), |n| n).to_string_lossy();
         format!("{name} {}", args.join(" "))
     };
-    let out = cmd.output().await.map_err(|source| KindError::Spawn { command: shown(), source })?;
+    let mut child = cmd.spawn().map_err(|source| KindError::Spawn { command: shown(), source })?;
+    if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+        // A write that fails shows in the exit status and stderr below.
+        let _ = stdin.write_all(input).await;
+    }
+    let out = child
+        .wait_with_output()
+        .await
+        .map_err(|source| KindError::Spawn { command: shown(), source })?;
     if !out.status.success() {
         return Err(KindError::Command {
             command: shown(),
@@ -50,33 +73,9 @@ pub(crate) async fn exec(node: &str, script: &str) -> Result<String, KindError> 
 /// Writes `contents` to `path` in the node (through `docker exec -i`: nothing lands on the
 /// host). `path` is one of this crate's constants, never a scenario's.
 pub(crate) async fn write(node: &str, path: &str, contents: &[u8]) -> Result<(), KindError> {
-    use tokio::io::AsyncWriteExt as _;
     let script = format!("cat > {path}.atrest-new && mv {path}.atrest-new {path}");
-    let shown = || format!("docker exec -i {node} sh -c '{script}'");
-    let mut child = tokio::process::Command::new("docker")
-        .args(["exec", "-i", node, "sh", "-c", &script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|source| KindError::Spawn { command: shown(), source })?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A write that fails is seen in the exit status and stderr below.
-        let _ = stdin.write_all(contents).await;
-    }
-    let out = child
-        .wait_with_output()
-        .await
-        .map_err(|source| KindError::Spawn { command: shown(), source })?;
-    if !out.status.success() {
-        return Err(KindError::Command {
-            command: shown(),
-            status: out.status.to_string(),
-            stderr: tail(&String::from_utf8_lossy(&out.stderr), 20),
-        });
-    }
-    Ok(())
+    let args = ["exec", "-i", node, "sh", "-c", &script];
+    run(Path::new("docker"), &args, None, Some(contents)).await.map(drop)
 }
 
 /// The state of one of the apiserver's containers, as containerd has it.
