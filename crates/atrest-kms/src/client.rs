@@ -269,6 +269,7 @@ impl KmsV2Client {
             // grpc-go reports the last dial error when the deadline passes while waiting for
             // a connection.
             let mut last_dial_error: Option<String> = None;
+            let mut retried = false;
             let attempt = async {
                 loop {
                     let left = deadline.saturating_duration_since(Instant::now());
@@ -287,9 +288,21 @@ impl KmsV2Client {
                             )
                             .await;
                         }
+                        // The connection closed before the call went out on it: grpc-go
+                        // makes the call again on a new connection (csAttempt.shouldRetry in
+                        // google.golang.org/grpc v1.82.1 stream.go, the stream not created).
+                        Err(status) if cut(&status) == Some(Cut::Unsent) => {}
+                        // Out, but refused unprocessed (a GOAWAY below its stream ID, or
+                        // REFUSED_STREAM): grpc-go retries a first attempt transparently.
+                        Err(status) if !retried && cut(&status) == Some(Cut::Unprocessed) => {
+                            retried = true;
+                        }
                         // tonic's own timer (the request's grpc-timeout) may fire first;
                         // grpc-go reports its context's deadline either way.
                         Err(_) if Instant::now() >= deadline => return Err(deadline_exceeded()),
+                        Err(status) if let Some(Cut::InFlight(read)) = cut(&status) => {
+                            return Err(read_error(&address, read));
+                        }
                         Err(status) => return Err(plugin_error(&status)),
                     }
                 }
@@ -311,14 +324,89 @@ fn deadline_exceeded() -> PluginError {
     PluginError::status(GrpcCode::DeadlineExceeded, "context deadline exceeded")
 }
 
+/// How a connection's end cut a call short (tonic made the status up; none the plugin sent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    /// The connection closed before the call was written on it (hyper cancels the call).
+    Unsent,
+    /// The server refused the call without processing it: its GOAWAY's last stream ID is
+    /// below the call's, or it reset the stream with REFUSED_STREAM.
+    Unprocessed,
+    /// The call was out on the connection when the server's side closed it.
+    InFlight(ReadError),
+}
+
+/// What reading the connection gave when the server's side closed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReadError {
+    /// The end of the stream: the server closed cleanly (h2 closes every open stream with
+    /// a `BrokenPipe` that is no OS error), or a write found the peer gone (EPIPE), which
+    /// grpc-go leaves to its reader, which reads the end.
+    Eof,
+    /// ECONNRESET: the server's process went away with data of ours unread.
+    Reset,
+}
+
+fn cut(status: &tonic::Status) -> Option<Cut> {
+    let transport = transport_error(status)?;
+    if status.code() == tonic::Code::Cancelled {
+        return Some(Cut::Unsent);
+    }
+    let mut source = Some(transport);
+    while let Some(err) = source {
+        if let Some(h2) = err.downcast_ref::<h2::Error>() {
+            let refused = (h2.is_go_away() && h2.is_remote())
+                || (h2.is_reset() && h2.reason() == Some(h2::Reason::REFUSED_STREAM));
+            return refused.then_some(Cut::Unprocessed);
+        }
+        if let Some(io) = err.downcast_ref::<io::Error>() {
+            return match io.kind() {
+                io::ErrorKind::BrokenPipe => Some(Cut::InFlight(ReadError::Eof)),
+                io::ErrorKind::ConnectionReset => Some(Cut::InFlight(ReadError::Reset)),
+                _ => None,
+            };
+        }
+        source = err.source();
+    }
+    None
+}
+
+fn transport_error(status: &tonic::Status) -> Option<&(dyn std::error::Error + 'static)> {
+    let transport = std::error::Error::source(status)?;
+    transport.downcast_ref::<tonic::transport::Error>()?;
+    Some(transport)
+}
+
+/// grpc-go's error for a call out on a connection that the server's side closed: its reader
+/// fails and closes the transport with a `ConnectionError`, which the call returns as
+/// `Unavailable` with the error's description (`http2Client.reader` in
+/// google.golang.org/grpc v1.82.1 internal/transport/http2_client.go, `toRPCErr` in
+/// rpc_util.go). The EOF text is checked against upstream's client by the kms-oracle test;
+/// the reset text is Go's `net.OpError` for a read of an unbound unix socket (local address
+/// `@`), which no test can provoke on purpose.
+fn read_error(address: &SocketAddress, read: ReadError) -> PluginError {
+    let desc = match read {
+        ReadError::Eof => "error reading from server: EOF".to_owned(),
+        ReadError::Reset => {
+            let remote = match address {
+                SocketAddress::Path(path) => path.display().to_string(),
+                SocketAddress::Abstract(name) => format!("@{name}"),
+            };
+            format!(
+                "error reading from server: read unix @->{remote}: read: connection reset by peer"
+            )
+        }
+    };
+    PluginError::status(GrpcCode::Unavailable, desc)
+}
+
 /// The dial error, as Go prints it (`connect: no such file or directory`), when tonic made up
 /// `status` because no connection could be made; `None` for a status the plugin sent.
 fn dial_failure(status: &tonic::Status) -> Option<String> {
     if status.code() != tonic::Code::Unavailable {
         return None;
     }
-    let transport = std::error::Error::source(status)?;
-    transport.downcast_ref::<tonic::transport::Error>()?;
+    let transport = transport_error(status)?;
     let mut source = Some(transport);
     while let Some(err) = source {
         if let Some(io) = err.downcast_ref::<io::Error>() {

@@ -25,6 +25,9 @@ use crate::service::{Calls, Down, Service, Shared};
 
 /// How long stopping the gRPC server may wait for calls in flight before they are cut off.
 const STOP_GRACE: Duration = Duration::from_secs(5);
+/// How long a cut connection's client gets to close its end (it reads the end at once
+/// unless its own thread is stuck).
+const PEER_CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// The most bytes one control connection may send (thousands of commands); a client that
 /// sends more is cut off.
 const CONTROL_CONNECTION_LIMIT: u64 = 64 * 1024;
@@ -401,6 +404,11 @@ impl KmsPlugin {
         self.inner.shared.is_frozen()
     }
 
+    /// How many calls a freeze holds unanswered right now.
+    pub fn held_calls(&self) -> usize {
+        self.inner.shared.held_calls()
+    }
+
     /// Stops serving and removes the sockets.
     pub fn shutdown(mut self) -> Result<(), ServeError> {
         self.stop()
@@ -507,7 +515,11 @@ impl Inner {
             if let Ok(stream) = &conn
                 && let Ok(fd) = stream.as_fd().try_clone_to_owned()
             {
-                connections.lock().unwrap_or_else(PoisonError::into_inner).push(fd);
+                let mut connections = connections.lock().unwrap_or_else(PoisonError::into_inner);
+                // Connections their clients closed need no cutting: without this, a
+                // long-running plugin would keep a descriptor of every connection ever made.
+                connections.retain(|fd| !peer_closed(fd));
+                connections.push(fd);
             }
             conn
         });
@@ -532,25 +544,33 @@ impl Inner {
         match down {
             Down::Terminated => self.go_down().await,
             Down::Killed => {
+                // Cut first: a killed process writes nothing more, while stopping tonic's
+                // server makes its connections send a GOAWAY, which grpc-go would report.
+                let mut cut = self.shut_connections();
                 let serving = self.serving.lock().await.take();
                 if let Some(Serving { task, .. }) = serving {
                     task.abort();
                     let _ = task.await;
                 }
-                let cut = std::mem::take(
-                    &mut *self.connections.lock().unwrap_or_else(PoisonError::into_inner),
-                );
-                for fd in cut {
-                    // The peer may be gone already (ENOTCONN): nothing left to cut then.
-                    let _ = nix::sys::socket::shutdown(
-                        fd.as_raw_fd(),
-                        nix::sys::socket::Shutdown::Both,
-                    );
-                }
+                // Any connection accepted meanwhile.
+                cut.extend(self.shut_connections());
                 self.up.store(false, Ordering::SeqCst);
+                wait_for_peers(cut).await;
                 Ok(())
             }
         }
+    }
+
+    /// Shuts the write side of every served connection, as the death of the process does
+    /// (the client reads the end), and hands them over for [`wait_for_peers`]. The peer may
+    /// be gone already (ENOTCONN): nothing left to cut then.
+    fn shut_connections(&self) -> Vec<OwnedFd> {
+        let cut =
+            std::mem::take(&mut *self.connections.lock().unwrap_or_else(PoisonError::into_inner));
+        for fd in &cut {
+            let _ = nix::sys::socket::shutdown(fd.as_raw_fd(), nix::sys::socket::Shutdown::Write);
+        }
+        cut
     }
 
     /// Stops serving the gRPC socket (calls in flight get [`STOP_GRACE`] to finish) and
@@ -567,8 +587,73 @@ impl Inner {
             Err(_) => task.abort(),
         }
         self.up.store(false, Ordering::SeqCst);
+        // The process exits: whatever connection the stop left open closes with it.
+        wait_for_peers(self.shut_connections()).await;
         remove_socket(&self.socket)
     }
+}
+
+/// Returns once the client of every cut connection has closed its end (or after
+/// [`PEER_CLOSE_WAIT`]); only then are the sockets closed here.
+///
+/// Waiting for the clients is what makes the next call deterministic: a real client reads the
+/// end of a dead plugin's connection long before its next call, and then dials anew (refused,
+/// or no such file). Without the wait, a call made right after `kill` could be written onto
+/// the connection before its client has read the end, and fail as a call cut in flight.
+async fn wait_for_peers(cut: Vec<OwnedFd>) {
+    if cut.is_empty() {
+        return;
+    }
+    let waited = tokio::task::spawn_blocking(move || wait_for_peers_to_close(&cut)).await;
+    if let Ok(Err(open)) = waited {
+        tracing::debug!(open, wait = ?PEER_CLOSE_WAIT, "kms plugin: clients kept cut connections open");
+    }
+}
+
+/// Whether the peer of a connection (whose write side is still open here) closed its end.
+fn peer_closed(fd: &OwnedFd) -> bool {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    // Asking for no event, only HUP, ERR and NVAL can be reported: HUP is set once the peer
+    // has closed (both directions are shut then).
+    let mut fds = [PollFd::new(fd.as_fd(), PollFlags::empty())];
+    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+}
+
+/// Waits until the peer of every socket in `cut` has closed its end (`Err`: how many had
+/// not when [`PEER_CLOSE_WAIT`] passed).
+fn wait_for_peers_to_close(cut: &[OwnedFd]) -> Result<(), usize> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    // nix has no name for Linux's POLLRDHUP.
+    const RDHUP: PollFlags = PollFlags::from_bits_retain(nix::libc::POLLRDHUP);
+    let deadline = std::time::Instant::now() + PEER_CLOSE_WAIT;
+    let mut open: Vec<&OwnedFd> = cut.iter().collect();
+    while !open.is_empty() {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(open.len());
+        }
+        // Our write side is shut, so RDHUP (and HUP) mean the peer shut or closed its end;
+        // data it still sends does not wake us.
+        let mut fds: Vec<PollFd<'_>> =
+            open.iter().map(|fd| PollFd::new(fd.as_fd(), RDHUP)).collect();
+        let timeout = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
+        match poll(&mut fds, timeout) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => return Err(open.len()),
+        }
+        // `revents()` is `None` for bits nix does not know, which here can only be RDHUP.
+        let closed: Vec<bool> = fds
+            .iter()
+            .map(|fd| {
+                fd.revents().is_none_or(|r| {
+                    r.intersects(PollFlags::POLLHUP | PollFlags::POLLERR | PollFlags::POLLNVAL)
+                })
+            })
+            .collect();
+        let mut closed = closed.into_iter();
+        open.retain(|_| !closed.next().unwrap_or(false));
+    }
+    Ok(())
 }
 
 /// Accepts control connections until `stopped`.

@@ -125,6 +125,11 @@ impl Shared {
         *self.frozen.borrow()
     }
 
+    /// The calls waiting in [`Shared::thawed`] (each holds a receiver while it waits).
+    pub(crate) fn held_calls(&self) -> usize {
+        if self.is_frozen() { self.frozen.receiver_count() } else { 0 }
+    }
+
     /// Waits while the plugin is frozen.
     pub(crate) async fn thawed(&self) {
         let mut rx = self.frozen.subscribe();
@@ -392,6 +397,11 @@ impl Service {
     /// (added latency), not a wait for readiness.
     async fn delay(&self) {
         self.shared.thawed().await;
+        if self.shared.down() == Some(Down::Killed) {
+            // A killed process answers nothing, not even the calls a freeze held: its
+            // connections are being cut, which ends this call.
+            std::future::pending::<()>().await;
+        }
         if let Some(latency) = self.shared.latency() {
             #[expect(clippy::disallowed_methods, reason = "injected latency is the fault itself")]
             tokio::time::sleep(latency).await;

@@ -49,6 +49,25 @@ pub(crate) fn envelope_for(endpoint: &str) -> KmsV2Envelope {
     envelope
 }
 
+/// Waits (30 s at most) until `done` holds, polling it every 2 ms.
+pub(crate) fn wait_for(what: &str, done: impl Fn() -> bool) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    runtime
+        .block_on(atrest_backend::wait::wait_until(
+            deadline,
+            std::time::Duration::from_millis(2),
+            || async {
+                if done() {
+                    std::ops::ControlFlow::Break(())
+                } else {
+                    std::ops::ControlFlow::Continue(())
+                }
+            },
+        ))
+        .unwrap_or_else(|timed_out| panic!("{what}: not within 30 s ({timed_out:?})"));
+}
+
 pub(crate) fn mode(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::symlink_metadata(path).unwrap().permissions().mode() & 0o777

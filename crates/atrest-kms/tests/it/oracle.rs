@@ -127,3 +127,42 @@ fn upstreams_client_and_envelope_agree_with_the_plugin_and_atrests_envelope() {
     let ours = missing.status().unwrap_err().to_string();
     assert_eq!(ours, go_text("missing").replace("missing.sock", "kms.sock"));
 }
+
+/// A call out on the connection when the plugin is killed (held by a freeze, then SIGKILL):
+/// upstream's client fails it with the text ours gives.
+#[test]
+fn a_call_cut_in_flight_fails_as_upstreams_client_fails_it() {
+    let f = Fixture::start();
+    f.plugin.freeze();
+    let request = json!({
+        "endpoint": f.plugin.endpoint(),
+        "context": CTX,
+        "plaintext_hex": "",
+        "timeout_ms": 30_000,
+        "mode": "status",
+    });
+    let res = std::thread::scope(|scope| {
+        let oracle = scope.spawn(|| run_oracle(&request));
+        crate::wait_for("upstream's client holds a call", || f.plugin.held_calls() == 1);
+        f.plugin.kill(atrest_backend::KillSignal::Kill).unwrap();
+        oracle.join().unwrap()
+    });
+    let upstream = res["status"]["error"].as_str().unwrap_or_else(|| panic!("{res:#}"));
+    assert_eq!(upstream, "rpc error: code = Unavailable desc = error reading from server: EOF");
+
+    // Ours, the same way.
+    f.plugin.start_again().unwrap();
+    f.plugin.freeze();
+    let client = KmsV2Client::connect_with(
+        &f.plugin.endpoint(),
+        ClientOptions::new().with_timeout(Duration::from_secs(30)),
+    )
+    .unwrap();
+    let ours = std::thread::scope(|scope| {
+        let call = scope.spawn(|| client.status());
+        crate::wait_for("our client holds a call", || f.plugin.held_calls() == 1);
+        f.plugin.kill(atrest_backend::KillSignal::Kill).unwrap();
+        call.join().unwrap()
+    });
+    assert_eq!(ours.unwrap_err().to_string(), upstream);
+}

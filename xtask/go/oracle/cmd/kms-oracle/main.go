@@ -46,6 +46,8 @@ type request struct {
 	PlaintextHex  string            `json:"plaintext_hex"`
 	AtrestValues  map[string]string `json:"atrest_values_hex"`
 	TimeoutMillis int               `json:"timeout_ms"`
+	// "status": one Status call and nothing else (the caller cuts it, or not).
+	Mode string `json:"mode,omitempty"`
 }
 
 type status struct {
@@ -135,6 +137,12 @@ func main() {
 		res.Status.Error = err.Error()
 	} else {
 		res.Status = status{Version: st.Version, Healthz: st.Healthz, KeyID: st.KeyID}
+	}
+	if req.Mode == "status" {
+		if err := json.NewEncoder(os.Stdout).Encode(map[string]status{"status": res.Status}); err != nil {
+			fail(err)
+		}
+		return
 	}
 
 	seed := make([]byte, 32)
