@@ -362,6 +362,11 @@ fn not_on_kind(scenario: &atrest_scenario::Scenario) -> Vec<String> {
     {
         reasons.insert(0, format!("cluster: {e}"));
     }
+    for made in scenario.flag_specs() {
+        if let Err(e) = atrest_kind::check_apiserver(&made.spec) {
+            reasons.push(format!("step {} (line {}) `setFlags`: {e}", made.step, made.line));
+        }
+    }
     reasons
 }
 

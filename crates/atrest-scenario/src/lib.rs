@@ -14,7 +14,7 @@ pub mod schema;
 pub mod stored;
 pub mod template;
 
-pub use engine::{BoundKeys, EngineError, Prepared, Progress, RunOptions, run};
+pub use engine::{BoundKeys, EngineError, FlagSpec, Prepared, Progress, RunOptions, run};
 pub use report::{Outcome, Report};
 pub use schema::{
     CONFIG_LIMIT, SCENARIO_LIMIT, Scenario, ScenarioError, json_schema, load, parse, parse_with,

@@ -177,6 +177,43 @@ fn scenarios_lists_every_shipped_scenario_and_all_pass_on_sim() {
     assert_eq!(out.status.code(), Some(0));
 }
 
+/// A `setFlags` step whose spec kind cannot mount is listed before any run, with its step,
+/// line and reason, as the cluster's own spec is.
+#[test]
+fn scenarios_lists_set_flags_kind_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("flag-beside-pki.yaml"),
+        "description: moves the file next to kubeadm's directories
+cluster:
+  encryptionConfig: /etc/kubernetes/enc/encryption-config.yaml
+configs:
+  aescbc: {library: aescbc-key1}
+steps:
+  - writeConfig: {config: aescbc}
+  - start: {expect: ready}
+  - setFlags: {encryptionConfig: /etc/kubernetes/encryption-config.yaml}
+  - writeConfig: {config: aescbc, path: /etc/kubernetes/encryption-config.yaml}
+  - restart: {expect: ready}
+  - create: {secret: s, data: {k: v}}
+  - expectStored: {secret: s, provider: aescbc, key: key1, plaintext: false}
+",
+    )
+    .unwrap();
+    let out = atrest(&["scenarios", "--dir", dir.path().to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let reasons: Vec<&str> = text.lines().skip(1).map(str::trim).collect();
+    assert_eq!(reasons.len(), 1, "{text}");
+    assert!(
+        reasons[0].starts_with(
+            "not on kind: step 3 (line 9) `setFlags`: the kind backend cannot mount the \
+             configuration file's directory /etc/kubernetes at itself"
+        ),
+        "{text}"
+    );
+}
+
 /// The main job on the real control plane (real-cluster test group; binaries from `cargo xtask setup`).
 #[test]
 fn scenario_process_rotate() {

@@ -124,6 +124,19 @@ pub enum EngineError {
     },
 }
 
+/// An apiserver spec a `setFlags` step makes ([`Scenario::flag_specs`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlagSpec {
+    /// The step's number, from 1.
+    pub step: usize,
+    /// The step's line in the scenario file.
+    pub line: u64,
+    /// The apiserver.
+    pub apiserver: usize,
+    /// Its spec after the step.
+    pub spec: ApiServerSpec,
+}
+
 /// Configurations of one run, rendered with fresh keys.
 #[derive(Debug)]
 pub struct Prepared {
@@ -158,6 +171,28 @@ impl Scenario {
                 .collect(),
             etcd: EtcdSpec { quota_backend_bytes: self.cluster.etcd.quota_backend_bytes },
         }
+    }
+
+    /// The apiserver specs the `setFlags` steps make, in step order, as a run makes them. A
+    /// backend checks them before a run, as it checks [`Scenario::cluster_spec`].
+    pub fn flag_specs(&self) -> Vec<FlagSpec> {
+        let mut specs = self.cluster_spec().apiservers;
+        let mut made = Vec::new();
+        for (n, placed) in self.steps.iter().enumerate() {
+            if let Step::SetFlags { apiserver, .. } = &placed.step {
+                for i in targets(*apiserver, specs.len()) {
+                    let Some(spec) = specs.get_mut(i) else { continue };
+                    set_flags(&placed.step, spec);
+                    made.push(FlagSpec {
+                        step: n + 1,
+                        line: placed.line,
+                        apiserver: i,
+                        spec: spec.clone(),
+                    });
+                }
+            }
+        }
+        made
     }
 
     /// Renders every configuration (fresh keys) and gathers the texts reports must not show.
@@ -433,6 +468,21 @@ struct Engine<'c, C> {
     kms_calls: BTreeMap<String, KmsCalls>,
 }
 
+/// What a `setFlags` step makes of an apiserver's spec (nothing, for any other step).
+fn set_flags(step: &Step, spec: &mut ApiServerSpec) {
+    if let Step::SetFlags { encryption_config, automatic_reload, mounts, .. } = step {
+        if let Some(m) = mounts {
+            spec.mounts = Some(m.iter().map(MountDef::to_mount).collect());
+        }
+        if let Some(c) = encryption_config {
+            spec.encryption_config.clone_from(c);
+        }
+        if let Some(r) = automatic_reload {
+            spec.automatic_reload = *r;
+        }
+    }
+}
+
 fn targets(t: Target, n: usize) -> Vec<usize> {
     match t {
         Target::All => (0..n).collect(),
@@ -519,17 +569,9 @@ impl<C: Cluster> Engine<'_, C> {
                 self.cluster.remove_file(path).await?;
                 rec.note(format!("removed {path}"));
             }
-            Step::SetFlags { apiserver, encryption_config, automatic_reload, mounts } => {
+            step @ Step::SetFlags { apiserver, .. } => {
                 for i in targets(*apiserver, self.flags.len()) {
-                    if let Some(m) = mounts {
-                        self.flags[i].mounts = Some(m.iter().map(MountDef::to_mount).collect());
-                    }
-                    if let Some(c) = encryption_config {
-                        self.flags[i].encryption_config.clone_from(c);
-                    }
-                    if let Some(r) = automatic_reload {
-                        self.flags[i].automatic_reload = *r;
-                    }
+                    set_flags(step, &mut self.flags[i]);
                     self.cluster.configure_apiserver(i, self.flags[i].clone())?;
                 }
                 rec.note("takes effect at the next start");
