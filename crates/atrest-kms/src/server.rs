@@ -228,7 +228,8 @@ impl std::fmt::Debug for Inner {
 /// [`KmsPlugin::shutdown`] does the same and reports errors.
 ///
 /// Every method blocks the calling thread until the plugin's own runtime has done the work
-/// (at most a few seconds, when `unavailable` waits for calls in flight), so it may be called
+/// (at most a few seconds, when `unavailable` waits for calls in flight or a kill for its
+/// clients to close their connections), so it may be called
 /// from sync code and from inside another tokio runtime.
 pub struct KmsPlugin {
     runtime: Option<tokio::runtime::Runtime>,
@@ -368,7 +369,8 @@ impl KmsPlugin {
     /// listens on the socket file, which stays (a dial is refused), as after a SIGKILL. `Term`:
     /// it stops serving as `atrest kms-plugin serve` does on SIGTERM (calls in flight finish,
     /// the socket is removed). Either way it stays down until [`KmsPlugin::start_again`]; a
-    /// frozen plugin dies too.
+    /// frozen plugin dies too. Returns once the clients have closed the cut connections: at
+    /// most 2 s after a `Kill`, 7 s after a `Term` (its 5 s grace for calls in flight, then 2).
     pub fn kill(&self, signal: KillSignal) -> Result<(), ServeError> {
         let inner = self.inner.clone();
         self.run(async move { inner.kill(signal).await })
@@ -511,6 +513,7 @@ impl Inner {
         let (stop, stopped) = oneshot::channel::<()>();
         let service = KeyManagementServiceServer::new(Service { shared: self.shared.clone() });
         let connections = self.connections.clone();
+        let shared = self.shared.clone();
         let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener).map(move |conn| {
             if let Ok(stream) = &conn
                 && let Ok(fd) = stream.as_fd().try_clone_to_owned()
@@ -519,6 +522,14 @@ impl Inner {
                 // Connections their clients closed need no cutting: without this, a
                 // long-running plugin would keep a descriptor of every connection ever made.
                 connections.retain(|fd| !peer_closed(fd));
+                if shared.down() == Some(Down::Killed) {
+                    // Accepted while a kill cuts the others: it gets nothing either (stopping
+                    // tonic's server would make it send a GOAWAY).
+                    let _ = nix::sys::socket::shutdown(
+                        fd.as_raw_fd(),
+                        nix::sys::socket::Shutdown::Write,
+                    );
+                }
                 connections.push(fd);
             }
             conn
@@ -573,8 +584,9 @@ impl Inner {
         cut
     }
 
-    /// Stops serving the gRPC socket (calls in flight get [`STOP_GRACE`] to finish) and
-    /// removes the socket file.
+    /// Stops serving the gRPC socket (calls in flight get [`STOP_GRACE`] to finish), removes
+    /// the socket file, cuts what connections are left and waits for their clients
+    /// ([`wait_for_peers`]).
     async fn go_down(&self) -> Result<(), ServeError> {
         let mut serving = self.serving.lock().await;
         let Some(Serving { stop, mut task }) = serving.take() else { return Ok(()) };
@@ -587,9 +599,11 @@ impl Inner {
             Err(_) => task.abort(),
         }
         self.up.store(false, Ordering::SeqCst);
+        // The socket goes first, so a dial meanwhile finds no file, as after the process.
+        let removed = remove_socket(&self.socket);
         // The process exits: whatever connection the stop left open closes with it.
         wait_for_peers(self.shut_connections()).await;
-        remove_socket(&self.socket)
+        removed
     }
 }
 
@@ -636,17 +650,22 @@ fn wait_for_peers_to_close(cut: &[OwnedFd]) -> Result<(), usize> {
         // data it still sends does not wake us.
         let mut fds: Vec<PollFd<'_>> =
             open.iter().map(|fd| PollFd::new(fd.as_fd(), RDHUP)).collect();
-        let timeout = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
+        // Whole milliseconds, rounded up: rounded down, the last one would spin.
+        let millis = left.as_micros().div_ceil(1000);
+        let timeout = PollTimeout::try_from(millis).unwrap_or(PollTimeout::MAX);
         match poll(&mut fds, timeout) {
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(_) => return Err(open.len()),
         }
-        // `revents()` is `None` for bits nix does not know, which here can only be RDHUP.
+        // `revents()` is `None` for bits nix does not know (RDHUP, in nix 0.31); every event
+        // the kernel can report here means the peer is gone.
         let closed: Vec<bool> = fds
             .iter()
             .map(|fd| {
                 fd.revents().is_none_or(|r| {
-                    r.intersects(PollFlags::POLLHUP | PollFlags::POLLERR | PollFlags::POLLNVAL)
+                    r.intersects(
+                        RDHUP | PollFlags::POLLHUP | PollFlags::POLLERR | PollFlags::POLLNVAL,
+                    )
                 })
             })
             .collect();

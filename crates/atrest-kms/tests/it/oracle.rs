@@ -132,6 +132,8 @@ fn upstreams_client_and_envelope_agree_with_the_plugin_and_atrests_envelope() {
 /// upstream's client fails it with the text ours gives.
 #[test]
 fn a_call_cut_in_flight_fails_as_upstreams_client_fails_it() {
+    // Before anything waits for it: without the program this fails here, saying what to run.
+    atrest_test_support::oracle_program("kms-oracle");
     let f = Fixture::start();
     f.plugin.freeze();
     let request = json!({

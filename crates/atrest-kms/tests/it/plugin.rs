@@ -580,10 +580,14 @@ fn a_call_in_flight_is_cut_by_a_kill() {
 
 /// Calls racing kills and restarts fail only with texts grpc-go gives: a call that had not
 /// gone out when the connection closed is tried again on a new one, a call out on it is cut.
+/// One known difference is let through: a connection still in the killed listener's queue is
+/// reset before the plugin's first frame, which grpc-go would count as a failed dial and
+/// retry, while ours fails the call with the reset text (see `read_error` in client.rs).
 #[test]
 fn calls_racing_kills_fail_only_as_grpc_go_fails() {
     let f = Fixture::start();
-    let client = short_client(&f, Duration::from_millis(200));
+    // A deadline no call reaches here, even on a loaded machine: the plugin is back at once.
+    let client = short_client(&f, Duration::from_secs(10));
     let socket = f.path("kms.sock").display().to_string();
     let allowed = [
         format!(
@@ -624,7 +628,7 @@ fn calls_racing_kills_fail_only_as_grpc_go_fails() {
         caller.join().unwrap()
     });
     assert!(answered > 0, "no call was answered between the kills");
-    eprintln!("answered {answered} failures {failures:#?}");
+    eprintln!("{answered} calls answered, {} failed", failures.len());
     for failure in &failures {
         assert!(allowed.contains(failure), "not a text grpc-go gives: {failure}");
     }
