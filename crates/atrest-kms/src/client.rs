@@ -281,27 +281,21 @@ impl KmsV2Client {
             let deadline = Instant::now() + timeout;
             // grpc-go reports the last dial error when the deadline passes while waiting for
             // a connection.
-            let mut last_dial_error: Option<String> = None;
+            let mut last_dial_error: Option<(String, u64)> = None;
             // grpc-go retries an unprocessed call once, on its first attempt only; any retry
             // ends the first attempt (clientStream.retryLocked in stream.go).
             let mut first_attempt = true;
             let attempt = async {
                 loop {
                     let left = deadline.saturating_duration_since(Instant::now());
-                    let dials_before = dials.load(Ordering::SeqCst);
                     let failed = match call(client.clone(), left).await {
                         Ok(response) => return Ok(response.into_inner()),
                         Err(status) => status,
                     };
                     if let Some(dial) = dial_failure(&failed) {
-                        last_dial_error = Some(dial);
+                        last_dial_error = Some((dial, dials.load(Ordering::SeqCst)));
                         wait_to_redial(deadline).await;
                         continue;
-                    }
-                    // A connection was made since: a deadline now is the call's own, not a
-                    // dial's (grpc-go forgets the dial error once connected).
-                    if dials.load(Ordering::SeqCst) != dials_before {
-                        last_dial_error = None;
                     }
                     match cut(&failed) {
                         // The connection closed before the call went out on it: grpc-go makes
@@ -322,23 +316,37 @@ impl KmsV2Client {
                         }
                         _ => {}
                     }
-                    // tonic's own timer (the request's grpc-timeout) may fire first; grpc-go
-                    // reports its context's deadline either way.
-                    if Instant::now() >= deadline {
+                    // tonic's own timer (the request's grpc-timeout, in whole milliseconds
+                    // from 100 s on, so up to 1 ms early) may fire first; grpc-go reports its
+                    // context's deadline either way.
+                    if Instant::now() >= deadline || timed_out(&failed) {
                         return Err(deadline_exceeded());
                     }
                     return Err(match cut(&failed) {
                         Some(Cut::InFlight(read)) => read_error(&address, read),
-                        Some(Cut::Unprocessed(reason) | Cut::Reset(reason)) => reset_error(reason),
+                        // grpc-go closes a stream above a GOAWAY's ID with errStreamDrain
+                        // (internal/transport/transport.go).
+                        Some(Cut::Unprocessed(Refusal::GoAway)) => {
+                            PluginError::status(GrpcCode::Unavailable, "the connection is draining")
+                        }
+                        Some(Cut::Unprocessed(Refusal::RefusedStream)) => {
+                            reset_error(h2::Reason::REFUSED_STREAM)
+                        }
+                        Some(Cut::Reset(reason)) => reset_error(reason),
                         Some(Cut::Unsent) | None => plugin_error(&failed),
                     });
                 }
             };
             let result = match tokio::time::timeout_at(deadline, attempt).await {
                 Ok(result) => result,
+                // The last dial error, unless a connection was made since: then the call was
+                // out waiting for its answer, and grpc-go, whose pick no longer blocks, says
+                // only that the deadline passed (picker_wrapper.go).
                 Err(_) => Err(match last_dial_error.take() {
-                    Some(dial) => dial_deadline_exceeded(&address, &dial),
-                    None => deadline_exceeded(),
+                    Some((dial, at)) if dials.load(Ordering::SeqCst) == at => {
+                        dial_deadline_exceeded(&address, &dial)
+                    }
+                    _ => deadline_exceeded(),
                 }),
             };
             let _ = tx.send(result);
@@ -357,13 +365,21 @@ fn deadline_exceeded() -> PluginError {
 enum Cut {
     /// The connection closed before the call was written on it (hyper cancelled it).
     Unsent,
-    /// The server refused the call without processing it: its GOAWAY's last stream ID is
-    /// below the call's, or it reset the stream with REFUSED_STREAM.
-    Unprocessed(h2::Reason),
+    /// The server refused the call without processing it.
+    Unprocessed(Refusal),
     /// The server reset the call's stream (RST_STREAM) with another code.
     Reset(h2::Reason),
     /// The call was out on the connection when the server's side closed it.
     InFlight(ReadError),
+}
+
+/// How a server refuses a call it did not process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// Its GOAWAY's last stream ID is below the call's.
+    GoAway,
+    /// It reset the stream with REFUSED_STREAM.
+    RefusedStream,
 }
 
 /// What reading the connection gave when the server's side closed it.
@@ -400,8 +416,10 @@ fn cut(status: &tonic::Status) -> Option<Cut> {
                 return read_cut(io);
             }
             let reason = h2.reason()?;
-            return if (h2.is_go_away() && h2.is_remote()) || reason == h2::Reason::REFUSED_STREAM {
-                Some(Cut::Unprocessed(reason))
+            return if h2.is_go_away() && h2.is_remote() {
+                Some(Cut::Unprocessed(Refusal::GoAway))
+            } else if reason == h2::Reason::REFUSED_STREAM {
+                Some(Cut::Unprocessed(Refusal::RefusedStream))
             } else if h2.is_reset() && h2.is_remote() {
                 Some(Cut::Reset(reason))
             } else {
@@ -414,6 +432,18 @@ fn cut(status: &tonic::Status) -> Option<Cut> {
         source = err.source();
     }
     None
+}
+
+/// tonic's own timer ended the call (its `TimeoutExpired` is under the status).
+fn timed_out(status: &tonic::Status) -> bool {
+    let mut source = std::error::Error::source(status);
+    while let Some(err) = source {
+        if err.is::<tonic::TimeoutExpired>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }
 
 fn read_cut(io: &io::Error) -> Option<Cut> {

@@ -650,3 +650,35 @@ fn closed_connections_leave_no_descriptors_behind() {
     // in the background), so the last few may still be kept; all 50 were before.
     assert!(open_fds() <= before + 10, "{before} open before, {} after", open_fds());
 }
+
+/// A call refused while the plugin is down, which then reaches it started again but frozen,
+/// ends with the deadline alone: once connected, grpc-go no longer reports the dial error.
+/// (The plugin stays down 200 ms after the caller starts: its first dial, at once, is refused.)
+#[test]
+fn a_call_that_connected_after_refused_dials_ends_with_the_deadline_alone() {
+    let f = Fixture::start();
+    let client = short_client(&f, Duration::from_secs(2));
+    client.status().unwrap();
+    f.plugin.kill(KillSignal::Kill).unwrap();
+    let err = std::thread::scope(|scope| {
+        let (calling, called) = std::sync::mpsc::channel();
+        let call = scope.spawn(move || {
+            calling.send(()).unwrap();
+            client.status()
+        });
+        called.recv().unwrap();
+        // The outage's length is the subject here, not a wait for readiness.
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+            .block_on(atrest_backend::wait::let_time_pass(Duration::from_millis(200)));
+        f.plugin.start_again().unwrap();
+        f.plugin.freeze();
+        call.join().unwrap().unwrap_err()
+    });
+    assert_eq!(
+        err.to_string(),
+        "rpc error: code = DeadlineExceeded desc = context deadline exceeded"
+    );
+}
