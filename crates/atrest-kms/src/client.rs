@@ -42,6 +42,16 @@ pub enum SocketAddress {
     Abstract(String),
 }
 
+impl SocketAddress {
+    /// The address as Go's `net.UnixAddr` prints it (an abstract name with `@`).
+    fn go_text(&self) -> String {
+        match self {
+            SocketAddress::Path(path) => path.display().to_string(),
+            SocketAddress::Abstract(name) => format!("@{name}"),
+        }
+    }
+}
+
 /// `ParseEndpoint` failures; `Display` is upstream's text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -396,16 +406,11 @@ enum ReadError {
 fn cut(status: &tonic::Status) -> Option<Cut> {
     // A cut while the call waits for its response comes as a transport error; one while it
     // reads the body comes as hyper's error itself.
-    let mut source = std::error::Error::source(status);
-    let mut outer = true;
-    while let Some(err) = source {
-        if outer
-            && err.downcast_ref::<tonic::transport::Error>().is_none()
-            && err.downcast_ref::<hyper::Error>().is_none()
-        {
-            return None;
-        }
-        outer = false;
+    let first = std::error::Error::source(status)?;
+    if !first.is::<tonic::transport::Error>() && !first.is::<hyper::Error>() {
+        return None;
+    }
+    for err in chain(first) {
         if let Some(hyper) = err.downcast_ref::<hyper::Error>()
             && hyper.is_canceled()
         {
@@ -429,21 +434,21 @@ fn cut(status: &tonic::Status) -> Option<Cut> {
         if let Some(io) = err.downcast_ref::<io::Error>() {
             return read_cut(io);
         }
-        source = err.source();
     }
     None
 }
 
+/// `err` and its sources, outermost first.
+fn chain<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(err), |err| err.source())
+}
+
 /// tonic's own timer ended the call (its `TimeoutExpired` is under the status).
 fn timed_out(status: &tonic::Status) -> bool {
-    let mut source = std::error::Error::source(status);
-    while let Some(err) = source {
-        if err.is::<tonic::TimeoutExpired>() {
-            return true;
-        }
-        source = err.source();
-    }
-    false
+    std::error::Error::source(status)
+        .is_some_and(|first| chain(first).any(|err| err.is::<tonic::TimeoutExpired>()))
 }
 
 fn read_cut(io: &io::Error) -> Option<Cut> {
@@ -516,15 +521,10 @@ fn transport_error(status: &tonic::Status) -> Option<&(dyn std::error::Error + '
 fn read_error(address: &SocketAddress, read: ReadError) -> PluginError {
     let desc = match read {
         ReadError::Eof => "error reading from server: EOF".to_owned(),
-        ReadError::Reset => {
-            let remote = match address {
-                SocketAddress::Path(path) => path.display().to_string(),
-                SocketAddress::Abstract(name) => format!("@{name}"),
-            };
-            format!(
-                "error reading from server: read unix @->{remote}: read: connection reset by peer"
-            )
-        }
+        ReadError::Reset => format!(
+            "error reading from server: read unix @->{}: read: connection reset by peer",
+            address.go_text()
+        ),
     };
     PluginError::status(GrpcCode::Unavailable, desc)
 }
@@ -535,8 +535,7 @@ fn dial_failure(status: &tonic::Status) -> Option<String> {
     if status.code() != tonic::Code::Unavailable {
         return None;
     }
-    let mut source = transport_error(status);
-    while let Some(err) = source {
+    for err in chain(transport_error(status)?) {
         // An HTTP/2 error (REFUSED_STREAM is `Unavailable` too) is no dial's.
         if err.is::<hyper::Error>() || err.is::<h2::Error>() {
             return None;
@@ -544,7 +543,6 @@ fn dial_failure(status: &tonic::Status) -> Option<String> {
         if let Some(io) = err.downcast_ref::<io::Error>() {
             return Some(format!("connect: {}", go_errno_text(io)));
         }
-        source = err.source();
     }
     None
 }
@@ -564,10 +562,7 @@ fn go_errno_text(err: &io::Error) -> String {
 /// grpc-go's error for a wait-for-ready call whose deadline passed while dialing failed
 /// (checked against upstream's client by the kms-oracle test).
 pub(crate) fn dial_deadline_exceeded(address: &SocketAddress, dial: &str) -> PluginError {
-    let address = match address {
-        SocketAddress::Path(path) => path.display().to_string(),
-        SocketAddress::Abstract(name) => format!("@{name}"),
-    };
+    let address = address.go_text();
     PluginError::status(
         GrpcCode::DeadlineExceeded,
         format!(

@@ -525,10 +525,7 @@ impl Inner {
                 if shared.down() == Some(Down::Killed) {
                     // Accepted while a kill cuts the others: it gets nothing either (stopping
                     // tonic's server would make it send a GOAWAY).
-                    let _ = nix::sys::socket::shutdown(
-                        fd.as_raw_fd(),
-                        nix::sys::socket::Shutdown::Write,
-                    );
+                    shut_write(&fd);
                 }
                 connections.push(fd);
             }
@@ -572,15 +569,12 @@ impl Inner {
         }
     }
 
-    /// Shuts the write side of every served connection, as the death of the process does
-    /// (the client reads the end), and hands them over for [`wait_for_peers`]. The peer may
-    /// be gone already (ENOTCONN): nothing left to cut then.
+    /// Shuts the write side of every served connection ([`shut_write`]) and hands them over
+    /// for [`wait_for_peers`].
     fn shut_connections(&self) -> Vec<OwnedFd> {
         let cut =
             std::mem::take(&mut *self.connections.lock().unwrap_or_else(PoisonError::into_inner));
-        for fd in &cut {
-            let _ = nix::sys::socket::shutdown(fd.as_raw_fd(), nix::sys::socket::Shutdown::Write);
-        }
+        cut.iter().for_each(shut_write);
         cut
     }
 
@@ -622,6 +616,13 @@ async fn wait_for_peers(cut: Vec<OwnedFd>) {
     if let Ok(Err(open)) = waited {
         tracing::debug!(open, wait = ?PEER_CLOSE_WAIT, "kms plugin: clients kept cut connections open");
     }
+}
+
+/// Shuts the write side of a served connection, as the death of the process does: the client
+/// reads the end, and our read side tells when it closed. The peer may be gone already
+/// (ENOTCONN): nothing left to cut then.
+fn shut_write(fd: &OwnedFd) {
+    let _ = nix::sys::socket::shutdown(fd.as_raw_fd(), nix::sys::socket::Shutdown::Write);
 }
 
 /// Whether the peer of a connection (whose write side is still open here) closed its end.
